@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Outward access through NAT, against a fake "internet": a namespace the demo
+# makes itself (198.51.100.0/24, a TEST-NET block), serving a page that tells
+# each client its source address. The sandbox's request must arrive from the
+# host's address (masqueraded), not from the sandbox's own.
+# Usage: sudo examples/nat.sh
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+SBX=${SBX:-$(command -v sbx || echo "$here/../target/release/sbx")}
+NET=${NET:-demo-nat}
+SUBNET=${SUBNET:-10.99.0.0/16}
+UP=demo-upstream
+export SBX_ROOT=${SBX_ROOT:-$(mktemp -d /tmp/sbx-demo-XXXXXX)}
+www=$(mktemp -d /tmp/sbx-demo-www-XXXXXX)
+httpd_pid=""
+failures=0
+
+cleanup() {
+    [ -n "$httpd_pid" ] && kill "$httpd_pid" 2>/dev/null && wait "$httpd_pid" 2>/dev/null
+    "$SBX" network rm "$NET" >/dev/null 2>&1
+    ip link del demo-up0 2>/dev/null
+    ip netns del "$UP" 2>/dev/null
+    rm -rf "$SBX_ROOT" "$www"
+}
+trap cleanup EXIT
+
+check() {
+    local what=$1; shift
+    if "$@"; then echo "[PASS] $what"; else echo "[FAIL] $what"; failures=$((failures + 1)); fi
+}
+
+# The fake upstream: host end 198.51.100.1, far end 198.51.100.2.
+ip netns add "$UP" || exit 1
+ip link add demo-up0 type veth peer name eth0 netns "$UP"
+ip addr add 198.51.100.1/24 dev demo-up0 && ip link set demo-up0 up
+ip -n "$UP" addr add 198.51.100.2/24 dev eth0
+ip -n "$UP" link set eth0 up && ip -n "$UP" link set lo up
+mkdir -p "$www/cgi-bin"
+# busybox httpd reports IPv4 peers as [::ffff:a.b.c.d]: print the bare address.
+printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR" | sed "s/^\\[::ffff:\\(.*\\)\\]$/\\1/"\n' > "$www/cgi-bin/whoami"
+chmod +x "$www/cgi-bin/whoami"
+ip netns exec "$UP" busybox httpd -f -p 80 -h "$www" &
+httpd_pid=$!
+
+"$SBX" network create "$NET" --subnet "$SUBNET" >/dev/null || exit 1
+seen=$("$SBX" run --network "$NET" -- sh -c 'for i in 1 2 3 4 5; do wget -q -T 2 -O- http://198.51.100.2/cgi-bin/whoami && exit 0; sleep 0.2; done; exit 1')
+echo "the upstream saw the request coming from: ${seen:-nothing}"
+check "the sandbox reaches the upstream through the host" test -n "$seen"
+check "its source address was masqueraded to the host's 198.51.100.1" test "$seen" = 198.51.100.1
+
+"$SBX" network rm "$NET" >/dev/null
+check "network rm removed its masquerade rule" sh -c "! nft list table ip sbx 2>/dev/null | grep -q 'oifname != \"$NET\"'"
+
+if [ "$failures" -eq 0 ]; then echo "all checks passed"; else echo "$failures check(s) failed"; exit 1; fi

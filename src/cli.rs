@@ -1,0 +1,119 @@
+//! The command line, as clap definitions only: what users type, nothing else.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// sbx: networked sandboxes on a Linux bridge, in milliseconds.
+#[derive(Parser, Debug)]
+#[command(name = "sbx", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Where sbx keeps its state (one folder per sandbox and per network, plus a lock).
+    #[arg(long, global = true, env = "SBX_ROOT", default_value = "/run/sbx")]
+    pub root: PathBuf,
+
+    /// error, warn, info, debug or trace, printed to stderr.
+    #[arg(long, global = true, env = "SBX_LOG", default_value = "warn")]
+    pub log_level: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands, one per verb of the SPEC.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new sandbox.
+    Run(RunArgs),
+    /// List sandboxes.
+    Ps(PsArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+/// `sbx run`: everything that describes one sandbox.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Unique name; default: generated.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Network to join (`none`: loopback only).
+    #[arg(long, default_value = "sbx0")]
+    pub network: String,
+    /// IPv4 address in the network's subnet; default: the lowest free one.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// UTS hostname; default: the sandbox name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Environment variable KEY=VALUE (or KEY to copy it from here); repeatable.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the sandbox.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `sbx ps`: which sandboxes to show and how.
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show exited sandboxes too.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print names only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sbx network ...`.
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network: a bridge, its gateway address and (unless --internal) NAT.
+    Create(NetworkCreateArgs),
+    /// List networks.
+    Ls {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one network as JSON.
+    Inspect {
+        /// Network name.
+        name: String,
+    },
+    /// Remove networks (refused while a sandbox uses one).
+    Rm {
+        /// Network names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// `sbx network create`.
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Network name.
+    pub name: String,
+    /// IPv4 subnet in CIDR form; default: the first free 10.N.0.0/16.
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway address, assigned to the bridge; default: the subnet's first host.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Bridge interface name; default: the network name. An existing bridge is adopted.
+    #[arg(long)]
+    pub bridge: Option<String>,
+    /// No NAT: sandboxes reach only each other and the host.
+    #[arg(long)]
+    pub internal: bool,
+    /// MTU of the bridge and its veths.
+    #[arg(long)]
+    pub mtu: Option<u32>,
+}

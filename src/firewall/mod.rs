@@ -1,0 +1,255 @@
+//! sbx's firewall: one nf_tables table, `ip sbx`, holding one base chain
+//! per network. NAT networks get `post-BRIDGE` (masquerade what leaves the
+//! subnet through any other interface); internal ones get `fwd-BRIDGE`
+//! (drop whatever would cross between the bridge and anything else).
+//! Nobody else's tables are touched, and removing a network is one chain
+//! deletion.
+
+mod nft;
+
+use anyhow::{Result, bail};
+use nft::{Attrs, Batch, Expr, Socket, attr};
+use std::net::Ipv4Addr;
+
+/// sbx's table name (family ip).
+pub const TABLE: &str = "sbx";
+
+const NF_INET_FORWARD: u32 = 2;
+const NF_INET_POST_ROUTING: u32 = 4;
+const NF_ACCEPT: u32 = 1;
+const NFT_META_IIFNAME: u32 = 6;
+const NFT_META_OIFNAME: u32 = 7;
+/// Source address: 4 bytes at offset 12 of the IPv4 header.
+const IPV4_SADDR_OFFSET: u32 = 12;
+
+/// What sbx wants in the kernel firewall for one network; the bridge name
+/// identifies it host-wide (two sbx state roots never share a bridge).
+pub struct NetworkRules<'a> {
+    /// The network's bridge.
+    pub bridge: &'a str,
+    /// Subnet address.
+    pub subnet: Ipv4Addr,
+    /// Subnet prefix length.
+    pub prefix: u8,
+    /// NAT to the outside (true), or an internal network kept in (false).
+    pub masquerade: bool,
+}
+
+/// The chain name of a network, e.g. `post-sbx0`.
+fn chain_name(bridge: &str, masquerade: bool) -> String {
+    if masquerade {
+        format!("post-{bridge}")
+    } else {
+        format!("fwd-{bridge}")
+    }
+}
+
+/// Creates (idempotently) the table, the network's chain and its rules in
+/// one transaction: the chain is flushed and refilled, so running this
+/// twice leaves exactly one copy of the rules.
+pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
+    let chain = chain_name(rules.bridge, rules.masquerade);
+    let mut batch = Batch::new();
+    let mut table = Attrs::default();
+    table.string(attr::TABLE_NAME, TABLE);
+    batch.add(
+        nft::NFT_MSG_NEWTABLE,
+        nft::NLM_F_CREATE,
+        &table,
+        format!("create table ip {TABLE}"),
+    );
+
+    let (hook, priority, kind) = if rules.masquerade {
+        (NF_INET_POST_ROUTING, 100u32, "nat")
+    } else {
+        (NF_INET_FORWARD, 0, "filter")
+    };
+    let mut chain_attrs = Attrs::default();
+    chain_attrs
+        .string(attr::CHAIN_TABLE, TABLE)
+        .string(attr::CHAIN_NAME, &chain);
+    chain_attrs.nest(attr::CHAIN_HOOK, |h| {
+        h.u32(attr::HOOK_HOOKNUM, hook)
+            .u32(attr::HOOK_PRIORITY, priority);
+    });
+    chain_attrs
+        .u32(attr::CHAIN_POLICY, NF_ACCEPT)
+        .string(attr::CHAIN_TYPE, kind);
+    batch.add(
+        nft::NFT_MSG_NEWCHAIN,
+        nft::NLM_F_CREATE,
+        &chain_attrs,
+        format!("create {kind} chain {chain}"),
+    );
+
+    let mut flush = Attrs::default();
+    flush
+        .string(attr::RULE_TABLE, TABLE)
+        .string(attr::RULE_CHAIN, &chain);
+    batch.add(
+        nft::NFT_MSG_DELRULE,
+        0,
+        &flush,
+        format!("flush chain {chain}"),
+    );
+
+    for exprs in rule_set(rules) {
+        let mut rule = Attrs::default();
+        rule.string(attr::RULE_TABLE, TABLE)
+            .string(attr::RULE_CHAIN, &chain);
+        rule.nest(attr::RULE_EXPRESSIONS, nft::expressions(&exprs));
+        batch.add(
+            nft::NFT_MSG_NEWRULE,
+            nft::NLM_F_CREATE | nft::NLM_F_APPEND,
+            &rule,
+            format!("add rule to chain {chain}"),
+        );
+    }
+    let socket = Socket::open()?;
+    for (what, errno) in batch.commit(&socket)? {
+        if errno != 0 {
+            bail!(
+                "{what} in table ip {TABLE}: {}",
+                std::io::Error::from_raw_os_error(errno)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The rules of a network's chain, as expression lists.
+fn rule_set(rules: &NetworkRules) -> Vec<Vec<Expr>> {
+    let bridge = ifname(rules.bridge);
+    if rules.masquerade {
+        let mask = if rules.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - rules.prefix)
+        };
+        let network = u32::from(rules.subnet) & mask;
+        // ip saddr SUBNET oifname != BRIDGE masquerade
+        vec![vec![
+            Expr::payload_network(IPV4_SADDR_OFFSET, 4),
+            Expr::bitwise_mask(&mask.to_be_bytes()),
+            Expr::cmp(true, &network.to_be_bytes()),
+            Expr::meta(NFT_META_OIFNAME),
+            Expr::cmp(false, &bridge),
+            Expr::masquerade(),
+        ]]
+    } else {
+        // iifname BRIDGE oifname != BRIDGE drop; and the way back in.
+        let crossing = |from: u32, to: u32| {
+            vec![
+                Expr::meta(from),
+                Expr::cmp(true, &bridge),
+                Expr::meta(to),
+                Expr::cmp(false, &bridge),
+                Expr::drop(),
+            ]
+        };
+        vec![
+            crossing(NFT_META_IIFNAME, NFT_META_OIFNAME),
+            crossing(NFT_META_OIFNAME, NFT_META_IIFNAME),
+        ]
+    }
+}
+
+/// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.
+fn ifname(name: &str) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    let len = name.len().min(15);
+    bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+    bytes
+}
+
+/// Whether the network's chain exists: one GET, so `sbx run` can repair
+/// rules someone flushed without rewriting them on every launch.
+pub fn network_present(bridge: &str, masquerade: bool) -> Result<bool> {
+    let mut attrs = Attrs::default();
+    attrs
+        .string(attr::CHAIN_TABLE, TABLE)
+        .string(attr::CHAIN_NAME, &chain_name(bridge, masquerade));
+    match Socket::open()?.get(nft::NFT_MSG_GETCHAIN, &attrs)? {
+        0 => Ok(true),
+        libc::ENOENT => Ok(false),
+        errno => bail!(
+            "look up chain for {bridge} in table ip {TABLE}: {}",
+            std::io::Error::from_raw_os_error(errno)
+        ),
+    }
+}
+
+/// Removes the network's chain(s) (already gone is fine), then the table if
+/// nothing else is left in it: another state root's networks may still be
+/// there, so the table goes with `NLM_F_NONREC` and EBUSY means keep it.
+pub fn remove_network(bridge: &str) -> Result<()> {
+    let socket = Socket::open()?;
+    for masquerade in [true, false] {
+        let chain = chain_name(bridge, masquerade);
+        let mut attrs = Attrs::default();
+        attrs
+            .string(attr::CHAIN_TABLE, TABLE)
+            .string(attr::CHAIN_NAME, &chain);
+        let mut batch = Batch::new();
+        batch.add(
+            nft::NFT_MSG_DELCHAIN,
+            0,
+            &attrs,
+            format!("delete chain {chain}"),
+        );
+        for (what, errno) in batch.commit(&socket)? {
+            if errno != 0 && errno != libc::ENOENT {
+                bail!(
+                    "{what} in table ip {TABLE}: {}",
+                    std::io::Error::from_raw_os_error(errno)
+                );
+            }
+        }
+    }
+    let mut table = Attrs::default();
+    table.string(attr::TABLE_NAME, TABLE);
+    let mut batch = Batch::new();
+    batch.add(
+        nft::NFT_MSG_DELTABLE,
+        nft::NLM_F_NONREC,
+        &table,
+        format!("delete table ip {TABLE}"),
+    );
+    for (what, errno) in batch.commit(&socket)? {
+        if errno != 0 && errno != libc::ENOENT && errno != libc::EBUSY {
+            bail!("{what}: {}", std::io::Error::from_raw_os_error(errno));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_are_nul_padded_to_sixteen_bytes() {
+        let bytes = ifname("sbx0");
+        assert_eq!(&bytes[..5], b"sbx0\0");
+        assert!(bytes[4..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn chains_are_named_after_the_bridge() {
+        assert_eq!(chain_name("sbx0", true), "post-sbx0");
+        assert_eq!(chain_name("lab", false), "fwd-lab");
+    }
+
+    #[test]
+    fn a_nat_network_gets_one_masquerade_rule_and_an_internal_one_two_drops() {
+        let mut rules = NetworkRules {
+            bridge: "b",
+            subnet: "10.11.0.0".parse().unwrap(),
+            prefix: 16,
+            masquerade: true,
+        };
+        assert_eq!(rule_set(&rules).len(), 1);
+        rules.masquerade = false;
+        assert_eq!(rule_set(&rules).len(), 2);
+    }
+}

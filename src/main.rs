@@ -1,0 +1,53 @@
+//! sbx: one command that starts a program in its own network, mount, UTS,
+//! IPC and PID namespaces, wired into a Linux bridge with NAT.
+//!
+//! Entry point: parse, check privileges, dispatch, map errors to exit codes.
+
+mod cli;
+mod firewall;
+mod fs;
+mod hash;
+mod ipam;
+mod log;
+mod net;
+mod network;
+mod process;
+mod sandbox;
+mod spec;
+mod state;
+mod timefmt;
+mod undo;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use process::EXIT_SBX_FAILED;
+
+fn main() {
+    let cli = Cli::parse_from(std::env::args_os());
+    let code = match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sbx: {}", one_line(&e));
+            EXIT_SBX_FAILED
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    log::set_level(&cli.log_level)?;
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!("must be run as root: try 'sudo sbx ...'");
+    }
+    let root = state::StateRoot::open(&cli.root)?;
+    match &cli.command {
+        Command::Run(args) => sandbox::launch::run(&root, args),
+        Command::Ps(args) => sandbox::ps::ps(&root, args).map(|()| 0),
+        Command::Network(command) => network::commands::run(&root, command).map(|()| 0),
+    }
+}
+
+/// The error and its causes on one line, as the SPEC asks.
+fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}

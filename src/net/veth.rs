@@ -1,0 +1,120 @@
+//! The veth pair that plugs a sandbox into its bridge, and the sandbox side's
+//! addresses and routes: the whole wiring is a handful of netlink requests.
+
+use super::{describe, errno};
+use anyhow::{Context, Result, bail};
+use futures::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+
+/// The interface name a sandbox sees.
+pub const SANDBOX_IFNAME: &str = "eth0";
+
+/// The loopback interface's index, the same in every network namespace.
+const LOOPBACK_INDEX: u32 = 1;
+
+/// A host-side veth name unique to one launch (`sbx` + 8 hex digits, within
+/// the kernel's 15 bytes): teardown is asynchronous in the kernel, so a name
+/// must never be reused right after its sandbox ended.
+pub fn host_name(sandbox: &str, nonce: u64) -> String {
+    let mut bytes = sandbox.as_bytes().to_vec();
+    bytes.extend_from_slice(&nonce.to_le_bytes());
+    format!("sbx{:08x}", crate::hash::fnv1a(&bytes) as u32)
+}
+
+/// Creates the pair in one request: the host end up and on the bridge, the
+/// peer born inside the sandbox's netns as `eth0` (it must be brought up
+/// from inside).
+pub async fn create(
+    host: &Handle,
+    host_ifname: &str,
+    netns: &impl AsRawFd,
+    bridge_index: u32,
+    mtu: u32,
+) -> Result<()> {
+    let peer = LinkUnspec::new_with_name(SANDBOX_IFNAME)
+        .mtu(mtu)
+        .setns_by_fd(netns.as_raw_fd())
+        .build();
+    let message = LinkVeth::new(host_ifname, SANDBOX_IFNAME)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .controller(bridge_index)
+        .mtu(mtu)
+        .up()
+        .build();
+    host.link()
+        .add(message)
+        .execute()
+        .await
+        .map_err(describe)
+        .with_context(|| format!("create veth {host_ifname}"))
+}
+
+/// Inside the sandbox: address on `eth0`, `eth0` and `lo` up, default route
+/// via the gateway.
+pub async fn configure_inside(
+    sandbox: &Handle,
+    ip: Ipv4Addr,
+    prefix: u8,
+    gateway: Ipv4Addr,
+) -> Result<()> {
+    let eth0 = index_of(sandbox, SANDBOX_IFNAME).await?;
+    sandbox
+        .address()
+        .add(eth0, IpAddr::V4(ip), prefix)
+        .execute()
+        .await
+        .map_err(describe)
+        .with_context(|| format!("add address {ip}/{prefix} to {SANDBOX_IFNAME}"))?;
+    set_up(sandbox, eth0, SANDBOX_IFNAME).await?;
+    loopback_up(sandbox).await?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gateway)
+        .output_interface(eth0)
+        .build();
+    sandbox
+        .route()
+        .add(route)
+        .execute()
+        .await
+        .map_err(describe)
+        .with_context(|| format!("add default route via {gateway}"))
+}
+
+/// Brings `lo` up: all a `--network none` sandbox gets.
+pub async fn loopback_up(sandbox: &Handle) -> Result<()> {
+    set_up(sandbox, LOOPBACK_INDEX, "lo").await
+}
+
+async fn set_up(handle: &Handle, index: u32, name: &str) -> Result<()> {
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(describe)
+        .with_context(|| format!("bring up {name}"))
+}
+
+async fn index_of(handle: &Handle, name: &str) -> Result<u32> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(msg)) => Ok(msg.header.index),
+        Ok(None) => bail!("no link {name} in the sandbox"),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => bail!("no link {name} in the sandbox"),
+        Err(e) => Err(describe(e)).with_context(|| format!("look up {name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_names_fit_and_differ_per_launch() {
+        let a = super::host_name("web", 1);
+        let b = super::host_name("web", 2);
+        assert!(a.len() <= 15 && a.starts_with("sbx"));
+        assert_ne!(a, b);
+    }
+}

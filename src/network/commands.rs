@@ -1,0 +1,155 @@
+//! `sbx network create|ls|inspect|rm`: the user-facing side of networks.
+
+use super::CreateRequest;
+use crate::cli::{NetworkCommand, NetworkCreateArgs};
+use crate::net::Netlink;
+use crate::sandbox::cleanup;
+use crate::state::records::Status;
+use crate::state::{NetworkRecord, StateRoot};
+use crate::timefmt;
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+/// Dispatches one `sbx network` subcommand.
+pub fn run(root: &StateRoot, command: &NetworkCommand) -> Result<()> {
+    match command {
+        NetworkCommand::Create(args) => create(root, args),
+        NetworkCommand::Ls { json } => ls(root, *json),
+        NetworkCommand::Inspect { name } => inspect(root, name),
+        NetworkCommand::Rm { names } => rm(root, names),
+    }
+}
+
+fn create(root: &StateRoot, args: &NetworkCreateArgs) -> Result<()> {
+    let subnet = args.subnet.as_deref().map(str::parse).transpose()?;
+    let gateway = args
+        .gateway
+        .as_deref()
+        .map(|g| {
+            g.parse()
+                .with_context(|| format!("--gateway {g:?} is not an IPv4 address"))
+        })
+        .transpose()?;
+    if args.mtu.is_some_and(|m| !(68..=65535).contains(&m)) {
+        bail!("--mtu must be between 68 and 65535");
+    }
+    let request = CreateRequest {
+        name: args.name.clone(),
+        subnet,
+        gateway,
+        bridge: args.bridge.clone(),
+        internal: args.internal,
+        mtu: args.mtu,
+    };
+    let nl = Netlink::new()?;
+    let _lock = root.lock()?;
+    let record = super::create(root, &nl, request)?;
+    println!("{}", record.name);
+    Ok(())
+}
+
+fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
+    let networks = root.networks()?;
+    if as_json {
+        let items: Vec<_> = networks.iter().map(|n| to_json(n, None)).collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(());
+    }
+    let mut lines = vec![
+        ["NAME", "BRIDGE", "SUBNET", "GATEWAY", "NAT"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for n in &networks {
+        let nat = if n.internal { "no (internal)" } else { "yes" };
+        lines.push(vec![
+            n.name.clone(),
+            n.bridge.clone(),
+            n.subnet.to_string(),
+            n.gateway.to_string(),
+            nat.into(),
+        ]);
+    }
+    print!("{}", crate::sandbox::ps::format_columns(&lines));
+    Ok(())
+}
+
+fn inspect(root: &StateRoot, name: &str) -> Result<()> {
+    let Some(network) = root.network(name)? else {
+        bail!("network {name} not found: see 'sbx network ls'");
+    };
+    let (records, _) = root.sandboxes()?;
+    let sandboxes: Vec<_> = records
+        .iter()
+        .filter(|r| r.network.as_deref() == Some(name))
+        .map(|r| json!({"name": r.name, "ip": r.ip.map(|ip| ip.to_string()), "status": r.status().as_str()}))
+        .collect();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&to_json(&network, Some(sandboxes)))?
+    );
+    Ok(())
+}
+
+fn to_json(n: &NetworkRecord, sandboxes: Option<Vec<serde_json::Value>>) -> serde_json::Value {
+    let mut value = json!({
+        "name": n.name,
+        "bridge": n.bridge,
+        "subnet": n.subnet.to_string(),
+        "gateway": n.gateway.to_string(),
+        "internal": n.internal,
+        "nat": !n.internal,
+        "mtu": n.mtu,
+        "created": timefmt::rfc3339(n.created),
+        "bridge_created": n.bridge_created,
+        "gateway_added": n.gateway_added,
+    });
+    if let Some(list) = sandboxes {
+        value["sandboxes"] = serde_json::Value::Array(list);
+    }
+    value
+}
+
+/// Removes each named network, going on past failures like `docker network
+/// rm`; any failure makes the whole command fail.
+fn rm(root: &StateRoot, names: &[String]) -> Result<()> {
+    let nl = Netlink::new()?;
+    let _lock = root.lock()?;
+    let mut failures = Vec::new();
+    for name in names {
+        match rm_one(root, &nl, name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", failures.join("; "))
+    }
+}
+
+fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
+    let Some(network) = root.network(name)? else {
+        bail!("network {name} not found: see 'sbx network ls'");
+    };
+    let (records, _) = root.sandboxes()?;
+    let mut users = Vec::new();
+    for record in records
+        .iter()
+        .filter(|r| r.network.as_deref() == Some(name))
+    {
+        if record.status() == Status::Exited {
+            cleanup::teardown(root, record)?;
+        } else {
+            users.push(record.name.clone());
+        }
+    }
+    if !users.is_empty() {
+        bail!(
+            "network {name} is in use by sandbox {}: stop it first",
+            users.join(", ")
+        );
+    }
+    super::remove(root, nl, &network)
+}

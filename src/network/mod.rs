@@ -1,0 +1,293 @@
+//! sbx networks: a bridge with a gateway address, a subnet, and (unless
+//! internal) NAT. Creating one is the only place bridges and NAT rules are
+//! made; `sbx run` merely checks they are still there.
+
+pub mod commands;
+
+use crate::firewall;
+use crate::ipam::Subnet;
+use crate::net::{Netlink, bridge, routes, sysctl};
+use crate::state::{NetworkRecord, StateRoot};
+use crate::undo::Undo;
+use anyhow::{Result, bail};
+use std::net::Ipv4Addr;
+
+/// The network `sbx run` joins when none is named.
+pub const DEFAULT_NETWORK: &str = "sbx0";
+/// Its subnet, as the SPEC fixes it.
+pub const DEFAULT_SUBNET: &str = "10.11.0.0/16";
+
+/// What `sbx network create` asks for; `None`s take defaults.
+pub struct CreateRequest {
+    /// Network name.
+    pub name: String,
+    /// Subnet; default: the first free 10.N.0.0/16.
+    pub subnet: Option<Subnet>,
+    /// Gateway; default: the subnet's first host.
+    pub gateway: Option<Ipv4Addr>,
+    /// Bridge name; default: the network name.
+    pub bridge: Option<String>,
+    /// No NAT, no way out.
+    pub internal: bool,
+    /// Bridge and veth MTU.
+    pub mtu: Option<u32>,
+}
+
+/// Creates a network: validates everything first, then bridge, gateway and
+/// firewall, each undone if a later one fails. The caller holds the lock.
+pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<NetworkRecord> {
+    crate::spec::check_name(&req.name)?;
+    if req.name == crate::spec::NO_NETWORK {
+        bail!("network name \"none\" is reserved (it means no network): choose another");
+    }
+    if root.network(&req.name)?.is_some() {
+        bail!(
+            "network {} already exists: use it, or remove it first with 'sbx network rm {}'",
+            req.name,
+            req.name
+        );
+    }
+    let bridge_name = req.bridge.clone().unwrap_or_else(|| req.name.clone());
+    check_ifname(&bridge_name)?;
+    let others = root.networks()?;
+    if let Some(other) = others.iter().find(|n| n.bridge == bridge_name) {
+        bail!(
+            "bridge {bridge_name} is already used by network {}: pick another --bridge",
+            other.name
+        );
+    }
+    let existing = nl.block_on(bridge::find(nl.host(), &bridge_name))?;
+    if existing.as_ref().is_some_and(|l| !l.is_bridge) {
+        bail!("interface {bridge_name} exists and is not a bridge: pick another --bridge");
+    }
+    let host_routes = nl.block_on(routes::host_routes(nl.host()))?;
+    let adopted_index = existing.as_ref().map(|l| l.index);
+    let foreign_route = |s: &Subnet| {
+        host_routes
+            .iter()
+            .find(|r| r.subnet.overlaps(s) && (r.oif.is_none() || r.oif != adopted_index))
+    };
+    let subnet = match req.subnet {
+        Some(subnet) => subnet,
+        None => pick_free_subnet(&others, |s| foreign_route(s).is_some())?,
+    };
+    if let Some(other) = others.iter().find(|n| n.subnet.overlaps(&subnet)) {
+        bail!(
+            "subnet {subnet} overlaps network {} ({}): pick another --subnet",
+            other.name,
+            other.subnet
+        );
+    }
+    if let Some(route) = foreign_route(&subnet) {
+        bail!(
+            "subnet {subnet} overlaps the host's route to {}: pick another --subnet",
+            route.subnet
+        );
+    }
+    let gateway = req.gateway.unwrap_or_else(|| subnet.first_host());
+    if !subnet.contains(gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
+        bail!("gateway {gateway} is not a host address of subnet {subnet}: pick one inside it");
+    }
+
+    let mut undo = Undo::new();
+    let bridge_created = existing.is_none();
+    let link = match existing {
+        Some(link) => {
+            nl.block_on(bridge::set_up(nl.host(), link.index))?;
+            link
+        }
+        None => {
+            let link = nl.block_on(bridge::create(nl.host(), &bridge_name, req.mtu))?;
+            let index = link.index;
+            let name = bridge_name.clone();
+            undo.push(format!("delete bridge {name}"), move || {
+                nl.block_on(bridge::delete(nl.host(), &name, index))
+            });
+            link
+        }
+    };
+    let gateway_added = nl.block_on(bridge::add_address(
+        nl.host(),
+        link.index,
+        gateway,
+        subnet.prefix(),
+    ))?;
+    if gateway_added {
+        let index = link.index;
+        undo.push("remove gateway address", move || {
+            nl.block_on(bridge::remove_address(
+                nl.host(),
+                index,
+                gateway,
+                subnet.prefix(),
+            ))
+        });
+    }
+    let record = NetworkRecord {
+        name: req.name,
+        bridge: bridge_name,
+        subnet,
+        gateway,
+        internal: req.internal,
+        mtu: req.mtu,
+        created: crate::timefmt::now_unix(),
+        bridge_created,
+        gateway_added,
+    };
+    ensure_firewall(&record)?;
+    let bridge = record.bridge.clone();
+    undo.push("remove firewall rules", move || {
+        firewall::remove_network(&bridge)
+    });
+    root.write_network(&record)?;
+    undo.commit();
+    let how = if record.bridge_created {
+        "created"
+    } else {
+        "adopted"
+    };
+    crate::log::info(&format!(
+        "network {}: {how} bridge {}, subnet {}",
+        record.name, record.bridge, record.subnet
+    ));
+    Ok(record)
+}
+
+/// The first 10.N.0.0/16 (N from 12) that overlaps neither another network
+/// nor a host route: what `network create` without `--subnet` gets.
+fn pick_free_subnet(
+    others: &[NetworkRecord],
+    host_has: impl Fn(&Subnet) -> bool,
+) -> Result<Subnet> {
+    (12..=254u8)
+        .filter_map(|n| Subnet::new(Ipv4Addr::new(10, n, 0, 0), 16).ok())
+        .find(|s| !others.iter().any(|o| o.subnet.overlaps(s)) && !host_has(s))
+        .ok_or_else(|| anyhow::anyhow!("no free 10.N.0.0/16 subnet is left: pass --subnet"))
+}
+
+/// Interface names are at most 15 bytes and may not hold '/', ':' or spaces.
+fn check_ifname(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        bail!(
+            "bridge name {name:?} is not a valid interface name: at most 15 letters, digits, '_', '.', '-'; pass --bridge"
+        );
+    }
+    Ok(())
+}
+
+fn rules(record: &NetworkRecord) -> firewall::NetworkRules<'_> {
+    firewall::NetworkRules {
+        bridge: &record.bridge,
+        subnet: record.subnet.network(),
+        prefix: record.subnet.prefix(),
+        masquerade: !record.internal,
+    }
+}
+
+fn ensure_firewall(record: &NetworkRecord) -> Result<()> {
+    firewall::ensure_network(&rules(record))?;
+    if !record.internal {
+        sysctl::ensure(sysctl::IP_FORWARD, "1")?;
+    }
+    Ok(())
+}
+
+/// The default network's definition, created on first use.
+pub fn default_request() -> Result<CreateRequest> {
+    Ok(CreateRequest {
+        name: DEFAULT_NETWORK.into(),
+        subnet: Some(DEFAULT_SUBNET.parse()?),
+        gateway: None,
+        bridge: None,
+        internal: false,
+        mtu: None,
+    })
+}
+
+/// What a launch needs to plug into a network's bridge.
+pub struct Attachment {
+    /// Bridge interface index.
+    pub bridge_index: u32,
+    /// The bridge's MTU, copied to the veth.
+    pub mtu: u32,
+}
+
+/// Checks, on every `sbx run`, that the network's bridge, gateway and NAT are
+/// still in the kernel, and repairs them if someone removed them (one link
+/// lookup and one chain lookup when all is well).
+pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> {
+    let link = match nl.block_on(bridge::find(nl.host(), &record.bridge))? {
+        Some(link) if link.is_bridge => link,
+        Some(_) => bail!(
+            "interface {} of network {} is no longer a bridge: remove the network and create it again",
+            record.bridge,
+            record.name
+        ),
+        None if record.bridge_created => {
+            let link = nl.block_on(bridge::create(nl.host(), &record.bridge, record.mtu))?;
+            nl.block_on(bridge::add_address(
+                nl.host(),
+                link.index,
+                record.gateway,
+                record.subnet.prefix(),
+            ))?;
+            link
+        }
+        None => bail!(
+            "bridge {} of network {} is gone: create it again or remove the network",
+            record.bridge,
+            record.name
+        ),
+    };
+    if !firewall::network_present(&record.bridge, !record.internal)? {
+        ensure_firewall(record)?;
+    }
+    Ok(Attachment {
+        bridge_index: link.index,
+        mtu: link.mtu,
+    })
+}
+
+/// Removes a network: firewall rules first, then what sbx added to the
+/// bridge, then the bridge if sbx made it, then the record. Keeps going when
+/// a step fails and reports every failure. The caller holds the lock and has
+/// checked that no sandbox uses it.
+pub fn remove(root: &StateRoot, nl: &Netlink, record: &NetworkRecord) -> Result<()> {
+    let mut errors = Vec::new();
+    if let Err(e) = firewall::remove_network(&record.bridge) {
+        errors.push(format!("{e:#}"));
+    }
+    let link = nl
+        .block_on(bridge::find(nl.host(), &record.bridge))
+        .unwrap_or(None);
+    if let Some(link) = link {
+        let result = if record.bridge_created {
+            nl.block_on(bridge::delete(nl.host(), &record.bridge, link.index))
+        } else if record.gateway_added {
+            nl.block_on(bridge::remove_address(
+                nl.host(),
+                link.index,
+                record.gateway,
+                record.subnet.prefix(),
+            ))
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    if let Err(e) = root.remove_network(&record.name) {
+        errors.push(format!("{e:#}"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!("removing network {}: {}", record.name, errors.join("; "))
+    }
+}

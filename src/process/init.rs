@@ -1,0 +1,78 @@
+//! PID 1 of the sandbox: sbx's own code, never exec'd away. It finishes the
+//! sandbox's setup, forks the command, then forwards signals to it and reaps
+//! every orphan until the command ends, and exits with its status.
+
+use super::{EXIT_SBX_FAILED, exec, wait_for_go, wait_set};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// The init's whole life; returns its exit status.
+pub fn run(go: &OwnedFd, hostname: &str, etc_dir: &Path, command: &exec::Command) -> i32 {
+    // Not dumpable: sandboxed processes cannot open /proc/1/exe (the sbx
+    // binary) to overwrite it (runc's CVE-2019-5736).
+    let _ = nix::sys::prctl::set_dumpable(false);
+    // If `sbx run` dies, so does the sandbox; its leftovers are swept later.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let _ = nix::sys::prctl::set_name(c"sbx-init");
+    if !wait_for_go(go) {
+        return EXIT_SBX_FAILED;
+    }
+    if let Err(e) = prepare(hostname, etc_dir) {
+        eprintln!("sbx: {e:#}");
+        return EXIT_SBX_FAILED;
+    }
+    // SAFETY: this process is single-threaded (a clone of single-threaded sbx).
+    let command_pid = match unsafe { fork() } {
+        Ok(ForkResult::Child) => exec::exec(command),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            eprintln!("sbx: start the command: {e}");
+            return EXIT_SBX_FAILED;
+        }
+    };
+    supervise(command_pid)
+}
+
+fn prepare(hostname: &str, etc_dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    nix::unistd::sethostname(hostname).context("set the hostname")?;
+    crate::fs::setup(etc_dir)?;
+    super::caps::restrict_to(&super::caps::DEFAULT)
+}
+
+/// Forwards signals to the command and reaps everything until it ends.
+fn supervise(command: Pid) -> i32 {
+    let signals = wait_set();
+    loop {
+        match signals.wait() {
+            Ok(Signal::SIGCHLD) => {
+                if let Some(code) = reap_all(command) {
+                    return code;
+                }
+            }
+            Ok(sig) => {
+                let _ = kill(command, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Reaps every dead child (orphans are re-parented to PID 1); returns the
+/// command's status once it is among them.
+fn reap_all(command: Pid) -> Option<i32> {
+    let mut result = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == command => result = Some(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == command => {
+                result = Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return result,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `sbx ps`: what runs, where, with which address.
+
+use crate::cli::PsArgs;
+use crate::state::records::Status;
+use crate::state::{SandboxRecord, StateRoot};
+use crate::timefmt;
+use anyhow::Result;
+use serde_json::json;
+
+/// Prints the sandboxes as a table, names, or JSON.
+pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
+    let (records, _) = root.sandboxes()?;
+    let shown: Vec<(SandboxRecord, Status)> = records
+        .into_iter()
+        .map(|r| {
+            let status = r.status();
+            (r, status)
+        })
+        .filter(|(_, status)| args.all || *status == Status::Running)
+        .collect();
+    if args.json {
+        let items: Vec<_> = shown.iter().map(|(r, s)| to_json(r, *s)).collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else if args.quiet {
+        for (record, _) in &shown {
+            println!("{}", record.name);
+        }
+    } else {
+        print!("{}", table(&shown, timefmt::now_unix()));
+    }
+    Ok(())
+}
+
+/// The SPEC's JSON keys, one object per sandbox.
+fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
+    json!({
+        "name": record.name,
+        "pid": record.init.map(|p| p.pid),
+        "network": record.network,
+        "ip": record.ip.map(|ip| ip.to_string()),
+        "status": status.as_str(),
+        "exit_code": record.exit_code,
+        "created": timefmt::rfc3339(record.created),
+        "command": record.command,
+    })
+}
+
+fn table(rows: &[(SandboxRecord, Status)], now: u64) -> String {
+    let header = [
+        "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND",
+    ]
+    .map(String::from);
+    let mut lines = vec![header.to_vec()];
+    for (r, status) in rows {
+        let status_text = match (status, r.exit_code) {
+            (Status::Exited, Some(code)) => format!("exited ({code})"),
+            _ => status.as_str().to_string(),
+        };
+        lines.push(vec![
+            r.name.clone(),
+            r.init
+                .map(|p| p.pid.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.network.clone().unwrap_or_else(|| "none".into()),
+            r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
+            status_text,
+            timefmt::ago(r.created, now),
+            r.command.join(" "),
+        ]);
+    }
+    format_columns(&lines)
+}
+
+/// Left-aligned columns separated by three spaces, the last one unpadded.
+pub fn format_columns(lines: &[Vec<String>]) -> String {
+    let columns = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        for (c, cell) in line.iter().enumerate() {
+            if c + 1 == columns {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}   ", width = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn columns_align() {
+        let lines = vec![
+            vec!["A".to_string(), "B".to_string()],
+            vec!["long".to_string(), "x".to_string()],
+        ];
+        assert_eq!(super::format_columns(&lines), "A      B\nlong   x\n");
+    }
+}

@@ -1,0 +1,143 @@
+//! Step 2 of a launch: under the state root's lock, sweep what dead
+//! sandboxes left, make sure the network is ready, and claim the name and
+//! the address by writing a `creating` record. The lock is released before
+//! any namespace is made, so launches run in parallel.
+
+use super::cleanup;
+use crate::ipam::{self, Holder};
+use crate::net::{Netlink, netns};
+use crate::network::{self, Attachment};
+use crate::spec::SandboxSpec;
+use crate::state::liveness::ProcessId;
+use crate::state::records::Status;
+use crate::state::{NetworkRecord, SandboxRecord, SandboxState, StateRoot};
+use anyhow::{Context, Result, bail};
+use std::net::Ipv4Addr;
+
+/// What the reservation produced: the record as written, and the network to
+/// plug into (if any) with the neighbours for /etc/hosts.
+pub struct Reservation {
+    /// The `creating` record.
+    pub record: SandboxRecord,
+    /// The network, its bridge, and our prefix/gateway.
+    pub network: Option<(NetworkRecord, Attachment)>,
+    /// Other sandboxes on the same network, for /etc/hosts.
+    pub neighbours: Vec<(String, Ipv4Addr)>,
+}
+
+/// Reserves name and address for `spec` atomically with respect to every
+/// other sbx using the same state root.
+pub fn reserve(
+    root: &StateRoot,
+    nl: &Netlink,
+    spec: &SandboxSpec,
+    veth: String,
+) -> Result<Reservation> {
+    let _lock = root.lock()?;
+    let live = sweep_dead(root)?;
+    if live.iter().any(|r| r.name == spec.name) {
+        bail!(
+            "name {} is already in use by a sandbox: choose another --name",
+            spec.name
+        );
+    }
+    let netns_path = netns::path_for(&spec.name);
+    if netns_path.exists() {
+        bail!(
+            "network namespace {} already exists (made outside this sbx state root): choose another --name",
+            netns_path.display()
+        );
+    }
+    let network = match &spec.network {
+        None => None,
+        Some(name) => Some(find_or_create_network(root, nl, name)?),
+    };
+    let mut neighbours = Vec::new();
+    let mut ip = None;
+    if let Some(net) = &network {
+        neighbours = live
+            .iter()
+            .filter(|r| r.network.as_deref() == Some(net.name.as_str()))
+            .filter_map(|r| r.ip.map(|ip| (r.name.clone(), ip)))
+            .collect();
+        let holders: Vec<Holder> = neighbours
+            .iter()
+            .map(|(name, ip)| Holder { ip: *ip, name })
+            .collect();
+        ip = Some(match spec.ip {
+            Some(wanted) => {
+                ipam::check_requested(&net.subnet, net.gateway, &net.name, wanted, &holders)?;
+                wanted
+            }
+            None => ipam::lowest_free(&net.subnet, net.gateway, &net.name, &holders)?,
+        });
+    }
+    let attachment = match network {
+        Some(net) => {
+            let attachment = network::ensure_ready(nl, &net)?;
+            Some((net, attachment))
+        }
+        None => None,
+    };
+    netns::ensure_dir()?;
+    let record = SandboxRecord {
+        name: spec.name.clone(),
+        network: attachment.as_ref().map(|(n, _)| n.name.clone()),
+        ip,
+        hostname: spec.hostname.clone(),
+        command: spec.command.clone(),
+        created: crate::timefmt::now_unix(),
+        state: SandboxState::Creating,
+        owner: ProcessId::current(),
+        init: None,
+        netns: Some(netns_path),
+        veth: attachment.as_ref().map(|_| veth),
+        exit_code: None,
+    };
+    let dir = root.sandbox_dir(&spec.name);
+    std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+    if let Err(e) = root.write_sandbox(&record) {
+        let _ = root.remove_sandbox(&spec.name);
+        return Err(e);
+    }
+    Ok(Reservation {
+        record,
+        network: attachment,
+        neighbours,
+    })
+}
+
+/// Removes the leftovers of every sandbox whose processes are gone (a crash,
+/// a `kill -9`) and returns the live records. One broken record never stops
+/// the sweep. Called with the lock held.
+fn sweep_dead(root: &StateRoot) -> Result<Vec<SandboxRecord>> {
+    let (records, unreadable) = root.sandboxes()?;
+    for name in unreadable {
+        // Folders are created and first written under this lock, so one
+        // without a readable record is a launch that died in between.
+        let _ = root.remove_sandbox(&name);
+    }
+    let mut live = Vec::with_capacity(records.len());
+    for record in records {
+        if record.status() == Status::Exited {
+            if let Err(e) = cleanup::teardown(root, &record) {
+                crate::log::warn(&format!("{e:#}"));
+            }
+        } else {
+            live.push(record);
+        }
+    }
+    Ok(live)
+}
+
+fn find_or_create_network(root: &StateRoot, nl: &Netlink, name: &str) -> Result<NetworkRecord> {
+    if let Some(record) = root.network(name)? {
+        return Ok(record);
+    }
+    if name == network::DEFAULT_NETWORK {
+        return network::create(root, nl, network::default_request()?);
+    }
+    bail!(
+        "network {name} not found: create it with 'sbx network create {name}' or pick another --network"
+    )
+}

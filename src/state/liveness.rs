@@ -1,0 +1,76 @@
+//! Whether a recorded process is still the one we started: a PID alone can be
+//! reused, so a record pairs it with the kernel's start time of that process.
+
+use serde::{Deserialize, Serialize};
+
+/// A process identity that survives PID reuse: PID plus its start time in
+/// clock ticks since boot (field 22 of `/proc/PID/stat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessId {
+    /// The PID in the host's PID namespace.
+    pub pid: i32,
+    /// When the kernel started it; a reused PID has a different one.
+    pub start: u64,
+}
+
+impl ProcessId {
+    /// Identifies a live process now; `None` if it is already gone.
+    pub fn of(pid: i32) -> Option<Self> {
+        start_time(pid).map(|start| ProcessId { pid, start })
+    }
+
+    /// This process itself.
+    pub fn current() -> Option<Self> {
+        Self::of(std::process::id() as i32)
+    }
+
+    /// True while the very process recorded still exists (a zombie counts as
+    /// gone: it will never run again).
+    pub fn is_alive(&self) -> bool {
+        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            Ok(stat) => parse_stat(&stat)
+                .is_some_and(|(state, start)| start == self.start && state != 'Z' && state != 'X'),
+            Err(_) => false,
+        }
+    }
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|(_, start)| start)
+}
+
+/// Returns (state, starttime) from a `/proc/PID/stat` line. The command name
+/// may hold spaces and parentheses, so fields are counted after the last ')'.
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3) come fields 4..; starttime is field 22.
+    let start = fields.nth(22 - 4)?.parse().ok()?;
+    Some((state, start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let line = "1234 (a b) c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100 18446744073709551615";
+        assert_eq!(parse_stat(line), Some(('S', 98765)));
+    }
+
+    #[test]
+    fn knows_itself_alive_and_a_fake_start_dead() {
+        let me = ProcessId::current().expect("own stat readable");
+        assert!(me.is_alive());
+        assert!(
+            !ProcessId {
+                pid: me.pid,
+                start: me.start + 1
+            }
+            .is_alive()
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! What sbx writes down about sandboxes and networks, as JSON files.
+
+use super::liveness::ProcessId;
+use crate::ipam::Subnet;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// The launch step a record was last written at; the kernel decides whether
+/// its processes still live (see [`SandboxRecord::status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxState {
+    /// Name and address reserved; namespaces and links may be half-built.
+    Creating,
+    /// The command was started.
+    Running,
+    /// The command ended and its exit code is recorded.
+    Exited,
+}
+
+/// One sandbox as recorded in `sandboxes/NAME/sandbox.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    /// Unique name.
+    pub name: String,
+    /// Network joined, `None` for loopback only.
+    pub network: Option<String>,
+    /// Address on that network.
+    pub ip: Option<Ipv4Addr>,
+    /// The UTS hostname.
+    pub hostname: String,
+    /// Command and arguments.
+    pub command: Vec<String>,
+    /// Unix seconds when the launch began.
+    pub created: u64,
+    /// Last step written.
+    pub state: SandboxState,
+    /// The sbx process that waits for the sandbox and cleans it up.
+    pub owner: Option<ProcessId>,
+    /// The sandbox's init (its PID 1), once started.
+    pub init: Option<ProcessId>,
+    /// The bind-mounted netns file, once made.
+    pub netns: Option<PathBuf>,
+    /// Host-side veth name, unique per launch so teardown never races a reuse.
+    pub veth: Option<String>,
+    /// The command's exit status, once known.
+    pub exit_code: Option<i32>,
+}
+
+/// What `sbx ps` reports, derived from the record and the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Still being launched by a live sbx.
+    Creating,
+    /// Its init runs.
+    Running,
+    /// Ended, or its processes vanished without sbx noticing.
+    Exited,
+}
+
+impl Status {
+    /// The word shown to users and scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+impl SandboxRecord {
+    /// Liveness from the kernel, never from the record alone: a record that
+    /// says running but whose init (checked with its start time) is gone
+    /// has exited.
+    pub fn status(&self) -> Status {
+        if self.init.is_some_and(|p| p.is_alive()) {
+            return Status::Running;
+        }
+        if self.state == SandboxState::Creating && self.owner.is_some_and(|p| p.is_alive()) {
+            return Status::Creating;
+        }
+        Status::Exited
+    }
+}
+
+/// One network as recorded in `networks/NAME.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    /// Network name.
+    pub name: String,
+    /// Bridge interface.
+    pub bridge: String,
+    /// IPv4 subnet.
+    pub subnet: Subnet,
+    /// Gateway address, held by the bridge.
+    pub gateway: Ipv4Addr,
+    /// No NAT and no way out.
+    pub internal: bool,
+    /// MTU requested at creation, if any.
+    pub mtu: Option<u32>,
+    /// Unix seconds of creation.
+    pub created: u64,
+    /// sbx created the bridge (so `network rm` deletes it); false when adopted.
+    pub bridge_created: bool,
+    /// sbx added the gateway address (so `network rm` removes it).
+    pub gateway_added: bool,
+}

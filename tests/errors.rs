@@ -1,0 +1,240 @@
+//! Every user error: one line starting `sbx: `, exit 125, nothing created.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+/// Runs sbx expecting a user error containing `needle`.
+fn refused(env: &TestEnv, args: &[&str], needle: &str) {
+    let out = env.sbx(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "sbx {args:?}: {stderr}");
+    assert!(
+        stderr.starts_with("sbx: ") && stderr.contains(needle),
+        "sbx {args:?}: expected {needle:?} in {stderr:?}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+}
+
+#[test]
+fn run_errors_leave_nothing_behind() {
+    let mut env = TestEnv::new("errrun");
+    let net = env.network(
+        "tst-errrun",
+        &["--subnet", "10.204.0.0/24", "--bridge", "tstb-errrun"],
+    );
+    env.start(
+        "tst-errrun-a",
+        &[
+            "--network",
+            &net,
+            "--ip",
+            "10.204.0.5",
+            "--",
+            "sleep",
+            "120",
+        ],
+    );
+    let ports_before = bridge_ports("tstb-errrun");
+
+    let n = net.as_str();
+    let x = "tst-errrun-x";
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["--network", n, "--name", x, "--ip", "10.205.0.5"],
+            "address 10.205.0.5 is outside network tst-errrun's subnet 10.204.0.0/24",
+        ),
+        (
+            &["--network", n, "--name", x, "--ip", "10.204.0.0"],
+            "is the network address",
+        ),
+        (
+            &["--network", n, "--name", x, "--ip", "10.204.0.255"],
+            "is the broadcast address",
+        ),
+        (
+            &["--network", n, "--name", x, "--ip", "10.204.0.1"],
+            "is network tst-errrun's gateway",
+        ),
+        (
+            &["--network", n, "--name", x, "--ip", "10.204.0.5"],
+            "address 10.204.0.5 is already in use by sandbox tst-errrun-a",
+        ),
+        (
+            &["--network", n, "--name", x, "--ip", "banana"],
+            "is not an IPv4 address",
+        ),
+        (
+            &["--network", n, "--name", "tst-errrun-a"],
+            "name tst-errrun-a is already in use",
+        ),
+        (
+            &["--network", n, "--name", "bad/name"],
+            "name \"bad/name\" is not valid",
+        ),
+        (
+            &["--network", "tst-nosuch", "--name", x],
+            "network tst-nosuch not found",
+        ),
+        (
+            &["--network", "none", "--name", x, "--ip", "10.204.0.9"],
+            "--ip needs a network",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "true"]);
+        refused(&env, &args, needle);
+        assert_eq!(
+            env.records(),
+            vec!["tst-errrun-a".to_string()],
+            "no record left by {extra:?}"
+        );
+        assert!(
+            !Path::new("/run/netns/sbx-tst-errrun-x").exists(),
+            "no netns left by {extra:?}"
+        );
+        assert_eq!(
+            bridge_ports("tstb-errrun"),
+            ports_before,
+            "no bridge port left by {extra:?}"
+        );
+    }
+    assert_eq!(env.ps_json().len(), 1);
+}
+
+#[test]
+fn network_errors_leave_nothing_behind() {
+    let mut env = TestEnv::new("errnet");
+    env.network(
+        "tst-errnet",
+        &["--subnet", "10.206.0.0/24", "--bridge", "tstb-errnet"],
+    );
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["tst-errnet", "--subnet", "10.207.0.0/24"],
+            "network tst-errnet already exists",
+        ),
+        (
+            &[
+                "tst-errnet2",
+                "--subnet",
+                "10.206.0.128/25",
+                "--bridge",
+                "tstb-errnet2",
+            ],
+            "subnet 10.206.0.128/25 overlaps network tst-errnet (10.206.0.0/24)",
+        ),
+        (
+            &[
+                "tst-errnet2",
+                "--subnet",
+                "192.0.2.0/24",
+                "--bridge",
+                "tstb-errnet2",
+            ],
+            "overlaps the host's route",
+        ),
+        (
+            &[
+                "tst-errnet2",
+                "--subnet",
+                "10.207.0.0/24",
+                "--gateway",
+                "10.208.0.1",
+                "--bridge",
+                "tstb-errnet2",
+            ],
+            "gateway 10.208.0.1 is not a host address",
+        ),
+        (
+            &[
+                "tst-errnet2",
+                "--subnet",
+                "10.207.0.1/24",
+                "--bridge",
+                "tstb-errnet2",
+            ],
+            "has host bits set",
+        ),
+        (
+            &[
+                "tst-errnet2",
+                "--subnet",
+                "10.207.0.0/24",
+                "--bridge",
+                "a-very-long-bridge-name",
+            ],
+            "is not a valid interface name",
+        ),
+        (
+            &["tst-errnet2", "--subnet", "10.207.0.0/24", "--bridge", "lo"],
+            "interface lo exists and is not a bridge",
+        ),
+        (
+            &[
+                "tst-errnet2",
+                "--subnet",
+                "10.207.0.0/24",
+                "--bridge",
+                "tstb-errnet",
+            ],
+            "bridge tstb-errnet is already used by network tst-errnet",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["network", "create"];
+        args.extend_from_slice(extra);
+        refused(&env, &args, needle);
+        assert!(!link_exists("tstb-errnet2"), "no bridge left by {extra:?}");
+        assert_eq!(
+            list(&env.root.join("networks")),
+            vec!["tst-errnet.json".to_string()]
+        );
+    }
+    refused(
+        &env,
+        &["network", "rm", "tst-nosuch"],
+        "network tst-nosuch not found",
+    );
+    refused(
+        &env,
+        &["network", "inspect", "tst-nosuch"],
+        "network tst-nosuch not found",
+    );
+
+    env.start(
+        "tst-errnet-a",
+        &["--network", "tst-errnet", "--", "sleep", "120"],
+    );
+    refused(
+        &env,
+        &["network", "rm", "tst-errnet"],
+        "network tst-errnet is in use by sandbox tst-errnet-a",
+    );
+    assert!(link_exists("tstb-errnet"), "refused rm removed nothing");
+}
+
+#[test]
+fn not_root_is_one_clear_line() {
+    let env = TestEnv::new("noroot");
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            SBX,
+            "--root",
+            "/tmp/sbx-tst-noroot",
+            "ps",
+        ])
+        .output()
+        .expect("run setpriv");
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        text(&out.stderr),
+        "sbx: must be run as root: try 'sudo sbx ...'\n"
+    );
+    assert!(!env.root.exists());
+}

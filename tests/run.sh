@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: installs the tools the tests use inside sandboxes and to
+# check the kernel (ping, busybox, ip, nft), then runs every test as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: the tests create namespaces, bridges and NAT rules: run as root (sudo)" >&2
+    exit 1
+fi
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
+command -v busybox >/dev/null || need+=(busybox-static)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v setpriv >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo test "$@"

@@ -1,0 +1,52 @@
+//! Runs after the other test binaries (cargo runs them in name order): no
+//! netns, link, nf_tables chain, mount or state root of the tests remains.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn leftovers() -> Vec<String> {
+    let mut found = Vec::new();
+    for ns in list(std::path::Path::new("/run/netns")) {
+        if ns.starts_with("sbx-tst-") || ns.starts_with("tst-") {
+            found.push(format!("netns {ns}"));
+        }
+    }
+    for link in list(std::path::Path::new("/sys/class/net")) {
+        let sbx_veth = link.len() == 11
+            && link.starts_with("sbx")
+            && link[3..].chars().all(|c| c.is_ascii_hexdigit());
+        if link.starts_with("tst") || sbx_veth {
+            found.push(format!("link {link}"));
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    for line in mounts
+        .lines()
+        .filter(|l| l.contains("sbx-tst-") || l.contains("/tst-"))
+    {
+        found.push(format!("mount {line}"));
+    }
+    let table = text(&host("nft", &["list", "table", "ip", "sbx"]).stdout);
+    for line in table.lines().filter(|l| l.contains("tstb-")) {
+        found.push(format!("nft {}", line.trim()));
+    }
+    for dir in list(std::path::Path::new("/tmp")) {
+        if dir.starts_with("sbx-tst-") {
+            found.push(format!("state root /tmp/{dir}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_suite_left_nothing_behind() {
+    // Namespace teardown is asynchronous in the kernel: give veths a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut found = leftovers();
+    while !found.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        found = leftovers();
+    }
+    assert!(found.is_empty(), "left behind: {found:#?}");
+}
