@@ -27,6 +27,50 @@ pub enum Command {
     Run(RunArgs),
     /// List sandboxes.
     Ps(PsArgs),
+    /// Run a command inside a running sandbox.
+    Exec(ExecArgs),
+    /// Print a sandbox's output (detached sandboxes).
+    Logs {
+        /// Keep printing new output until the sandbox exits.
+        #[arg(short, long)]
+        follow: bool,
+        /// Sandbox name.
+        name: String,
+    },
+    /// Stop sandboxes: SIGTERM, then SIGKILL after the timeout.
+    Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        timeout: u64,
+        /// Sandbox names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal to sandboxes' commands.
+    Kill {
+        /// Signal name or number.
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        /// Sandbox names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove exited sandboxes (-f: stop running ones first).
+    Rm {
+        /// Kill a running sandbox, then remove it.
+        #[arg(short, long)]
+        force: bool,
+        /// Sandbox names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show everything known about a sandbox, as JSON.
+    Inspect {
+        /// Sandbox name.
+        name: String,
+    },
+    /// Remove what dead sandboxes left behind.
+    Prune,
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -53,6 +97,28 @@ pub struct RunArgs {
     /// Working directory inside the sandbox.
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
+    /// Run in the background: print the name and return.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// With -d: remove the sandbox's record when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `sbx exec`: a command to run inside an existing sandbox.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Environment variable KEY=VALUE (or KEY to copy it from here); repeatable.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the sandbox.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Sandbox name.
+    pub name: String,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

@@ -4,6 +4,7 @@
 //! Entry point: parse, check privileges, dispatch, map errors to exit codes.
 
 mod cli;
+mod crash;
 mod firewall;
 mod fs;
 mod hash;
@@ -21,6 +22,7 @@ mod undo;
 use clap::Parser;
 use cli::{Cli, Command};
 use process::EXIT_SBX_FAILED;
+use sandbox::control;
 
 fn main() {
     let cli = Cli::parse_from(std::env::args_os());
@@ -43,6 +45,21 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     match &cli.command {
         Command::Run(args) => sandbox::launch::run(&root, args),
         Command::Ps(args) => sandbox::ps::ps(&root, args).map(|()| 0),
+        Command::Exec(args) => sandbox::exec::exec(&root, args),
+        Command::Logs { follow, name } => sandbox::logs::logs(&root, name, *follow).map(|()| 0),
+        Command::Stop { timeout, names } => {
+            let timeout = std::time::Duration::from_secs(*timeout);
+            control::each(names, |n| control::stop(&root, n, timeout)).map(|()| 0)
+        }
+        Command::Kill { signal, names } => {
+            let signal = control::parse_signal(signal)?;
+            control::each(names, |n| control::kill_one(&root, n, signal)).map(|()| 0)
+        }
+        Command::Rm { force, names } => {
+            control::each(names, |n| control::rm(&root, n, *force)).map(|()| 0)
+        }
+        Command::Inspect { name } => sandbox::inspect::inspect(&root, name).map(|()| 0),
+        Command::Prune => control::prune(&root).map(|()| 0),
         Command::Network(command) => network::commands::run(&root, command).map(|()| 0),
     }
 }

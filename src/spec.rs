@@ -28,6 +28,10 @@ pub struct SandboxSpec {
     pub env: Vec<String>,
     /// Working directory inside the sandbox.
     pub workdir: String,
+    /// Run in the background under a supervisor.
+    pub detach: bool,
+    /// Remove the record when a detached sandbox ends.
+    pub auto_remove: bool,
 }
 
 impl SandboxSpec {
@@ -66,7 +70,7 @@ impl SandboxSpec {
         if !workdir.starts_with('/') {
             bail!("--workdir {workdir:?} is not an absolute path: start it with /");
         }
-        let env = build_env(&hostname, &args.env, host_env, tty)?;
+        let env = build_env(&hostname, &args.env, host_env, tty && !args.detach)?;
         Ok(SandboxSpec {
             name,
             network,
@@ -75,6 +79,8 @@ impl SandboxSpec {
             command: args.command.clone(),
             env,
             workdir,
+            detach: args.detach,
+            auto_remove: args.rm,
         })
     }
 }
@@ -110,7 +116,7 @@ fn check_hostname(hostname: &str) -> Result<()> {
 
 /// A clean environment like Docker's: PATH, HOSTNAME, HOME, TERM with a
 /// terminal, then the user's `-e` entries, later ones winning.
-fn build_env(
+pub fn build_env(
     hostname: &str,
     user: &[String],
     host_env: impl Fn(&str) -> Option<String>,

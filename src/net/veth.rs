@@ -4,7 +4,7 @@
 use super::{describe, errno};
 use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
@@ -53,14 +53,14 @@ pub async fn create(
 }
 
 /// Inside the sandbox: address on `eth0`, `eth0` and `lo` up, default route
-/// via the gateway.
+/// via the gateway. Returns `eth0`'s MAC address, for `sbx inspect`.
 pub async fn configure_inside(
     sandbox: &Handle,
     ip: Ipv4Addr,
     prefix: u8,
     gateway: Ipv4Addr,
-) -> Result<()> {
-    let eth0 = index_of(sandbox, SANDBOX_IFNAME).await?;
+) -> Result<Option<String>> {
+    let (eth0, mac) = find(sandbox, SANDBOX_IFNAME).await?;
     sandbox
         .address()
         .add(eth0, IpAddr::V4(ip), prefix)
@@ -80,7 +80,8 @@ pub async fn configure_inside(
         .execute()
         .await
         .map_err(describe)
-        .with_context(|| format!("add default route via {gateway}"))
+        .with_context(|| format!("add default route via {gateway}"))?;
+    Ok(mac)
 }
 
 /// Brings `lo` up: all a `--network none` sandbox gets.
@@ -98,10 +99,23 @@ async fn set_up(handle: &Handle, index: u32, name: &str) -> Result<()> {
         .with_context(|| format!("bring up {name}"))
 }
 
-async fn index_of(handle: &Handle, name: &str) -> Result<u32> {
+/// A link's index and MAC address.
+async fn find(handle: &Handle, name: &str) -> Result<(u32, Option<String>)> {
     let mut links = handle.link().get().match_name(name.to_string()).execute();
     match links.try_next().await {
-        Ok(Some(msg)) => Ok(msg.header.index),
+        Ok(Some(msg)) => {
+            let mac = msg.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Address(bytes) => Some(
+                    bytes
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                ),
+                _ => None,
+            });
+            Ok((msg.header.index, mac))
+        }
         Ok(None) => bail!("no link {name} in the sandbox"),
         Err(e) if errno(&e) == Some(libc::ENODEV) => bail!("no link {name} in the sandbox"),
         Err(e) => Err(describe(e)).with_context(|| format!("look up {name}")),

@@ -140,7 +140,7 @@ fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
         .filter(|r| r.network.as_deref() == Some(name))
     {
         if record.status() == Status::Exited {
-            cleanup::teardown(root, record)?;
+            cleanup::sweep(root, record.clone())?;
         } else {
             users.push(record.name.clone());
         }

@@ -26,6 +26,11 @@ pub struct Command {
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
+        Self::from_parts(&spec.command, &spec.env, &spec.workdir)
+    }
+
+    /// The same from its parts (`sbx exec` has no spec).
+    pub fn from_parts(command: &[String], env: &[String], workdir: &str) -> Result<Self> {
         let cstrings = |items: &[String]| -> Result<Vec<CString>> {
             items
                 .iter()
@@ -34,18 +39,20 @@ impl Command {
                 })
                 .collect()
         };
-        let search_path = spec
-            .env
+        let search_path = env
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or(DEFAULT_PATH)
             .to_string();
+        let Some(program) = command.first() else {
+            anyhow::bail!("no command given: write it after --");
+        };
         Ok(Command {
-            program: spec.command[0].clone(),
-            argv: cstrings(&spec.command)?,
-            envp: cstrings(&spec.env)?,
+            program: program.clone(),
+            argv: cstrings(command)?,
+            envp: cstrings(env)?,
             search_path,
-            workdir: spec.workdir.clone(),
+            workdir: workdir.to_string(),
         })
     }
 }

@@ -2,11 +2,11 @@
 //! sandbox's setup, forks the command, then forwards signals to it and reaps
 //! every orphan until the command ends, and exits with its status.
 
-use super::{EXIT_SBX_FAILED, exec, wait_for_go, wait_set};
-use nix::sys::signal::{Signal, kill};
+use super::{EXIT_SBX_FAILED, exec, wait_for_go};
+use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 /// The init's whole life; returns its exit status.
@@ -17,6 +17,7 @@ pub fn run(go: &OwnedFd, hostname: &str, etc_dir: &Path, command: &exec::Command
     // If `sbx run` dies, so does the sandbox; its leftovers are swept later.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let _ = nix::sys::prctl::set_name(c"sbx-init");
+    close_inherited_fds(go);
     if !wait_for_go(go) {
         return EXIT_SBX_FAILED;
     }
@@ -36,6 +37,20 @@ pub fn run(go: &OwnedFd, hostname: &str, etc_dir: &Path, command: &exec::Command
     supervise(command_pid)
 }
 
+/// The init is a copy of sbx and holds copies of all its descriptors
+/// (netlink sockets, the supervisor's report pipe, a lock); it never execs,
+/// so close-on-exec does not help: close all but stdio and the go pipe.
+fn close_inherited_fds(go: &OwnedFd) {
+    let keep = go.as_raw_fd() as u32;
+    // SAFETY: close_range only closes descriptors; `go` is kept.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
+    }
+}
+
 fn prepare(hostname: &str, etc_dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
     nix::unistd::sethostname(hostname).context("set the hostname")?;
@@ -43,9 +58,13 @@ fn prepare(hostname: &str, etc_dir: &Path) -> anyhow::Result<()> {
     super::caps::restrict_to(&super::caps::DEFAULT)
 }
 
-/// Forwards signals to the command and reaps everything until it ends.
+/// Forwards every signal to the command (as PID 1 it would otherwise
+/// ignore most of them) and reaps everything until the command ends.
 fn supervise(command: Pid) -> i32 {
-    let signals = wait_set();
+    let signals = SigSet::all();
+    if signals.thread_block().is_err() {
+        return EXIT_SBX_FAILED;
+    }
     loop {
         match signals.wait() {
             Ok(Signal::SIGCHLD) => {

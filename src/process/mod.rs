@@ -4,7 +4,7 @@
 //! command, and stays as a tiny init that forwards signals and reaps.
 
 pub mod caps;
-mod exec;
+pub mod exec;
 mod init;
 
 use crate::spec::SandboxSpec;

@@ -1,7 +1,8 @@
-//! `sbx run` in the foreground: the launch as one pass of named steps, each
-//! with its undo, then the wait, then the cleanup.
+//! `sbx run`: the launch as one pass of named steps, each with its undo,
+//! then the wait, then the cleanup. In the foreground, this process waits;
+//! with `-d`, a supervisor does (see `supervisor`).
 
-use super::{cleanup, reserve};
+use super::{cleanup, reserve, supervisor};
 use crate::cli::RunArgs;
 use crate::fs::etc_files;
 use crate::net::{Netlink, netns, veth};
@@ -11,85 +12,106 @@ use crate::state::liveness::ProcessId;
 use crate::state::{SandboxRecord, SandboxState, StateRoot};
 use crate::undo::Undo;
 use anyhow::{Context, Result};
+use nix::unistd::Pid;
 use std::fs::File;
 use std::io::IsTerminal;
-use std::time::Instant;
 
 /// Runs a sandbox and returns the exit status `sbx run` reports.
 pub fn run(root: &StateRoot, args: &RunArgs) -> Result<i32> {
-    let clock = Steps::start();
+    crate::crash::point("start");
     let nonce = nonce();
     let tty = std::io::stdin().is_terminal();
-    let spec = SandboxSpec::from_args(
-        args,
-        || generated_name(nonce),
-        |k| std::env::var(k).ok(),
-        tty,
-    )?;
+    let generated = || generated_name(nonce);
+    let spec = SandboxSpec::from_args(args, generated, |k| std::env::var(k).ok(), tty)?;
     let nl = Netlink::new()?;
-    clock.step("parse");
+    crate::crash::point("parse");
 
     let reservation = reserve::reserve(root, &nl, &spec, veth::host_name(&spec.name, nonce))?;
+    crate::crash::point("reserve");
+    if spec.detach {
+        // The supervisor opens its own sockets: nothing of this runtime
+        // may be shared across the fork.
+        drop(nl);
+        return supervisor::detach(root, reservation, &spec);
+    }
+    let started = start(root, reservation, &spec, nl)?;
+    let status = process::wait_forwarding(started.pid, &process::wait_set());
+    crate::crash::point("exited");
+    if let Err(e) = cleanup::finish(root, started.record, Some(status)) {
+        crate::log::warn(&format!("{e:#}"));
+    }
+    Ok(status)
+}
+
+/// A sandbox whose command has been let go.
+pub struct Started {
+    /// Its record, as written (`running`).
+    pub record: SandboxRecord,
+    /// Its init's PID.
+    pub pid: Pid,
+}
+
+/// Steps 3 to 5 for a reserved sandbox: clone the init, pin its netns,
+/// wire its network, record it `running`, release it. On failure every
+/// step is undone, the record included. The caller's forwarded signals stay
+/// blocked from here on, to be taken by `process::wait_forwarding`.
+pub fn start(
+    root: &StateRoot,
+    reservation: reserve::Reservation,
+    spec: &SandboxSpec,
+    nl: Netlink,
+) -> Result<Started> {
     let mut record = reservation.record;
     let mut undo = Undo::new();
     let name = record.name.clone();
     undo.push("remove the record", move || root.remove_sandbox(&name));
-    clock.step("reserve");
 
     let dir = root.sandbox_dir(&record.name);
     etc_files::write(&dir, &spec.hostname, record.ip, &reservation.neighbours)?;
-    let signals = process::wait_set();
-    signals.thread_block().context("block signals")?;
-    let child = process::spawn(&spec, &dir)?;
+    process::wait_set()
+        .thread_block()
+        .context("block signals")?;
+    let child = process::spawn(spec, &dir)?;
     let pid = child.pid;
     undo.push("stop the init", move || {
         process::abort(pid);
         Ok(())
     });
-    clock.step("clone");
+    crate::crash::point("clone");
 
     let netns_path = record
         .netns
         .clone()
         .unwrap_or_else(|| netns::path_for(&record.name));
-    netns::bind(child.pid.as_raw(), &netns_path)?;
+    netns::bind(pid.as_raw(), &netns_path)?;
     let path = netns_path.clone();
     undo.push("remove the netns file", move || netns::unbind(&path));
-    wire_network(&nl, &child, &record, reservation.network.as_ref())?;
+    crate::crash::point("netns");
+    record.mac = wire_network(&nl, &child, &record, reservation.network.as_ref())?;
     // The runtime and its sockets go now: a socket inside the sandbox's netns
     // would keep that namespace (and its veth) alive after the sandbox ends.
     drop(nl);
-    clock.step("network");
+    crate::crash::point("network");
 
     record.state = SandboxState::Running;
-    record.init = ProcessId::of(child.pid.as_raw());
+    record.init = ProcessId::of(pid.as_raw());
     root.write_sandbox(&record)?;
+    crate::crash::point("running");
+    child.release()?;
     undo.commit();
-    // From here the init owns the sandbox; failing to release it is handled
-    // like any other end of the sandbox.
-    let status = match child.release() {
-        Ok(()) => process::wait_forwarding(pid, &signals),
-        Err(e) => {
-            crate::log::warn(&format!("{e:#}"));
-            process::EXIT_SBX_FAILED
-        }
-    };
-    clock.step("ran");
-    if let Err(e) = cleanup::teardown(root, &record) {
-        crate::log::warn(&format!("{e:#}"));
-    }
-    clock.step("teardown");
-    Ok(status)
+    crate::crash::point("released");
+    Ok(Started { record, pid })
 }
 
 /// Step 3: the veth pair onto the bridge and the sandbox side's address,
-/// links and default route; with no network, just `lo` up.
+/// links and default route; with no network, just `lo` up. Returns the MAC
+/// of the sandbox's `eth0`.
 fn wire_network(
     nl: &Netlink,
     child: &Child,
     record: &SandboxRecord,
     network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let netns_file =
         File::open(format!("/proc/{}/ns/net", child.pid)).context("open the sandbox's netns")?;
     let inside = nl.handle_in(&netns_file)?;
@@ -103,14 +125,11 @@ fn wire_network(
                 attachment.bridge_index,
                 mtu,
             ))?;
-            nl.block_on(veth::configure_inside(
-                &inside,
-                ip,
-                net.subnet.prefix(),
-                net.gateway,
-            ))
+            crate::crash::point("veth");
+            let prefix = net.subnet.prefix();
+            nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))
         }
-        _ => nl.block_on(veth::loopback_up(&inside)),
+        _ => nl.block_on(veth::loopback_up(&inside)).map(|()| None),
     }
 }
 
@@ -129,25 +148,4 @@ fn generated_name(nonce: u64) -> String {
         "sbx-{:08x}",
         crate::hash::fnv1a(&nonce.to_le_bytes()) as u32
     )
-}
-
-/// Debug-level timings of the launch steps, for profiling.
-struct Steps {
-    last: std::cell::Cell<Instant>,
-}
-
-impl Steps {
-    fn start() -> Self {
-        Steps {
-            last: std::cell::Cell::new(Instant::now()),
-        }
-    }
-
-    fn step(&self, name: &str) {
-        if crate::log::debug_enabled() {
-            let now = Instant::now();
-            crate::log::debug(&format!("{name}: {:?}", now - self.last.get()));
-            self.last.set(now);
-        }
-    }
 }

@@ -1,6 +1,25 @@
-//! The sandbox lifecycle: launch (`run`), listing (`ps`) and cleanup.
+//! The sandbox lifecycle: launch (`run`, with a supervisor for `-d`),
+//! `exec`, `ps`, `logs`, `stop`, `kill`, `rm`, `inspect`, `prune`, and the
+//! cleanup they share.
 
 pub mod cleanup;
+pub mod control;
+pub mod exec;
+pub mod inspect;
 pub mod launch;
+pub mod logs;
 pub mod ps;
 mod reserve;
+mod supervisor;
+
+use crate::state::{SandboxRecord, StateRoot};
+use anyhow::{Result, bail};
+
+/// A sandbox's record by name, or the user error naming it.
+pub fn find(root: &StateRoot, name: &str) -> Result<SandboxRecord> {
+    crate::spec::check_name(name)?;
+    match root.sandbox(name)? {
+        Some(record) => Ok(record),
+        None => bail!("no such sandbox: {name} (see 'sbx ps -a')"),
+    }
+}

@@ -34,7 +34,14 @@ pub fn reserve(
     veth: String,
 ) -> Result<Reservation> {
     let _lock = root.lock()?;
-    let live = sweep_dead(root)?;
+    let (live, exited) = sweep_dead(root)?;
+    if exited.contains(&spec.name) {
+        bail!(
+            "name {} is already in use by an exited sandbox: remove it with 'sbx rm {}' or choose another --name",
+            spec.name,
+            spec.name
+        );
+    }
     if live.iter().any(|r| r.name == spec.name) {
         bail!(
             "name {} is already in use by a sandbox: choose another --name",
@@ -93,6 +100,11 @@ pub fn reserve(
         netns: Some(netns_path),
         veth: attachment.as_ref().map(|_| veth),
         exit_code: None,
+        env: spec.env.clone(),
+        workdir: spec.workdir.clone(),
+        detached: spec.detach,
+        auto_remove: spec.auto_remove,
+        mac: None,
     };
     let dir = root.sandbox_dir(&spec.name);
     std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -108,9 +120,10 @@ pub fn reserve(
 }
 
 /// Removes the leftovers of every sandbox whose processes are gone (a crash,
-/// a `kill -9`) and returns the live records. One broken record never stops
-/// the sweep. Called with the lock held.
-fn sweep_dead(root: &StateRoot) -> Result<Vec<SandboxRecord>> {
+/// a `kill -9`) and returns the live records and the names of exited ones
+/// whose records stay until `sbx rm`. One broken record never stops the
+/// sweep. Called with the lock held.
+pub fn sweep_dead(root: &StateRoot) -> Result<(Vec<SandboxRecord>, Vec<String>)> {
     let (records, unreadable) = root.sandboxes()?;
     for name in unreadable {
         // Folders are created and first written under this lock, so one
@@ -118,16 +131,20 @@ fn sweep_dead(root: &StateRoot) -> Result<Vec<SandboxRecord>> {
         let _ = root.remove_sandbox(&name);
     }
     let mut live = Vec::with_capacity(records.len());
+    let mut exited = Vec::new();
     for record in records {
-        if record.status() == Status::Exited {
-            if let Err(e) = cleanup::teardown(root, &record) {
-                crate::log::warn(&format!("{e:#}"));
-            }
-        } else {
+        if record.status() != Status::Exited {
             live.push(record);
+            continue;
+        }
+        if record.kept_after_exit() {
+            exited.push(record.name.clone());
+        }
+        if let Err(e) = cleanup::sweep(root, record) {
+            crate::log::warn(&format!("{e:#}"));
         }
     }
-    Ok(live)
+    Ok((live, exited))
 }
 
 fn find_or_create_network(root: &StateRoot, nl: &Netlink, name: &str) -> Result<NetworkRecord> {

@@ -35,6 +35,33 @@ impl ProcessId {
     }
 }
 
+impl ProcessId {
+    /// Waits up to `timeout` for the process to end; true once it is gone.
+    /// Uses a pidfd, so no polling and no PID-reuse race: the pidfd is taken
+    /// first, then the start time is checked against the record.
+    pub fn wait_gone(&self, timeout: std::time::Duration) -> bool {
+        // SAFETY: pidfd_open(2) returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) } as i32;
+        if fd < 0 {
+            return true;
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        if !self.is_alive() {
+            return true;
+        }
+        let mut poll = [libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(poll.as_mut_ptr(), 1, ms) };
+        ready > 0 || !self.is_alive()
+    }
+}
+
 fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&stat).map(|(_, start)| start)

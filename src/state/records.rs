@@ -46,6 +46,21 @@ pub struct SandboxRecord {
     pub veth: Option<String>,
     /// The command's exit status, once known.
     pub exit_code: Option<i32>,
+    /// The environment the command started with (`sbx exec` starts from it).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// The command's working directory (`sbx exec`'s default).
+    #[serde(default)]
+    pub workdir: String,
+    /// Run with `-d`: a supervisor waits for it and the record outlives it.
+    #[serde(default)]
+    pub detached: bool,
+    /// Run with `--rm`: the record goes when the sandbox ends.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// The MAC address of the sandbox's `eth0`.
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 /// What `sbx ps` reports, derived from the record and the kernel.
@@ -71,6 +86,11 @@ impl Status {
 }
 
 impl SandboxRecord {
+    /// Whether the record stays after the sandbox ends (until `sbx rm`).
+    pub fn kept_after_exit(&self) -> bool {
+        self.detached && !self.auto_remove
+    }
+
     /// Liveness from the kernel, never from the record alone: a record that
     /// says running but whose init (checked with its start time) is gone
     /// has exited.

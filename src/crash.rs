@@ -1,0 +1,30 @@
+//! Fault injection for crash-safety tests: with `SBX_CRASH_AT=STEP`, sbx
+//! kills itself with SIGKILL when it reaches that launch step, exactly as an
+//! OOM kill or a `kill -9` would, so tests can check what is left behind
+//! and that `sbx prune` or the next `sbx run` sweeps it.
+//!
+//! Steps, in launch order: parse, reserve, supervisor (with -d), clone,
+//! netns, veth, network, running, released, exited.
+
+/// Dies here if the environment asks for it; otherwise a no-op and, when
+/// debug logging is on, a timing line for the step just finished.
+pub fn point(step: &str) {
+    if std::env::var_os("SBX_CRASH_AT").is_some_and(|s| s == step) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+    timing(step);
+}
+
+fn timing(step: &str) {
+    use std::cell::Cell;
+    use std::time::Instant;
+    thread_local!(static LAST: Cell<Option<Instant>> = const { Cell::new(None) });
+    if crate::log::debug_enabled() {
+        let now = Instant::now();
+        let since = LAST.with(|last| last.replace(Some(now))).map(|t| now - t);
+        match since {
+            Some(d) => crate::log::debug(&format!("step {step}: {d:?}")),
+            None => crate::log::debug(&format!("step {step}")),
+        }
+    }
+}

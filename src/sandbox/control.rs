@@ -1,0 +1,172 @@
+//! `sbx stop`, `kill`, `rm` and `prune`: ending sandboxes and removing what
+//! they leave. Signals go to the sandbox's init, which passes them on to
+//! the command (SIGKILL ends the whole PID namespace at once).
+
+use super::{cleanup, find, reserve};
+use crate::state::liveness::ProcessId;
+use crate::state::records::Status;
+use crate::state::{SandboxRecord, StateRoot};
+use anyhow::{Result, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long the waiting sbx gets to clean up after its sandbox ended.
+const CLEANUP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `action` on each name, printing the name on success and going on
+/// past failures, like Docker; any failure fails the command.
+pub fn each(names: &[String], mut action: impl FnMut(&str) -> Result<()>) -> Result<()> {
+    let mut failures = Vec::new();
+    for name in names {
+        match action(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", failures.join("; "))
+    }
+}
+
+/// SIGTERM, then SIGKILL after `timeout`; returns once the sandbox is gone
+/// and cleaned up. Stopping an exited sandbox is not an error.
+pub fn stop(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
+    let record = find(root, name)?;
+    if let Some(init) = record.init.filter(|_| record.status() == Status::Running) {
+        send(init, Signal::SIGTERM);
+        if !init.wait_gone(timeout) {
+            send(init, Signal::SIGKILL);
+            init.wait_gone(CLEANUP_GRACE);
+        }
+    }
+    await_cleanup(root, &record)
+}
+
+/// Sends `signal` (a name like TERM/SIGTERM or a number) to the command.
+pub fn kill_one(root: &StateRoot, name: &str, signal: Signal) -> Result<()> {
+    let record = find(root, name)?;
+    match record.init.filter(|_| record.status() == Status::Running) {
+        Some(init) => {
+            send(init, signal);
+            Ok(())
+        }
+        None => bail!("sandbox {name} is not running"),
+    }
+}
+
+/// Parses `-s`: `TERM`, `SIGTERM` or `15`.
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    let parsed = match text.parse::<i32>() {
+        Ok(number) => Signal::try_from(number).ok(),
+        Err(_) => {
+            let upper = text.to_ascii_uppercase();
+            let full = if upper.starts_with("SIG") {
+                upper
+            } else {
+                format!("SIG{upper}")
+            };
+            Signal::from_str(&full).ok()
+        }
+    };
+    parsed.ok_or_else(|| {
+        anyhow::anyhow!("unknown signal {text:?}: use a name like TERM or a number like 15")
+    })
+}
+
+/// Removes a sandbox's record (and anything the kernel still holds for it);
+/// a running one only with `force`, which kills it first.
+pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
+    let record = find(root, name)?;
+    if let Some(init) = record.init.filter(|_| record.status() == Status::Running) {
+        if !force {
+            bail!("sandbox {name} is running: stop it first, or use 'sbx rm -f {name}'");
+        }
+        send(init, Signal::SIGKILL);
+        init.wait_gone(CLEANUP_GRACE);
+    }
+    if let Some(owner) = record.owner.filter(|_| record.status() == Status::Creating) {
+        bail!(
+            "sandbox {name} is still being launched by sbx (PID {}): try again in a moment",
+            owner.pid
+        );
+    }
+    if let Some(owner) = record.owner {
+        // Let the waiting sbx finish its own cleanup first.
+        owner.wait_gone(CLEANUP_GRACE);
+    }
+    let _lock = root.lock()?;
+    match root.sandbox(name)? {
+        Some(current) => cleanup::remove(root, &current),
+        None => Ok(()),
+    }
+}
+
+/// Removes every dead sandbox: records, netns files (the veth goes with
+/// the namespace) and address reservations; prints each one removed.
+pub fn prune(root: &StateRoot) -> Result<()> {
+    let _lock = root.lock()?;
+    let (records, unreadable) = root.sandboxes()?;
+    for name in unreadable {
+        root.remove_sandbox(&name)?;
+        println!("removed unreadable sandbox folder {name}");
+    }
+    let mut errors = Vec::new();
+    for record in records.iter().filter(|r| r.status() == Status::Exited) {
+        match cleanup::remove(root, record) {
+            Ok(()) => println!("removed {}", describe(record)),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", errors.join("; "))
+    }
+}
+
+fn describe(record: &SandboxRecord) -> String {
+    let mut text = format!("sandbox {}", record.name);
+    if let (Some(net), Some(ip)) = (&record.network, record.ip) {
+        text.push_str(&format!(" (address {ip} on {net}"));
+        if let Some(netns) = &record.netns {
+            text.push_str(&format!(", netns {}", netns.display()));
+        }
+        text.push(')');
+    }
+    text
+}
+
+/// Waits for whoever waits on the sandbox (its supervisor or foreground
+/// `sbx run`) to clean up; if that sbx is gone too, sweeps it here.
+fn await_cleanup(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
+    if let Some(owner) = record.owner {
+        owner.wait_gone(CLEANUP_GRACE);
+    }
+    let _lock = root.lock()?;
+    let _ = reserve::sweep_dead(root)?;
+    Ok(())
+}
+
+fn send(process: ProcessId, signal: Signal) {
+    if process.is_alive() {
+        let _ = kill(Pid::from_raw(process.pid), signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigusr1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

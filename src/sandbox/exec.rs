@@ -1,0 +1,99 @@
+//! `sbx exec`: a command inside a running sandbox, joining all five of its
+//! namespaces, with the sandbox's capabilities, environment and working
+//! directory rules; its exit status passes through.
+
+use super::find;
+use crate::cli::ExecArgs;
+use crate::process::{self, caps, exec::Command};
+use crate::state::StateRoot;
+use crate::state::records::Status;
+use anyhow::{Context, Result, bail};
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::{ForkResult, fork};
+use std::fs::File;
+use std::io::IsTerminal;
+
+/// The namespaces joined, in the order they are entered: the mount
+/// namespace last, since entering it changes what paths mean.
+const NAMESPACES: [(&str, CloneFlags); 5] = [
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// Runs the command and returns its exit status.
+pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
+    let record = find(root, &args.name)?;
+    let Some(init) = record.init.filter(|_| record.status() == Status::Running) else {
+        bail!(
+            "sandbox {} is not running: start a new one with 'sbx run'",
+            args.name
+        );
+    };
+    let tty = std::io::stdin().is_terminal();
+    let mut env = record.env.clone();
+    let host_env = |k: &str| std::env::var(k).ok();
+    let extra = crate::spec::build_env(&record.hostname, &args.env, host_env, tty)?;
+    // The sandbox's environment, then exec's own additions (and TERM).
+    for entry in extra.iter().filter(|e| args_or_term(e, &args.env)) {
+        let key = entry.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(entry.clone());
+    }
+    let workdir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| record.workdir.clone());
+    let workdir = if workdir.is_empty() {
+        "/".to_string()
+    } else {
+        workdir
+    };
+    if !workdir.starts_with('/') {
+        bail!("--workdir {workdir:?} is not an absolute path: start it with /");
+    }
+    let command = Command::from_parts(&args.command, &env, &workdir)?;
+
+    // Open every namespace before entering any, then check the process is
+    // still the sandbox's init (a reused PID would be someone else's).
+    let mut files = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let path = format!("/proc/{}/ns/{name}", init.pid);
+        let file = File::open(&path).with_context(|| format!("open {path}"))?;
+        files.push((file, flag, name));
+    }
+    if !init.is_alive() {
+        bail!(
+            "sandbox {} is not running: start a new one with 'sbx run'",
+            args.name
+        );
+    }
+    // Not dumpable while inside: the sandbox must not open /proc/PID/exe
+    // of this sbx process to reach the binary (runc's CVE-2019-5736).
+    nix::sys::prctl::set_dumpable(false).context("make sbx exec non-dumpable")?;
+    let signals = process::wait_set();
+    signals.thread_block().context("block signals")?;
+    for (file, flag, name) in &files {
+        setns(file, *flag).with_context(|| format!("join the sandbox's {name} namespace"))?;
+    }
+    drop(files);
+    // SAFETY: sbx exec is single-threaded (no runtime was started).
+    match unsafe { fork() }.context("start the command")? {
+        ForkResult::Child => {
+            if let Err(e) = caps::restrict_to(&caps::DEFAULT) {
+                eprintln!("sbx: {e:#}");
+                std::process::exit(process::EXIT_SBX_FAILED);
+            }
+            process::exec::exec(&command)
+        }
+        ForkResult::Parent { child } => Ok(process::wait_forwarding(child, &signals)),
+    }
+}
+
+/// Keeps exec's own `-e` entries and TERM from the defaults list.
+fn args_or_term(entry: &str, user: &[String]) -> bool {
+    let key = entry.split('=').next().unwrap_or_default();
+    key == "TERM" || user.iter().any(|u| u.split('=').next() == Some(key))
+}

@@ -1,0 +1,125 @@
+//! `sbx run -d`: a small supervisor (this same binary, double-forked and
+//! detached from the terminal) launches the sandbox, waits for it, writes
+//! its output to a log file, records the exit code and cleans the network
+//! up. The `sbx run` that started it waits only for "launched" or the error.
+
+use super::launch::{self, Started};
+use super::{cleanup, reserve::Reservation};
+use crate::net::Netlink;
+use crate::process::{self, EXIT_SBX_FAILED};
+use crate::spec::SandboxSpec;
+use crate::state::StateRoot;
+use crate::state::liveness::ProcessId;
+use anyhow::{Context, Result, bail};
+use nix::fcntl::OFlag;
+use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// The log file of a sandbox: its command's stdout and stderr.
+pub fn log_path(root: &StateRoot, name: &str) -> PathBuf {
+    root.sandbox_dir(name).join("output.log")
+}
+
+/// Starts the supervisor and returns once it says the sandbox runs (print
+/// the name, exit 0) or why it could not start (exit 125).
+pub fn detach(root: &StateRoot, reservation: Reservation, spec: &SandboxSpec) -> Result<i32> {
+    let (from_supervisor, to_parent) = pipe2(OFlag::O_CLOEXEC).context("create a pipe")?;
+    // SAFETY: single-threaded (no runtime is alive); the child only forks
+    // again and then runs ordinary sbx code.
+    match unsafe { fork() }.context("fork the supervisor")? {
+        ForkResult::Parent { child } => {
+            drop(to_parent);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut answer = String::new();
+            File::from(from_supervisor)
+                .read_to_string(&mut answer)
+                .context("read the supervisor's answer")?;
+            match answer.strip_prefix("ok") {
+                Some(_) => {
+                    println!("{}", spec.name);
+                    Ok(0)
+                }
+                None if answer.is_empty() => {
+                    bail!(
+                        "the supervisor of {} died while launching it; see 'sbx ps -a' and 'sbx prune'",
+                        spec.name
+                    )
+                }
+                None => bail!("{answer}"),
+            }
+        }
+        ForkResult::Child => {
+            drop(from_supervisor);
+            // A new session, then a second fork: the supervisor is no
+            // session leader, so it can never acquire a controlling terminal.
+            let _ = setsid();
+            // SAFETY: as above, still single-threaded.
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    let code = supervise(root, reservation, spec, to_parent);
+                    std::process::exit(code)
+                }
+                _ => std::process::exit(0),
+            }
+        }
+    }
+}
+
+/// The supervisor's life: take ownership of the record, point stdio at the
+/// log, launch, report, wait, clean up.
+fn supervise(
+    root: &StateRoot,
+    mut reservation: Reservation,
+    spec: &SandboxSpec,
+    report: OwnedFd,
+) -> i32 {
+    let mut report = File::from(report);
+    let started = adopt(root, &mut reservation).and_then(|()| {
+        crate::crash::point("supervisor");
+        let nl = Netlink::new()?;
+        launch::start(root, reservation, spec, nl)
+    });
+    let Started { record, pid } = match started {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = root.remove_sandbox(&spec.name);
+            let _ = write!(report, "{e:#}");
+            return EXIT_SBX_FAILED;
+        }
+    };
+    let _ = report.write_all(b"ok");
+    drop(report);
+    let status = process::wait_forwarding(pid, &process::wait_set());
+    crate::crash::point("exited");
+    match cleanup::finish(root, record, Some(status)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sbx: {e:#}");
+            EXIT_SBX_FAILED
+        }
+    }
+}
+
+/// Makes this process the record's owner (so the sandbox is not taken for
+/// dead when `sbx run` exits) and its stdio the log file.
+fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<()> {
+    reservation.record.owner = ProcessId::current();
+    root.write_sandbox(&reservation.record)?;
+    let log = log_path(root, &reservation.record.name);
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&log)
+        .with_context(|| format!("open log {}", log.display()))?;
+    let null = File::open("/dev/null").context("open /dev/null")?;
+    dup2_stdin(&null).context("redirect stdin")?;
+    dup2_stdout(&out).context("redirect stdout")?;
+    dup2_stderr(&out).context("redirect stderr")?;
+    std::env::set_current_dir(Path::new("/")).context("chdir /")?;
+    Ok(())
+}
