@@ -41,6 +41,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!("must be run as root: try 'sudo sbx ...'");
     }
+    if !matches!(cli.command, Command::Run(_) | Command::Exec(_)) {
+        // Listing commands die quietly when their reader goes away
+        // (`sbx ps | head`), like any Unix filter. `run` and `exec` keep
+        // SIGPIPE ignored: their waiting process must outlive its terminal.
+        // SAFETY: restoring the default disposition installs no handler.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let root = state::StateRoot::open(&cli.root)?;
     match &cli.command {
         Command::Run(args) => sandbox::launch::run(&root, args),

@@ -115,9 +115,12 @@ pub fn prune(root: &StateRoot) -> Result<()> {
         println!("removed unreadable sandbox folder {name}");
     }
     let mut errors = Vec::new();
-    for record in records.iter().filter(|r| r.status() == Status::Exited) {
-        match cleanup::remove(root, record) {
-            Ok(()) => println!("removed {}", describe(record)),
+    for record in records {
+        let Some(Err(dead)) = reserve::confirm_exited(root, record) else {
+            continue;
+        };
+        match cleanup::remove(root, &dead) {
+            Ok(()) => println!("removed {}", describe(&dead)),
             Err(e) => errors.push(format!("{e:#}")),
         }
     }

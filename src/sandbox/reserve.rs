@@ -133,18 +133,43 @@ pub fn sweep_dead(root: &StateRoot) -> Result<(Vec<SandboxRecord>, Vec<String>)>
     let mut live = Vec::with_capacity(records.len());
     let mut exited = Vec::new();
     for record in records {
-        if record.status() != Status::Exited {
-            live.push(record);
+        let Some(record) = confirm_exited(root, record) else {
             continue;
-        }
-        if record.kept_after_exit() {
-            exited.push(record.name.clone());
-        }
-        if let Err(e) = cleanup::sweep(root, record) {
-            crate::log::warn(&format!("{e:#}"));
+        };
+        match record {
+            Ok(live_record) => live.push(live_record),
+            Err(dead) => {
+                if dead.kept_after_exit() {
+                    exited.push(dead.name.clone());
+                }
+                if let Err(e) = cleanup::sweep(root, dead) {
+                    crate::log::warn(&format!("{e:#}"));
+                }
+            }
         }
     }
     Ok((live, exited))
+}
+
+/// Sorts a record into live (`Ok`) or ended (`Err`), safely against the
+/// launches that write records without the lock. A record that looks dead
+/// is read again after that verdict: its sbx writes every step before it
+/// lets go (the `sbx run -d` waiting on a supervisor exits only after the
+/// supervisor recorded the sandbox running), so a fresh read after its
+/// death shows the newest state. `None`: the record vanished meanwhile.
+pub fn confirm_exited(
+    root: &StateRoot,
+    record: SandboxRecord,
+) -> Option<std::result::Result<SandboxRecord, SandboxRecord>> {
+    if record.status() != Status::Exited {
+        return Some(Ok(record));
+    }
+    let fresh = root.sandbox(&record.name).ok()??;
+    if fresh.status() == Status::Exited {
+        Some(Err(fresh))
+    } else {
+        Some(Ok(fresh))
+    }
 }
 
 fn find_or_create_network(root: &StateRoot, nl: &Netlink, name: &str) -> Result<NetworkRecord> {

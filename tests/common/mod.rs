@@ -129,6 +129,11 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.stop_all();
+        // Detached sandboxes: `rm -f` kills and removes each one.
+        let names = self.sbx(&["ps", "-a", "-q"]);
+        for name in text(&names.stdout).lines() {
+            let _ = self.sbx(&["rm", "-f", name]);
+        }
         for network in self.networks.clone() {
             let _ = self.sbx(&["network", "rm", &network]);
         }
@@ -242,4 +247,57 @@ impl Drop for HandNetns {
         let _ = host("ip", &["link", "del", &self.host_if]);
         let _ = host("ip", &["netns", "del", &self.name]);
     }
+}
+
+impl TestEnv {
+    /// `sbx run -d --name NAME ARGS`, insisting it printed the name.
+    pub fn detach(&self, name: &str, args: &[&str]) {
+        let mut full = vec!["run", "-d", "--name", name];
+        full.extend_from_slice(args);
+        assert_eq!(self.ok(&full), format!("{name}\n"));
+    }
+
+    /// `sbx inspect NAME` parsed.
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["inspect", name])).expect("inspect is JSON")
+    }
+
+    /// The status `sbx ps -a --json` reports for a sandbox, if listed.
+    pub fn status(&self, name: &str) -> Option<String> {
+        let all: Vec<serde_json::Value> =
+            serde_json::from_str(&self.ok(&["ps", "-a", "--json"])).expect("JSON");
+        all.iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["status"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// Polls `cond` every 20 ms for up to `secs` seconds.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .chars()
+                .next();
+            !matches!(state, Some('Z') | Some('X') | None)
+        })
+        .unwrap_or(false)
 }
