@@ -144,13 +144,18 @@ fn describe(record: &SandboxRecord) -> String {
 }
 
 /// Waits for whoever waits on the sandbox (its supervisor or foreground
-/// `sbx run`) to clean up; if that sbx is gone too, sweeps it here.
+/// `sbx run`) to clean up; if that sbx is gone too, cleans it up here.
 fn await_cleanup(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
     if let Some(owner) = record.owner {
         owner.wait_gone(CLEANUP_GRACE);
     }
-    let _lock = root.lock()?;
-    let _ = reserve::sweep_dead(root)?;
+    let Some(current) = root.sandbox(&record.name)? else {
+        return Ok(());
+    };
+    if let Some(Err(dead)) = reserve::confirm_exited(root, current) {
+        let _lock = root.lock()?;
+        cleanup::sweep(root, dead)?;
+    }
     Ok(())
 }
 

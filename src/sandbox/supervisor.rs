@@ -79,6 +79,11 @@ fn supervise(
     report: OwnedFd,
 ) -> i32 {
     let mut report = File::from(report);
+    // Give back the heap `sbx run` used to read every record: this process
+    // and the sandbox's init (cloned from it) would otherwise keep it
+    // resident for the sandbox's whole life.
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
     let started = adopt(root, &mut reservation).and_then(|()| {
         crate::crash::point("supervisor");
         let nl = Netlink::new()?;

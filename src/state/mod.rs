@@ -159,7 +159,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 /// a reader sees the old record or the new one, never half of one.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let bytes = serde_json::to_vec_pretty(value).context("serialize record")?;
+    let bytes = serde_json::to_vec(value).context("serialize record")?;
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(true)
