@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
-SBX=${SBX:-target/release/sbx}
+SBX=${SBX:-target/x86_64-unknown-linux-gnu/release/sbx}
 [ -x "$SBX" ] || cargo build --release -q
 export SBX_ROOT=$(mktemp -d /tmp/sbx-bench-scale-XXXXXX)
 NET=benchscale

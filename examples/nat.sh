@@ -6,7 +6,7 @@
 # Usage: sudo examples/nat.sh
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-SBX=${SBX:-$(command -v sbx || echo "$here/../target/release/sbx")}
+SBX=${SBX:-$(command -v sbx || echo "$here/../target/x86_64-unknown-linux-gnu/release/sbx")}
 NET=${NET:-demo-nat}
 SUBNET=${SUBNET:-10.99.0.0/16}
 UP=demo-upstream

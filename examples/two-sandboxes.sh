@@ -4,7 +4,7 @@
 # Usage: sudo examples/two-sandboxes.sh   (SUBNET=172.16.0.0/24 by default)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-SBX=${SBX:-$(command -v sbx || echo "$here/../target/release/sbx")}
+SBX=${SBX:-$(command -v sbx || echo "$here/../target/x86_64-unknown-linux-gnu/release/sbx")}
 PREFIX=${SUBNET_PREFIX:-172.16.0}      # the /24 to use: $PREFIX.0/24
 NET=${NET:-demo-two}
 export SBX_ROOT=${SBX_ROOT:-$(mktemp -d /tmp/sbx-demo-XXXXXX)}

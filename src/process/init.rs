@@ -18,11 +18,14 @@ pub fn run(go: &OwnedFd, hostname: &str, etc_dir: &Path, command: &exec::Command
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let _ = nix::sys::prctl::set_name(c"sbx-init");
     close_inherited_fds(go);
-    if !wait_for_go(go) {
-        return EXIT_SBX_FAILED;
-    }
+    // The sandbox's own view (hostname, mounts, capabilities) is set up
+    // while the parent wires the network: on two cores the two overlap.
+    // Only the command waits for the network.
     if let Err(e) = prepare(hostname, etc_dir) {
         eprintln!("sbx: {e:#}");
+        return EXIT_SBX_FAILED;
+    }
+    if !wait_for_go(go) {
         return EXIT_SBX_FAILED;
     }
     // SAFETY: this process is single-threaded (a clone of single-threaded sbx).

@@ -1,6 +1,6 @@
 //! The sandbox's processes. `spawn` clones the init (PID 1 of fresh net,
-//! mount, UTS, IPC and PID namespaces), which waits until the parent has
-//! wired its network, then sets up its view of the system, starts the
+//! mount, UTS, IPC and PID namespaces), which sets up its view of the
+//! system while the parent wires its network, waits for the go, starts the
 //! command, and stays as a tiny init that forwards signals and reaps.
 
 pub mod caps;
@@ -76,8 +76,9 @@ pub fn spawn(spec: &SandboxSpec, etc_dir: &Path) -> Result<Child> {
 
 impl Child {
     /// Lets the init proceed: the network is wired and the record written.
+    /// Fails if the init already gave up (it said why on stderr).
     pub fn release(self) -> Result<()> {
-        write(&self.go, &[1]).context("start the sandbox's init")?;
+        write(&self.go, &[1]).context("the sandbox's init failed to set up")?;
         Ok(())
     }
 }
