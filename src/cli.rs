@@ -97,6 +97,24 @@ pub struct RunArgs {
     /// Working directory inside the sandbox.
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
+    /// Make DIR the sandbox's root filesystem (pivot_root).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<String>,
+    /// Bind mount SRC:DST[:ro] (repeatable).
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volumes: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Mount an empty tmpfs at DIR (repeatable), e.g. /tmp with --read-only.
+    #[arg(long, value_name = "DIR")]
+    pub tmpfs: Vec<String>,
+    /// Add a capability to Docker's default set (ALL for every one).
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (ALL for every one).
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
     /// Run in the background: print the name and return.
     #[arg(short, long)]
     pub detach: bool,

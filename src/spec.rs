@@ -2,8 +2,11 @@
 //! is caught here, before any kernel object exists.
 
 use crate::cli::RunArgs;
+use crate::fs::plan::{FsPlan, Volume, inside_path, under};
 use anyhow::{Result, bail};
+use caps::Capability;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 /// The network name that means "loopback only".
 pub const NO_NETWORK: &str = "none";
@@ -32,6 +35,10 @@ pub struct SandboxSpec {
     pub detach: bool,
     /// Remove the record when a detached sandbox ends.
     pub auto_remove: bool,
+    /// Root filesystem, volumes, read-only root, tmpfs mounts.
+    pub fs: FsPlan,
+    /// The capabilities the command keeps.
+    pub caps: Vec<Capability>,
 }
 
 impl SandboxSpec {
@@ -71,6 +78,11 @@ impl SandboxSpec {
             bail!("--workdir {workdir:?} is not an absolute path: start it with /");
         }
         let env = build_env(&hostname, &args.env, host_env, tty && !args.detach)?;
+        let fs = fs_plan(args)?;
+        if let Some(rootfs) = &fs.rootfs {
+            check_command_in(rootfs, &args.command[0], &env)?;
+        }
+        let caps = crate::process::caps::resolve(&args.cap_add, &args.cap_drop)?;
         Ok(SandboxSpec {
             name,
             network,
@@ -81,8 +93,70 @@ impl SandboxSpec {
             workdir,
             detach: args.detach,
             auto_remove: args.rm,
+            fs,
+            caps,
         })
     }
+}
+
+/// `--rootfs`, `-v`, `--read-only`, `--tmpfs`, checked against the host.
+fn fs_plan(args: &RunArgs) -> Result<FsPlan> {
+    let rootfs = match &args.rootfs {
+        None => None,
+        Some(dir) => {
+            let path = Path::new(dir);
+            if !path.is_dir() {
+                bail!(
+                    "rootfs {dir} does not exist or is not a directory: build one with rootfs/build.sh"
+                );
+            }
+            Some(
+                path.canonicalize()
+                    .map_err(|e| anyhow::anyhow!("rootfs {dir}: {e}"))?,
+            )
+        }
+    };
+    let volumes = args
+        .volumes
+        .iter()
+        .map(|v| Volume::parse(v))
+        .collect::<Result<Vec<_>>>()?;
+    let tmpfs = args
+        .tmpfs
+        .iter()
+        .map(|t| inside_path(t, "--tmpfs"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(FsPlan {
+        rootfs,
+        volumes,
+        read_only: args.read_only,
+        tmpfs,
+    })
+}
+
+/// With `--rootfs`, a command that is not in it is a user error caught
+/// before launch. Links are not followed: inside the root they may point
+/// anywhere (busybox applets are links to /bin/busybox).
+fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
+    let exists = |inside: &Path| under(rootfs, inside).symlink_metadata().is_ok();
+    let found = if command.contains('/') {
+        exists(Path::new(command))
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .filter(|d| d.starts_with('/'))
+            .any(|d| exists(&PathBuf::from(d).join(command)))
+    };
+    if !found {
+        bail!(
+            "command {command} not found in rootfs {}: check the path or the rootfs",
+            rootfs.display()
+        );
+    }
+    Ok(())
 }
 
 /// Names become file names, netns names and hostnames, so they follow the

@@ -7,10 +7,22 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::PathBuf;
+
+/// What the init sets up before it starts the command.
+pub struct Plan {
+    /// UTS hostname.
+    pub hostname: String,
+    /// Folder holding the private /etc files.
+    pub etc_dir: PathBuf,
+    /// Root, volumes, read-only root, tmpfs mounts.
+    pub fs: crate::fs::plan::FsPlan,
+    /// Capabilities the command keeps.
+    pub caps: Vec<caps::Capability>,
+}
 
 /// The init's whole life; returns its exit status.
-pub fn run(go: &OwnedFd, hostname: &str, etc_dir: &Path, command: &exec::Command) -> i32 {
+pub fn run(go: &OwnedFd, plan: &Plan, command: &exec::Command) -> i32 {
     // Not dumpable: sandboxed processes cannot open /proc/1/exe (the sbx
     // binary) to overwrite it (runc's CVE-2019-5736).
     let _ = nix::sys::prctl::set_dumpable(false);
@@ -21,7 +33,7 @@ pub fn run(go: &OwnedFd, hostname: &str, etc_dir: &Path, command: &exec::Command
     // The sandbox's own view (hostname, mounts, capabilities) is set up
     // while the parent wires the network: on two cores the two overlap.
     // Only the command waits for the network.
-    if let Err(e) = prepare(hostname, etc_dir) {
+    if let Err(e) = prepare(plan) {
         eprintln!("sbx: {e:#}");
         return EXIT_SBX_FAILED;
     }
@@ -54,11 +66,11 @@ fn close_inherited_fds(go: &OwnedFd) {
     }
 }
 
-fn prepare(hostname: &str, etc_dir: &Path) -> anyhow::Result<()> {
+fn prepare(plan: &Plan) -> anyhow::Result<()> {
     use anyhow::Context;
-    nix::unistd::sethostname(hostname).context("set the hostname")?;
-    crate::fs::setup(etc_dir)?;
-    super::caps::restrict_to(&super::caps::DEFAULT)
+    nix::unistd::sethostname(&plan.hostname).context("set the hostname")?;
+    crate::fs::setup(&plan.fs, &plan.etc_dir)?;
+    super::caps::restrict_to(&plan.caps)
 }
 
 /// Forwards every signal to the command (as PID 1 it would otherwise

@@ -14,7 +14,7 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2, read, write};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Signals `sbx run` passes on to the command (SIGCHLD is how it learns the
 /// sandbox ended). They stay blocked in sbx's processes and are taken with
@@ -54,8 +54,12 @@ pub const EXIT_SBX_FAILED: i32 = 125;
 pub fn spawn(spec: &SandboxSpec, etc_dir: &Path) -> Result<Child> {
     let (go_read, go_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("create sync pipe")?;
     let command = exec::Command::new(spec)?;
-    let hostname = spec.hostname.clone();
-    let etc_dir: PathBuf = etc_dir.to_path_buf();
+    let plan = init::Plan {
+        hostname: spec.hostname.clone(),
+        etc_dir: etc_dir.to_path_buf(),
+        fs: spec.fs.clone(),
+        caps: spec.caps.clone(),
+    };
     let flags = CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
@@ -64,7 +68,7 @@ pub fn spawn(spec: &SandboxSpec, etc_dir: &Path) -> Result<Child> {
     // The stack is only reserved address space until the child touches it.
     let mut stack = vec![0u8; 1 << 20];
     let child_main = Box::new(|| {
-        let code = init::run(&go_read, &hostname, &etc_dir, &command);
+        let code = init::run(&go_read, &plan, &command);
         code as isize
     });
     // SAFETY: the child gets a copy-on-write copy of this single-threaded

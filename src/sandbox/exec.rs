@@ -55,6 +55,15 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
         bail!("--workdir {workdir:?} is not an absolute path: start it with /");
     }
     let command = Command::from_parts(&args.command, &env, &workdir)?;
+    let keep: Vec<::caps::Capability> = if record.capabilities.is_empty() {
+        caps::DEFAULT.to_vec()
+    } else {
+        record
+            .capabilities
+            .iter()
+            .map(|c| caps::parse(c))
+            .collect::<Result<_>>()?
+    };
 
     // Open every namespace before entering any, then check the process is
     // still the sandbox's init (a reused PID would be someone else's).
@@ -82,7 +91,7 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     // SAFETY: sbx exec is single-threaded (no runtime was started).
     match unsafe { fork() }.context("start the command")? {
         ForkResult::Child => {
-            if let Err(e) = caps::restrict_to(&caps::DEFAULT) {
+            if let Err(e) = caps::restrict_to(&keep) {
                 eprintln!("sbx: {e:#}");
                 std::process::exit(process::EXIT_SBX_FAILED);
             }

@@ -105,6 +105,8 @@ pub fn reserve(
         detached: spec.detach,
         auto_remove: spec.auto_remove,
         mac: None,
+        capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
+        fs: spec.fs.clone(),
     };
     let dir = root.sandbox_dir(&spec.name);
     std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;

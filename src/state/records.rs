@@ -61,6 +61,12 @@ pub struct SandboxRecord {
     /// The MAC address of the sandbox's `eth0`.
     #[serde(default)]
     pub mac: Option<String>,
+    /// The capabilities its processes keep (`sbx exec` gets the same).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Its root filesystem, volumes and read-only flag, for `sbx inspect`.
+    #[serde(default)]
+    pub fs: crate::fs::plan::FsPlan,
 }
 
 /// What `sbx ps` reports, derived from the record and the kernel.

@@ -1,0 +1,108 @@
+//! What the sandbox's filesystem should look like, parsed and checked in
+//! the parent (pure), so a bad `-v` or `--rootfs` fails before any
+//! namespace exists.
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Component, Path, PathBuf};
+
+/// One `-v SRC:DST[:ro]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    /// Host path (absolute).
+    pub source: PathBuf,
+    /// Path inside the sandbox (absolute, no `..`).
+    pub target: PathBuf,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// The whole filesystem request of a sandbox.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FsPlan {
+    /// The sandbox's root; `None`: the host's root through a private mount namespace.
+    pub rootfs: Option<PathBuf>,
+    /// Bind mounts.
+    pub volumes: Vec<Volume>,
+    /// Root filesystem read-only.
+    pub read_only: bool,
+    /// Empty tmpfs mounts.
+    pub tmpfs: Vec<PathBuf>,
+}
+
+impl Volume {
+    /// Parses `SRC:DST[:ro|:rw]`; SRC must exist on the host.
+    pub fn parse(text: &str) -> Result<Self> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let (source, target, read_only) = match parts.as_slice() {
+            [s, t] => (*s, *t, false),
+            [s, t, "ro"] => (*s, *t, true),
+            [s, t, "rw"] => (*s, *t, false),
+            _ => bail!("volume {text:?} is not SRC:DST or SRC:DST:ro"),
+        };
+        let source = PathBuf::from(source);
+        if !source.is_absolute() {
+            bail!("volume source {} is not an absolute path", source.display());
+        }
+        if !source.exists() {
+            bail!(
+                "volume source {} does not exist on the host",
+                source.display()
+            );
+        }
+        Ok(Volume {
+            source,
+            target: inside_path(target, "volume target")?,
+            read_only,
+        })
+    }
+}
+
+/// An absolute path inside the sandbox with no `..`: it can never climb out
+/// of the root it is joined to.
+pub fn inside_path(text: &str, what: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(text);
+    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+        bail!("{what} {text:?} must be an absolute path without '..'");
+    }
+    Ok(path)
+}
+
+/// Joins an inside path under a root directory.
+pub fn under(root: &Path, inside: &Path) -> PathBuf {
+    root.join(inside.strip_prefix("/").unwrap_or(inside))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_parse() {
+        let v = Volume::parse("/tmp:/data:ro").unwrap();
+        assert_eq!(
+            v,
+            Volume {
+                source: "/tmp".into(),
+                target: "/data".into(),
+                read_only: true
+            }
+        );
+        assert!(!Volume::parse("/tmp:/data").unwrap().read_only);
+        let err = |t: &str| Volume::parse(t).unwrap_err().to_string();
+        assert!(err("/tmp").contains("is not SRC:DST"));
+        assert!(err("/tmp:/d:rx").contains("is not SRC:DST"));
+        assert!(err("rel:/d").contains("not an absolute path"));
+        assert!(err("/no/such/dir/sbx:/d").contains("does not exist"));
+        assert!(err("/tmp:d").contains("must be an absolute path"));
+        assert!(err("/tmp:/a/../../etc").contains("without '..'"));
+    }
+
+    #[test]
+    fn inside_paths_join_under_the_root() {
+        assert_eq!(
+            under(Path::new("/r"), Path::new("/a/b")),
+            PathBuf::from("/r/a/b")
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! Filesystem isolation and hardening: a busybox rootfs (built by
+//! rootfs/build.sh), /dev, volumes, read-only root, masked paths, and the
+//! escapes a sandboxed root must not manage.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+use std::sync::Once;
+
+/// Builds the busybox rootfs once per test binary (the script is idempotent).
+fn rootfs() -> String {
+    static BUILD: Once = Once::new();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rootfs");
+    BUILD.call_once(|| {
+        let out = host("bash", &[dir.join("build.sh").to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "rootfs/build.sh: {}",
+            text(&out.stderr)
+        );
+    });
+    dir.join("busybox").display().to_string()
+}
+
+#[test]
+fn the_root_is_the_rootfs_with_its_own_proc_and_a_minimal_dev() {
+    let env = TestEnv::new("rfs");
+    let marker = format!("/tmp/sbx-tst-host-marker-{}", std::process::id());
+    std::fs::write(&marker, "host").unwrap();
+    let script = format!(
+        "test -e {marker} && echo marker-visible; test -x /bin/busybox && echo busybox-root; \
+         cat /proc/1/comm; ls -A /dev | tr '\\n' ' '; echo; readlink /dev/ptmx; \
+         grep -c ' /dev/pts devpts ' /proc/mounts; grep ' /sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; \
+         ls /proc | grep -c '^[0-9]'"
+    );
+    let rootfs = rootfs();
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    std::fs::remove_file(&marker).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "busybox-root",
+        "the host's marker is absent, busybox is /: {out}"
+    );
+    assert_eq!(lines[1], "sbx-init", "its own /proc: PID 1 is the init");
+    assert_eq!(
+        lines[2].trim(),
+        "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero",
+        "exactly the expected /dev"
+    );
+    assert_eq!(lines[3], "pts/ptmx");
+    assert_eq!(lines[4], "1", "a devpts instance of its own");
+    assert_eq!(lines[5], "ro", "/sys is read-only");
+    let procs: u32 = lines[6].parse().unwrap();
+    assert!(procs <= 4, "only the sandbox's processes: {procs}");
+}
+
+#[test]
+fn volumes_and_a_read_only_root() {
+    let env = TestEnv::new("vol");
+    let rootfs = rootfs();
+    let shared = format!("/tmp/sbx-tst-vol-{}", std::process::id());
+    std::fs::create_dir_all(&shared).unwrap();
+    let rw = format!("{shared}:/data");
+    let ro = format!("{shared}:/readonly:ro");
+    let script = "echo hi > /data/from-sandbox && echo rw-ok; \
+                  echo x > /readonly/nope 2>/dev/null || echo ro-refused; \
+                  touch /rootfile 2>/dev/null || echo root-refused; \
+                  touch /tmp/scratch && echo tmpfs-ok";
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "-v",
+        &rw,
+        "-v",
+        &ro,
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out, "rw-ok\nro-refused\nroot-refused\ntmpfs-ok\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("{shared}/from-sandbox")).unwrap(),
+        "hi\n"
+    );
+    assert!(!std::path::Path::new(&format!("{shared}/nope")).exists());
+    std::fs::remove_dir_all(&shared).ok();
+
+    // Without --read-only the root is writable (so the check above is not vacuous).
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "--",
+        "sh",
+        "-c",
+        "touch /rootfile && echo ok; rm /rootfile",
+    ]);
+    assert_eq!(out, "ok\n");
+}
+
+#[test]
+fn escapes_fail_for_a_sandboxed_root() {
+    let mut env = TestEnv::new("escape");
+    let net = env.network(
+        "tst-escape",
+        &["--subnet", "10.231.0.0/24", "--bridge", "tstb-escape"],
+    );
+    let rootfs = rootfs();
+    let attempts = [
+        ("mount", "mount -t tmpfs none /mnt"),
+        ("addr", "ip addr add 10.231.0.99/24 dev eth0"),
+        ("linkdown", "ip link set eth0 down"),
+        ("route", "ip route del default"),
+        ("kcore", "cat /proc/kcore > /dev/null"),
+        ("keys", "test -n \"$(cat /proc/keys)\""),
+        ("sysctl", "echo x > /proc/sys/kernel/domainname"),
+        ("unshare", "unshare -n true"),
+        ("module", "insmod /dev/null"),
+    ];
+    let script: String = attempts
+        .iter()
+        .map(|(name, cmd)| {
+            format!(
+                "if {cmd} 2>/dev/null; then echo '{name}:ESCAPED'; else echo '{name}:refused'; fi; "
+            )
+        })
+        .collect();
+    let out = env.ok(&[
+        "run",
+        "--network",
+        &net,
+        "--rootfs",
+        &rootfs,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    for (name, _) in attempts {
+        assert!(
+            out.contains(&format!("{name}:refused")),
+            "{name} must fail: {out}"
+        );
+    }
+    // Still wired after all that.
+    let out = env.ok(&[
+        "run",
+        "--network",
+        &net,
+        "--rootfs",
+        &rootfs,
+        "--",
+        "ip",
+        "route",
+    ]);
+    assert!(out.contains("default via 10.231.0.1"), "{out}");
+
+    // With NET_ADMIN added, changing the address works: the refusal above
+    // came from the missing capability.
+    let out = env.ok(&[
+        "run",
+        "--network",
+        &net,
+        "--rootfs",
+        &rootfs,
+        "--cap-add",
+        "NET_ADMIN",
+        "--",
+        "sh",
+        "-c",
+        "ip addr add 10.231.0.99/24 dev eth0 && ip -o -4 addr show eth0 | grep -c 10.231.0.99",
+    ]);
+    assert_eq!(out, "1\n");
+    // And --cap-drop ALL leaves nothing in the bounding set.
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "--",
+        "grep",
+        "CapBnd",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out, "CapBnd:\t0000000000000000\n");
+}
+
+#[test]
+fn rootfs_errors_are_caught_before_launch() {
+    let env = TestEnv::new("rfserr");
+    let rootfs = rootfs();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--rootfs", "/no/such/rootfs", "--", "sh"],
+            "rootfs /no/such/rootfs does not exist",
+        ),
+        (
+            &["--rootfs", &rootfs, "--", "no-such-cmd"],
+            "command no-such-cmd not found in rootfs",
+        ),
+        (
+            &["-v", "/no/such/src:/x", "--", "true"],
+            "volume source /no/such/src does not exist",
+        ),
+        (
+            &["-v", "/tmp:relative", "--", "true"],
+            "must be an absolute path",
+        ),
+        (
+            &["--cap-add", "BOGUS", "--", "true"],
+            "unknown capability \"BOGUS\"",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["run", "--network", "none", "--name", "tst-rfserr"];
+        args.extend_from_slice(extra);
+        let out = env.sbx(&args);
+        assert_eq!(out.status.code(), Some(125), "{extra:?}");
+        assert!(
+            text(&out.stderr).contains(needle),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(env.records().is_empty());
+    }
+}
