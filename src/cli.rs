@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a new sandbox.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List sandboxes.
     Ps(PsArgs),
     /// Run a command inside a running sandbox.
@@ -115,6 +115,9 @@ pub struct RunArgs {
     /// Drop a capability from the default set (ALL for every one).
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// seccomp=unconfined turns the default seccomp filter off.
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Run in the background: print the name and return.
     #[arg(short, long)]
     pub detach: bool,

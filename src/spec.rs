@@ -39,6 +39,8 @@ pub struct SandboxSpec {
     pub fs: FsPlan,
     /// The capabilities the command keeps.
     pub caps: Vec<Capability>,
+    /// The default seccomp filter applies (not `seccomp=unconfined`).
+    pub seccomp: bool,
 }
 
 impl SandboxSpec {
@@ -83,6 +85,7 @@ impl SandboxSpec {
             check_command_in(rootfs, &args.command[0], &env)?;
         }
         let caps = crate::process::caps::resolve(&args.cap_add, &args.cap_drop)?;
+        let seccomp = crate::process::seccomp::from_security_opts(&args.security_opt)?;
         Ok(SandboxSpec {
             name,
             network,
@@ -95,6 +98,7 @@ impl SandboxSpec {
             auto_remove: args.rm,
             fs,
             caps,
+            seccomp,
         })
     }
 }

@@ -244,3 +244,62 @@ fn rootfs_errors_are_caught_before_launch() {
         assert!(env.records().is_empty());
     }
 }
+
+#[test]
+fn the_seccomp_filter_blocks_what_capabilities_alone_would_allow() {
+    let env = TestEnv::new("seccomp");
+    let rootfs = rootfs();
+    // With CAP_SYS_ADMIN added, only the filter stands between the sandbox
+    // and mount/unshare/setns.
+    let script = "grep '^Seccomp:' /proc/self/status; \
+                  mount -t tmpfs none /mnt 2>/dev/null && echo mount:ESCAPED || echo mount:refused; \
+                  unshare -n true 2>/dev/null && echo unshare:ESCAPED || echo unshare:refused; \
+                  nsenter -t 1 -n true 2>/dev/null && echo setns:ESCAPED || echo setns:refused";
+    let confined = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "--cap-add",
+        "SYS_ADMIN",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        confined,
+        "Seccomp:\t2\nmount:refused\nunshare:refused\nsetns:refused\n"
+    );
+    let unconfined = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "--cap-add",
+        "SYS_ADMIN",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(
+        unconfined.starts_with("Seccomp:\t0\nmount:ESCAPED\nunshare:ESCAPED"),
+        "the flag turns it off: {unconfined}"
+    );
+    // Ordinary programs, threads included (clone3 falls back to clone), still work.
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--",
+        "python3",
+        "-c",
+        "import threading; t = threading.Thread(target=print, args=('ok',)); t.start(); t.join()",
+    ]);
+    assert_eq!(out, "ok\n");
+}

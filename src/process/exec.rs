@@ -21,16 +21,22 @@ pub struct Command {
     envp: Vec<CString>,
     search_path: String,
     workdir: String,
+    seccomp: Option<Vec<libc::sock_filter>>,
 }
 
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
-        Self::from_parts(&spec.command, &spec.env, &spec.workdir)
+        Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)
     }
 
     /// The same from its parts (`sbx exec` has no spec).
-    pub fn from_parts(command: &[String], env: &[String], workdir: &str) -> Result<Self> {
+    pub fn from_parts(
+        command: &[String],
+        env: &[String],
+        workdir: &str,
+        seccomp: bool,
+    ) -> Result<Self> {
         let cstrings = |items: &[String]| -> Result<Vec<CString>> {
             items
                 .iter()
@@ -53,6 +59,7 @@ impl Command {
             envp: cstrings(env)?,
             search_path,
             workdir: workdir.to_string(),
+            seccomp: seccomp.then(super::seccomp::default_filter),
         })
     }
 }
@@ -80,6 +87,12 @@ pub fn exec(command: &Command) -> ! {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
+    // Last before exec: from here on the sandbox's syscalls are filtered.
+    if let Some(filter) = &command.seccomp
+        && let Err(e) = super::seccomp::install(filter)
+    {
+        fail(EXIT_SBX_FAILED, &format!("{e:#}"));
+    }
     let candidates: Vec<CString> = if command.program.contains('/') {
         CString::new(command.program.as_str()).into_iter().collect()
     } else {

@@ -6,6 +6,7 @@
 pub mod caps;
 pub mod exec;
 mod init;
+pub mod seccomp;
 
 use crate::spec::SandboxSpec;
 use anyhow::{Context, Result};

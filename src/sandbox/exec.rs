@@ -54,7 +54,7 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     if !workdir.starts_with('/') {
         bail!("--workdir {workdir:?} is not an absolute path: start it with /");
     }
-    let command = Command::from_parts(&args.command, &env, &workdir)?;
+    let command = Command::from_parts(&args.command, &env, &workdir, !record.seccomp_unconfined)?;
     let keep: Vec<::caps::Capability> = if record.capabilities.is_empty() {
         caps::DEFAULT.to_vec()
     } else {

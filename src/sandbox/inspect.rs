@@ -44,6 +44,7 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "read_only": r.fs.read_only,
             "tmpfs": r.fs.tmpfs,
             "capabilities": r.capabilities,
+            "seccomp": if r.seccomp_unconfined { "unconfined" } else { "default" },
         },
         "network": network,
         "netns": r.netns,

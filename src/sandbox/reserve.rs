@@ -107,6 +107,7 @@ pub fn reserve(
         mac: None,
         capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
         fs: spec.fs.clone(),
+        seccomp_unconfined: !spec.seccomp,
     };
     let dir = root.sandbox_dir(&spec.name);
     std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;

@@ -64,6 +64,9 @@ pub struct SandboxRecord {
     /// The capabilities its processes keep (`sbx exec` gets the same).
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Run with `--security-opt seccomp=unconfined`.
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
     /// Its root filesystem, volumes and read-only flag, for `sbx inspect`.
     #[serde(default)]
     pub fs: crate::fs::plan::FsPlan,
