@@ -115,6 +115,15 @@ pub struct RunArgs {
     /// Drop a capability from the default set (ALL for every one).
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Memory limit (e.g. 512m, 2g); swap included where the kernel allows.
+    #[arg(long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Most processes (and threads) at once.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// CPU limit in CPUs (e.g. 0.5).
+    #[arg(long, value_name = "F")]
+    pub cpus: Option<f64>,
     /// seccomp=unconfined turns the default seccomp filter off.
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,

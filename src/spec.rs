@@ -41,6 +41,8 @@ pub struct SandboxSpec {
     pub caps: Vec<Capability>,
     /// The default seccomp filter applies (not `seccomp=unconfined`).
     pub seccomp: bool,
+    /// cgroup limits.
+    pub limits: crate::cgroup::Limits,
 }
 
 impl SandboxSpec {
@@ -86,6 +88,8 @@ impl SandboxSpec {
         }
         let caps = crate::process::caps::resolve(&args.cap_add, &args.cap_drop)?;
         let seccomp = crate::process::seccomp::from_security_opts(&args.security_opt)?;
+        let limits =
+            crate::cgroup::Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
         Ok(SandboxSpec {
             name,
             network,
@@ -99,6 +103,7 @@ impl SandboxSpec {
             fs,
             caps,
             seccomp,
+            limits,
         })
     }
 }

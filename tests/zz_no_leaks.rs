@@ -31,6 +31,14 @@ fn leftovers() -> Vec<String> {
     for line in table.lines().filter(|l| l.contains("tstb-")) {
         found.push(format!("nft {}", line.trim()));
     }
+    for controller in ["memory", "pids", "cpu", ""] {
+        let parent = std::path::Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("sbx");
+        for dir in list(&parent).into_iter().filter(|d| d.starts_with("tst-")) {
+            found.push(format!("cgroup {}/{dir}", parent.display()));
+        }
+    }
     for dir in list(std::path::Path::new("/tmp")) {
         if dir.starts_with("sbx-tst-") {
             found.push(format!("state root /tmp/{dir}"));

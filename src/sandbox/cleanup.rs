@@ -18,6 +18,7 @@ pub fn finish(root: &StateRoot, mut record: SandboxRecord, exit_code: Option<i32
         record.state = SandboxState::Exited;
         record.exit_code = exit_code;
         record.netns = None;
+        record.cgroups.clear();
         root.write_sandbox(&record)
     } else {
         root.remove_sandbox(&record.name)
@@ -32,7 +33,7 @@ pub fn finish(root: &StateRoot, mut record: SandboxRecord, exit_code: Option<i32
 /// killed): the same as its own ending, exit code unknown.
 pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
     let code = record.exit_code;
-    if record.state == SandboxState::Exited && record.netns.is_none() {
+    if record.state == SandboxState::Exited && record.netns.is_none() && record.cgroups.is_empty() {
         return Ok(());
     }
     finish(root, record, code)
@@ -53,10 +54,12 @@ pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
 /// The netns file is ours only if our record names it: a file of that name
 /// made by another state root is left alone.
 fn release_kernel(record: &SandboxRecord) -> Result<()> {
-    match &record.netns {
+    let netns = match &record.netns {
         Some(path) => netns::unbind(path),
         None => Ok(()),
-    }
+    };
+    let cgroups = crate::cgroup::remove(&record.cgroups);
+    netns.and(cgroups)
 }
 
 fn report(name: &str, errors: Vec<String>) -> Result<()> {

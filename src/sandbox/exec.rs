@@ -84,6 +84,9 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     nix::sys::prctl::set_dumpable(false).context("make sbx exec non-dumpable")?;
     let signals = process::wait_set();
     signals.thread_block().context("block signals")?;
+    // Into the sandbox's cgroups first (their paths are the host's): its
+    // limits cover exec'd work too.
+    crate::cgroup::add_process(&record.cgroups, std::process::id() as i32)?;
     for (file, flag, name) in &files {
         setns(file, *flag).with_context(|| format!("join the sandbox's {name} namespace"))?;
     }

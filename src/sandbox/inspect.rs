@@ -47,6 +47,8 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "seccomp": if r.seccomp_unconfined { "unconfined" } else { "default" },
         },
         "network": network,
+        "limits": r.limits,
+        "cgroups": r.cgroups,
         "netns": r.netns,
         "pid": r.init.map(|p| p.pid),
         "pids": {

@@ -68,6 +68,14 @@ pub fn start(
 
     let dir = root.sandbox_dir(&record.name);
     etc_files::write(&dir, &spec.hostname, record.ip, &reservation.neighbours)?;
+    if spec.limits.any() {
+        let leaf = format!("{}-{}", record.name, std::process::id());
+        record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
+        // Recorded before any process is in them, so a crash is swept.
+        root.write_sandbox(&record)?;
+        let made = record.cgroups.clone();
+        undo.push("remove the cgroups", move || crate::cgroup::remove(&made));
+    }
     process::wait_set()
         .thread_block()
         .context("block signals")?;
@@ -78,6 +86,7 @@ pub fn start(
         Ok(())
     });
     crate::crash::point("clone");
+    crate::cgroup::add_process(&record.cgroups, pid.as_raw())?;
 
     let netns_path = record
         .netns

@@ -42,6 +42,7 @@ fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
         "exit_code": record.exit_code,
         "created": timefmt::rfc3339(record.created),
         "command": record.command,
+        "limits": record.limits,
     })
 }
 

@@ -108,6 +108,8 @@ pub fn reserve(
         capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
         fs: spec.fs.clone(),
         seccomp_unconfined: !spec.seccomp,
+        limits: spec.limits.clone(),
+        cgroups: Vec::new(),
     };
     let dir = root.sandbox_dir(&spec.name);
     std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;

@@ -64,6 +64,12 @@ pub struct SandboxRecord {
     /// The capabilities its processes keep (`sbx exec` gets the same).
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Its cgroup limits.
+    #[serde(default)]
+    pub limits: crate::cgroup::Limits,
+    /// The cgroup folders made for it (removed when it ends).
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
     /// Run with `--security-opt seccomp=unconfined`.
     #[serde(default)]
     pub seccomp_unconfined: bool,
