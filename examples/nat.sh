@@ -11,6 +11,9 @@ NET=${NET:-demo-nat}
 SUBNET=${SUBNET:-10.99.0.0/16}
 UP=demo-upstream
 export SBX_ROOT=${SBX_ROOT:-$(mktemp -d /tmp/sbx-demo-XXXXXX)}
+# The sandbox runs in a minimal busybox root (built once, idempotently).
+ROOTFS=${ROOTFS:-$here/../rootfs/busybox}
+"$here/../rootfs/build.sh" "$ROOTFS" >/dev/null || exit 1
 www=$(mktemp -d /tmp/sbx-demo-www-XXXXXX)
 httpd_pid=""
 failures=0
@@ -43,7 +46,10 @@ ip netns exec "$UP" busybox httpd -f -p 80 -h "$www" &
 httpd_pid=$!
 
 "$SBX" network create "$NET" --subnet "$SUBNET" >/dev/null || exit 1
-seen=$("$SBX" run --network "$NET" -- sh -c 'for i in 1 2 3 4 5; do wget -q -T 2 -O- http://198.51.100.2/cgi-bin/whoami && exit 0; sleep 0.2; done; exit 1')
+# (busybox's wget crashes in Debian's static build, so a plain HTTP/1.0 GET over nc.)
+seen=$("$SBX" run --network "$NET" --rootfs "$ROOTFS" -- sh -c 'for i in 1 2 3 4 5; do
+    out=$(printf "GET /cgi-bin/whoami HTTP/1.0\r\n\r\n" | nc -w 2 198.51.100.2 80) && [ -n "$out" ] && { echo "$out" | tail -n 1; exit 0; }
+    sleep 0.2; done; exit 1' | tr -d '\r')
 echo "the upstream saw the request coming from: ${seen:-nothing}"
 check "the sandbox reaches the upstream through the host" test -n "$seen"
 check "its source address was masqueraded to the host's 198.51.100.1" test "$seen" = 198.51.100.1

@@ -8,6 +8,9 @@ SBX=${SBX:-$(command -v sbx || echo "$here/../target/x86_64-unknown-linux-gnu/re
 PREFIX=${SUBNET_PREFIX:-172.16.0}      # the /24 to use: $PREFIX.0/24
 NET=${NET:-demo-two}
 export SBX_ROOT=${SBX_ROOT:-$(mktemp -d /tmp/sbx-demo-XXXXXX)}
+# The sandboxes run in a minimal busybox root (built once, idempotently).
+ROOTFS=${ROOTFS:-$here/../rootfs/busybox}
+"$here/../rootfs/build.sh" "$ROOTFS" >/dev/null || exit 1
 pids=()
 failures=0
 
@@ -25,7 +28,7 @@ check() {   # check DESCRIPTION COMMAND...
 }
 
 start() {   # start NAME IP: a sandbox that idles until the demo ends
-    "$SBX" run --network "$NET" --name "$1" --ip "$2" -- sleep 600 &
+    "$SBX" run --network "$NET" --name "$1" --ip "$2" --rootfs "$ROOTFS" -- sleep 600 &
     pids+=($!)
     for _ in $(seq 100); do "$SBX" ps -q | grep -qx "$1" && return 0; sleep 0.05; done
     echo "[FAIL] sandbox $1 did not start"; exit 1
@@ -47,5 +50,7 @@ check "the host pings b" ping -c1 -W1 "$PREFIX.3"
 check "a has exactly lo and eth0" test "$(in_a ip -o link | wc -l)" = 2
 check "a's eth0 holds $PREFIX.2/24" sh -c "ip netns exec sbx-demo-a ip -o -4 addr show eth0 | grep -q ' $PREFIX.2/24 '"
 check "a's default route goes via the gateway" sh -c "ip netns exec sbx-demo-a ip route | grep -q '^default via $PREFIX.1 dev eth0'"
+init_a=$("$SBX" inspect demo-a | sed -n 's/.*"init": \([0-9]*\).*/\1/p' | head -n 1)
+check "a runs in the busybox root, not the host's" test -e "/proc/$init_a/root/.sbx-rootfs-complete"
 
 if [ "$failures" -eq 0 ]; then echo "all checks passed"; else echo "$failures check(s) failed"; exit 1; fi

@@ -83,6 +83,8 @@ pub fn restrict_to(keep: &[Capability]) -> Result<()> {
         let target: CapsHashSet = current.intersection(&keep).copied().collect();
         caps::set(None, set, &target).with_context(|| format!("set capability set {set:?}"))?;
     }
+    // Root needs no ambient capabilities; none may be inherited either.
+    caps::clear(None, CapSet::Ambient).context("clear the ambient set")?;
     nix::sys::prctl::set_no_new_privs().context("set no_new_privs")
 }
 
