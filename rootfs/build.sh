@@ -9,9 +9,14 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/busybox}
 [ -f "$out/.sbx-rootfs-complete" ] && exit 0
+# Parallel callers (tests, demos) wait for one build instead of racing.
+mkdir -p "$(dirname "$out")"
+exec 9>"$out.lock"
+flock 9
+[ -f "$out/.sbx-rootfs-complete" ] && exit 0
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$out.lock"' EXIT
 cd "$work"
 if ! apt-get download busybox-static >/dev/null 2>&1; then
     apt-get update -qq && apt-get download busybox-static >/dev/null

@@ -3,6 +3,7 @@
 //!
 //! Entry point: parse, check privileges, dispatch, map errors to exit codes.
 
+mod batch;
 mod cgroup;
 mod cli;
 mod crash;

@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use std::collections::HashSet;
-use std::process::Stdio;
 
 #[test]
 fn a_hundred_detached_runs_at_once_get_a_hundred_addresses() {
@@ -17,7 +16,7 @@ fn a_hundred_detached_runs_at_once_get_a_hundred_addresses() {
     let children: Vec<_> = names
         .iter()
         .map(|name| {
-            env.cmd(&[
+            env.spawn(&[
                 "run",
                 "-d",
                 "--name",
@@ -28,11 +27,6 @@ fn a_hundred_detached_runs_at_once_get_a_hundred_addresses() {
                 "sleep",
                 "300",
             ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn")
         })
         .collect();
     for child in children {
@@ -75,7 +69,7 @@ fn fifty_runs_racing_for_one_name_have_exactly_one_winner() {
     );
     let children: Vec<_> = (0..50)
         .map(|_| {
-            env.cmd(&[
+            env.spawn(&[
                 "run",
                 "-d",
                 "--name",
@@ -86,11 +80,6 @@ fn fifty_runs_racing_for_one_name_have_exactly_one_winner() {
                 "sleep",
                 "300",
             ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn")
         })
         .collect();
     let mut winners = 0;

@@ -162,6 +162,31 @@ fn ifname(name: &str) -> [u8; 16] {
     bytes
 }
 
+/// Base chains of other tables that drop forwarded IPv4 traffic by default
+/// (Docker's `FORWARD` policy, firewalld, ufw): whatever sbx accepts, their
+/// drop wins, and sandboxes lose the outside (and, with
+/// bridge-nf-call-iptables, each other). Named so users need not guess.
+pub fn foreign_forward_drops() -> Result<Vec<String>> {
+    const NFPROTO_INET: u8 = 1;
+    const NF_DROP: u32 = 0;
+    let chains = Socket::open()?.dump_chains()?;
+    Ok(chains
+        .into_iter()
+        .filter(|c| c.family == nft::NFPROTO_IPV4 || c.family == NFPROTO_INET)
+        .filter(|c| {
+            c.hook == Some(NF_INET_FORWARD) && c.policy == Some(NF_DROP) && c.table != TABLE
+        })
+        .map(|c| {
+            let family = if c.family == NFPROTO_INET {
+                "inet"
+            } else {
+                "ip"
+            };
+            format!("{family} {} {}", c.table, c.name)
+        })
+        .collect())
+}
+
 /// Whether the network's chain exists: one GET, so `sbx run` can repair
 /// rules someone flushed without rewriting them on every launch.
 pub fn network_present(bridge: &str, masquerade: bool) -> Result<bool> {

@@ -285,6 +285,51 @@ impl Batch {
     }
 }
 
+/// One netlink message received: its header fields and what follows it.
+struct Answer {
+    seq: u32,
+    errno: i32,
+    kind: u16,
+    body: Vec<u8>,
+}
+
+/// One chain of any table, as a dump reports it.
+pub struct ChainInfo {
+    /// Address family (2 = ip, 1 = inet, 7 = bridge, ...).
+    pub family: u8,
+    /// Its table.
+    pub table: String,
+    /// Its name.
+    pub name: String,
+    /// The hook of a base chain.
+    pub hook: Option<u32>,
+    /// The policy of a base chain (0 = drop, 1 = accept).
+    pub policy: Option<u32>,
+}
+
+/// Splits attributes into (type, payload), flags masked off.
+fn parse_attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut attrs = Vec::new();
+    while data.len() >= 4 {
+        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
+        let kind = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
+        if len < 4 || len > data.len() {
+            break;
+        }
+        attrs.push((kind, &data[4..len]));
+        data = &data[(len.div_ceil(4) * 4).min(data.len())..];
+    }
+    attrs
+}
+
+fn be_u32(data: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(..4)?.try_into().ok()?))
+}
+
+fn string(data: &[u8]) -> String {
+    String::from_utf8_lossy(data.split(|b| *b == 0).next().unwrap_or_default()).into_owned()
+}
+
 /// A netlink socket to nf_tables, closed when dropped.
 pub struct Socket {
     fd: OwnedFd,
@@ -336,6 +381,15 @@ impl Socket {
     /// for anything that is not an error. With `block` false, returns `None`
     /// when nothing more is queued.
     pub fn receive(&self, block: bool) -> Result<Option<Vec<(u32, i32, u16)>>> {
+        Ok(self.receive_messages(block)?.map(|msgs| {
+            msgs.into_iter()
+                .filter(|m| m.kind != NLMSG_DONE)
+                .map(|m| (m.seq, m.errno, m.kind))
+                .collect()
+        }))
+    }
+
+    fn receive_messages(&self, block: bool) -> Result<Option<Vec<Answer>>> {
         let mut buf = vec![0u8; 65536];
         let flags = if block { 0 } else { libc::MSG_DONTWAIT };
         // SAFETY: buf is valid for its length.
@@ -368,13 +422,44 @@ impl Socket {
             } else {
                 0
             };
-            if kind != NLMSG_DONE {
-                answers.push((seq, errno, kind));
-            }
+            answers.push(Answer {
+                seq,
+                errno,
+                kind,
+                body: rest[16..len].to_vec(),
+            });
             let next = (len.div_ceil(4) * 4).min(rest.len());
             rest = &rest[next..];
         }
         Ok(Some(answers))
+    }
+
+    /// Lists every chain of every table and family.
+    pub fn dump_chains(&self) -> Result<Vec<ChainInfo>> {
+        const NLM_F_DUMP: u16 = 0x300;
+        let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN;
+        self.send(&message(kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0, 0, &[]))?;
+        let mut chains = Vec::new();
+        loop {
+            let Some(messages) = self.receive_messages(true)? else {
+                bail!("nf_tables did not answer");
+            };
+            for msg in messages {
+                match msg.kind {
+                    NLMSG_DONE => return Ok(chains),
+                    NLMSG_ERROR if msg.errno != 0 => {
+                        return Err(std::io::Error::from_raw_os_error(msg.errno))
+                            .context("list nf_tables chains");
+                    }
+                    _ if msg.kind == kind - NFT_MSG_GETCHAIN + NFT_MSG_NEWCHAIN
+                        && msg.body.len() >= 4 =>
+                    {
+                        chains.push(chain_info(msg.body[0], &msg.body[4..]));
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// Sends one request outside a batch (a GET) and reports the errno of
@@ -402,6 +487,31 @@ impl Socket {
     }
 }
 
+fn chain_info(family: u8, attrs: &[u8]) -> ChainInfo {
+    let mut chain = ChainInfo {
+        family,
+        table: String::new(),
+        name: String::new(),
+        hook: None,
+        policy: None,
+    };
+    for (kind, data) in parse_attrs(attrs) {
+        match kind {
+            attr::CHAIN_TABLE => chain.table = string(data),
+            attr::CHAIN_NAME => chain.name = string(data),
+            attr::CHAIN_POLICY => chain.policy = be_u32(data),
+            attr::CHAIN_HOOK => {
+                chain.hook = parse_attrs(data)
+                    .into_iter()
+                    .find(|(k, _)| *k == attr::HOOK_HOOKNUM)
+                    .and_then(|(_, d)| be_u32(d));
+            }
+            _ => {}
+        }
+    }
+    chain
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +533,23 @@ mod tests {
             n.u32(1, 4);
         });
         assert_eq!(a.as_bytes(), &[12, 0, 4, 0x80, 8, 0, 1, 0, 0, 0, 0, 4]);
+    }
+
+    #[test]
+    fn chain_attributes_parse_back() {
+        let mut a = Attrs::default();
+        a.string(attr::CHAIN_TABLE, "filter")
+            .string(attr::CHAIN_NAME, "FORWARD");
+        a.nest(attr::CHAIN_HOOK, |h| {
+            h.u32(attr::HOOK_HOOKNUM, 2).u32(attr::HOOK_PRIORITY, 0);
+        });
+        a.u32(attr::CHAIN_POLICY, 0);
+        let chain = chain_info(2, a.as_bytes());
+        assert_eq!(
+            (chain.table.as_str(), chain.name.as_str()),
+            ("filter", "FORWARD")
+        );
+        assert_eq!((chain.hook, chain.policy), (Some(2), Some(0)));
     }
 
     #[test]

@@ -115,18 +115,7 @@ fn to_json(n: &NetworkRecord, sandboxes: Option<Vec<serde_json::Value>>) -> serd
 fn rm(root: &StateRoot, names: &[String]) -> Result<()> {
     let nl = Netlink::new()?;
     let _lock = root.lock()?;
-    let mut failures = Vec::new();
-    for name in names {
-        match rm_one(root, &nl, name) {
-            Ok(()) => println!("{name}"),
-            Err(e) => failures.push(format!("{e:#}")),
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", failures.join("; "))
-    }
+    crate::batch::each(names, |name| rm_one(root, &nl, name))
 }
 
 fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {

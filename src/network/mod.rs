@@ -141,6 +141,7 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     });
     root.write_network(&record)?;
     undo.commit();
+    warn_about_forward_drops(&record);
     let how = if record.bridge_created {
         "created"
     } else {
@@ -151,6 +152,21 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         record.name, record.bridge, record.subnet
     ));
     Ok(record)
+}
+
+/// Tells the user, once per network, about another firewall that will drop
+/// this network's forwarded traffic (the top complaint against Docker and
+/// Podman networking): a warning, since sbx must not touch its rules.
+fn warn_about_forward_drops(record: &NetworkRecord) {
+    let Ok(chains) = firewall::foreign_forward_drops() else {
+        return;
+    };
+    for chain in chains {
+        crate::log::warn(&format!(
+            "nf_tables chain {chain} drops forwarded packets by default: sandboxes on {} may not reach the outside (or each other, with bridge-nf-call-iptables=1); allow the bridge {} there (see the README's troubleshooting)",
+            record.name, record.bridge
+        ));
+    }
 }
 
 /// The first 10.N.0.0/16 (N from 12) that overlaps neither another network

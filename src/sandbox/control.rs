@@ -3,6 +3,7 @@
 //! the command (SIGKILL ends the whole PID namespace at once).
 
 use super::{cleanup, find, reserve};
+pub use crate::batch::each;
 use crate::state::liveness::ProcessId;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
@@ -14,23 +15,6 @@ use std::time::Duration;
 
 /// How long the waiting sbx gets to clean up after its sandbox ended.
 const CLEANUP_GRACE: Duration = Duration::from_secs(5);
-
-/// Runs `action` on each name, printing the name on success and going on
-/// past failures, like Docker; any failure fails the command.
-pub fn each(names: &[String], mut action: impl FnMut(&str) -> Result<()>) -> Result<()> {
-    let mut failures = Vec::new();
-    for name in names {
-        match action(name) {
-            Ok(()) => println!("{name}"),
-            Err(e) => failures.push(format!("{e:#}")),
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", failures.join("; "))
-    }
-}
 
 /// SIGTERM, then SIGKILL after `timeout`; returns once the sandbox is gone
 /// and cleaned up. Stopping an exited sandbox is not an error.

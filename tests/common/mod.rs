@@ -42,6 +42,16 @@ impl TestEnv {
         cmd
     }
 
+    /// Starts sbx in the background, stdin closed, stderr captured.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sbx")
+    }
+
     /// Runs sbx to completion, stdin closed.
     pub fn sbx(&self, args: &[&str]) -> Output {
         self.cmd(args)
