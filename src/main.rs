@@ -21,13 +21,33 @@ mod state;
 mod timefmt;
 mod undo;
 
-use clap::Parser;
+use clap::Parser as _;
 use cli::{Cli, Command};
 use process::EXIT_SBX_FAILED;
 use sandbox::control;
 
 fn main() {
-    let cli = Cli::parse_from(std::env::args_os());
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: not errors.
+            let _ = e.print();
+            std::process::exit(0);
+        }
+        Err(e) => {
+            // A usage error is a user error like any other: one line, 125.
+            let text = e.to_string();
+            let paragraph: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = paragraph.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("sbx: {message} (see 'sbx --help')");
+            std::process::exit(EXIT_SBX_FAILED);
+        }
+    };
     let code = match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {

@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let err = |a: &[&str]| parse(a).unwrap_err().to_string();
-        assert!(err(&["--name", "-x", "true"]).contains("name \"-x\" is not valid"));
+        assert!(err(&["--name", "_x", "true"]).contains("name \"_x\" is not valid"));
         assert!(err(&["--name", "a/b", "true"]).contains("is not valid"));
         assert!(err(&["--name", &"a".repeat(64), "true"]).contains("is not valid"));
         assert!(err(&["--ip", "10.0.0.300", "true"]).contains("is not an IPv4 address"));

@@ -238,3 +238,26 @@ fn not_root_is_one_clear_line() {
     );
     assert!(!env.root.exists());
 }
+
+#[test]
+fn usage_errors_are_one_line_and_125_like_any_user_error() {
+    let env = TestEnv::new("usage");
+    refused(
+        &env,
+        &["run", "--bogus", "--", "true"],
+        "unexpected argument '--bogus' found",
+    );
+    refused(
+        &env,
+        &["run"],
+        "the following required arguments were not provided: <COMMAND>",
+    );
+    refused(
+        &env,
+        &["frobnicate"],
+        "unrecognized subcommand 'frobnicate'",
+    );
+    let out = env.sbx(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("sbx "));
+}

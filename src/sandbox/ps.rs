@@ -31,11 +31,20 @@ pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
     Ok(())
 }
 
+/// The host PID of a running sandbox's init; none once it has ended (the
+/// number may already belong to another process).
+fn live_pid(record: &SandboxRecord, status: Status) -> Option<i32> {
+    record
+        .init
+        .filter(|_| status == Status::Running)
+        .map(|p| p.pid)
+}
+
 /// The SPEC's JSON keys, one object per sandbox.
 fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
     json!({
         "name": record.name,
-        "pid": record.init.map(|p| p.pid),
+        "pid": live_pid(record, status),
         "network": record.network,
         "ip": record.ip.map(|ip| ip.to_string()),
         "status": status.as_str(),
@@ -59,9 +68,7 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64) -> String {
         };
         lines.push(vec![
             r.name.clone(),
-            r.init
-                .map(|p| p.pid.to_string())
-                .unwrap_or_else(|| "-".into()),
+            live_pid(r, *status).map_or_else(|| "-".into(), |pid| pid.to_string()),
             r.network.clone().unwrap_or_else(|| "none".into()),
             r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
