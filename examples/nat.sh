@@ -13,7 +13,6 @@ UP=demo-upstream
 export SBX_ROOT=${SBX_ROOT:-$(mktemp -d /tmp/sbx-demo-XXXXXX)}
 # The sandbox runs in a minimal busybox root (built once, idempotently).
 ROOTFS=${ROOTFS:-$here/../rootfs/busybox}
-"$here/../rootfs/build.sh" "$ROOTFS" >/dev/null || exit 1
 www=$(mktemp -d /tmp/sbx-demo-www-XXXXXX)
 httpd_pid=""
 failures=0
@@ -26,6 +25,7 @@ cleanup() {
     rm -rf "$SBX_ROOT" "$www"
 }
 trap cleanup EXIT
+"$here/../rootfs/build.sh" "$ROOTFS" >/dev/null || exit 1
 
 check() {
     local what=$1; shift

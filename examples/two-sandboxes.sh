@@ -10,7 +10,6 @@ NET=${NET:-demo-two}
 export SBX_ROOT=${SBX_ROOT:-$(mktemp -d /tmp/sbx-demo-XXXXXX)}
 # The sandboxes run in a minimal busybox root (built once, idempotently).
 ROOTFS=${ROOTFS:-$here/../rootfs/busybox}
-"$here/../rootfs/build.sh" "$ROOTFS" >/dev/null || exit 1
 pids=()
 failures=0
 
@@ -21,6 +20,7 @@ cleanup() {
     rm -rf "$SBX_ROOT"
 }
 trap cleanup EXIT
+"$here/../rootfs/build.sh" "$ROOTFS" >/dev/null || exit 1
 
 check() {   # check DESCRIPTION COMMAND...
     local what=$1; shift

@@ -40,7 +40,7 @@ fn leftovers() -> Vec<String> {
         }
     }
     for dir in list(std::path::Path::new("/tmp")) {
-        if dir.starts_with("sbx-tst-") {
+        if dir.starts_with("sbx-tst-") || dir.starts_with("sbx-demo-") {
             found.push(format!("state root /tmp/{dir}"));
         }
     }
