@@ -27,10 +27,10 @@ impl ProcessId {
     /// True while the very process recorded still exists (a zombie counts as
     /// gone: it will never run again).
     pub fn is_alive(&self) -> bool {
-        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
-            Ok(stat) => parse_stat(&stat)
+        match read_stat(self.pid) {
+            Some(stat) => parse_stat(&stat)
                 .is_some_and(|(state, start)| start == self.start && state != 'Z' && state != 'X'),
-            Err(_) => false,
+            None => false,
         }
     }
 }
@@ -62,9 +62,19 @@ impl ProcessId {
     }
 }
 
+/// `/proc/PID/stat` in one read: procfs reports no size, so the usual
+/// read-to-string probes in small steps, and `sbx ps` and every launch call
+/// this once per sandbox.
+fn read_stat(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = file.read(&mut buf).ok()?;
+    String::from_utf8(buf[..n].to_vec()).ok()
+}
+
 fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|(_, start)| start)
+    parse_stat(&read_stat(pid)?).map(|(_, start)| start)
 }
 
 /// Returns (state, starttime) from a `/proc/PID/stat` line. The command name
