@@ -303,3 +303,56 @@ fn the_seccomp_filter_blocks_what_capabilities_alone_would_allow() {
     ]);
     assert_eq!(out, "ok\n");
 }
+
+#[test]
+fn symlinks_in_a_rootfs_cannot_point_sbx_at_host_paths() {
+    let env = TestEnv::new("evil");
+    let evil_root = format!("/tmp/sbx-tst-evil-{}", std::process::id());
+    let host_target = format!("/tmp/sbx-tst-evil-target-{}", std::process::id());
+    struct Cleanup(Vec<String>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for dir in &self.0 {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    let _cleanup = Cleanup(vec![evil_root.clone(), host_target.clone()]);
+    assert!(host("cp", &["-a", &rootfs(), &evil_root]).status.success());
+    // Absolute links that would lead outside the rootfs if followed on the host.
+    std::fs::remove_file(format!("{evil_root}/etc/hostname")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("{host_target}/hostname"),
+        format!("{evil_root}/etc/hostname"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        format!("{host_target}/data"),
+        format!("{evil_root}/evil-data"),
+    )
+    .unwrap();
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        &evil_root,
+        "--hostname",
+        "inner",
+        "-v",
+        "/tmp:/evil-data/tmp:ro",
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/hostname; test -d /evil-data/tmp && echo volume-inside",
+    ]);
+    assert_eq!(out, "inner\nvolume-inside\n");
+    assert!(
+        !std::path::Path::new(&host_target).exists(),
+        "nothing was created on the host through the links"
+    );
+    assert!(
+        std::path::Path::new(&format!("{evil_root}{host_target}/data/tmp")).is_dir(),
+        "the mount point was made inside the rootfs"
+    );
+}

@@ -12,7 +12,7 @@ pub mod plan;
 
 use anyhow::{Context, Result};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use plan::{FsPlan, under};
+use plan::{FsPlan, resolve_in};
 use std::path::Path;
 
 /// Flags for kernel filesystems nothing should execute from.
@@ -38,7 +38,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
     }
     kernel_filesystems(root, plan.rootfs.is_some())?;
     for volume in &plan.volumes {
-        let target = under(root, &volume.target);
+        let target = resolve_in(root, &volume.target)?;
         ensure_target(&target, volume.source.is_dir(), plan.rootfs.is_some())?;
         bind(&volume.source, &target, MsFlags::MS_REC)
             .with_context(|| format!("mount volume {}", volume.source.display()))?;
@@ -48,7 +48,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         }
     }
     for dir in &plan.tmpfs {
-        let target = under(root, dir);
+        let target = resolve_in(root, dir)?;
         ensure_target(&target, true, plan.rootfs.is_some())?;
         mount(
             Some("tmpfs"),
@@ -60,7 +60,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         .with_context(|| format!("mount tmpfs on {}", dir.display()))?;
     }
     for file in etc_files::FILES {
-        let target = under(root, &Path::new("/etc").join(file));
+        let target = resolve_in(root, &Path::new("/etc").join(file))?;
         if plan.rootfs.is_some() {
             ensure_target(&target, false, true)?;
         }
@@ -82,8 +82,8 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
 /// /proc, /sys (read-only), /dev (a minimal one with a rootfs), /dev/shm
 /// and /dev/mqueue, under `root`.
 fn kernel_filesystems(root: &Path, own_dev: bool) -> Result<()> {
-    let proc = under(root, Path::new("/proc"));
-    let sys = under(root, Path::new("/sys"));
+    let proc = resolve_in(root, Path::new("/proc"))?;
+    let sys = resolve_in(root, Path::new("/sys"))?;
     std::fs::create_dir_all(&proc).ok();
     std::fs::create_dir_all(&sys).ok();
     mount(Some("proc"), &proc, Some("proc"), HARD, None::<&str>).context("mount /proc")?;
@@ -96,7 +96,7 @@ fn kernel_filesystems(root: &Path, own_dev: bool) -> Result<()> {
         None::<&str>,
     )
     .context("mount /sys")?;
-    let dev = under(root, Path::new("/dev"));
+    let dev = resolve_in(root, Path::new("/dev"))?;
     if own_dev {
         dev::populate(&dev)?;
     }

@@ -4,6 +4,8 @@
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 /// One `-v SRC:DST[:ro]`.
@@ -68,9 +70,60 @@ pub fn inside_path(text: &str, what: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Joins an inside path under a root directory.
+/// Joins an inside path under a root directory, literally.
 pub fn under(root: &Path, inside: &Path) -> PathBuf {
     root.join(inside.strip_prefix("/").unwrap_or(inside))
+}
+
+/// Joins `inside` under `root` the way the sandbox will see it: symlinks
+/// met on the way are followed *within* `root` (an absolute target starts
+/// again at `root`, `..` never climbs above it). A rootfs can therefore not
+/// make sbx mount onto, or create mount points at, paths of the host.
+pub fn resolve_in(root: &Path, inside: &Path) -> Result<PathBuf> {
+    const MAX_LINKS: u32 = 40;
+    let mut resolved = PathBuf::new();
+    let mut pending: VecDeque<OsString> = parts(inside);
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&part);
+        let full = root.join(&candidate);
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    bail!(
+                        "too many symbolic links under {} resolving {}",
+                        root.display(),
+                        inside.display()
+                    );
+                }
+                let target = std::fs::read_link(&full)?;
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                let mut next = parts(&target);
+                next.extend(pending);
+                pending = next;
+            }
+            _ => resolved = candidate,
+        }
+    }
+    Ok(root.join(resolved))
+}
+
+/// A path's normal and `..` components, in order.
+fn parts(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -96,6 +149,24 @@ mod tests {
         assert!(err("/no/such/dir/sbx:/d").contains("does not exist"));
         assert!(err("/tmp:d").contains("must be an absolute path"));
         assert!(err("/tmp:/a/../../etc").contains("without '..'"));
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let root = std::env::temp_dir().join(format!("sbx-unit-resolve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../tmp/x", root.join("climb")).unwrap();
+        std::os::unix::fs::symlink("etc", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        let r = |p: &str| resolve_in(&root, Path::new(p));
+        assert_eq!(r("/abs/hostname").unwrap(), root.join("etc/hostname"));
+        assert_eq!(r("/climb").unwrap(), root.join("tmp/x"));
+        assert_eq!(r("/rel/hosts").unwrap(), root.join("etc/hosts"));
+        assert_eq!(r("/missing/dir").unwrap(), root.join("missing/dir"));
+        assert!(r("/loop").is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
