@@ -2,7 +2,7 @@
 //! is caught here, before any kernel object exists.
 
 use crate::cli::RunArgs;
-use crate::fs::plan::{FsPlan, Volume, inside_path, under};
+use crate::fs::plan::{FsPlan, Volume, inside_path, resolve_in};
 use anyhow::{Result, bail};
 use caps::Capability;
 use std::net::Ipv4Addr;
@@ -144,10 +144,10 @@ fn fs_plan(args: &RunArgs) -> Result<FsPlan> {
 }
 
 /// With `--rootfs`, a command that is not in it is a user error caught
-/// before launch. Links are not followed: inside the root they may point
-/// anywhere (busybox applets are links to /bin/busybox).
+/// before launch. Links are followed the way the sandbox will follow them,
+/// inside the root (busybox applets are links to /bin/busybox).
 fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
-    let exists = |inside: &Path| under(rootfs, inside).symlink_metadata().is_ok();
+    let exists = |inside: &Path| resolve_in(rootfs, inside).is_ok_and(|p| p.exists());
     let found = if command.contains('/') {
         exists(Path::new(command))
     } else {

@@ -70,11 +70,6 @@ pub fn inside_path(text: &str, what: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Joins an inside path under a root directory, literally.
-pub fn under(root: &Path, inside: &Path) -> PathBuf {
-    root.join(inside.strip_prefix("/").unwrap_or(inside))
-}
-
 /// Joins `inside` under `root` the way the sandbox will see it: symlinks
 /// met on the way are followed *within* `root` (an absolute target starts
 /// again at `root`, `..` never climbs above it). A rootfs can therefore not
@@ -167,13 +162,5 @@ mod tests {
         assert_eq!(r("/missing/dir").unwrap(), root.join("missing/dir"));
         assert!(r("/loop").is_err());
         std::fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn inside_paths_join_under_the_root() {
-        assert_eq!(
-            under(Path::new("/r"), Path::new("/a/b")),
-            PathBuf::from("/r/a/b")
-        );
     }
 }
