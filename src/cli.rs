@@ -130,6 +130,12 @@ pub struct RunArgs {
     /// Run in the background: print the name and return.
     #[arg(short, long)]
     pub detach: bool,
+    /// Accepted for Docker habits: stdin is always passed through.
+    #[arg(short = 'i', long = "interactive", hide = true)]
+    pub interactive: bool,
+    /// Accepted for Docker habits: a terminal is always passed through as is.
+    #[arg(short = 't', long = "tty", hide = true)]
+    pub tty: bool,
     /// With -d: remove the sandbox's record when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -147,6 +153,12 @@ pub struct ExecArgs {
     /// Working directory inside the sandbox.
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
+    /// Accepted for Docker habits: stdin is always passed through.
+    #[arg(short = 'i', long = "interactive", hide = true)]
+    pub interactive: bool,
+    /// Accepted for Docker habits: a terminal is always passed through as is.
+    #[arg(short = 't', long = "tty", hide = true)]
+    pub tty: bool,
     /// Sandbox name.
     pub name: String,
     /// The command and its arguments.

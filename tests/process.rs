@@ -141,6 +141,9 @@ fn stdin_and_stdout_pass_through() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "HELLO SANDBOX\n");
     assert_eq!(text(&out.stderr), "err\n");
+    // Docker's -it is accepted out of habit.
+    let out = env.ok(&["run", "-it", "--network", "none", "--", "echo", "it"]);
+    assert_eq!(out, "it\n");
 }
 
 #[test]

@@ -209,4 +209,22 @@ fn inside_a_sandbox_there_is_exactly_lo_and_eth0_and_its_own_identity() {
         "Docker's default bounding set: {out}"
     );
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+
+    // The init is sbx itself: the sandbox must not reach the binary through
+    // /proc/1/exe (runc's CVE-2019-5736), nor hold any host descriptor.
+    let out = env.ok(&[
+        "run", "--network", "none", "--", "sh", "-c",
+        "readlink /proc/1/exe >/dev/null 2>&1 && echo exe-visible || echo exe-denied; ls /proc/self/fd | tr '\\n' ' '",
+    ]);
+    assert!(out.starts_with("exe-denied\n"), "{out}");
+    let fds: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(
+        fds.len() <= 4,
+        "only stdio (and ls's own directory) are open: {fds:?}"
+    );
 }
