@@ -1,0 +1,273 @@
+//! Encoding nf_tables messages and decoding their attributes.
+
+use super::{NLA_F_NESTED, attr};
+
+/// A growing netlink message body: attributes, 4-byte aligned.
+#[derive(Default)]
+pub struct Attrs {
+    buf: Vec<u8>,
+}
+
+impl Attrs {
+    /// Appends one attribute with raw bytes.
+    pub fn bytes(&mut self, kind: u16, data: &[u8]) -> &mut Self {
+        let len = 4 + data.len();
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(data);
+        self.pad();
+        self
+    }
+
+    /// A NUL-terminated string, as the kernel's NLA_STRING policy wants.
+    pub fn string(&mut self, kind: u16, text: &str) -> &mut Self {
+        let mut data = text.as_bytes().to_vec();
+        data.push(0);
+        self.bytes(kind, &data)
+    }
+
+    /// A 32-bit value in network byte order (all nf_tables integers are).
+    pub fn u32(&mut self, kind: u16, value: u32) -> &mut Self {
+        self.bytes(kind, &value.to_be_bytes())
+    }
+
+    /// A nested attribute whose content `fill` writes.
+    pub fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Attrs)) -> &mut Self {
+        let mut inner = Attrs::default();
+        fill(&mut inner);
+        self.bytes(kind | NLA_F_NESTED, &inner.buf)
+    }
+
+    fn pad(&mut self) {
+        while !self.buf.len().is_multiple_of(4) {
+            self.buf.push(0);
+        }
+    }
+
+    /// The encoded attributes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+/// One rule expression: its name and its attributes.
+pub struct Expr {
+    name: &'static str,
+    data: Attrs,
+}
+
+impl Expr {
+    /// `payload load 4b @ network header + offset => reg 1`.
+    pub fn payload_network(offset: u32, len: u32) -> Self {
+        let mut data = Attrs::default();
+        data.u32(1, 1).u32(2, 1).u32(3, offset).u32(4, len);
+        Expr {
+            name: "payload",
+            data,
+        }
+    }
+
+    /// `reg 1 = (reg 1 & mask) ^ 0`.
+    pub fn bitwise_mask(mask: &[u8]) -> Self {
+        let zeros = vec![0u8; mask.len()];
+        let mut data = Attrs::default();
+        data.u32(1, 1).u32(2, 1).u32(3, mask.len() as u32);
+        data.nest(4, |a| {
+            a.bytes(attr::DATA_VALUE, mask);
+        });
+        data.nest(5, |a| {
+            a.bytes(attr::DATA_VALUE, &zeros);
+        });
+        Expr {
+            name: "bitwise",
+            data,
+        }
+    }
+
+    /// `cmp reg 1 ==/!= value`.
+    pub fn cmp(equal: bool, value: &[u8]) -> Self {
+        let mut data = Attrs::default();
+        data.u32(1, 1).u32(2, if equal { 0 } else { 1 });
+        data.nest(3, |a| {
+            a.bytes(attr::DATA_VALUE, value);
+        });
+        Expr { name: "cmp", data }
+    }
+
+    /// `meta load key => reg 1` (6 = iifname, 7 = oifname).
+    pub fn meta(key: u32) -> Self {
+        let mut data = Attrs::default();
+        data.u32(1, 1).u32(2, key);
+        Expr { name: "meta", data }
+    }
+
+    /// `masquerade`: no attributes.
+    pub fn masquerade() -> Self {
+        Expr {
+            name: "masq",
+            data: Attrs::default(),
+        }
+    }
+
+    /// `immediate verdict drop`.
+    pub fn drop() -> Self {
+        let mut data = Attrs::default();
+        data.u32(1, 0);
+        data.nest(2, |a| {
+            a.nest(attr::DATA_VERDICT, |v| {
+                v.u32(attr::VERDICT_CODE, 0);
+            });
+        });
+        Expr {
+            name: "immediate",
+            data,
+        }
+    }
+}
+
+/// The `NFTA_RULE_EXPRESSIONS` list of a rule.
+pub fn expressions(exprs: &[Expr]) -> impl FnOnce(&mut Attrs) + '_ {
+    move |list| {
+        for expr in exprs {
+            list.nest(attr::LIST_ELEM, |elem| {
+                elem.string(attr::EXPR_NAME, expr.name);
+                if !expr.data.buf.is_empty() {
+                    elem.bytes(attr::EXPR_DATA | NLA_F_NESTED, &expr.data.buf);
+                }
+            });
+        }
+    }
+}
+
+/// A netlink message: header, nfgenmsg, attributes.
+pub(super) fn message(
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    family: u8,
+    res_id: u16,
+    attrs: &[u8],
+) -> Vec<u8> {
+    let len = 16 + 4 + attrs.len();
+    let mut msg = Vec::with_capacity(len);
+    msg.extend_from_slice(&(len as u32).to_ne_bytes());
+    msg.extend_from_slice(&kind.to_ne_bytes());
+    msg.extend_from_slice(&flags.to_ne_bytes());
+    msg.extend_from_slice(&seq.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(&[family, 0]);
+    msg.extend_from_slice(&res_id.to_be_bytes());
+    msg.extend_from_slice(attrs);
+    msg
+}
+
+/// One chain of any table, as a dump reports it.
+pub struct ChainInfo {
+    /// Address family (2 = ip, 1 = inet, 7 = bridge, ...).
+    pub family: u8,
+    /// Its table.
+    pub table: String,
+    /// Its name.
+    pub name: String,
+    /// The hook of a base chain.
+    pub hook: Option<u32>,
+    /// The policy of a base chain (0 = drop, 1 = accept).
+    pub policy: Option<u32>,
+}
+
+/// Splits attributes into (type, payload), flags masked off.
+pub(super) fn parse_attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut attrs = Vec::new();
+    while data.len() >= 4 {
+        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
+        let kind = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
+        if len < 4 || len > data.len() {
+            break;
+        }
+        attrs.push((kind, &data[4..len]));
+        data = &data[(len.div_ceil(4) * 4).min(data.len())..];
+    }
+    attrs
+}
+
+pub(super) fn be_u32(data: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(..4)?.try_into().ok()?))
+}
+
+pub(super) fn string(data: &[u8]) -> String {
+    String::from_utf8_lossy(data.split(|b| *b == 0).next().unwrap_or_default()).into_owned()
+}
+
+pub(super) fn chain_info(family: u8, attrs: &[u8]) -> ChainInfo {
+    let mut chain = ChainInfo {
+        family,
+        table: String::new(),
+        name: String::new(),
+        hook: None,
+        policy: None,
+    };
+    for (kind, data) in parse_attrs(attrs) {
+        match kind {
+            attr::CHAIN_TABLE => chain.table = string(data),
+            attr::CHAIN_NAME => chain.name = string(data),
+            attr::CHAIN_POLICY => chain.policy = be_u32(data),
+            attr::CHAIN_HOOK => {
+                chain.hook = parse_attrs(data)
+                    .into_iter()
+                    .find(|(k, _)| *k == attr::HOOK_HOOKNUM)
+                    .and_then(|(_, d)| be_u32(d));
+            }
+            _ => {}
+        }
+    }
+    chain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_to_four_bytes() {
+        let mut a = Attrs::default();
+        a.string(1, "sbx");
+        assert_eq!(a.as_bytes(), &[8, 0, 1, 0, b's', b'b', b'x', 0]);
+        let mut b = Attrs::default();
+        b.string(3, "ab");
+        assert_eq!(b.as_bytes(), &[7, 0, 3, 0, b'a', b'b', 0, 0]);
+    }
+
+    #[test]
+    fn nested_attributes_carry_the_nested_flag_and_length() {
+        let mut a = Attrs::default();
+        a.nest(4, |n| {
+            n.u32(1, 4);
+        });
+        assert_eq!(a.as_bytes(), &[12, 0, 4, 0x80, 8, 0, 1, 0, 0, 0, 0, 4]);
+    }
+
+    #[test]
+    fn chain_attributes_parse_back() {
+        let mut a = Attrs::default();
+        a.string(attr::CHAIN_TABLE, "filter")
+            .string(attr::CHAIN_NAME, "FORWARD");
+        a.nest(attr::CHAIN_HOOK, |h| {
+            h.u32(attr::HOOK_HOOKNUM, 2).u32(attr::HOOK_PRIORITY, 0);
+        });
+        a.u32(attr::CHAIN_POLICY, 0);
+        let chain = chain_info(2, a.as_bytes());
+        assert_eq!(
+            (chain.table.as_str(), chain.name.as_str()),
+            ("filter", "FORWARD")
+        );
+        assert_eq!((chain.hook, chain.policy), (Some(2), Some(0)));
+    }
+
+    #[test]
+    fn messages_have_header_and_nfgenmsg() {
+        let msg = message(0x0a00, 1, 7, 2, 0, &[]);
+        assert_eq!(msg.len(), 20);
+        assert_eq!(&msg[0..4], &20u32.to_ne_bytes());
+        assert_eq!(&msg[16..20], &[2, 0, 0, 0]);
+    }
+}

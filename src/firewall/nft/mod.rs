@@ -1,0 +1,68 @@
+//! nf_tables messages, encoded by hand: a netlink attribute writer, the
+//! handful of objects sbx needs (table, base chain, rules of five
+//! expressions), and a socket that sends a batch and collects the kernel's
+//! answers. Constants are from `linux/netfilter/nf_tables.h`.
+//!
+//! `encode` builds messages and reads attributes (pure, unit-tested);
+//! `socket` sends batches and collects the kernel's answers.
+
+mod encode;
+mod socket;
+
+pub use encode::{Attrs, Expr, expressions};
+pub use socket::{Batch, Socket};
+
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+const NFNL_MSG_BATCH_END: u16 = 0x11;
+
+/// nf_tables message types.
+pub const NFT_MSG_NEWTABLE: u16 = 0;
+/// Deletes a table (with NLM_F_NONREC: only if empty).
+pub const NFT_MSG_DELTABLE: u16 = 2;
+/// Creates (or, without EXCL, keeps) a chain.
+pub const NFT_MSG_NEWCHAIN: u16 = 3;
+/// Asks for one chain.
+pub const NFT_MSG_GETCHAIN: u16 = 4;
+/// Deletes a chain and its rules.
+pub const NFT_MSG_DELCHAIN: u16 = 5;
+/// Appends a rule.
+pub const NFT_MSG_NEWRULE: u16 = 6;
+/// Deletes rules; with only table and chain, all of the chain's.
+pub const NFT_MSG_DELRULE: u16 = 8;
+
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+/// Create if missing (without EXCL an existing object is kept).
+pub const NLM_F_CREATE: u16 = 0x400;
+/// Append a rule at the end of its chain.
+pub const NLM_F_APPEND: u16 = 0x800;
+/// Delete only if nothing is left inside.
+pub const NLM_F_NONREC: u16 = 0x100;
+const NLA_F_NESTED: u16 = 0x8000;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+
+/// The `ip` family: sbx's rules are IPv4 only.
+pub const NFPROTO_IPV4: u8 = 2;
+
+/// Attribute numbers used by sbx (nf_tables.h, one enum per object).
+pub mod attr {
+    pub const TABLE_NAME: u16 = 1;
+    pub const CHAIN_TABLE: u16 = 1;
+    pub const CHAIN_NAME: u16 = 3;
+    pub const CHAIN_HOOK: u16 = 4;
+    pub const CHAIN_POLICY: u16 = 5;
+    pub const CHAIN_TYPE: u16 = 7;
+    pub const HOOK_HOOKNUM: u16 = 1;
+    pub const HOOK_PRIORITY: u16 = 2;
+    pub const RULE_TABLE: u16 = 1;
+    pub const RULE_CHAIN: u16 = 2;
+    pub const RULE_EXPRESSIONS: u16 = 4;
+    pub const LIST_ELEM: u16 = 1;
+    pub const EXPR_NAME: u16 = 1;
+    pub const EXPR_DATA: u16 = 2;
+    pub const DATA_VALUE: u16 = 1;
+    pub const DATA_VERDICT: u16 = 2;
+    pub const VERDICT_CODE: u16 = 1;
+}
