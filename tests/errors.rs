@@ -261,3 +261,42 @@ fn usage_errors_are_one_line_and_125_like_any_user_error() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).starts_with("sbx "));
 }
+
+#[test]
+fn a_default_network_that_cannot_be_made_says_what_to_do() {
+    if link_exists("sbx0") {
+        return; // a real sbx0 on this host: nothing to provoke
+    }
+    let env = TestEnv::new("nodef");
+    struct Veth;
+    impl Drop for Veth {
+        fn drop(&mut self) {
+            let _ = host("ip", &["link", "del", "sbx0"]);
+        }
+    }
+    let _veth = Veth;
+    assert!(
+        host(
+            "ip",
+            &[
+                "link",
+                "add",
+                "sbx0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "tstv-nodef"
+            ]
+        )
+        .status
+        .success()
+    );
+    refused(
+        &env,
+        &["run", "--", "true"],
+        "the default network sbx0 cannot be created (interface sbx0 exists and is not a bridge",
+    );
+    assert!(env.records().is_empty());
+    assert!(list(&env.root.join("networks")).is_empty());
+}

@@ -182,7 +182,11 @@ fn find_or_create_network(root: &StateRoot, nl: &Netlink, name: &str) -> Result<
         return Ok(record);
     }
     if name == network::DEFAULT_NETWORK {
-        return network::create(root, nl, network::default_request()?);
+        return network::create(root, nl, network::default_request()?).map_err(|e| {
+            anyhow::anyhow!(
+                "the default network {name} cannot be created ({e:#}): make one with 'sbx network create NAME --subnet CIDR' and pass --network NAME"
+            )
+        });
     }
     bail!(
         "network {name} not found: create it with 'sbx network create {name}' or pick another --network"
