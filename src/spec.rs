@@ -2,7 +2,7 @@
 //! is caught here, before any kernel object exists.
 
 use crate::cli::RunArgs;
-use crate::fs::plan::{FsPlan, Volume, inside_path, resolve_in};
+use crate::fs::plan::{FsPlan, Volume, inside_path};
 use anyhow::{Result, bail};
 use caps::Capability;
 use std::net::Ipv4Addr;
@@ -135,19 +135,22 @@ fn fs_plan(args: &RunArgs) -> Result<FsPlan> {
         .iter()
         .map(|t| inside_path(t, "--tmpfs"))
         .collect::<Result<Vec<_>>>()?;
-    Ok(FsPlan {
+    let plan = FsPlan {
         rootfs,
         volumes,
         read_only: args.read_only,
         tmpfs,
-    })
+    };
+    crate::fs::check::targets(&plan)?;
+    Ok(plan)
 }
 
 /// With `--rootfs`, a command that is not in it is a user error caught
 /// before launch. Links are followed the way the sandbox will follow them,
 /// inside the root (busybox applets are links to /bin/busybox).
 fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
-    let exists = |inside: &Path| resolve_in(rootfs, inside).is_ok_and(|p| p.exists());
+    let root = crate::fs::at::open_root(rootfs)?;
+    let exists = |inside: &Path| crate::fs::at::resolve(&root, inside).is_ok();
     let found = if command.contains('/') {
         exists(Path::new(command))
     } else {

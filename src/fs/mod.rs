@@ -5,22 +5,29 @@
 //! /dev/mqueue; volumes; its own /etc/hostname, hosts, resolv.conf; Docker's
 //! masked and read-only paths; optionally a read-only root.
 
+pub mod at;
+pub mod check;
 mod dev;
 pub mod etc_files;
 mod masks;
+pub mod newmount;
 pub mod plan;
 
 use anyhow::{Context, Result};
+use at::Kind;
+use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use plan::{FsPlan, resolve_in};
+use plan::FsPlan;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-/// Flags for kernel filesystems nothing should execute from.
-const HARD: MsFlags = MsFlags::MS_NOSUID
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
+/// Attributes of kernel filesystems nothing should execute from.
+const HARD: u64 = newmount::NOSUID | newmount::NODEV | newmount::NOEXEC;
 
-/// Runs in the sandbox's init, before the command starts.
+/// Runs in the sandbox's init, before the command starts. Every mount
+/// point is found and made through descriptors anchored at the root
+/// ([`at`]) and mounted on by descriptor ([`newmount`]), so a rootfs shared
+/// with a running sandbox cannot redirect sbx to a host path.
 pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
     // Nothing mounted here may propagate back to the host; host mounts still
     // propagate in (slave), as with Docker's default.
@@ -32,142 +39,156 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         None::<&str>,
     )
     .context("make / a slave mount")?;
-    let root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
-    if plan.rootfs.is_some() {
-        bind(root, root, MsFlags::MS_REC).context("bind the rootfs on itself")?;
+    let in_rootfs = plan.rootfs.is_some();
+    let root_path = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
+    if in_rootfs {
+        // The rootfs path is the user's own host path, named on the command
+        // line; everything under it is looked up through `root` below.
+        mount(
+            Some(root_path),
+            root_path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .context("bind the rootfs on itself")?;
     }
-    kernel_filesystems(root, plan.rootfs.is_some())?;
-    for volume in &plan.volumes {
-        let target = resolve_in(root, &volume.target)?;
-        ensure_target(&target, volume.source.is_dir(), plan.rootfs.is_some())?;
-        bind(&volume.source, &target, MsFlags::MS_REC)
-            .with_context(|| format!("mount volume {}", volume.source.display()))?;
-        if volume.read_only {
-            remount_read_only(&target)
-                .with_context(|| format!("make volume {} read-only", volume.target.display()))?;
+    let root = at::open_root(root_path)?;
+    if in_rootfs {
+        // Its /dev is a tmpfs of its own: the rootfs needs no device nodes.
+        newmount::set_attrs(&root, newmount::NODEV, true).context("make the rootfs nodev")?;
+    }
+    if plan.read_only {
+        if in_rootfs {
+            make_mount_points(&root, plan)?;
         }
+        // Recursively: submounts of the root are read-only too. What sbx
+        // mounts next (/proc, /dev, volumes, tmpfs) keeps its own flags.
+        newmount::set_attrs(&root, newmount::RDONLY, true).context("make / read-only")?;
+    }
+    kernel_filesystems(&root, in_rootfs)?;
+    for volume in &plan.volumes {
+        let kind = if volume.source.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        let target = at::ensure(&root, &volume.target, kind, in_rootfs)?;
+        let attrs = if volume.read_only {
+            newmount::RDONLY
+        } else {
+            0
+        };
+        newmount::bind(&volume.source, &target, true, attrs)
+            .with_context(|| format!("mount volume {}", volume.source.display()))?;
     }
     for dir in &plan.tmpfs {
-        let target = resolve_in(root, dir)?;
-        ensure_target(&target, true, plan.rootfs.is_some())?;
-        mount(
-            Some("tmpfs"),
-            &target,
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some("mode=1777"),
-        )
-        .with_context(|| format!("mount tmpfs on {}", dir.display()))?;
+        let target = at::ensure(&root, dir, Kind::Dir, in_rootfs)?;
+        let fs = newmount::new_fs("tmpfs", &["mode=1777"], newmount::NOSUID | newmount::NODEV)
+            .with_context(|| format!("mount tmpfs on {}", dir.display()))?;
+        newmount::attach(&fs, &target)
+            .with_context(|| format!("mount tmpfs on {}", dir.display()))?;
     }
     for file in etc_files::FILES {
-        let target = resolve_in(root, &Path::new("/etc").join(file))?;
-        if plan.rootfs.is_some() {
-            ensure_target(&target, false, true)?;
-        }
-        if target.exists() {
-            bind(&etc_dir.join(file), &target, MsFlags::empty())
-                .with_context(|| format!("bind /etc/{file}"))?;
-        }
+        let inside = Path::new("/etc").join(file);
+        let target = if in_rootfs {
+            at::ensure(&root, &inside, Kind::File, true)?
+        } else {
+            match at::resolve(&root, &inside) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => continue,
+                Err(e) => return Err(at::lookup_error(&inside, e)),
+            }
+        };
+        newmount::bind(&etc_dir.join(file), &target, false, 0)
+            .with_context(|| format!("bind /etc/{file}"))?;
     }
-    if plan.rootfs.is_some() {
-        pivot(root)?;
+    if in_rootfs {
+        pivot(&root)?;
     }
     masks::apply()?;
-    if plan.read_only {
-        remount_read_only(Path::new("/")).context("make / read-only")?;
+    Ok(())
+}
+
+/// Before a read-only root is made read-only, the mount points sbx needs
+/// in it are made (those under another mount sbx makes are made later,
+/// in that mount).
+fn make_mount_points(root: &OwnedFd, plan: &FsPlan) -> Result<()> {
+    let mut targets: Vec<(&Path, Kind)> = vec![
+        (Path::new("/proc"), Kind::Dir),
+        (Path::new("/sys"), Kind::Dir),
+        (Path::new("/dev"), Kind::Dir),
+    ];
+    for v in &plan.volumes {
+        let kind = if v.source.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        targets.push((&v.target, kind));
+    }
+    targets.extend(plan.tmpfs.iter().map(|t| (t.as_path(), Kind::Dir)));
+    let covers: Vec<&Path> = targets.iter().map(|(p, _)| *p).collect();
+    let etc: Vec<_> = etc_files::FILES
+        .iter()
+        .map(|f| Path::new("/etc").join(f))
+        .collect();
+    targets.extend(etc.iter().map(|p| (p.as_path(), Kind::File)));
+    for (target, kind) in targets {
+        if !plan::is_under_any(target, &covers) {
+            at::ensure(root, target, kind, true)?;
+        }
     }
     Ok(())
 }
 
-/// /proc, /sys (read-only), /dev (a minimal one with a rootfs), /dev/shm
-/// and /dev/mqueue, under `root`.
-fn kernel_filesystems(root: &Path, own_dev: bool) -> Result<()> {
-    let proc = resolve_in(root, Path::new("/proc"))?;
-    let sys = resolve_in(root, Path::new("/sys"))?;
-    std::fs::create_dir_all(&proc).ok();
-    std::fs::create_dir_all(&sys).ok();
-    mount(Some("proc"), &proc, Some("proc"), HARD, None::<&str>).context("mount /proc")?;
+/// /proc, /sys (read-only), /dev (a minimal one with a rootfs, else the
+/// host's with a devpts of its own), /dev/shm and /dev/mqueue, under `root`.
+fn kernel_filesystems(root: &OwnedFd, in_rootfs: bool) -> Result<()> {
+    let proc = at::ensure(root, Path::new("/proc"), Kind::Dir, in_rootfs)?;
+    let fs = newmount::new_fs("proc", &[], HARD).context("mount /proc")?;
+    newmount::attach(&fs, &proc).context("mount /proc")?;
     // A fresh sysfs shows this netns's interfaces, not the host's.
-    mount(
-        Some("sysfs"),
-        &sys,
-        Some("sysfs"),
-        HARD | MsFlags::MS_RDONLY,
-        None::<&str>,
-    )
-    .context("mount /sys")?;
-    let dev = resolve_in(root, Path::new("/dev"))?;
-    if own_dev {
-        dev::populate(&dev)?;
+    let sys = at::ensure(root, Path::new("/sys"), Kind::Dir, in_rootfs)?;
+    let fs = newmount::new_fs("sysfs", &[], HARD | newmount::RDONLY).context("mount /sys")?;
+    newmount::attach(&fs, &sys).context("mount /sys")?;
+    let dev = at::ensure(root, Path::new("/dev"), Kind::Dir, in_rootfs)?;
+    if in_rootfs {
+        return dev::own(&dev);
     }
-    let shm = dev.join("shm");
-    if shm.is_dir() {
-        mount(
-            Some("shm"),
-            &shm,
-            Some("tmpfs"),
-            HARD,
-            Some("mode=1777,size=65536k"),
+    // The host's /dev, but its terminals stay the host's: a devpts of the
+    // sandbox's own on /dev/pts, and /dev/ptmx allocating from it.
+    let existing = |inside: &str| {
+        at::resolve(root, Path::new(inside))
+            .ok()
+            .filter(|fd| at::is_dir(fd).unwrap_or(false))
+    };
+    if let Some(pts) = existing("/dev/pts") {
+        let instance = dev::devpts(&pts)?;
+        let ptmx = at::ensure(root, Path::new("/dev/ptmx"), Kind::File, false)?;
+        let source = nix::fcntl::openat(
+            &instance,
+            "ptmx",
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
         )
-        .context("mount /dev/shm")?;
+        .context("open /dev/pts/ptmx")?;
+        newmount::bind_fd(&source, Path::new("/dev/pts/ptmx"), &ptmx, 0)?;
     }
-    let mqueue = dev.join("mqueue");
-    if mqueue.is_dir() {
-        mount(Some("mqueue"), &mqueue, Some("mqueue"), HARD, None::<&str>)
-            .context("mount /dev/mqueue")?;
-    }
-    Ok(())
+    dev::shm_and_mqueue(
+        existing("/dev/shm").as_ref(),
+        existing("/dev/mqueue").as_ref(),
+    )
 }
 
-/// Makes `dir` the root: `pivot_root(".", ".")` stacks the old root on top
+/// Makes `root` the root: `pivot_root(".", ".")` stacks the old root on top
 /// of the new one, and unmounting it (lazily) leaves no way back.
-fn pivot(dir: &Path) -> Result<()> {
-    nix::unistd::chdir(dir).context("enter the rootfs")?;
+fn pivot(root: &OwnedFd) -> Result<()> {
+    nix::unistd::fchdir(root).context("enter the rootfs")?;
     nix::unistd::pivot_root(".", ".").context("pivot_root into the rootfs")?;
     umount2(".", MntFlags::MNT_DETACH).context("detach the old root")?;
     nix::unistd::chdir("/").context("chdir /")?;
     Ok(())
-}
-
-/// A bind mount.
-fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<()> {
-    mount(
-        Some(source),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND | extra,
-        None::<&str>,
-    )?;
-    Ok(())
-}
-
-/// Remounts an existing bind mount read-only (the flag applies per mount).
-fn remount_read_only(target: &Path) -> Result<()> {
-    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)?;
-    Ok(())
-}
-
-/// Creates a mount point inside a rootfs (a folder, or an empty file for a
-/// file). On the host's own root nothing is created: a missing target is
-/// an error there, so sbx never writes into the host's filesystem.
-fn ensure_target(target: &Path, dir: bool, may_create: bool) -> Result<()> {
-    if target.symlink_metadata().is_ok() {
-        return Ok(());
-    }
-    if !may_create {
-        anyhow::bail!(
-            "mount point {} does not exist on the host root: create it, or use --rootfs",
-            target.display()
-        );
-    }
-    if dir {
-        std::fs::create_dir_all(target)
-    } else {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).ok();
-        }
-        std::fs::write(target, b"")
-    }
-    .with_context(|| format!("create mount point {}", target.display()))
 }

@@ -4,8 +4,6 @@
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 /// One `-v SRC:DST[:ro]`.
@@ -52,9 +50,18 @@ impl Volume {
                 source.display()
             );
         }
+        let target = inside_path(target, "volume target")?;
+        if is_root(&target) {
+            bail!(
+                "volume target {} is the sandbox's root: a volume cannot be mounted on /; to make {} the root, use --rootfs {}",
+                target.display(),
+                source.display(),
+                source.display()
+            );
+        }
         Ok(Volume {
             source,
-            target: inside_path(target, "volume target")?,
+            target,
             read_only,
         })
     }
@@ -70,55 +77,16 @@ pub fn inside_path(text: &str, what: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Joins `inside` under `root` the way the sandbox will see it: symlinks
-/// met on the way are followed *within* `root` (an absolute target starts
-/// again at `root`, `..` never climbs above it). A rootfs can therefore not
-/// make sbx mount onto, or create mount points at, paths of the host.
-pub fn resolve_in(root: &Path, inside: &Path) -> Result<PathBuf> {
-    const MAX_LINKS: u32 = 40;
-    let mut resolved = PathBuf::new();
-    let mut pending: VecDeque<OsString> = parts(inside);
-    let mut links = 0;
-    while let Some(part) = pending.pop_front() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let candidate = resolved.join(&part);
-        let full = root.join(&candidate);
-        match std::fs::symlink_metadata(&full) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                links += 1;
-                if links > MAX_LINKS {
-                    bail!(
-                        "too many symbolic links under {} resolving {}",
-                        root.display(),
-                        inside.display()
-                    );
-                }
-                let target = std::fs::read_link(&full)?;
-                if target.is_absolute() {
-                    resolved = PathBuf::new();
-                }
-                let mut next = parts(&target);
-                next.extend(pending);
-                pending = next;
-            }
-            _ => resolved = candidate,
-        }
-    }
-    Ok(root.join(resolved))
+/// Whether `path` is strictly below one of `dirs` (by components): such a
+/// mount point lies in a mount sbx makes, not in the root.
+pub fn is_under_any(path: &Path, dirs: &[&Path]) -> bool {
+    dirs.iter().any(|dir| path != *dir && path.starts_with(dir))
 }
 
-/// A path's normal and `..` components, in order.
-fn parts(path: &Path) -> VecDeque<OsString> {
+/// Whether `path` names the root itself (`/`, `/.`, `//`).
+pub fn is_root(path: &Path) -> bool {
     path.components()
-        .filter_map(|c| match c {
-            Component::Normal(p) => Some(p.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect()
+        .all(|c| matches!(c, Component::RootDir | Component::CurDir))
 }
 
 #[cfg(test)]
@@ -147,20 +115,25 @@ mod tests {
     }
 
     #[test]
-    fn symlinks_resolve_inside_the_root() {
-        let root = std::env::temp_dir().join(format!("sbx-unit-resolve-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
-        std::os::unix::fs::symlink("../../../tmp/x", root.join("climb")).unwrap();
-        std::os::unix::fs::symlink("etc", root.join("rel")).unwrap();
-        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
-        let r = |p: &str| resolve_in(&root, Path::new(p));
-        assert_eq!(r("/abs/hostname").unwrap(), root.join("etc/hostname"));
-        assert_eq!(r("/climb").unwrap(), root.join("tmp/x"));
-        assert_eq!(r("/rel/hosts").unwrap(), root.join("etc/hosts"));
-        assert_eq!(r("/missing/dir").unwrap(), root.join("missing/dir"));
-        assert!(r("/loop").is_err());
-        std::fs::remove_dir_all(&root).unwrap();
+    fn the_root_is_no_volume_target() {
+        let err = |t: &str| Volume::parse(t).unwrap_err().to_string();
+        for target in ["/tmp:/", "/tmp:/.", "/tmp://", "/tmp:/./.", "/tmp:/:ro"] {
+            assert!(
+                err(target).contains(
+                    "a volume cannot be mounted on /; to make /tmp the root, use --rootfs /tmp"
+                ),
+                "{target}"
+            );
+        }
+        assert!(Volume::parse("/tmp:/x/.").is_ok());
+    }
+
+    #[test]
+    fn nesting_is_by_components() {
+        let dirs = [Path::new("/data"), Path::new("/dev")];
+        assert!(is_under_any(Path::new("/data/x"), &dirs));
+        assert!(!is_under_any(Path::new("/data"), &dirs));
+        assert!(!is_under_any(Path::new("/database"), &dirs));
+        assert!(is_under_any(Path::new("/dev/shm"), &dirs));
     }
 }
