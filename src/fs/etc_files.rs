@@ -9,21 +9,22 @@ use std::path::Path;
 /// The files a sandbox gets its own copy of.
 pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
 
-/// Where the host's resolver configuration lives.
-const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
-
-/// Writes the three files into `dir`.
+/// Writes the three files into `dir`. `name` is the sandbox's name, by
+/// which its neighbours know it; `neighbours` are the other sandboxes of
+/// its network (name, address).
 pub fn write(
     dir: &Path,
+    name: &str,
     hostname: &str,
     own: Option<Ipv4Addr>,
     neighbours: &[(String, Ipv4Addr)],
 ) -> Result<()> {
-    let host_resolv = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
+    // sbx gives sandboxes no IPv6 yet: IPv6 resolvers would be unreachable.
+    let ipv6 = false;
     let contents = [
         format!("{hostname}\n"),
-        hosts(hostname, own, neighbours),
-        resolv_conf(&host_resolv),
+        hosts(name, hostname, own, neighbours),
+        super::resolv::from_host(&super::resolv::HostFiles::default(), ipv6),
     ];
     for (file, text) in FILES.iter().zip(contents) {
         let path = dir.join(file);
@@ -32,42 +33,37 @@ pub fn write(
     Ok(())
 }
 
-/// localhost, the sandbox's own name, and its network's other sandboxes.
-fn hosts(hostname: &str, own: Option<Ipv4Addr>, neighbours: &[(String, Ipv4Addr)]) -> String {
+/// The names a sandbox answers to itself (SPEC, "What a sandbox sees"):
+/// its hostname, the first label of an FQDN hostname, and its name (which
+/// its neighbours use), without repeats.
+fn own_names<'a>(name: &'a str, hostname: &'a str) -> Vec<&'a str> {
+    let short = hostname.split('.').next().unwrap_or(hostname);
+    let mut names: Vec<&str> = Vec::new();
+    for n in [hostname, short, name] {
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
+}
+
+/// localhost, the sandbox itself, and its network's other sandboxes.
+fn hosts(
+    name: &str,
+    hostname: &str,
+    own: Option<Ipv4Addr>,
+    neighbours: &[(String, Ipv4Addr)],
+) -> String {
     let mut text =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    let names = own_names(name, hostname).join(" ");
     match own {
-        Some(ip) => writeln!(text, "{ip}\t{hostname}"),
-        None => writeln!(text, "127.0.1.1\t{hostname}"),
+        Some(ip) => writeln!(text, "{ip}\t{names}"),
+        None => writeln!(text, "127.0.1.1\t{names}"),
     }
     .ok();
     for (name, ip) in neighbours {
         writeln!(text, "{ip}\t{name}").ok();
-    }
-    text
-}
-
-/// The host's resolv.conf without loopback nameservers (a resolver on the
-/// host's 127.0.0.53 is unreachable from another netns); if none remain,
-/// public resolvers as Docker does.
-fn resolv_conf(host: &str) -> String {
-    let is_loopback_ns = |line: &str| {
-        let mut words = line.split_whitespace();
-        words.next() == Some("nameserver")
-            && words
-                .next()
-                .is_some_and(|ip| ip.starts_with("127.") || ip == "::1")
-    };
-    let kept: Vec<&str> = host.lines().filter(|l| !is_loopback_ns(l)).collect();
-    let mut text = kept.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
-    }
-    if !kept
-        .iter()
-        .any(|l| l.trim_start().starts_with("nameserver"))
-    {
-        text.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }
     text
 }
@@ -80,24 +76,21 @@ mod tests {
     fn hosts_lists_self_and_neighbours() {
         let text = hosts(
             "web",
+            "web",
             Some("10.0.0.2".parse().unwrap()),
             &[("db".into(), "10.0.0.3".parse().unwrap())],
         );
         assert!(text.contains("127.0.0.1\tlocalhost\n"));
-        assert!(text.contains("10.0.0.2\tweb\n"));
-        assert!(text.contains("10.0.0.3\tdb\n"));
+        assert!(text.contains("\n10.0.0.2\tweb\n"));
+        assert!(text.contains("\n10.0.0.3\tdb\n"));
     }
 
     #[test]
-    fn resolv_conf_drops_loopback_resolvers() {
-        assert_eq!(
-            resolv_conf("nameserver 10.1.1.1\nsearch x\n"),
-            "nameserver 10.1.1.1\nsearch x\n"
-        );
-        assert_eq!(
-            resolv_conf("nameserver 127.0.0.53\noptions edns0\n"),
-            "options edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-        );
-        assert_eq!(resolv_conf(""), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    fn own_line_has_name_hostname_and_short_hostname() {
+        let ip = Some("10.0.0.2".parse().unwrap());
+        assert!(hosts("a", "h", ip, &[]).contains("\n10.0.0.2\th a\n"));
+        assert!(hosts("a", "h.example.org", ip, &[]).contains("\n10.0.0.2\th.example.org h a\n"));
+        assert!(hosts("web", "web.lan", ip, &[]).contains("\n10.0.0.2\tweb.lan web\n"));
+        assert!(hosts("a", "a", None, &[]).contains("\n127.0.1.1\ta\n"));
     }
 }

@@ -12,6 +12,7 @@ pub mod etc_files;
 mod masks;
 pub mod newmount;
 pub mod plan;
+pub mod resolv;
 
 use anyhow::{Context, Result};
 use at::Kind;

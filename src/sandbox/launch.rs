@@ -67,7 +67,13 @@ pub fn start(
     undo.push("remove the record", move || root.remove_sandbox(&name));
 
     let dir = root.sandbox_dir(&record.name);
-    etc_files::write(&dir, &spec.hostname, record.ip, &reservation.neighbours)?;
+    etc_files::write(
+        &dir,
+        &spec.name,
+        &spec.hostname,
+        record.ip,
+        &reservation.neighbours,
+    )?;
     if spec.limits.any() {
         let leaf = format!("{}-{}", record.name, std::process::id());
         record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
