@@ -300,3 +300,49 @@ fn a_default_network_that_cannot_be_made_says_what_to_do() {
     assert!(env.records().is_empty());
     assert!(list(&env.root.join("networks")).is_empty());
 }
+
+#[test]
+fn mount_targets_the_init_could_not_use_are_refused_before_launch() {
+    let env = TestEnv::new("errmnt");
+    let file = format!("/tmp/sbx-tst-errmnt-file-{}", std::process::id());
+    std::fs::write(&file, "").unwrap();
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _file = Remove(file.clone());
+    let file_volume = format!("{file}:/tmp");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["-v", "/tmp:/"],
+            "volume target / is the sandbox's root: a volume cannot be mounted on /; to make /tmp the root, use --rootfs /tmp",
+        ),
+        (&["-v", "/tmp:/."], "a volume cannot be mounted on /"),
+        (&["--tmpfs", "/"], "--tmpfs / would hide the whole root"),
+        (
+            &["--tmpfs", "/etc/hostname"],
+            "--tmpfs /etc/hostname: mount point /etc/hostname is a file, but a directory is mounted on it",
+        ),
+        (
+            &["-v", "/tmp:/etc/hostname/x"],
+            "volume /tmp:/etc/hostname/x: mount point /etc/hostname/x: a part of the path is a file",
+        ),
+        (
+            &["-v", "/tmp:/etc/hostname"],
+            "mount point /etc/hostname is a file, but a directory is mounted on it",
+        ),
+        (
+            &["-v", &file_volume],
+            "mount point /tmp is a directory, but a file is mounted on it",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["run", "--network", "none", "--name", "tst-errmnt"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "true"]);
+        refused(&env, &args, needle);
+        assert!(env.records().is_empty(), "{extra:?} left a record");
+    }
+}

@@ -20,6 +20,12 @@ use std::path::{Component, Path, PathBuf};
 /// `/proc` magic links, which could lead anywhere, are refused.
 const IN_ROOT: ResolveFlag = ResolveFlag::RESOLVE_IN_ROOT.union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
 
+/// One step of a creating walk: the entry itself, beneath its parent,
+/// following nothing.
+const BENEATH: ResolveFlag = ResolveFlag::RESOLVE_BENEATH
+    .union(ResolveFlag::RESOLVE_NO_SYMLINKS)
+    .union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
+
 /// What a mount point must be: a bind of a folder and a filesystem need a
 /// folder, a bind of a file needs a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,35 +97,66 @@ pub fn lookup_error(inside: &Path, e: Errno) -> anyhow::Error {
     }
 }
 
-/// The creating walk of [`ensure`].
+/// The creating walk of [`ensure`]: component by component, each opened
+/// beneath the descriptor of its parent without following anything
+/// (`RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS`), so what it finds cannot be
+/// swapped out from under it. A symlink is read and its target walked in
+/// its place (an absolute one from `root`); `..` stops at `root`; a missing
+/// component is made in its parent's descriptor and opened again. A racer
+/// can make a step repeat, never leave `root`.
 fn create_path(root: &OwnedFd, inside: &Path, kind: Kind) -> Result<OwnedFd> {
     const MAX_LINKS: u32 = 40;
+    const MAX_STEPS: u32 = 4096;
+    let reopen = |fd: &OwnedFd| resolve(fd, Path::new("/"));
     let mut pending: VecDeque<OsString> = parts(inside);
-    let mut prefix = PathBuf::from("/");
-    let mut parent = resolve(root, &prefix).map_err(|e| lookup_error(inside, e))?;
-    let mut links = 0;
+    let mut parent = reopen(root).map_err(|e| lookup_error(inside, e))?;
+    let (mut links, mut steps) = (0, 0);
     while let Some(name) = pending.pop_front() {
-        let candidate = prefix.join(&name);
+        steps += 1;
+        if steps > MAX_STEPS {
+            bail!(
+                "mount point {}: changes too often to be made",
+                inside.display()
+            );
+        }
         let last = pending.is_empty();
-        let fd = match resolve(root, &candidate) {
+        if name == ".." {
+            if !same_file(&parent, root)? {
+                parent = openat(
+                    &parent,
+                    "..",
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| lookup_error(inside, e))?;
+            }
+            continue;
+        }
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(BENEATH);
+        let fd = match openat2(&parent, name.as_os_str(), how) {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                if let Ok(target) = readlinkat(&parent, name.as_os_str()) {
-                    // A dangling link: go on where it points, inside the root.
-                    links += 1;
-                    if links > MAX_LINKS {
-                        return Err(lookup_error(inside, Errno::ELOOP));
-                    }
-                    let target = PathBuf::from(target);
-                    if target.is_absolute() {
-                        prefix = PathBuf::from("/");
-                        parent = resolve(root, &prefix).map_err(|e| lookup_error(inside, e))?;
-                    }
-                    let mut next = parts(&target);
-                    next.extend(pending);
-                    pending = next;
+            Err(Errno::ELOOP) => {
+                // A symlink: walk its target instead, inside the root.
+                let Ok(target) = readlinkat(&parent, name.as_os_str()) else {
+                    pending.push_front(name); // no longer a link: look again
                     continue;
+                };
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(lookup_error(inside, Errno::ELOOP));
                 }
+                let target = PathBuf::from(target);
+                if target.is_absolute() {
+                    parent = reopen(root).map_err(|e| lookup_error(inside, e))?;
+                }
+                let mut next = parts(&target);
+                next.extend(pending);
+                pending = next;
+                continue;
+            }
+            Err(Errno::ENOENT) => {
                 let made = if last && kind == Kind::File {
                     openat(
                         &parent,
@@ -139,14 +176,14 @@ fn create_path(root: &OwnedFd, inside: &Path, kind: Kind) -> Result<OwnedFd> {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => bail!("create mount point {}: {e}", inside.display()),
                 }
-                resolve(root, &candidate).map_err(|e| lookup_error(inside, e))?
+                pending.push_front(name); // open what is there now
+                continue;
             }
             Err(e) => return Err(lookup_error(inside, e)),
         };
         if !last && !is_dir(&fd)? {
             return Err(lookup_error(inside, Errno::ENOTDIR));
         }
-        prefix = candidate;
         parent = fd;
     }
     Ok(parent)

@@ -1,0 +1,191 @@
+//! Mounts a sandbox gets (issue 8): read-only all the way down, no device
+//! nodes on the rootfs, a devpts of its own without a rootfs, and an
+//! /etc/hosts that names it by its name and its hostname.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// Builds the busybox rootfs once per test binary (the script is idempotent).
+fn rootfs() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rootfs");
+    BUILD.call_once(|| {
+        let out = host("bash", &[dir.join("build.sh").to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "rootfs/build.sh: {}",
+            text(&out.stderr)
+        );
+    });
+    dir.join("busybox")
+}
+
+/// Folders and mounts a test made on the host, removed even on a panic
+/// (mounts first, innermost last made first).
+#[derive(Default)]
+struct HostGuard {
+    mounts: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl HostGuard {
+    fn dir(&mut self, path: &Path) {
+        let _ = std::fs::remove_dir_all(path);
+        std::fs::create_dir_all(path).unwrap();
+        self.dirs.push(path.into());
+    }
+
+    fn tmpfs(&mut self, at: &Path) {
+        std::fs::create_dir_all(at).unwrap();
+        let out = host("mount", &["-t", "tmpfs", "tstfs", at.to_str().unwrap()]);
+        assert!(out.status.success(), "mount: {}", text(&out.stderr));
+        self.mounts.push(at.into());
+    }
+}
+
+impl Drop for HostGuard {
+    fn drop(&mut self) {
+        for at in self.mounts.iter().rev() {
+            let _ = host("umount", &["-l", at.to_str().unwrap()]);
+        }
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn read_only_reaches_submounts() {
+    let env = TestEnv::new("fsro");
+    let mut guard = HostGuard::default();
+    let base = PathBuf::from(format!("/tmp/sbx-tst-fsrodir-{}", std::process::id()));
+    guard.dir(&base);
+    // A volume source with a tmpfs below it.
+    let source = base.join("src");
+    guard.tmpfs(&source.join("sub"));
+    // A rootfs with a tmpfs below it.
+    let root = base.join("root");
+    let out = host(
+        "cp",
+        &["-a", rootfs().to_str().unwrap(), root.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "cp: {}", text(&out.stderr));
+    guard.tmpfs(&root.join("var/sub"));
+
+    let volume = format!("{}:/mnt/fsro:ro", source.display());
+    let script = "for f in /mnt/fsro/x /mnt/fsro/sub/x /rootfile /var/sub/x; do \
+                  touch $f 2>/dev/null && echo $f:WRITTEN || echo $f:refused; done; \
+                  touch /tmp/ok && echo tmpfs:written";
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        out,
+        "/mnt/fsro/x:refused\n/mnt/fsro/sub/x:refused\n/rootfile:refused\n/var/sub/x:refused\ntmpfs:written\n"
+    );
+    assert!(list(&source.join("sub")).is_empty());
+    assert!(list(&root.join("var/sub")).is_empty());
+    // The same without :ro and --read-only writes (the refusals above come
+    // from the flags), and the host's submounts stay writable.
+    let volume = format!("{}:/mnt/fsro", source.display());
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        "touch /mnt/fsro/sub/x /var/sub/x && echo written",
+    ]);
+    assert_eq!(out, "written\n");
+    assert_eq!(list(&source.join("sub")), ["x"]);
+}
+
+#[test]
+fn device_nodes_on_the_rootfs_cannot_be_opened() {
+    let env = TestEnv::new("fsnodev");
+    let mut guard = HostGuard::default();
+    let root = PathBuf::from(format!("/tmp/sbx-tst-fsnodevdir-{}", std::process::id()));
+    guard.dir(&root);
+    std::fs::remove_dir(&root).unwrap();
+    let out = host(
+        "cp",
+        &["-a", rootfs().to_str().unwrap(), root.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "cp: {}", text(&out.stderr));
+    // A null device made inside the sandbox's root (CAP_MKNOD is kept):
+    // it exists but cannot be opened; /dev/null (sbx's /dev) still works.
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "mknod /root/null c 1 3 && echo made; echo x > /root/null 2>/dev/null && echo OPENED || echo refused; \
+         echo x > /dev/null && echo dev-null-ok",
+    ]);
+    assert_eq!(out, "made\nrefused\ndev-null-ok\n");
+}
+
+#[test]
+fn without_a_rootfs_terminals_come_from_a_devpts_of_its_own() {
+    let env = TestEnv::new("fspts");
+    let script = "import os, pty\n\
+                  before = sorted(os.listdir('/dev/pts'))\n\
+                  m, s = pty.openpty()\n\
+                  name = os.ttyname(s)\n\
+                  print(before, name, sorted(os.listdir('/dev/pts')), os.stat('/dev/pts').st_dev == os.stat(name).st_dev)";
+    let out = env.ok(&["run", "--network", "none", "--", "python3", "-c", script]);
+    assert_eq!(
+        out, "['ptmx'] /dev/pts/0 ['0', 'ptmx'] True\n",
+        "no host terminal is visible; /dev/ptmx allocates in the sandbox's own devpts"
+    );
+}
+
+#[test]
+fn a_sandbox_knows_itself_by_name_and_hostname() {
+    let mut env = TestEnv::new("fshosts");
+    let net = env.network(
+        "tst-fshosts",
+        &["--subnet", "10.241.0.0/24", "--bridge", "tstb-fshosts"],
+    );
+    let script = "for n in tst-fshosts-a h.example.org h; do getent hosts $n | cut -f1 -d' '; done; \
+                  ping -c1 -W2 tst-fshosts-a >/dev/null && echo ping-ok";
+    let out = env.ok(&[
+        "run",
+        "--network",
+        &net,
+        "--name",
+        "tst-fshosts-a",
+        "--hostname",
+        "h.example.org",
+        "--ip",
+        "10.241.0.7",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out, "10.241.0.7\n10.241.0.7\n10.241.0.7\nping-ok\n");
+}
