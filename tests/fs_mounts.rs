@@ -150,16 +150,35 @@ fn device_nodes_on_the_rootfs_cannot_be_opened() {
 
 #[test]
 fn without_a_rootfs_terminals_come_from_a_devpts_of_its_own() {
+    use std::os::unix::fs::MetadataExt;
     let env = TestEnv::new("fspts");
+    // A terminal of the host's, open while the sandbox runs: it must not
+    // be visible inside.
+    // SAFETY: plain libc calls on a descriptor this test owns.
+    let host_pty = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+    assert!(host_pty >= 0);
+    unsafe {
+        assert_eq!(libc::grantpt(host_pty), 0);
+        assert_eq!(libc::unlockpt(host_pty), 0);
+    }
+    assert!(list(Path::new("/dev/pts")).len() > 1, "the host has a pts");
+    let host_dev = std::fs::metadata("/dev/pts").unwrap().dev();
     let script = "import os, pty\n\
                   before = sorted(os.listdir('/dev/pts'))\n\
                   m, s = pty.openpty()\n\
                   name = os.ttyname(s)\n\
-                  print(before, name, sorted(os.listdir('/dev/pts')), os.stat('/dev/pts').st_dev == os.stat(name).st_dev)";
+                  print(before, name, sorted(os.listdir('/dev/pts')), os.stat(name).st_dev == os.stat('/dev/pts').st_dev, os.stat('/dev/pts').st_dev)";
     let out = env.ok(&["run", "--network", "none", "--", "python3", "-c", script]);
+    unsafe { libc::close(host_pty) };
+    let (shown, dev) = out.trim().rsplit_once(' ').unwrap();
     assert_eq!(
-        out, "['ptmx'] /dev/pts/0 ['0', 'ptmx'] True\n",
+        shown, "['ptmx'] /dev/pts/0 ['0', 'ptmx'] True",
         "no host terminal is visible; /dev/ptmx allocates in the sandbox's own devpts"
+    );
+    assert_ne!(
+        dev.parse::<u64>().unwrap(),
+        host_dev,
+        "another devpts instance"
     );
 }
 
