@@ -208,3 +208,41 @@ fn a_sandbox_knows_itself_by_name_and_hostname() {
     ]);
     assert_eq!(out, "10.241.0.7\n10.241.0.7\n10.241.0.7\nping-ok\n");
 }
+
+#[test]
+fn read_only_without_a_rootfs_covers_the_host_submounts() {
+    // The state root is under /tmp: the --tmpfs on /tmp must not hide the
+    // sandbox's /etc files (sources are taken before anything is mounted).
+    let env = TestEnv::new("fsrohost");
+    // A submount of the host's root, made by the test (outside /tmp).
+    let mut guard = HostGuard::default();
+    let submount = PathBuf::from(format!("/var/tmp/sbx-tst-fsrohost-{}", std::process::id()));
+    guard.dir(&submount);
+    guard.tmpfs(&submount);
+    let script = format!(
+        "touch /root/sbx-tst-x 2>/dev/null && echo root:WRITTEN || echo root:refused; \
+                  touch {}/x 2>/dev/null && echo sub:WRITTEN || echo sub:refused; \
+                  touch /tmp/x && echo tmp:written; echo > /dev/null && echo null:ok; \
+                  touch /dev/shm/x && echo shm:written; cat /etc/hostname",
+        submount.display()
+    );
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "tst-fsrohost",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(
+        out,
+        "root:refused\nsub:refused\ntmp:written\nnull:ok\nshm:written\ntst-fsrohost\n"
+    );
+    assert!(list(&submount).is_empty());
+}

@@ -40,6 +40,22 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         None::<&str>,
     )
     .context("make / a slave mount")?;
+    // Every source is taken now, as the host shows it: a --tmpfs or volume
+    // mounted below cannot hide it (a state root under /tmp, say).
+    let volume_trees = plan
+        .volumes
+        .iter()
+        .map(|v| {
+            newmount::clone_path(&v.source, true)
+                .with_context(|| format!("mount volume {}", v.source.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let etc_trees = etc_files::FILES
+        .iter()
+        .map(|f| {
+            newmount::clone_path(&etc_dir.join(f), false).with_context(|| format!("bind /etc/{f}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let in_rootfs = plan.rootfs.is_some();
     let root_path = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
     if in_rootfs {
@@ -68,8 +84,8 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         newmount::set_attrs(&root, newmount::RDONLY, true).context("make / read-only")?;
     }
     kernel_filesystems(&root, in_rootfs)?;
-    for volume in &plan.volumes {
-        let kind = if volume.source.is_dir() {
+    for (volume, tree) in plan.volumes.iter().zip(volume_trees) {
+        let kind = if at::is_dir(&tree)? {
             Kind::Dir
         } else {
             Kind::File
@@ -80,7 +96,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         } else {
             0
         };
-        newmount::bind(&volume.source, &target, true, attrs)
+        newmount::bind_tree(tree, &volume.source, &target, attrs)
             .with_context(|| format!("mount volume {}", volume.source.display()))?;
     }
     for dir in &plan.tmpfs {
@@ -90,7 +106,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         newmount::attach(&fs, &target)
             .with_context(|| format!("mount tmpfs on {}", dir.display()))?;
     }
-    for file in etc_files::FILES {
+    for (file, tree) in etc_files::FILES.iter().zip(etc_trees) {
         let inside = Path::new("/etc").join(file);
         let target = if in_rootfs {
             at::ensure(&root, &inside, Kind::File, true)?
@@ -101,7 +117,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
                 Err(e) => return Err(at::lookup_error(&inside, e)),
             }
         };
-        newmount::bind(&etc_dir.join(file), &target, false, 0)
+        newmount::bind_tree(tree, &etc_dir.join(file), &target, 0)
             .with_context(|| format!("bind /etc/{file}"))?;
     }
     if in_rootfs {

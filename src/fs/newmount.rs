@@ -171,12 +171,10 @@ pub fn attach(mnt: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
     Errno::result(rc).map(drop)
 }
 
-/// Binds the host path `source` (with its submounts when `recursive`) onto
-/// the mount point `target`, with `attrs` set on the whole new tree before
-/// it becomes visible.
-pub fn bind(source: &Path, target: &OwnedFd, recursive: bool, attrs: u64) -> Result<()> {
-    let tree = clone_tree(libc::AT_FDCWD, source, recursive)?;
-    bind_tree(tree, source, target, attrs)
+/// A detached copy of the host path `source` (with its submounts when
+/// `recursive`), taken before any of the sandbox's mounts can hide it.
+pub fn clone_path(source: &Path, recursive: bool) -> Result<OwnedFd> {
+    clone_tree(libc::AT_FDCWD, source, recursive)
 }
 
 /// Binds the file or folder `source` is a descriptor of onto `target`.
@@ -185,7 +183,9 @@ pub fn bind_fd(source: &OwnedFd, what: &Path, target: &OwnedFd, attrs: u64) -> R
     bind_tree(tree, what, target, attrs)
 }
 
-fn bind_tree(tree: OwnedFd, what: &Path, target: &OwnedFd, attrs: u64) -> Result<()> {
+/// Attaches the detached copy `tree` (of `what`) onto the mount point
+/// `target`, with `attrs` set on the whole tree before it becomes visible.
+pub fn bind_tree(tree: OwnedFd, what: &Path, target: &OwnedFd, attrs: u64) -> Result<()> {
     if attrs != 0 {
         set_attrs(&tree, attrs, true)
             .with_context(|| format!("set the mount attributes of {}", what.display()))?;
