@@ -3,8 +3,10 @@
 //! component for a symlink to a host folder) can never make sbx create or
 //! mount anything outside it (issue 8, item 2). Every lookup is an
 //! `openat2(RESOLVE_IN_ROOT)` from the root's descriptor; every creation is
-//! an `*at` call relative to a descriptor found that way; every mount goes
-//! onto a descriptor, never onto a name resolved a second time.
+//! an `*at` call in the descriptor of its parent, found by a walk that
+//! opens each component beneath the previous one without following links
+//! (`RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS`); every mount ([`super::newmount`])
+//! goes onto a descriptor, never onto a name resolved a second time.
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
@@ -59,8 +61,8 @@ pub fn resolve(root: &OwnedFd, inside: &Path) -> nix::Result<OwnedFd> {
 /// Opens the mount point `inside` under `root`, creating what is missing
 /// when `create` (a rootfs; never on the host's own root): folder by
 /// folder, each made with `mkdirat` in the descriptor of its parent and
-/// found again from `root`, a missing file with `O_CREAT|O_EXCL|O_NOFOLLOW`,
-/// a dangling symlink followed (inside `root`) to where it points. Whatever
+/// opened beneath it, a missing file with `O_CREAT|O_EXCL|O_NOFOLLOW`, a
+/// dangling symlink followed (inside `root`) to where it points. Whatever
 /// races with it, the result is inside `root`. Errors name `inside` and say
 /// what to do; the root itself is refused as a mount point.
 pub fn ensure(root: &OwnedFd, inside: &Path, kind: Kind, create: bool) -> Result<OwnedFd> {
