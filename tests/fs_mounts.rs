@@ -246,3 +246,29 @@ fn read_only_without_a_rootfs_covers_the_host_submounts() {
     );
     assert!(list(&submount).is_empty());
 }
+
+#[test]
+fn a_volume_on_an_etc_file_wins_over_sbx_s_own() {
+    let env = TestEnv::new("fsetc");
+    let mut guard = HostGuard::default();
+    let dir = PathBuf::from(format!("/tmp/sbx-tst-fsetcdir-{}", std::process::id()));
+    guard.dir(&dir);
+    std::fs::write(dir.join("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+    let volume = format!("{}:/etc/resolv.conf:ro", dir.join("resolv.conf").display());
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        rootfs().to_str().unwrap(),
+        "--hostname",
+        "fsetc",
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /etc/hostname",
+    ]);
+    assert_eq!(out, "nameserver 192.0.2.53\nfsetc\n");
+}

@@ -108,6 +108,9 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
     }
     for (file, tree) in etc_files::FILES.iter().zip(etc_trees) {
         let inside = Path::new("/etc").join(file);
+        if plan.volumes.iter().any(|v| v.target == inside) {
+            continue; // the user's own file wins, as with Docker
+        }
         let target = if in_rootfs {
             at::ensure(&root, &inside, Kind::File, true)?
         } else {
