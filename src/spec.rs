@@ -143,13 +143,15 @@ fn fs_plan(args: &RunArgs) -> Result<FsPlan> {
     })
 }
 
-/// With `--rootfs`, a command that is not in it is a user error caught
-/// before launch. Links are followed the way the sandbox will follow them,
-/// inside the root (busybox applets are links to /bin/busybox).
+/// With `--rootfs`, a command that is not in it is caught before launch,
+/// with the status and message its execve would give (127 not found, 126
+/// not executable: `process::exec::CommandError`). Links are followed the
+/// way the sandbox will follow them, inside the root (busybox applets are
+/// links to /bin/busybox); like execvp, a non-executable match is skipped.
 fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
-    let exists = |inside: &Path| resolve_in(rootfs, inside).is_ok_and(|p| p.exists());
-    let found = if command.contains('/') {
-        exists(Path::new(command))
+    use crate::process::exec::CommandError;
+    let candidates: Vec<PathBuf> = if command.contains('/') {
+        vec![PathBuf::from(command)]
     } else {
         let path = env
             .iter()
@@ -157,15 +159,26 @@ fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> 
             .unwrap_or(DEFAULT_PATH);
         path.split(':')
             .filter(|d| d.starts_with('/'))
-            .any(|d| exists(&PathBuf::from(d).join(command)))
+            .map(|d| PathBuf::from(d).join(command))
+            .collect()
     };
-    if !found {
-        bail!(
-            "command {command} not found in rootfs {}: check the path or the rootfs",
-            rootfs.display()
-        );
+    let mut not_executable = false;
+    for inside in candidates {
+        let Ok(meta) = resolve_in(rootfs, &inside).and_then(|p| Ok(p.metadata()?)) else {
+            continue;
+        };
+        if meta.is_file()
+            && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
+        {
+            return Ok(());
+        }
+        not_executable = true;
     }
-    Ok(())
+    Err(match not_executable {
+        true => CommandError::cannot_execute(command, nix::errno::Errno::EACCES),
+        false => CommandError::not_found(command),
+    }
+    .into())
 }
 
 /// Names become file names, netns names and hostnames, so they follow the
