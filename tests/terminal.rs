@@ -26,7 +26,7 @@ fn rootfs() -> String {
 /// Runs `outer` (a shell line) under `script`, so it has a terminal, with
 /// stdin kept open until it ends; returns (exit code, output lines).
 fn under_a_terminal(env: &TestEnv, outer: &str) -> (Option<i32>, Vec<String>) {
-    let line = format!("SBX_ROOT={} {outer}", env.root.display());
+    let line = format!("export SBX_ROOT={}; {outer}", env.root.display());
     let child = std::process::Command::new("timeout")
         .args(["60", "script", "-qec", &line, "/dev/null"])
         .env("TERM", "xterm")
@@ -160,4 +160,28 @@ fn exec_gives_the_command_a_terminal_of_the_sandbox() {
     // The exit status passes through the terminal's relay.
     let (code, _) = under_a_terminal(&env, &format!("{SBX} exec tst-ttyexec -- sh -c 'exit 3'"));
     assert_eq!(code, Some(3));
+}
+
+#[test]
+fn a_redirection_stays_a_redirection_with_a_terminal() {
+    let env = TestEnv::new("ttyredir");
+    let rootfs = rootfs();
+    let file = format!("/tmp/sbx-tst-ttyredir-out-{}", std::process::id());
+    let sbx = format!(
+        "{SBX} run --network none --rootfs {rootfs} -- sh -c 'tty; echo out; echo err >&2' > {file}"
+    );
+    let (code, lines) = under_a_terminal(&env, &sbx);
+    let written = std::fs::read_to_string(&file).unwrap_or_default();
+    std::fs::remove_file(&file).ok();
+    assert_eq!(code, Some(0), "{lines:?}");
+    let (tty, rest) = written.split_once('\n').unwrap_or_default();
+    assert!(
+        tty.starts_with("/dev/pts/"),
+        "stdin is the sandbox's terminal: {written:?}"
+    );
+    assert_eq!(rest, "out\n", "stdout is the file, untouched: {written:?}");
+    assert!(
+        lines.iter().any(|l| l == "err"),
+        "stderr is the terminal: {lines:?}"
+    );
 }

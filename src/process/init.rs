@@ -22,8 +22,8 @@ pub struct Plan {
     pub fs: crate::fs::plan::FsPlan,
     /// Capabilities the command keeps.
     pub caps: Vec<caps::Capability>,
-    /// Give the command a pty of the sandbox's own.
-    pub terminal: bool,
+    /// Give the command a pty of the sandbox's own, on these stdio places.
+    pub terminal: Option<pty::Stdio>,
 }
 
 /// The name the init shows in /proc/1/comm and /proc/1/cmdline.
@@ -61,8 +61,8 @@ pub fn run(channel: &Channel, plan: &Plan, command: &exec::Command) -> i32 {
     // SAFETY: this process is single-threaded (a clone of single-threaded sbx).
     let command_pid = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            if let Some(slave) = &slave
-                && let Err(e) = pty::attach(slave.as_raw_fd())
+            if let (Some(slave), Some(on)) = (&slave, plan.terminal)
+                && let Err(e) = pty::attach(slave.as_raw_fd(), on)
             {
                 eprintln!("sbx: make the sandbox's terminal the command's: {e}");
                 // SAFETY: ends this forked process without unwinding.
@@ -97,7 +97,7 @@ fn setup(channel: &Channel, plan: &Plan) -> anyhow::Result<Option<pty::Pty>> {
     super::caps::restrict_to(&plan.caps)?;
     // Last use of the environment was the fail point above.
     super::title::set(TITLE.as_bytes()).context("hide sbx's command line from the sandbox")?;
-    if !plan.terminal {
+    if plan.terminal.is_none() {
         return Ok(None);
     }
     // Out of sbx's session: the host's terminal is sbx's business, and its

@@ -64,7 +64,7 @@ pub const EXIT_SBX_FAILED: i32 = 125;
 /// Clones the init; with `terminal`, it gives the command a pty of the
 /// sandbox's own (see `pty`). The caller must have blocked [`wait_set`]
 /// and must be single-threaded (a current-thread runtime starts no threads).
-pub fn spawn(spec: &SandboxSpec, etc_dir: &Path, terminal: bool) -> Result<Child> {
+pub fn spawn(spec: &SandboxSpec, etc_dir: &Path, terminal: Option<pty::Stdio>) -> Result<Child> {
     let (parent_end, init_end) = channel::pair()?;
     let command = exec::Command::new(spec)?;
     let plan = init::Plan {

@@ -11,6 +11,28 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+/// Which of sbx's stdin, stdout and stderr are terminals. The command gets
+/// the sandbox's pty in exactly those places; the others it gets as they
+/// are, so `sbx run -- cmd > file` still writes the file and `2>/dev/null`
+/// still hides errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stdio(pub [bool; 3]);
+
+impl Stdio {
+    /// Sbx's own: `Some` when stdin is a terminal (the rule for giving the
+    /// command one), `None` otherwise.
+    pub fn of_sbx() -> Option<Stdio> {
+        use std::io::IsTerminal;
+        std::io::stdin().is_terminal().then(|| {
+            Stdio([
+                true,
+                std::io::stdout().is_terminal(),
+                std::io::stderr().is_terminal(),
+            ])
+        })
+    }
+}
+
 /// Both sides of a pseudo-terminal, close-on-exec.
 pub struct Pty {
     /// The side sbx reads and writes.
@@ -51,15 +73,17 @@ pub fn open_in(ptmx: &str) -> Result<Pty> {
 }
 
 /// In the command's process, after the fork: a new session whose
-/// controlling terminal is `slave`, which also becomes stdin, stdout and
-/// stderr. Allocation-free (it runs in a forked child).
-pub fn attach(slave: RawFd) -> Result<(), Errno> {
+/// controlling terminal is `slave`, which also becomes the stdio
+/// descriptors `on` names. Allocation-free (it runs in a forked child).
+pub fn attach(slave: RawFd, on: Stdio) -> Result<(), Errno> {
     nix::unistd::setsid()?;
     // SAFETY: TIOCSCTTY with 0: take the terminal (it has no session yet).
     Errno::result(unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) })?;
-    for target in 0..=2 {
-        // SAFETY: dup2 onto stdio; the copies are not close-on-exec.
-        Errno::result(unsafe { libc::dup2(slave, target) })?;
+    for (target, wanted) in on.0.into_iter().enumerate() {
+        if wanted {
+            // SAFETY: dup2 onto stdio; the copies are not close-on-exec.
+            Errno::result(unsafe { libc::dup2(slave, target as RawFd) })?;
+        }
     }
     if slave > 2 {
         // SAFETY: the original is no longer needed.

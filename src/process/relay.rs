@@ -4,7 +4,7 @@
 //! signals passed to the init, until the init ends. Signals arrive on a
 //! signalfd so one `poll` waits for all three sources.
 
-use super::pty::copy_window_size_from_stdin;
+use super::pty::{Stdio, copy_window_size_from_stdin};
 use super::{EXIT_SBX_FAILED, reap};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -39,12 +39,19 @@ impl Drop for RawMode {
 
 /// Relays until the init `pid` ends; returns the status `sbx run` (or
 /// `sbx exec`, with the command's pid) reports. `signals` must be blocked.
-pub fn relay(pid: Pid, master: OwnedFd, signals: &SigSet) -> i32 {
+/// What the sandbox's terminal shows goes to sbx's terminal: stdout, or
+/// stderr when only that one is a terminal (`on`, as given to the command).
+pub fn relay(pid: Pid, master: OwnedFd, on: Stdio, signals: &SigSet) -> i32 {
     let Ok(signal_fd) = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC) else {
         return super::wait_forwarding(pid, signals);
     };
     let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
+    let out = match on.0 {
+        [_, false, true] => libc::STDERR_FILENO,
+        _ => libc::STDOUT_FILENO,
+    };
+    // SAFETY: stdout and stderr stay open for the life of this process.
+    let stdout = unsafe { BorrowedFd::borrow_raw(out) };
     let _raw = RawMode::enter(stdin.as_fd());
     let mut stdin_open = true;
     let mut master_open = true;
@@ -69,7 +76,7 @@ pub fn relay(pid: Pid, master: OwnedFd, signals: &SigSet) -> i32 {
         let (signal_ready, master_ready) = (ready(0), master_open && ready(1));
         let stdin_ready = stdin_open && ready(if master_open { 2 } else { 1 });
         drop(fds);
-        if master_ready && !copy(master.as_fd(), stdout.as_fd(), &mut buf) {
+        if master_ready && !copy(master.as_fd(), stdout, &mut buf) {
             master_open = false;
         }
         if stdin_ready && !copy(stdin.as_fd(), master.as_fd(), &mut buf) {
@@ -80,7 +87,7 @@ pub fn relay(pid: Pid, master: OwnedFd, signals: &SigSet) -> i32 {
                 Ok(Signal::SIGCHLD) => {
                     if let Some(code) = reap(pid) {
                         if master_open {
-                            drain(&master, stdout.as_fd(), &mut buf);
+                            drain(&master, stdout, &mut buf);
                         }
                         return code;
                     }

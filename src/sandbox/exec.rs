@@ -94,18 +94,19 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     drop(files);
     // With a terminal, one of the sandbox's own: its /dev/ptmx, opened now
     // that this process is in the sandbox's mount namespace.
-    let terminal = match tty {
-        true => Some(process::pty::open_in("/dev/ptmx")?),
-        false => None,
+    let on_terminal = process::pty::Stdio::of_sbx();
+    let terminal = match on_terminal {
+        Some(on) => Some((process::pty::open_in("/dev/ptmx")?, on)),
+        None => None,
     };
-    if let Some(pty) = &terminal {
+    if let Some((pty, _)) = &terminal {
         process::pty::copy_window_size_from_stdin(&pty.master);
     }
     // SAFETY: sbx exec is single-threaded (no runtime was started).
     match unsafe { fork() }.context("start the command")? {
         ForkResult::Child => {
-            if let Some(pty) = &terminal
-                && let Err(e) = process::pty::attach(pty.slave.as_raw_fd())
+            if let Some((pty, on)) = &terminal
+                && let Err(e) = process::pty::attach(pty.slave.as_raw_fd(), *on)
             {
                 eprintln!("sbx: make the sandbox's terminal the command's: {e}");
                 std::process::exit(process::EXIT_SBX_FAILED);
@@ -117,9 +118,9 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
             process::exec::exec(&command)
         }
         ForkResult::Parent { child } => match terminal {
-            Some(pty) => {
+            Some((pty, on)) => {
                 drop(pty.slave);
-                Ok(process::relay::relay(child, pty.master, &signals))
+                Ok(process::relay::relay(child, pty.master, on, &signals))
             }
             None => Ok(process::wait_forwarding(child, &signals)),
         },

@@ -35,11 +35,15 @@ pub fn run(root: &StateRoot, args: &RunArgs) -> Result<i32> {
         drop(nl);
         return supervisor::detach(root, reservation, &spec);
     }
-    let mut started = start(root, reservation, &spec, nl, tty)?;
-    let status = match started.terminal.take() {
-        Some(master) => process::relay::relay(started.pid, master, &process::wait_set()),
-        None => process::wait_forwarding(started.pid, &process::wait_set()),
+    let terminal = process::pty::Stdio::of_sbx();
+    let mut started = start(root, reservation, &spec, nl, terminal)?;
+    let status = match (started.terminal.take(), terminal) {
+        (Some(master), Some(on)) => {
+            process::relay::relay(started.pid, master, on, &process::wait_set())
+        }
+        _ => process::wait_forwarding(started.pid, &process::wait_set()),
     };
+
     crate::crash::point("exited");
     if let Err(e) = cleanup::finish(root, started.record, Some(status)) {
         crate::log::warn(&format!("{e:#}"));
@@ -69,7 +73,7 @@ pub fn start(
     reservation: reserve::Reservation,
     spec: &SandboxSpec,
     nl: Netlink,
-    terminal: bool,
+    terminal: Option<process::pty::Stdio>,
 ) -> Result<Started> {
     let mut record = reservation.record;
     let mut undo = Undo::new();

@@ -87,7 +87,7 @@ fn supervise(
     let started = adopt(root, &mut reservation).and_then(|()| {
         crate::crash::point("supervisor");
         let nl = Netlink::new()?;
-        launch::start(root, reservation, spec, nl, false)
+        launch::start(root, reservation, spec, nl, None)
     });
     let Started { record, pid, .. } = match started {
         Ok(started) => started,
