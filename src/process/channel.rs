@@ -90,9 +90,9 @@ impl Channel {
         }
     }
 
-    /// Receives one message and the descriptor that came with it, if any.
-    /// The peer closing its end (or dying) is an error "ended".
-    pub fn recv<T: DeserializeOwned>(&self) -> Result<(T, Option<OwnedFd>)> {
+    /// Receives one message and the descriptor that came with it, if any;
+    /// `None` when the peer closed its end (or died).
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<(T, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; MAX_MESSAGE];
         let mut space = cmsg_space!([RawFd; 1]);
         let (len, fd) = loop {
@@ -125,10 +125,10 @@ impl Channel {
             }
         };
         if len == 0 {
-            bail!("ended");
+            return Ok(None);
         }
         let message = serde_json::from_slice(&buf[..len]).context("decode a launch message")?;
-        Ok((message, fd))
+        Ok(Some((message, fd)))
     }
 
     /// Whether a message (or end-of-file) arrives within `timeout`.
@@ -163,10 +163,13 @@ mod tests {
             message: "mount tmpfs on /etc/hostname: Not a directory".into(),
         };
         init.send(&failed, None).unwrap();
-        assert_eq!(parent.recv::<ToParent>().unwrap().0, ToParent::Ready);
-        assert_eq!(parent.recv::<ToParent>().unwrap().0, failed);
+        assert_eq!(
+            parent.recv::<ToParent>().unwrap().unwrap().0,
+            ToParent::Ready
+        );
+        assert_eq!(parent.recv::<ToParent>().unwrap().unwrap().0, failed);
         parent.send(&ToInit::Go, None).unwrap();
-        assert_eq!(init.recv::<ToInit>().unwrap().0, ToInit::Go);
+        assert_eq!(init.recv::<ToInit>().unwrap().unwrap().0, ToInit::Go);
     }
 
     #[test]
@@ -176,7 +179,7 @@ mod tests {
         init.send(&ToParent::Ready, Some(write_end.as_fd()))
             .unwrap();
         drop(write_end);
-        let (message, fd) = parent.recv::<ToParent>().unwrap();
+        let (message, fd) = parent.recv::<ToParent>().unwrap().unwrap();
         assert_eq!(message, ToParent::Ready);
         let fd = fd.expect("the descriptor arrived");
         nix::unistd::write(&fd, b"x").unwrap();
@@ -191,8 +194,7 @@ mod tests {
         assert!(!parent.readable_within(Duration::from_millis(10)));
         drop(init);
         assert!(parent.readable_within(Duration::from_millis(10)));
-        let err = parent.recv::<ToParent>().unwrap_err();
-        assert_eq!(err.to_string(), "ended");
+        assert!(parent.recv::<ToParent>().unwrap().is_none());
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn run(channel: &Channel, plan: &Plan, command: &exec::Command) -> i32 {
     }
     let slave = terminal.map(|t| t.slave);
     // The parent closing its end means it gave up: end quietly.
-    if !matches!(channel.recv::<ToInit>(), Ok((ToInit::Go, _))) {
+    if !matches!(channel.recv::<ToInit>(), Ok(Some((ToInit::Go, _)))) {
         return EXIT_SBX_FAILED;
     }
     // SAFETY: this process is single-threaded (a clone of single-threaded sbx).

@@ -106,9 +106,12 @@ impl Child {
     pub fn wait_ready(&mut self) -> Result<Option<OwnedFd>> {
         self.reported = true;
         match self.channel.recv::<ToParent>() {
-            Ok((ToParent::Ready, master)) => Ok(master),
-            Ok((ToParent::Failed { message }, _)) => Err(anyhow!(message)),
-            Err(e) => Err(e).context("the sandbox's init ended during its setup"),
+            Ok(Some((ToParent::Ready, master))) => Ok(master),
+            Ok(Some((ToParent::Failed { message }, _))) => Err(anyhow!(message)),
+            Ok(None) => Err(anyhow!(
+                "the sandbox's init ended during its setup without a word (killed?)"
+            )),
+            Err(e) => Err(e).context("hear from the sandbox's init"),
         }
     }
 
@@ -121,7 +124,7 @@ impl Child {
         }
         self.reported = true;
         match self.channel.recv::<ToParent>() {
-            Ok((ToParent::Failed { message }, _)) => anyhow!(message),
+            Ok(Some((ToParent::Failed { message }, _))) => anyhow!(message),
             _ => err,
         }
     }
