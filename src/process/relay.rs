@@ -53,34 +53,65 @@ pub fn relay(pid: Pid, master: OwnedFd, on: Stdio, signals: &SigSet) -> i32 {
     // SAFETY: stdout and stderr stay open for the life of this process.
     let stdout = unsafe { BorrowedFd::borrow_raw(out) };
     let _raw = RawMode::enter(stdin.as_fd());
+    // The master never blocks sbx: typed bytes the sandbox has not taken
+    // yet wait in `pending` (and stdin is not read meanwhile), so a command
+    // that neither reads nor stops writing cannot stall the relay.
+    let _ = nix::fcntl::fcntl(
+        &master,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
+    let mut pending: Vec<u8> = Vec::new();
     let mut stdin_open = true;
     let mut master_open = true;
     let mut buf = [0u8; 8192];
     loop {
         let mut fds = vec![PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN)];
-        if master_open {
-            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
-        }
-        if stdin_open {
+        let master_at = master_open.then(|| {
+            let mut events = PollFlags::POLLIN;
+            if !pending.is_empty() {
+                events |= PollFlags::POLLOUT;
+            }
+            fds.push(PollFd::new(master.as_fd(), events));
+            fds.len() - 1
+        });
+        let stdin_at = (stdin_open && master_open && pending.is_empty()).then(|| {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
+            fds.len() - 1
+        });
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return EXIT_SBX_FAILED,
         }
-        let ready = |i: usize| {
-            fds.get(i)
+        let events = |at: Option<usize>| {
+            at.and_then(|i| fds.get(i))
                 .and_then(|f| f.revents())
-                .is_some_and(|r| !r.is_empty())
+                .unwrap_or(PollFlags::empty())
         };
-        let (signal_ready, master_ready) = (ready(0), master_open && ready(1));
-        let stdin_ready = stdin_open && ready(if master_open { 2 } else { 1 });
+        let (signal_ready, master_events, stdin_events) = (
+            !events(Some(0)).is_empty(),
+            events(master_at),
+            events(stdin_at),
+        );
         drop(fds);
-        if master_ready && !copy(master.as_fd(), stdout, &mut buf) {
+        if master_events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            && !copy(master.as_fd(), stdout, &mut buf)
+        {
             master_open = false;
+            pending.clear();
         }
-        if stdin_ready && !copy(stdin.as_fd(), master.as_fd(), &mut buf) {
-            stdin_open = false;
+        if master_open && master_events.contains(PollFlags::POLLOUT) {
+            flush(master.as_fd(), &mut pending);
+        }
+        if !stdin_events.is_empty() {
+            match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                Ok(0) => stdin_open = false,
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    flush(master.as_fd(), &mut pending);
+                }
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                Err(_) => stdin_open = false,
+            }
         }
         if signal_ready && let Ok(Some(info)) = signal_fd.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
@@ -113,6 +144,24 @@ fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>, buf: &mut [u8]) -> bool {
         }
         Err(Errno::EINTR) | Err(Errno::EAGAIN) => true,
         Err(_) => false,
+    }
+}
+
+/// Writes what the master takes now; the rest stays pending. An error other
+/// than "full" drops it all (the sandbox's terminal is gone).
+fn flush(master: BorrowedFd<'_>, pending: &mut Vec<u8>) {
+    while !pending.is_empty() {
+        match nix::unistd::write(master, pending) {
+            Ok(n) => {
+                pending.drain(..n);
+            }
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => return,
+            Err(_) => {
+                pending.clear();
+                return;
+            }
+        }
     }
 }
 
