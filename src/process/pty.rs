@@ -20,10 +20,15 @@ pub struct Stdio(pub [bool; 3]);
 
 impl Stdio {
     /// Sbx's own: `Some` when stdin is a terminal (the rule for giving the
-    /// command one), `None` otherwise.
+    /// command one) and sbx is in its foreground (`sbx run ... &` keeps the
+    /// plain pass-through: a background job may not set the terminal's modes
+    /// or read it), `None` otherwise.
     pub fn of_sbx() -> Option<Stdio> {
         use std::io::IsTerminal;
-        std::io::stdin().is_terminal().then(|| {
+        let stdin = std::io::stdin();
+        let foreground = nix::unistd::tcgetpgrp(stdin.as_fd())
+            .is_ok_and(|group| group == nix::unistd::getpgrp());
+        (stdin.is_terminal() && foreground).then(|| {
             Stdio([
                 true,
                 std::io::stdout().is_terminal(),
