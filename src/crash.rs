@@ -4,7 +4,8 @@
 //! and that `sbx prune` or the next `sbx run` sweeps it.
 //!
 //! Steps, in launch order: parse, reserve, supervisor (with -d), clone,
-//! netns, veth, network, running, released, exited.
+//! netns, veth, network, running, released, exited. `SBX_FAIL_AT=init`
+//! makes the init's setup fail instead (see [`fail_point`]).
 
 /// Dies here if the environment asks for it; otherwise a no-op and, when
 /// debug logging is on, a timing line for the step just finished.
@@ -27,4 +28,14 @@ fn timing(step: &str) {
             None => crate::log::debug(&format!("step {step}")),
         }
     }
+}
+
+/// With `SBX_FAIL_AT=STEP`, fails at that step with an error instead of
+/// dying: a failure that only the process at that step sees (`init`: the
+/// sandbox's init, during its setup), for tests of how it is reported.
+pub fn fail_point(step: &str) -> anyhow::Result<()> {
+    if std::env::var_os("SBX_FAIL_AT").is_some_and(|s| s == step) {
+        anyhow::bail!("setup failed at {step} (SBX_FAIL_AT={step})");
+    }
+    Ok(())
 }

@@ -52,7 +52,9 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sbx: {}", one_line(&e));
-            EXIT_SBX_FAILED
+            // A command that cannot be started has its own statuses.
+            e.downcast_ref::<process::exec::CommandError>()
+                .map_or(EXIT_SBX_FAILED, |c| c.code)
         }
     };
     std::process::exit(code);

@@ -145,14 +145,16 @@ fn fs_plan(args: &RunArgs) -> Result<FsPlan> {
     Ok(plan)
 }
 
-/// With `--rootfs`, a command that is not in it is a user error caught
-/// before launch. Links are followed the way the sandbox will follow them,
-/// inside the root (busybox applets are links to /bin/busybox).
+/// With `--rootfs`, a command that is not in it is caught before launch,
+/// with the status and message its execve would give (127 not found, 126
+/// not executable: `process::exec::CommandError`). Links are followed the
+/// way the sandbox will follow them, inside the root (busybox applets are
+/// links to /bin/busybox); like execvp, a non-executable match is skipped.
 fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
+    use crate::process::exec::CommandError;
     let root = crate::fs::at::open_root(rootfs)?;
-    let exists = |inside: &Path| crate::fs::at::resolve(&root, inside).is_ok();
-    let found = if command.contains('/') {
-        exists(Path::new(command))
+    let candidates: Vec<PathBuf> = if command.contains('/') {
+        vec![PathBuf::from(command)]
     } else {
         let path = env
             .iter()
@@ -160,15 +162,27 @@ fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> 
             .unwrap_or(DEFAULT_PATH);
         path.split(':')
             .filter(|d| d.starts_with('/'))
-            .any(|d| exists(&PathBuf::from(d).join(command)))
+            .map(|d| PathBuf::from(d).join(command))
+            .collect()
     };
-    if !found {
-        bail!(
-            "command {command} not found in rootfs {}: check the path or the rootfs",
-            rootfs.display()
-        );
+    let mut not_executable = false;
+    for inside in candidates {
+        let Ok(stat) =
+            crate::fs::at::resolve(&root, &inside).and_then(|fd| nix::sys::stat::fstat(&fd))
+        else {
+            continue;
+        };
+        let is_file = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
+        if is_file && stat.st_mode & 0o111 != 0 {
+            return Ok(());
+        }
+        not_executable = true;
     }
-    Ok(())
+    Err(match not_executable {
+        true => CommandError::cannot_execute(command, nix::errno::Errno::EACCES),
+        false => CommandError::not_found(command),
+    }
+    .into())
 }
 
 /// Names become file names, netns names and hostnames, so they follow the

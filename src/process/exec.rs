@@ -9,10 +9,52 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use std::ffi::CString;
 
-/// Exit status when the command cannot be executed.
-const EXIT_CANNOT_EXECUTE: i32 = 126;
-/// Exit status when the command is not found.
-const EXIT_NOT_FOUND: i32 = 127;
+/// Exit status when the command cannot be executed (SPEC, "Exit status").
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the command is not found (SPEC, "Exit status").
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// A command that cannot be started, as an error that carries the exit
+/// status sbx reports for it (127 not found, 126 not executable), so a check
+/// made before the launch (a `--rootfs` without the command) ends sbx
+/// exactly as the failed execve would. `main` maps it.
+#[derive(Debug)]
+pub struct CommandError {
+    /// The exit status: [`EXIT_NOT_FOUND`] or [`EXIT_CANNOT_EXECUTE`].
+    pub code: i32,
+    message: String,
+}
+
+impl CommandError {
+    /// `PROGRAM: command not found` (bare names: `... in $PATH`), 127.
+    pub fn not_found(program: &str) -> Self {
+        let where_ = if program.contains('/') {
+            ""
+        } else {
+            " in $PATH"
+        };
+        CommandError {
+            code: EXIT_NOT_FOUND,
+            message: format!("{program}: command not found{where_}"),
+        }
+    }
+
+    /// `PROGRAM: cannot execute: REASON`, 126.
+    pub fn cannot_execute(program: &str, reason: Errno) -> Self {
+        CommandError {
+            code: EXIT_CANNOT_EXECUTE,
+            message: format!("{program}: cannot execute: {}", reason.desc()),
+        }
+    }
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CommandError {}
 
 /// The command, ready for execve.
 pub struct Command {
@@ -78,15 +120,12 @@ pub fn exec(command: &Command) -> ! {
         );
     }
     // No host file descriptor may cross into the sandbox (runc's CVE-2024-21626).
-    // SAFETY: close_range only sets flags on descriptors.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    if let Err(e) = super::fds::close_from(3, None, super::fds::Disposal::CloseOnExec, true) {
+        fail(
+            EXIT_SBX_FAILED,
+            &format!("mark inherited descriptors close-on-exec: {}", e.desc()),
+        );
+    }
     // Last before exec: from here on the sandbox's syscalls are filtered.
     if let Some(filter) = &command.seccomp
         && let Err(e) = super::seccomp::install(filter)
@@ -112,25 +151,12 @@ pub fn exec(command: &Command) -> ! {
             first_error = err;
         }
     }
-    if first_error == Errno::ENOENT {
-        let where_ = if command.program.contains('/') {
-            ""
-        } else {
-            " in $PATH"
-        };
-        fail(
-            EXIT_NOT_FOUND,
-            &format!("{}: command not found{where_}", command.program),
-        );
-    }
-    fail(
-        EXIT_CANNOT_EXECUTE,
-        &format!(
-            "{}: cannot execute: {}",
-            command.program,
-            first_error.desc()
-        ),
-    )
+    let error = if first_error == Errno::ENOENT {
+        CommandError::not_found(&command.program)
+    } else {
+        CommandError::cannot_execute(&command.program, first_error)
+    };
+    fail(error.code, &error.message)
 }
 
 fn fail(code: i32, message: &str) -> ! {

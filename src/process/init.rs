@@ -2,11 +2,14 @@
 //! sandbox's setup, forks the command, then forwards signals to it and reaps
 //! every orphan until the command ends, and exits with its status.
 
-use super::{EXIT_SBX_FAILED, exec, wait_for_go};
+use super::channel::{Channel, ToInit, ToParent};
+use super::fds::{Disposal, close_from};
+use super::{EXIT_SBX_FAILED, exec, pty};
+use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 /// What the init sets up before it starts the command.
@@ -19,58 +22,88 @@ pub struct Plan {
     pub fs: crate::fs::plan::FsPlan,
     /// Capabilities the command keeps.
     pub caps: Vec<caps::Capability>,
+    /// Give the command a pty of the sandbox's own, on these stdio places.
+    pub terminal: Option<pty::Stdio>,
 }
 
+/// The name the init shows in /proc/1/comm and /proc/1/cmdline.
+const TITLE: &str = "sbx-init";
+
 /// The init's whole life; returns its exit status.
-pub fn run(go: &OwnedFd, plan: &Plan, command: &exec::Command) -> i32 {
+pub fn run(channel: &Channel, plan: &Plan, command: &exec::Command) -> i32 {
     // Not dumpable: sandboxed processes cannot open /proc/1/exe (the sbx
     // binary) to overwrite it (runc's CVE-2019-5736).
     let _ = nix::sys::prctl::set_dumpable(false);
     // If `sbx run` dies, so does the sandbox; its leftovers are swept later.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let _ = nix::sys::prctl::set_name(c"sbx-init");
-    close_inherited_fds(go);
     // The sandbox's own view (hostname, mounts, capabilities) is set up
     // while the parent wires the network: on two cores the two overlap.
-    // Only the command waits for the network.
-    if let Err(e) = prepare(plan) {
-        eprintln!("sbx: {e:#}");
+    // Only the command waits for the network. A failure is reported, not
+    // printed: `sbx run` says it as its one line.
+    let terminal = match setup(channel, plan) {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            let message = format!("{e:#}");
+            let _ = channel.send(&ToParent::Failed { message }, None);
+            return EXIT_SBX_FAILED;
+        }
+    };
+    let master = terminal.as_ref().map(|t| t.master.as_fd());
+    if channel.send(&ToParent::Ready, master).is_err() {
         return EXIT_SBX_FAILED;
     }
-    if !wait_for_go(go) {
+    let slave = terminal.map(|t| t.slave);
+    // The parent closing its end means it gave up: end quietly.
+    if !matches!(channel.recv::<ToInit>(), Ok(Some((ToInit::Go, _)))) {
         return EXIT_SBX_FAILED;
     }
     // SAFETY: this process is single-threaded (a clone of single-threaded sbx).
     let command_pid = match unsafe { fork() } {
-        Ok(ForkResult::Child) => exec::exec(command),
+        Ok(ForkResult::Child) => {
+            if let (Some(slave), Some(on)) = (&slave, plan.terminal)
+                && let Err(e) = pty::attach(slave.as_raw_fd(), on)
+            {
+                eprintln!("sbx: make the sandbox's terminal the command's: {e}");
+                // SAFETY: ends this forked process without unwinding.
+                unsafe { libc::_exit(EXIT_SBX_FAILED) }
+            }
+            exec::exec(command)
+        }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => {
             eprintln!("sbx: start the command: {e}");
             return EXIT_SBX_FAILED;
         }
     };
+    // Only the command holds the terminal now, so it hangs up when the
+    // command's side is all closed.
+    drop(slave);
     supervise(command_pid)
 }
 
-/// The init is a copy of sbx and holds copies of all its descriptors
-/// (netlink sockets, the supervisor's report pipe, a lock); it never execs,
-/// so close-on-exec does not help: close all but stdio and the go pipe.
-fn close_inherited_fds(go: &OwnedFd) {
-    let keep = go.as_raw_fd() as u32;
-    // SAFETY: close_range only closes descriptors; `go` is kept.
-    unsafe {
-        if keep > 3 {
-            libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
-        }
-        libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
-    }
-}
-
-fn prepare(plan: &Plan) -> anyhow::Result<()> {
-    use anyhow::Context;
+/// Everything before the report: no inherited descriptors, the sandbox's
+/// view, no trace of sbx's host command line, the terminal.
+fn setup(channel: &Channel, plan: &Plan) -> anyhow::Result<Option<pty::Pty>> {
+    // The init is a copy of sbx and holds copies of all its descriptors
+    // (netlink sockets, the supervisor's report pipe, a lock); it never
+    // execs, so close-on-exec does not help: close all but stdio and the
+    // channel.
+    close_from(3, Some(channel.as_fd().as_raw_fd()), Disposal::Close, true)
+        .context("close the descriptors sbx inherited")?;
+    crate::crash::fail_point("init")?;
     nix::unistd::sethostname(&plan.hostname).context("set the hostname")?;
     crate::fs::setup(&plan.fs, &plan.etc_dir)?;
-    super::caps::restrict_to(&plan.caps)
+    super::caps::restrict_to(&plan.caps)?;
+    // Last use of the environment was the fail point above.
+    super::title::set(TITLE.as_bytes()).context("hide sbx's command line from the sandbox")?;
+    if plan.terminal.is_none() {
+        return Ok(None);
+    }
+    // Out of sbx's session: the host's terminal is sbx's business, and its
+    // signals (SIGWINCH, ...) reach the command through the sandbox's.
+    let _ = nix::unistd::setsid();
+    pty::open_in("/dev/ptmx").map(Some)
 }
 
 /// Forwards every signal to the command (as PID 1 it would otherwise

@@ -1,21 +1,29 @@
 //! The sandbox's processes. `spawn` clones the init (PID 1 of fresh net,
 //! mount, UTS, IPC and PID namespaces), which sets up its view of the
-//! system while the parent wires its network, waits for the go, starts the
+//! system while the parent wires its network, reports ready (or why not)
+//! and waits for the go over a typed channel (`channel`), starts the
 //! command, and stays as a tiny init that forwards signals and reaps.
 
 pub mod caps;
+pub mod channel;
 pub mod exec;
+pub mod fds;
 mod init;
+pub mod pty;
+pub mod relay;
 pub mod seccomp;
+mod title;
 
 use crate::spec::SandboxSpec;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
+use channel::{Channel, ToInit, ToParent};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{Pid, pipe2, read, write};
+use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::time::Duration;
 
 /// Signals `sbx run` passes on to the command (SIGCHLD is how it learns the
 /// sandbox ended). They stay blocked in sbx's processes and are taken with
@@ -40,26 +48,31 @@ pub fn wait_set() -> SigSet {
     set
 }
 
-/// A cloned init that waits for [`Child::release`] before doing anything.
+/// A cloned init: it sets itself up, reports, and waits for
+/// [`Child::release`] before it starts the command.
 pub struct Child {
     /// Its PID in the host's PID namespace.
     pub pid: Pid,
-    go: OwnedFd,
+    channel: Channel,
+    /// Its report was read (so [`Child::explain`] has nothing to wait for).
+    reported: bool,
 }
 
 /// Exit status when sbx itself failed, per the SPEC.
 pub const EXIT_SBX_FAILED: i32 = 125;
 
-/// Clones the init. The caller must have blocked [`wait_set`] and must be
-/// single-threaded (a current-thread runtime starts no threads).
-pub fn spawn(spec: &SandboxSpec, etc_dir: &Path) -> Result<Child> {
-    let (go_read, go_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("create sync pipe")?;
+/// Clones the init; with `terminal`, it gives the command a pty of the
+/// sandbox's own (see `pty`). The caller must have blocked [`wait_set`]
+/// and must be single-threaded (a current-thread runtime starts no threads).
+pub fn spawn(spec: &SandboxSpec, etc_dir: &Path, terminal: Option<pty::Stdio>) -> Result<Child> {
+    let (parent_end, init_end) = channel::pair()?;
     let command = exec::Command::new(spec)?;
     let plan = init::Plan {
         hostname: spec.hostname.clone(),
         etc_dir: etc_dir.to_path_buf(),
         fs: spec.fs.clone(),
         caps: spec.caps.clone(),
+        terminal,
     };
     let flags = CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWNS
@@ -69,22 +82,59 @@ pub fn spawn(spec: &SandboxSpec, etc_dir: &Path) -> Result<Child> {
     // The stack is only reserved address space until the child touches it.
     let mut stack = vec![0u8; 1 << 20];
     let child_main = Box::new(|| {
-        let code = init::run(&go_read, &plan, &command);
+        let code = init::run(&init_end, &plan, &command);
         code as isize
     });
     // SAFETY: the child gets a copy-on-write copy of this single-threaded
     // process (no CLONE_VM) and runs `child_main` on its own copy of `stack`.
     let pid = unsafe { nix::sched::clone(child_main, &mut stack, flags, Some(libc::SIGCHLD)) }
         .context("create the sandbox's namespaces (clone)")?;
-    Ok(Child { pid, go: go_write })
+    drop(init_end);
+    Ok(Child {
+        pid,
+        channel: parent_end,
+        reported: false,
+    })
 }
 
+/// How long a failed launch waits for the init's own reason.
+const EXPLAIN_WAIT: Duration = Duration::from_secs(2);
+
 impl Child {
-    /// Lets the init proceed: the network is wired and the record written.
-    /// Fails if the init already gave up (it said why on stderr).
+    /// Waits for the init's report: `Ok` with the terminal's master side
+    /// (when one was asked for), or the init's reason as the error.
+    pub fn wait_ready(&mut self) -> Result<Option<OwnedFd>> {
+        self.reported = true;
+        match self.channel.recv::<ToParent>() {
+            Ok(Some((ToParent::Ready, master))) => Ok(master),
+            Ok(Some((ToParent::Failed { message }, _))) => Err(anyhow!(message)),
+            Ok(None) => Err(anyhow!(
+                "the sandbox's init ended during its setup without a word (killed?)"
+            )),
+            Err(e) => Err(e).context("hear from the sandbox's init"),
+        }
+    }
+
+    /// A launch step failed after the clone, perhaps only as a consequence
+    /// of the init's failure (its netns gone, ...): the init's own reason
+    /// when it reported one, else `err`.
+    pub fn explain(&mut self, err: anyhow::Error) -> anyhow::Error {
+        if self.reported || !self.channel.readable_within(EXPLAIN_WAIT) {
+            return err;
+        }
+        self.reported = true;
+        match self.channel.recv::<ToParent>() {
+            Ok(Some((ToParent::Failed { message }, _))) => anyhow!(message),
+            _ => err,
+        }
+    }
+
+    /// Lets the init start the command: the network is wired and the
+    /// record written.
     pub fn release(self) -> Result<()> {
-        write(&self.go, &[1]).context("the sandbox's init failed to set up")?;
-        Ok(())
+        self.channel
+            .send(&ToInit::Go, None)
+            .context("start the sandbox's command")
     }
 }
 
@@ -119,17 +169,5 @@ fn reap(pid: Pid) -> Option<i32> {
         Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
         Ok(_) => None,
         Err(_) => Some(EXIT_SBX_FAILED),
-    }
-}
-
-/// Reads the one-byte go signal; false if the parent gave up (EOF).
-fn wait_for_go(go: &OwnedFd) -> bool {
-    let mut byte = [0u8];
-    loop {
-        match read(go, &mut byte) {
-            Ok(1) => return true,
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => return false,
-        }
     }
 }

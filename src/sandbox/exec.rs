@@ -12,6 +12,7 @@ use nix::sched::{CloneFlags, setns};
 use nix::unistd::{ForkResult, fork};
 use std::fs::File;
 use std::io::IsTerminal;
+use std::os::fd::AsRawFd;
 
 /// The namespaces joined, in the order they are entered: the mount
 /// namespace last, since entering it changes what paths mean.
@@ -91,16 +92,38 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
         setns(file, *flag).with_context(|| format!("join the sandbox's {name} namespace"))?;
     }
     drop(files);
+    // With a terminal, one of the sandbox's own: its /dev/ptmx, opened now
+    // that this process is in the sandbox's mount namespace.
+    let on_terminal = process::pty::Stdio::of_sbx();
+    let terminal = match on_terminal {
+        Some(on) => Some((process::pty::open_in("/dev/ptmx")?, on)),
+        None => None,
+    };
+    if let Some((pty, _)) = &terminal {
+        process::pty::copy_window_size_from_stdin(&pty.master);
+    }
     // SAFETY: sbx exec is single-threaded (no runtime was started).
     match unsafe { fork() }.context("start the command")? {
         ForkResult::Child => {
+            if let Some((pty, on)) = &terminal
+                && let Err(e) = process::pty::attach(pty.slave.as_raw_fd(), *on)
+            {
+                eprintln!("sbx: make the sandbox's terminal the command's: {e}");
+                std::process::exit(process::EXIT_SBX_FAILED);
+            }
             if let Err(e) = caps::restrict_to(&keep) {
                 eprintln!("sbx: {e:#}");
                 std::process::exit(process::EXIT_SBX_FAILED);
             }
             process::exec::exec(&command)
         }
-        ForkResult::Parent { child } => Ok(process::wait_forwarding(child, &signals)),
+        ForkResult::Parent { child } => match terminal {
+            Some((pty, on)) => {
+                drop(pty.slave);
+                Ok(process::relay::relay(child, pty.master, on, &signals))
+            }
+            None => Ok(process::wait_forwarding(child, &signals)),
+        },
     }
 }
 

@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use nix::unistd::Pid;
 use std::fs::File;
 use std::io::IsTerminal;
+use std::os::fd::OwnedFd;
 
 /// Runs a sandbox and returns the exit status `sbx run` reports.
 pub fn run(root: &StateRoot, args: &RunArgs) -> Result<i32> {
@@ -34,8 +35,15 @@ pub fn run(root: &StateRoot, args: &RunArgs) -> Result<i32> {
         drop(nl);
         return supervisor::detach(root, reservation, &spec);
     }
-    let started = start(root, reservation, &spec, nl)?;
-    let status = process::wait_forwarding(started.pid, &process::wait_set());
+    let terminal = process::pty::Stdio::of_sbx();
+    let mut started = start(root, reservation, &spec, nl, terminal)?;
+    let status = match (started.terminal.take(), terminal) {
+        (Some(master), Some(on)) => {
+            process::relay::relay(started.pid, master, on, &process::wait_set())
+        }
+        _ => process::wait_forwarding(started.pid, &process::wait_set()),
+    };
+
     crate::crash::point("exited");
     if let Err(e) = cleanup::finish(root, started.record, Some(status)) {
         crate::log::warn(&format!("{e:#}"));
@@ -49,17 +57,23 @@ pub struct Started {
     pub record: SandboxRecord,
     /// Its init's PID.
     pub pid: Pid,
+    /// The master side of the command's terminal, when it has one.
+    pub terminal: Option<OwnedFd>,
 }
 
 /// Steps 3 to 5 for a reserved sandbox: clone the init, pin its netns,
-/// wire its network, record it `running`, release it. On failure every
-/// step is undone, the record included. The caller's forwarded signals stay
-/// blocked from here on, to be taken by `process::wait_forwarding`.
+/// wire its network, hear the init's report, record it `running`, release
+/// it. On failure every step is undone, the record included, and the error
+/// is the init's own reason when it had one. With `terminal`, the command
+/// gets a pty of the sandbox's own, sized like sbx's terminal. The caller's
+/// forwarded signals stay blocked from here on, to be taken by
+/// `process::wait_forwarding` (or `process::relay`).
 pub fn start(
     root: &StateRoot,
     reservation: reserve::Reservation,
     spec: &SandboxSpec,
     nl: Netlink,
+    terminal: Option<process::pty::Stdio>,
 ) -> Result<Started> {
     let mut record = reservation.record;
     let mut undo = Undo::new();
@@ -85,37 +99,61 @@ pub fn start(
     process::wait_set()
         .thread_block()
         .context("block signals")?;
-    let child = process::spawn(spec, &dir)?;
+    let mut child = process::spawn(spec, &dir, terminal)?;
     let pid = child.pid;
     undo.push("stop the init", move || {
         process::abort(pid);
         Ok(())
     });
     crate::crash::point("clone");
-    crate::cgroup::add_process(&record.cgroups, pid.as_raw())?;
-
-    let netns_path = record
-        .netns
-        .clone()
-        .unwrap_or_else(|| netns::path_for(&record.name));
-    netns::bind(pid.as_raw(), &netns_path)?;
-    let path = netns_path.clone();
-    undo.push("remove the netns file", move || netns::unbind(&path));
-    crate::crash::point("netns");
-    record.mac = wire_network(&nl, &child, &record, reservation.network.as_ref())?;
+    let network = reservation.network.as_ref();
+    let wired = pin_and_wire(&mut undo, &nl, &child, &mut record, network);
     // The runtime and its sockets go now: a socket inside the sandbox's netns
     // would keep that namespace (and its veth) alive after the sandbox ends.
     drop(nl);
+    let master = match wired.and_then(|()| child.wait_ready()) {
+        Ok(master) => master,
+        Err(e) => return Err(child.explain(e)),
+    };
     crate::crash::point("network");
 
     record.state = SandboxState::Running;
     record.init = ProcessId::of(pid.as_raw());
     root.write_sandbox(&record)?;
     crate::crash::point("running");
+    if let Some(master) = &master {
+        process::pty::copy_window_size_from_stdin(master);
+    }
     child.release()?;
     undo.commit();
     crate::crash::point("released");
-    Ok(Started { record, pid })
+    Ok(Started {
+        record,
+        pid,
+        terminal: master,
+    })
+}
+
+/// Steps 3 and 4: the init into its cgroups, its netns pinned under
+/// /run/netns, its network wired (the MAC recorded). Each undo is pushed.
+fn pin_and_wire<'a>(
+    undo: &mut Undo<'a>,
+    nl: &Netlink,
+    child: &Child,
+    record: &mut SandboxRecord,
+    network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
+) -> Result<()> {
+    crate::cgroup::add_process(&record.cgroups, child.pid.as_raw())?;
+    let netns_path = record
+        .netns
+        .clone()
+        .unwrap_or_else(|| netns::path_for(&record.name));
+    netns::bind(child.pid.as_raw(), &netns_path)?;
+    let path = netns_path.clone();
+    undo.push("remove the netns file", move || netns::unbind(&path));
+    crate::crash::point("netns");
+    record.mac = wire_network(nl, child, record, network)?;
+    Ok(())
 }
 
 /// Step 3: the veth pair onto the bridge and the sandbox side's address,

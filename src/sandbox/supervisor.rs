@@ -87,9 +87,9 @@ fn supervise(
     let started = adopt(root, &mut reservation).and_then(|()| {
         crate::crash::point("supervisor");
         let nl = Netlink::new()?;
-        launch::start(root, reservation, spec, nl)
+        launch::start(root, reservation, spec, nl, None)
     });
-    let Started { record, pid } = match started {
+    let Started { record, pid, .. } = match started {
         Ok(started) => started,
         Err(e) => {
             let _ = root.remove_sandbox(&spec.name);
