@@ -58,11 +58,11 @@ fn a_sandbox_reusing_an_address_is_reachable_at_once() {
         "the MAC is derived from the address"
     );
     assert_eq!(
-        env.inspect("tst-nbr-a")["mac"].as_str(),
+        env.inspect("tst-nbr-a")["network"]["mac"].as_str(),
         Some(mac_a.as_str()),
         "inspect shows it"
     );
-    let veth_a = env.inspect("tst-nbr-a")["veth"]
+    let veth_a = env.inspect("tst-nbr-a")["network"]["veth_host"]
         .as_str()
         .expect("A has a host veth")
         .to_string();
