@@ -21,8 +21,9 @@
 //! report a state that we're not actually going to honour"). sbx asks for
 //! the host end (which also enables the bridge port), the bridge and `eth0`,
 //! and checks the answers: both ends UP and the port forwarding. On older
-//! kernels, or a bridge with STP where the port must listen and learn first,
-//! it polls briefly, then warns rather than fail the launch.
+//! kernels it polls briefly; on a bridge with STP (only an adopted one can
+//! have it), where the port must listen and learn first, it warns at once
+//! rather than hold the launch or fail it.
 
 use super::{describe, errno};
 use anyhow::{Context, Result};
@@ -75,6 +76,18 @@ impl Readiness {
         ready
     }
 
+    /// Whether the port is going through STP's listening and learning
+    /// (an adopted bridge with STP on): that takes twice the bridge's
+    /// forward delay, 30 s by default, so waiting for it is pointless.
+    pub fn stp_pending(&self) -> bool {
+        matches!(
+            self.port,
+            Some(
+                BridgePortState::Listening | BridgePortState::Learning | BridgePortState::Blocking
+            )
+        )
+    }
+
     /// Whether traffic can pass: up, and forwarding if it is a port.
     pub fn passes(&self) -> bool {
         self.up && matches!(self.port, None | Some(BridgePortState::Forwarding))
@@ -96,7 +109,7 @@ async fn look(handle: &Handle, name: &str) -> Result<Readiness> {
 async fn settle(handle: &Handle, name: &str, deadline: Instant) -> Result<Readiness> {
     loop {
         let ready = look(handle, name).await?;
-        if ready.passes() || Instant::now() >= deadline {
+        if ready.passes() || ready.stp_pending() || Instant::now() >= deadline {
             return Ok(ready);
         }
         // The runtime has one thread and nothing else to do meanwhile.
@@ -168,6 +181,7 @@ mod tests {
         assert!(Readiness::of(&ok).passes());
         let learning = link(State::Up, Some(BridgePortState::Learning));
         assert!(!Readiness::of(&learning).passes());
+        assert!(Readiness::of(&learning).stp_pending());
         let disabled = link(State::Down, Some(BridgePortState::Disabled));
         assert!(!Readiness::of(&disabled).passes());
     }
