@@ -49,7 +49,8 @@ fn chain_name(bridge: &str, masquerade: bool) -> String {
 /// twice leaves exactly one copy of the rules.
 pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
     let chain = chain_name(rules.bridge, rules.masquerade);
-    let mut batch = Batch::new();
+    let socket = Socket::open()?;
+    let mut batch = Batch::new(&socket);
     let mut table = Attrs::default();
     table.string(attr::TABLE_NAME, TABLE);
     batch.add(
@@ -105,7 +106,6 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
             format!("add rule to chain {chain}"),
         );
     }
-    let socket = Socket::open()?;
     for (what, errno) in batch.commit(&socket)? {
         if errno != 0 {
             bail!(
@@ -187,21 +187,29 @@ pub fn foreign_forward_drops() -> Result<Vec<String>> {
         .collect())
 }
 
-/// Whether the network's chain exists: one GET, so `sbx run` can repair
-/// rules someone flushed without rewriting them on every launch.
-pub fn network_present(bridge: &str, masquerade: bool) -> Result<bool> {
-    let mut attrs = Attrs::default();
-    attrs
-        .string(attr::CHAIN_TABLE, TABLE)
-        .string(attr::CHAIN_NAME, &chain_name(bridge, masquerade));
-    match Socket::open()?.get(nft::NFT_MSG_GETCHAIN, &attrs)? {
-        0 => Ok(true),
-        libc::ENOENT => Ok(false),
-        errno => bail!(
-            "look up chain for {bridge} in table ip {TABLE}: {}",
-            std::io::Error::from_raw_os_error(errno)
-        ),
-    }
+/// Whether the network's chain holds exactly its rules: one dump of that
+/// chain (a few hundred µs), so `sbx run` notices a chain someone flushed,
+/// deleted or edited (SPEC "Networks": it restores what was lost) without
+/// rewriting the rules on every launch. A rule matches when it has the
+/// same expressions with at least the attributes sbx sets (the kernel adds
+/// some of its own, e.g. the bitwise operation).
+pub fn network_intact(rules: &NetworkRules) -> Result<bool> {
+    let chain = chain_name(rules.bridge, rules.masquerade);
+    let found = Socket::open()?.dump_rules(TABLE, &chain)?;
+    let wanted = rule_set(rules);
+    Ok(found.len() == wanted.len()
+        && found.iter().zip(&wanted).all(|(rule, exprs)| {
+            let mut expected = Attrs::default();
+            nft::expressions(exprs)(&mut expected);
+            nft::rule_expressions(rule)
+                .is_some_and(|actual| nft::same_expressions(expected.as_bytes(), actual))
+        }))
+}
+
+/// The chain a network's rules live in, as `nft list chain ip sbx NAME`
+/// names it, for messages.
+pub fn chain_of(bridge: &str, masquerade: bool) -> String {
+    format!("ip {TABLE} {}", chain_name(bridge, masquerade))
 }
 
 /// Removes the network's chain(s) (already gone is fine), then the table if
@@ -215,7 +223,7 @@ pub fn remove_network(bridge: &str) -> Result<()> {
         attrs
             .string(attr::CHAIN_TABLE, TABLE)
             .string(attr::CHAIN_NAME, &chain);
-        let mut batch = Batch::new();
+        let mut batch = Batch::new(&socket);
         batch.add(
             nft::NFT_MSG_DELCHAIN,
             0,
@@ -233,7 +241,7 @@ pub fn remove_network(bridge: &str) -> Result<()> {
     }
     let mut table = Attrs::default();
     table.string(attr::TABLE_NAME, TABLE);
-    let mut batch = Batch::new();
+    let mut batch = Batch::new(&socket);
     batch.add(
         nft::NFT_MSG_DELTABLE,
         nft::NLM_F_NONREC,

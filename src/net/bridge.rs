@@ -4,7 +4,9 @@
 use super::{describe, errno};
 use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::link::{
+    BridgeStpState, InfoKind, LinkAttribute, LinkInfo, LinkMessage,
+};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -59,9 +61,15 @@ pub fn stable_mac(bridge: &str) -> [u8; 6] {
 }
 
 /// Creates the bridge, up, with its stable MAC and optional MTU; returns it.
+/// STP is off and the forward delay 0, said explicitly rather than left to
+/// the kernel's defaults: with STP a new port listens and learns for twice
+/// the forward delay (15 s by default) before it forwards, and a sandbox
+/// must be reachable as soon as `sbx run` returns (see `net::ready`).
 pub async fn create(handle: &Handle, name: &str, mtu: Option<u32>) -> Result<LinkFacts> {
     let mut builder = LinkBridge::new(name)
         .address(stable_mac(name).to_vec())
+        .forward_delay(0)
+        .stp_state(BridgeStpState::Disabled)
         .up();
     if let Some(mtu) = mtu {
         builder = builder.mtu(mtu);

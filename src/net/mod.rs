@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod netns;
+pub mod ready;
 pub mod routes;
 pub mod sysctl;
 pub mod veth;

@@ -24,18 +24,41 @@ pub fn host_name(sandbox: &str, nonce: u64) -> String {
     format!("sbx{:08x}", crate::hash::fnv1a(&bytes) as u32)
 }
 
+/// The first two bytes of every sandbox's MAC address (see `sandbox_mac`).
+/// 0x0a has the locally administered bit (0x02) set and the multicast bit
+/// (0x01) clear, so it can never clash with a vendor's address; its first
+/// byte differs from the 0x02 of the bridges' pinned MACs
+/// (`bridge::stable_mac`), so no sandbox ever shares its bridge's MAC; and
+/// it differs from Docker's 02:42, so a sandbox and a container holding the
+/// same address on one adopted bridge do not share a MAC either. 0x53 is
+/// 'S', for sbx.
+pub const SANDBOX_MAC_PREFIX: [u8; 2] = [0x0a, 0x53];
+
+/// The MAC address of the sandbox holding `ip`: the prefix and the four
+/// address bytes, as Docker does. An address always comes with the same
+/// MAC, so when a sandbox is removed and another takes its address, the
+/// neighbours' ARP caches (which keep an entry up to ~30 s, then probe the
+/// old MAC by unicast) stay right and the new sandbox is reachable at once.
+pub fn sandbox_mac(ip: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    let [p, q] = SANDBOX_MAC_PREFIX;
+    [p, q, a, b, c, d]
+}
+
 /// Creates the pair in one request: the host end up and on the bridge, the
-/// peer born inside the sandbox's netns as `eth0` (it must be brought up
-/// from inside).
+/// peer born inside the sandbox's netns as `eth0` with the MAC of its
+/// address `ip` (it must be brought up from inside).
 pub async fn create(
     host: &Handle,
     host_ifname: &str,
     netns: &impl AsRawFd,
     bridge_index: u32,
     mtu: u32,
+    ip: Ipv4Addr,
 ) -> Result<()> {
     let peer = LinkUnspec::new_with_name(SANDBOX_IFNAME)
         .mtu(mtu)
+        .address(sandbox_mac(ip).to_vec())
         .setns_by_fd(netns.as_raw_fd())
         .build();
     let message = LinkVeth::new(host_ifname, SANDBOX_IFNAME)
@@ -124,6 +147,18 @@ async fn find(handle: &Handle, name: &str) -> Result<(u32, Option<String>)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_sandbox_mac_is_its_address_behind_a_local_unicast_prefix() {
+        let mac = super::sandbox_mac("10.11.0.7".parse().unwrap());
+        assert_eq!(mac, [0x0a, 0x53, 10, 11, 0, 7]);
+        assert_eq!(mac[0] & 0x03, 0x02, "locally administered, unicast");
+        assert_ne!(
+            mac[0],
+            crate::net::bridge::stable_mac("sbx0")[0],
+            "never a bridge's MAC"
+        );
+    }
+
     #[test]
     fn host_names_fit_and_differ_per_launch() {
         let a = super::host_name("web", 1);

@@ -213,6 +213,37 @@ fn ensure_firewall(record: &NetworkRecord) -> Result<()> {
     Ok(())
 }
 
+/// What `sbx run` checks of a network's firewall on every launch (SPEC
+/// "Networks": it verifies the rules and forwarding and restores what was
+/// lost, saying so): one dump of the network's own chain and one read of
+/// `ip_forward`; writes only when something drifted, one warning each.
+fn repair_firewall(record: &NetworkRecord) -> Result<()> {
+    let started = std::time::Instant::now();
+    let rules = rules(record);
+    if !firewall::network_intact(&rules)? {
+        firewall::ensure_network(&rules)?;
+        crate::log::warn(&format!(
+            "the firewall rules of network {} (nf_tables chain {}) were missing or changed: restored them",
+            record.name,
+            firewall::chain_of(&record.bridge, !record.internal)
+        ));
+    }
+    if !record.internal && sysctl::ensure(sysctl::IP_FORWARD, "1")? {
+        crate::log::warn(&format!(
+            "net.ipv4.ip_forward was 0, so sandboxes of network {} could not reach the outside: turned it back on",
+            record.name
+        ));
+    }
+    if crate::log::debug_enabled() {
+        crate::log::debug(&format!(
+            "network {}: firewall and forwarding verified in {:?}",
+            record.name,
+            started.elapsed()
+        ));
+    }
+    Ok(())
+}
+
 /// The default network's definition, created on first use.
 pub fn default_request() -> Result<CreateRequest> {
     Ok(CreateRequest {
@@ -233,9 +264,10 @@ pub struct Attachment {
     pub mtu: u32,
 }
 
-/// Checks, on every `sbx run`, that the network's bridge, gateway and NAT are
-/// still in the kernel, and repairs them if someone removed them (one link
-/// lookup and one chain lookup when all is well).
+/// Checks, on every `sbx run`, that the network's bridge, gateway, firewall
+/// rules and forwarding are still in the kernel, and repairs them if someone
+/// removed them (one link lookup, one dump of the network's chain and one
+/// sysctl read when all is well).
 pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> {
     let link = match nl.block_on(bridge::find(nl.host(), &record.bridge))? {
         Some(link) if link.is_bridge => link,
@@ -260,9 +292,7 @@ pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> 
             record.name
         ),
     };
-    if !firewall::network_present(&record.bridge, !record.internal)? {
-        ensure_firewall(record)?;
-    }
+    repair_firewall(record)?;
     Ok(Attachment {
         bridge_index: link.index,
         mtu: link.mtu,

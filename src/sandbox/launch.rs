@@ -177,10 +177,19 @@ fn wire_network(
                 &netns_file,
                 attachment.bridge_index,
                 mtu,
+                ip,
             ))?;
             crate::crash::point("veth");
             let prefix = net.subnet.prefix();
-            nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))
+            let mac = nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))?;
+            // Reachable before the record says running (see net::ready).
+            let (bridge, eth0) = (net.bridge.as_str(), veth::SANDBOX_IFNAME);
+            let ready =
+                crate::net::ready::await_link(nl.host(), host_ifname, bridge, &inside, eth0);
+            if let Some(warning) = nl.block_on(ready)? {
+                crate::log::warn(&warning);
+            }
+            Ok(mac)
         }
         _ => nl.block_on(veth::loopback_up(&inside)).map(|()| None),
     }

@@ -190,6 +190,65 @@ pub(super) fn parse_attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
     attrs
 }
 
+/// The `NFTA_RULE_EXPRESSIONS` list of a dumped rule's attributes.
+pub fn rule_expressions(rule: &[u8]) -> Option<&[u8]> {
+    parse_attrs(rule)
+        .into_iter()
+        .find(|(kind, _)| *kind == attr::RULE_EXPRESSIONS)
+        .map(|(_, data)| data)
+}
+
+/// Whether a rule's expression list as the kernel dumps it (`actual`) is
+/// the one sbx encodes (`expected`): the same expressions in the same
+/// order, each with every attribute sbx sets, equal byte for byte (nested
+/// ones compared inside). Attributes only the kernel adds are ignored.
+pub fn same_expressions(expected: &[u8], actual: &[u8]) -> bool {
+    let wanted = parse_attrs(expected);
+    let found = parse_attrs(actual);
+    wanted.len() == found.len()
+        && wanted
+            .iter()
+            .zip(&found)
+            .all(|((wk, w), (fk, f))| wk == fk && covers(w, f))
+}
+
+/// Whether every attribute of `expected` is in `actual` with the same
+/// value; attributes `expected` marks as nested are compared recursively
+/// (the kernel may leave that flag off in a dump).
+fn covers(expected: &[u8], actual: &[u8]) -> bool {
+    let found = parse_attrs(actual);
+    attrs_with_flags(expected).all(|(kind, nested, want)| {
+        found
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .is_some_and(|(_, have)| {
+                if nested {
+                    covers(want, have)
+                } else {
+                    want == *have
+                }
+            })
+    })
+}
+
+/// Like `parse_attrs`, keeping whether each attribute says it is nested.
+fn attrs_with_flags(data: &[u8]) -> impl Iterator<Item = (u16, bool, &[u8])> {
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        let rest = data.get(offset..)?;
+        if rest.len() < 4 {
+            return None;
+        }
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        let raw = u16::from_ne_bytes([rest[2], rest[3]]);
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        offset += len.div_ceil(4) * 4;
+        Some((raw & 0x3fff, raw & NLA_F_NESTED != 0, &rest[4..len]))
+    })
+}
+
 pub(super) fn be_u32(data: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(data.get(..4)?.try_into().ok()?))
 }
@@ -261,6 +320,68 @@ mod tests {
             ("filter", "FORWARD")
         );
         assert_eq!((chain.hook, chain.policy), (Some(2), Some(0)));
+    }
+
+    fn masquerade_rule(bridge: &str) -> Attrs {
+        let mut name = [0u8; 16];
+        name[..bridge.len()].copy_from_slice(bridge.as_bytes());
+        let exprs = [
+            Expr::payload_network(12, 4),
+            Expr::cmp(true, &[10, 1, 0, 0]),
+            Expr::meta(7),
+            Expr::cmp(false, &name),
+            Expr::masquerade(),
+        ];
+        let mut list = Attrs::default();
+        expressions(&exprs)(&mut list);
+        list
+    }
+
+    #[test]
+    fn a_rule_matches_itself_and_not_another() {
+        let rule = masquerade_rule("sbx0");
+        assert!(same_expressions(rule.as_bytes(), rule.as_bytes()));
+        let other = masquerade_rule("sbx1");
+        assert!(!same_expressions(rule.as_bytes(), other.as_bytes()));
+        assert!(!same_expressions(rule.as_bytes(), &[]));
+    }
+
+    #[test]
+    fn attributes_the_kernel_adds_or_unflags_do_not_matter() {
+        // As the kernel dumps `meta`: key before register, plus an
+        // attribute sbx never sets; `cmp` data nested without the flag.
+        let mut dumped = Attrs::default();
+        dumped.nest(attr::LIST_ELEM, |e| {
+            e.string(attr::EXPR_NAME, "meta");
+            e.nest(attr::EXPR_DATA, |d| {
+                d.u32(2, 7).u32(1, 1).u32(9, 0);
+            });
+        });
+        dumped.nest(attr::LIST_ELEM, |e| {
+            e.string(attr::EXPR_NAME, "cmp");
+            e.nest(attr::EXPR_DATA, |d| {
+                d.u32(1, 1).u32(2, 0);
+                let mut inner = Attrs::default();
+                inner.bytes(attr::DATA_VALUE, &[1, 2]);
+                d.bytes(3, inner.as_bytes());
+            });
+        });
+        let mut wanted = Attrs::default();
+        expressions(&[Expr::meta(7), Expr::cmp(true, &[1, 2])])(&mut wanted);
+        assert!(same_expressions(wanted.as_bytes(), dumped.as_bytes()));
+        let mut changed = Attrs::default();
+        expressions(&[Expr::meta(6), Expr::cmp(true, &[1, 2])])(&mut changed);
+        assert!(!same_expressions(changed.as_bytes(), dumped.as_bytes()));
+    }
+
+    #[test]
+    fn the_expressions_of_a_dumped_rule_are_found() {
+        let mut rule = Attrs::default();
+        rule.string(attr::RULE_TABLE, "sbx")
+            .string(attr::RULE_CHAIN, "post-sbx0");
+        let list = masquerade_rule("sbx0");
+        rule.bytes(attr::RULE_EXPRESSIONS | NLA_F_NESTED, list.as_bytes());
+        assert_eq!(rule_expressions(rule.as_bytes()), Some(list.as_bytes()));
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! answers. Constants are from `linux/netfilter/nf_tables.h`.
 //!
 //! `encode` builds messages and reads attributes (pure, unit-tested);
-//! `socket` sends batches and collects the kernel's answers.
+//! `socket` sends batches and collects the kernel's answers, which
+//! `reply` checks (pure, unit-tested).
 
 mod encode;
+mod reply;
 mod socket;
 
-pub use encode::{Attrs, Expr, expressions};
+pub use encode::{Attrs, Expr, expressions, rule_expressions, same_expressions};
 pub use socket::{Batch, Socket};
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -28,6 +30,8 @@ pub const NFT_MSG_GETCHAIN: u16 = 4;
 pub const NFT_MSG_DELCHAIN: u16 = 5;
 /// Appends a rule.
 pub const NFT_MSG_NEWRULE: u16 = 6;
+/// Asks for rules (dumped, filtered by table and chain).
+pub const NFT_MSG_GETRULE: u16 = 7;
 /// Deletes rules; with only table and chain, all of the chain's.
 pub const NFT_MSG_DELRULE: u16 = 8;
 

@@ -1,40 +1,52 @@
 //! The nf_tables netlink socket: batches (transactions) and their acks,
-//! single requests, and chain dumps.
+//! single requests, and dumps. Every answer is checked against the request
+//! it should answer (sequence numbers, see `reply`), and a datagram is read
+//! whole: its size is learnt first (`MSG_PEEK | MSG_TRUNC`), and a reply the
+//! kernel still had to cut (`MSG_TRUNC` in the flags) is an error.
 
 use super::encode::{Attrs, ChainInfo, chain_info, message};
+use super::reply::{Acks, Dump, DumpEnd, Message, parse_datagram};
 use super::*;
 use anyhow::{Context, Result, bail};
+use std::cell::Cell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`): ask for every matching object.
+const NLM_F_DUMP: u16 = 0x300;
+/// How often a dump the kernel marked as interrupted is asked for again.
+const DUMP_ATTEMPTS: usize = 3;
 
 /// A transaction: the kernel applies all of its messages or none.
 pub struct Batch {
     buf: Vec<u8>,
+    first: u32,
     seq: u32,
     acks: Vec<(u32, String)>,
 }
 
 impl Batch {
-    /// An empty transaction.
-    pub fn new() -> Self {
-        let mut batch = Batch {
-            buf: Vec::new(),
-            seq: 0,
-            acks: Vec::new(),
-        };
-        batch.buf = message(
+    /// An empty transaction, numbered after the socket's last request.
+    pub fn new(socket: &Socket) -> Self {
+        let first = socket.next_seq();
+        let buf = message(
             NFNL_MSG_BATCH_BEGIN,
             NLM_F_REQUEST,
-            0,
+            first,
             0,
             NFNL_SUBSYS_NFTABLES,
             &[],
         );
-        batch
+        Batch {
+            buf,
+            first,
+            seq: first,
+            acks: Vec::new(),
+        }
     }
 
     /// Adds one nf_tables message; `what` names it in errors.
     pub fn add(&mut self, kind: u16, flags: u16, attrs: &Attrs, what: impl Into<String>) {
-        self.seq += 1;
+        self.seq = self.seq.wrapping_add(1);
         let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
         let flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         self.buf.extend(message(
@@ -48,10 +60,11 @@ impl Batch {
         self.acks.push((self.seq, what.into()));
     }
 
-    /// Sends the batch and waits for every answer; the first failure is
-    /// returned as an errno with the failing message's description.
+    /// Sends the batch and collects the answer to every message: (what,
+    /// errno) each, errno 0 for success. After a failure the kernel aborts
+    /// the batch, so what is queued is read and the rest not waited for.
     pub fn commit(mut self, socket: &Socket) -> Result<Vec<(String, i32)>> {
-        self.seq += 1;
+        self.seq = self.seq.wrapping_add(1);
         self.buf.extend(message(
             NFNL_MSG_BATCH_END,
             NLM_F_REQUEST,
@@ -60,39 +73,28 @@ impl Batch {
             NFNL_SUBSYS_NFTABLES,
             &[],
         ));
+        socket.skip_to(self.seq);
         socket.send(&self.buf)?;
-        let mut results = Vec::new();
-        let mut pending: Vec<(u32, String)> = self.acks;
-        while !pending.is_empty() {
-            let Some(answers) = socket.receive(!results.iter().any(|(_, e)| *e != 0))? else {
-                break;
-            };
-            for (seq, errno, _) in answers {
-                if let Some(pos) = pending.iter().position(|(s, _)| *s == seq) {
-                    let (_, what) = pending.remove(pos);
-                    results.push((what, errno));
-                }
+        let mut acks = Acks::new(self.first..=self.seq, self.acks);
+        while !acks.complete() {
+            match socket.receive(!acks.failed())? {
+                Some(messages) => acks.feed(messages)?,
+                None => break,
             }
         }
-        Ok(results)
+        Ok(acks.results)
     }
-}
-
-/// One netlink message received: its header fields and what follows it.
-struct Answer {
-    seq: u32,
-    errno: i32,
-    kind: u16,
-    body: Vec<u8>,
 }
 
 /// A netlink socket to nf_tables, closed when dropped.
 pub struct Socket {
     fd: OwnedFd,
+    seq: Cell<u32>,
 }
 
 impl Socket {
-    /// Opens a NETLINK_NETFILTER socket.
+    /// Opens a NETLINK_NETFILTER socket. Sequence numbers start from the
+    /// clock, so two sockets' requests are not numbered alike.
     pub fn open() -> Result<Self> {
         // SAFETY: plain socket(2); the result is checked before use.
         let fd = unsafe {
@@ -106,10 +108,27 @@ impl Socket {
             return Err(std::io::Error::last_os_error())
                 .context("open an nf_tables netlink socket");
         }
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(1);
         // SAFETY: fd is a fresh descriptor we own.
         Ok(Socket {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            seq: Cell::new(start),
         })
+    }
+
+    /// A sequence number no earlier request on this socket used.
+    fn next_seq(&self) -> u32 {
+        let seq = self.seq.get().wrapping_add(1);
+        self.seq.set(seq);
+        seq
+    }
+
+    /// Marks every number up to `last` as used (a batch takes a range).
+    fn skip_to(&self, last: u32) {
+        self.seq.set(last);
     }
 
     fn send(&self, buf: &[u8]) -> Result<()> {
@@ -130,115 +149,130 @@ impl Socket {
         if sent < 0 {
             return Err(std::io::Error::last_os_error()).context("send to nf_tables");
         }
+        if sent as usize != buf.len() {
+            bail!("nf_tables took {sent} of {} bytes", buf.len());
+        }
         Ok(())
     }
 
-    /// Reads one datagram of answers: (seq, errno, type) per message, errno 0
-    /// for anything that is not an error. With `block` false, returns `None`
-    /// when nothing more is queued.
-    pub fn receive(&self, block: bool) -> Result<Option<Vec<(u32, i32, u16)>>> {
-        Ok(self.receive_messages(block)?.map(|msgs| {
-            msgs.into_iter()
-                .filter(|m| m.kind != NLMSG_DONE)
-                .map(|m| (m.seq, m.errno, m.kind))
-                .collect()
-        }))
-    }
-
-    fn receive_messages(&self, block: bool) -> Result<Option<Vec<Answer>>> {
-        let mut buf = vec![0u8; 65536];
+    /// Reads one whole datagram and splits it into messages. With `block`
+    /// false, returns `None` when nothing is queued.
+    fn receive(&self, block: bool) -> Result<Option<Vec<Message>>> {
         let flags = if block { 0 } else { libc::MSG_DONTWAIT };
-        // SAFETY: buf is valid for its length.
-        let n = unsafe {
+        // SAFETY: a zero-length peek; MSG_TRUNC makes netlink return the
+        // datagram's real length.
+        let size = unsafe {
             libc::recv(
                 self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                flags,
+                std::ptr::null_mut(),
+                0,
+                flags | libc::MSG_PEEK | libc::MSG_TRUNC,
             )
         };
-        if n < 0 {
+        if size < 0 {
             let err = std::io::Error::last_os_error();
             if err.kind() == std::io::ErrorKind::WouldBlock {
                 return Ok(None);
             }
             return Err(err).context("receive from nf_tables");
         }
-        let mut answers = Vec::new();
-        let mut rest = &buf[..n as usize];
-        while rest.len() >= 16 {
-            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-            let seq = u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]);
-            if len < 16 || len > rest.len() {
-                bail!("malformed netlink answer from nf_tables");
-            }
-            let errno = if kind == NLMSG_ERROR && len >= 20 {
-                -i32::from_ne_bytes([rest[16], rest[17], rest[18], rest[19]])
-            } else {
-                0
-            };
-            answers.push(Answer {
-                seq,
-                errno,
-                kind,
-                body: rest[16..len].to_vec(),
-            });
-            let next = (len.div_ceil(4) * 4).min(rest.len());
-            rest = &rest[next..];
+        let mut buf = vec![0u8; (size as usize).max(16)];
+        // SAFETY: zeroed msghdr/sockaddr; iov points at buf, valid for its
+        // length; name at addr, valid for its size.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_nl).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_nl>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        // SAFETY: msg describes valid buffers (above).
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error()).context("receive from nf_tables");
         }
-        Ok(Some(answers))
+        if msg.msg_flags & libc::MSG_TRUNC != 0 || n as usize > buf.len() {
+            bail!(
+                "an nf_tables answer was cut: {n} bytes for a {} byte buffer",
+                buf.len()
+            );
+        }
+        if addr.nl_pid != 0 {
+            bail!(
+                "a netlink message from process {} instead of the kernel",
+                addr.nl_pid
+            );
+        }
+        parse_datagram(&buf[..n as usize]).map(Some)
+    }
+
+    /// Dumps the objects of one type (`get` is the GET message, whose
+    /// objects come back as the matching NEW one), filtered by `attrs` and
+    /// `family`: the body (nfgenmsg + attributes) of each. A dump the kernel
+    /// marks as interrupted by a concurrent change is asked for again.
+    fn dump(&self, get: u16, family: u8, attrs: &Attrs) -> Result<Result<Vec<Vec<u8>>, i32>> {
+        let kind = (NFNL_SUBSYS_NFTABLES << 8) | get;
+        let answer_kind = kind - 1;
+        for _ in 0..DUMP_ATTEMPTS {
+            let seq = self.next_seq();
+            self.send(&message(
+                kind,
+                NLM_F_REQUEST | NLM_F_DUMP,
+                seq,
+                family,
+                0,
+                attrs.as_bytes(),
+            ))?;
+            let mut dump = Dump::new(seq, answer_kind);
+            let end = loop {
+                let Some(messages) = self.receive(true)? else {
+                    bail!("nf_tables did not answer");
+                };
+                if let Some(end) = dump.feed(messages)? {
+                    break end;
+                }
+            };
+            match end {
+                DumpEnd::Done => return Ok(Ok(dump.objects)),
+                DumpEnd::Failed(errno) => return Ok(Err(errno)),
+                DumpEnd::Interrupted => continue,
+            }
+        }
+        bail!("the nf_tables ruleset kept changing while sbx read it; try again")
     }
 
     /// Lists every chain of every table and family.
     pub fn dump_chains(&self) -> Result<Vec<ChainInfo>> {
-        const NLM_F_DUMP: u16 = 0x300;
-        let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN;
-        self.send(&message(kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0, 0, &[]))?;
-        let mut chains = Vec::new();
-        loop {
-            let Some(messages) = self.receive_messages(true)? else {
-                bail!("nf_tables did not answer");
-            };
-            for msg in messages {
-                match msg.kind {
-                    NLMSG_DONE => return Ok(chains),
-                    NLMSG_ERROR if msg.errno != 0 => {
-                        return Err(std::io::Error::from_raw_os_error(msg.errno))
-                            .context("list nf_tables chains");
-                    }
-                    _ if msg.kind == kind - NFT_MSG_GETCHAIN + NFT_MSG_NEWCHAIN
-                        && msg.body.len() >= 4 =>
-                    {
-                        chains.push(chain_info(msg.body[0], &msg.body[4..]));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let objects = self
+            .dump(NFT_MSG_GETCHAIN, 0, &Attrs::default())?
+            .map_err(std::io::Error::from_raw_os_error)
+            .context("list nf_tables chains")?;
+        Ok(objects
+            .iter()
+            .filter(|body| body.len() >= 4)
+            .map(|body| chain_info(body[0], &body[4..]))
+            .collect())
     }
 
-    /// Sends one request outside a batch (a GET) and reports the errno of
-    /// its answer, 0 if the object exists.
-    pub fn get(&self, kind: u16, attrs: &Attrs) -> Result<i32> {
-        let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
-        self.send(&message(
-            kind,
-            NLM_F_REQUEST | NLM_F_ACK,
-            1,
-            NFPROTO_IPV4,
-            0,
-            attrs.as_bytes(),
-        ))?;
-        loop {
-            let Some(answers) = self.receive(true)? else {
-                bail!("nf_tables did not answer");
-            };
-            for (_, errno, kind) in answers {
-                if kind == NLMSG_ERROR {
-                    return Ok(errno);
-                }
-            }
+    /// The rules of one chain of an `ip` table, each as its attributes. A
+    /// table or chain that does not exist has no rules.
+    pub fn dump_rules(&self, table: &str, chain: &str) -> Result<Vec<Vec<u8>>> {
+        let mut filter = Attrs::default();
+        filter
+            .string(attr::RULE_TABLE, table)
+            .string(attr::RULE_CHAIN, chain);
+        match self.dump(NFT_MSG_GETRULE, NFPROTO_IPV4, &filter)? {
+            Ok(objects) => Ok(objects
+                .into_iter()
+                .filter(|body| body.len() >= 4)
+                .map(|body| body[4..].to_vec())
+                .collect()),
+            Err(libc::ENOENT) => Ok(Vec::new()),
+            Err(errno) => Err(std::io::Error::from_raw_os_error(errno))
+                .with_context(|| format!("list the rules of chain {chain} in table ip {table}")),
         }
     }
 }
