@@ -90,7 +90,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Logs(args) => sandbox::logs::logs(&root, args).map(|()| 0),
         Command::Restart { timeout, names } => {
             let timeout = std::time::Duration::from_secs(*timeout);
-            control::each(names, |n| sandbox::restart::restart(&root, n, timeout)).map(|()| 0)
+            sandbox::restart::restart_all(&root, names, timeout).map(|()| 0)
         }
         Command::Stop { timeout, names } => {
             let timeout = std::time::Duration::from_secs(*timeout);

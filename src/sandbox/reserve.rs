@@ -217,7 +217,7 @@ fn find_or_create_network(root: &StateRoot, nl: &Netlink, name: &str) -> Result<
                 .find(|n| n.subnet.overlaps(subnet))
         {
             bail!(
-                "the default network {name} cannot be created: network {} already holds {} ({subnet} is the default's subnet): pass --network {} to use it, or remove it with 'sbx network rm {}'",
+                "the default network {name} ({subnet}) cannot be created: network {} already holds {}: pass --network {} to use it, or remove it with 'sbx network rm {}'",
                 owner.name,
                 owner.subnet,
                 owner.name,

@@ -12,8 +12,23 @@ use anyhow::{Result, bail};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Restarts one sandbox; prints its name once it runs again.
-pub fn restart(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
+/// Restarts each named sandbox in turn, going on past failures like
+/// `docker restart`; each name is printed once it runs again.
+pub fn restart_all(root: &StateRoot, names: &[String], timeout: Duration) -> Result<()> {
+    let failures: Vec<String> = names
+        .iter()
+        .filter_map(|name| restart(root, name, timeout).err())
+        .map(|e| format!("{e:#}"))
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", failures.join("; "))
+    }
+}
+
+/// Restarts one sandbox; its name is printed (by the launch) once it runs.
+fn restart(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
     let record = find(root, name)?;
     if !record.detached {
         bail!(
