@@ -100,12 +100,12 @@ fn supervise(
             return EXIT_SBX_FAILED;
         }
     };
-    // The init exists now, so a thread may start: copy the command's
-    // output into the log. Without it the sandbox still runs; its output
-    // stays in the pipes until they fill.
-    let copier = output.and_then(|(pipes, log)| pipes.start(log).ok());
     let _ = report.write_all(b"ok");
     drop(report);
+    // The init exists now, so a thread may start (after the answer, off the
+    // launch's path): copy the command's output into the log. Without it
+    // the sandbox still runs; its output waits in the pipes until they fill.
+    let copier = output.and_then(|(pipes, log)| pipes.start(log).ok());
     let status = process::wait_forwarding(pid, &process::wait_set());
     crate::crash::point("exited");
     // Every record is in the log before the record says `exited`, so
