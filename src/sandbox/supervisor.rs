@@ -15,7 +15,7 @@ use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, dup2_stdin, fork, pipe2, setsid};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -85,6 +85,7 @@ fn supervise(
     // resident for the sandbox's whole life.
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
     unsafe { libc::malloc_trim(0) };
+    close_inherited(report.as_raw_fd());
     let mut output = None;
     let started = adopt(root, &mut reservation).and_then(|log| {
         output = Some(log);
@@ -141,4 +142,24 @@ fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pi
     let pipes = logfile::redirect_stdio()?;
     std::env::set_current_dir(Path::new("/")).context("chdir /")?;
     Ok((pipes, log))
+}
+
+/// Closes every descriptor above stderr that this process inherited from
+/// whoever ran `sbx run -d` (a build's jobserver pipes, a shell's saved
+/// fds), except `keep`: the supervisor lives as long as the sandbox and
+/// holds only what it opens itself (the log, its pipes).
+fn close_inherited(keep: RawFd) {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && *fd != keep)
+        .collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor number this process holds and no
+        // Rust object owns (read_dir's own fd is closed by now; closing it
+        // twice would only fail with EBADF).
+        unsafe { libc::close(fd) };
+    }
 }
