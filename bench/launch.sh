@@ -26,7 +26,7 @@
 # SETTLE=0 skips that wait: then back-to-back launches overlap the kernel's
 # teardown of their predecessors, as a tight shell loop would.
 #
-# Usage: sudo bench/launch.sh [--profile]
+# Usage, as root: bench/launch.sh [--profile]
 #   RUNS=N      launches of each (default 100, at least 50); WARMUP=N (default 5)
 #   SBX=PATH    the sbx binary (default: `cargo build --release`, a no-op when
 #               up to date, and the binary cargo reports)

@@ -8,7 +8,7 @@
 # fairly), and the time to stop them all. A Linux bridge takes at most 1024
 # ports (BR_MAX_PORTS), so one /22 network holds the default 1000.
 #
-# Usage: sudo bench/scale.sh            (N=1000 by default; N=200 bench/scale.sh for a quick run)
+# Usage, as root: bench/scale.sh            (N=1000 by default; N=200 bench/scale.sh for a quick run)
 # Needs: python3 (timing), a release build of sbx (built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,7 +3,13 @@
 # makes itself (198.51.100.0/24, a TEST-NET block), serving a page that tells
 # each client its source address. The sandbox's request must arrive from the
 # host's address (masqueraded), not from the sandbox's own.
-# Usage: sudo examples/nat.sh
+# Usage, as root: examples/nat.sh
+# Settings (environment variables, all optional):
+#   SUBNET=10.99.0.0/16    the sandbox network's subnet
+#   NET=demo-nat           the network's (and its bridge's) name
+#   SBX=sbx                the sbx binary (default: the one on PATH, else the release build)
+#   SBX_ROOT=              the state root (default: a fresh temp dir, removed at the end)
+#   ROOTFS=rootfs/busybox  the sandbox's root, built by rootfs/build.sh if missing
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 SBX=${SBX:-$(command -v sbx || echo "$here/../target/x86_64-unknown-linux-gnu/release/sbx")}
@@ -46,6 +52,7 @@ ip netns exec "$UP" busybox httpd -f -p 80 -h "$www" &
 httpd_pid=$!
 
 "$SBX" network create "$NET" --subnet "$SUBNET" >/dev/null || exit 1
+echo "network $NET: $SUBNET, NAT to the upstream 198.51.100.2"
 # (busybox's wget crashes in Debian's static build, so a plain HTTP/1.0 GET over nc.)
 seen=$("$SBX" run --network "$NET" --rootfs "$ROOTFS" -- sh -c 'for i in 1 2 3 4 5; do
     out=$(printf "GET /cgi-bin/whoami HTTP/1.0\r\n\r\n" | nc -w 2 198.51.100.2 80) && [ -n "$out" ] && { echo "$out" | tail -n 1; exit 0; }

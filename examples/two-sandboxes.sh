@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Two sandboxes on one bridge, checked the way the classic "two namespaces on
 # a bridge" test.sh does: every pair pings, in both directions.
-# Usage: sudo examples/two-sandboxes.sh   (SUBNET=172.16.0.0/24 by default)
+# Usage, as root: examples/two-sandboxes.sh
+# Settings (environment variables, all optional):
+#   SUBNET=172.16.0.0/24   the network's subnet, a /24: gateway .1, sandboxes .2 and .3
+#   NET=demo-two           the network's (and its bridge's) name
+#   SBX=sbx                the sbx binary (default: the one on PATH, else the release build)
+#   SBX_ROOT=              the state root (default: a fresh temp dir, removed at the end)
+#   ROOTFS=rootfs/busybox  the sandboxes' root, built by rootfs/build.sh if missing
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 SBX=${SBX:-$(command -v sbx || echo "$here/../target/x86_64-unknown-linux-gnu/release/sbx")}
-PREFIX=${SUBNET_PREFIX:-172.16.0}      # the /24 to use: $PREFIX.0/24
+SUBNET=${SUBNET:-172.16.0.0/24}
+case "$SUBNET" in
+    *.0/24) PREFIX=${SUBNET%.0/24} ;;
+    *) echo "SUBNET=$SUBNET: give a /24 such as 172.16.0.0/24" >&2; exit 2 ;;
+esac
 NET=${NET:-demo-two}
 export SBX_ROOT=${SBX_ROOT:-$(mktemp -d /tmp/sbx-demo-XXXXXX)}
 # The sandboxes run in a minimal busybox root (built once, idempotently).

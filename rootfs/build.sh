@@ -3,7 +3,7 @@
 # busybox-static package: one static binary and a link per applet.
 # Idempotent: a second run returns at once.
 #
-# Usage: sudo rootfs/build.sh [DIR]      (default: rootfs/busybox, ignored by git)
+# Usage, as root: rootfs/build.sh [DIR]   (default: rootfs/busybox, ignored by git)
 #        sbx run --rootfs rootfs/busybox -- sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -29,16 +29,19 @@ pub enum Command {
     Ps(PsArgs),
     /// Run a command inside a running sandbox.
     Exec(ExecArgs),
-    /// Print a sandbox's output (detached sandboxes).
-    Logs {
-        /// Keep printing new output until the sandbox exits.
-        #[arg(short, long)]
-        follow: bool,
-        /// Sandbox name.
-        name: String,
-    },
+    /// Print a detached sandbox's output: stdout to stdout, stderr to stderr.
+    Logs(LogsArgs),
     /// Stop sandboxes: SIGTERM, then SIGKILL after the timeout.
     Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        timeout: u64,
+        /// Sandbox names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop detached sandboxes, then start them again with the same name, spec and address.
+    Restart {
         /// Seconds to wait before SIGKILL.
         #[arg(short = 't', long = "time", default_value_t = 10)]
         timeout: u64,
@@ -176,8 +179,33 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Print a JSON array.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// table, json (one object per line) or a template like 'table {{.Name}}\t{{.IP}}'.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Show whole commands, without cutting long ones.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// `sbx logs`: which part of a detached sandbox's output to print.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Keep printing new output until the sandbox exits.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines (or `all`).
+    #[arg(long, value_name = "N", default_value = "all")]
+    pub tail: String,
+    /// Only output since TIME: RFC 3339 (2026-12-01T10:00:00Z), Unix seconds, or a duration ago (10m, 1h30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Prefix every line with its RFC 3339 timestamp (nanoseconds).
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Sandbox name.
+    pub name: String,
 }
 
 /// `sbx network ...`.

@@ -227,14 +227,17 @@ fn not_root_is_one_clear_line() {
             SBX,
             "--root",
             "/tmp/sbx-tst-noroot",
-            "ps",
+            "run",
+            "--",
+            "true",
         ])
         .output()
         .expect("run setpriv");
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         text(&out.stderr),
-        "sbx: must be run as root: try 'sudo sbx ...'\n"
+        "sbx: this command must be run as root (it changes namespaces, links or firewall rules); \
+         ps, inspect, logs and network ls/inspect work for any user who can read the state root\n"
     );
     assert!(!env.root.exists());
 }

@@ -17,14 +17,13 @@ fn a_detached_sandbox_runs_logs_inspects_stops_and_is_removed() {
     env.detach("tst-life-a", &["--network", &net, "--", "sh", "-c", script]);
     assert_eq!(env.status("tst-life-a").as_deref(), Some("running"));
 
-    assert!(wait_until(5, || env
-        .ok(&["logs", "tst-life-a"])
-        .contains("to-stderr")));
-    let logs = env.ok(&["logs", "tst-life-a"]);
-    assert!(
-        logs.contains("to-stdout\n") && logs.contains("to-stderr\n"),
-        "{logs}"
-    );
+    assert!(wait_until(5, || text(
+        &env.sbx(&["logs", "tst-life-a"]).stderr
+    )
+    .contains("to-stderr")));
+    let logs = env.sbx(&["logs", "tst-life-a"]);
+    assert_eq!(text(&logs.stdout), "to-stdout\n");
+    assert_eq!(text(&logs.stderr), "to-stderr\n");
 
     let info = env.inspect("tst-life-a");
     assert_eq!(info["status"], "running");

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
-    echo "tests/run.sh: the tests create namespaces, bridges and NAT rules: run as root (sudo)" >&2
+    echo "tests/run.sh: the tests create namespaces, bridges and NAT rules: run as root" >&2
     exit 1
 fi
 need=()

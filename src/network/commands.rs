@@ -135,8 +135,13 @@ fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
         }
     }
     if !users.is_empty() {
+        let (noun, them) = if users.len() == 1 {
+            ("sandbox", "it")
+        } else {
+            ("sandboxes", "them")
+        };
         bail!(
-            "network {name} is in use by sandbox {}: stop it first",
+            "network {name} is in use by {noun} {}: stop {them} first",
             users.join(", ")
         );
     }

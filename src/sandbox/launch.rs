@@ -196,7 +196,7 @@ fn wire_network(
 }
 
 /// A per-launch random-enough number: names and veth names derive from it.
-fn nonce() -> u64 {
+pub(super) fn nonce() -> u64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -204,10 +204,12 @@ fn nonce() -> u64 {
     now ^ (u64::from(std::process::id()) << 32)
 }
 
-/// `sbx-` and eight hex digits, when the user gave no `--name`.
+/// Twelve hex digits, like Docker's short container ids, when the user gave
+/// no `--name`: no `sbx-` of its own, since the netns adds one
+/// (`/run/netns/sbx-1a2b3c4d5e6f`). Valid under the SPEC's name rule.
 fn generated_name(nonce: u64) -> String {
     format!(
-        "sbx-{:08x}",
-        crate::hash::fnv1a(&nonce.to_le_bytes()) as u32
+        "{:012x}",
+        crate::hash::fnv1a(&nonce.to_le_bytes()) & 0xffff_ffff_ffff
     )
 }

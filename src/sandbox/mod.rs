@@ -7,9 +7,12 @@ pub mod control;
 pub mod exec;
 pub mod inspect;
 pub mod launch;
+mod logfile;
 pub mod logs;
 pub mod ps;
+mod ps_format;
 mod reserve;
+pub mod restart;
 mod supervisor;
 
 use crate::state::{SandboxRecord, StateRoot};

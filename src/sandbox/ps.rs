@@ -1,5 +1,6 @@
 //! `sbx ps`: what runs, where, with which address.
 
+use super::ps_format;
 use crate::cli::PsArgs;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
@@ -18,7 +19,18 @@ pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
         })
         .filter(|(_, status)| args.all || *status == Status::Running)
         .collect();
-    if args.json {
+    let format = match &args.format {
+        Some(text) => ps_format::parse(text)?,
+        None => ps_format::Format::Table,
+    };
+    if let (ps_format::Format::Template(template), false) = (&format, args.quiet) {
+        let rows: Vec<ps_format::Row> = shown.iter().map(|(r, s)| row(r, *s)).collect();
+        print!("{}", template.render(&rows));
+    } else if format == ps_format::Format::JsonLines && !args.quiet {
+        for (r, s) in &shown {
+            println!("{}", serde_json::to_string(&to_json(r, *s))?);
+        }
+    } else if args.json {
         let items: Vec<_> = shown.iter().map(|(r, s)| to_json(r, *s)).collect();
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if args.quiet {
@@ -26,7 +38,7 @@ pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
             println!("{}", record.name);
         }
     } else {
-        print!("{}", table(&shown, timefmt::now_unix()));
+        print!("{}", table(&shown, timefmt::now_unix(), args.no_trunc));
     }
     Ok(())
 }
@@ -55,7 +67,21 @@ fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
     })
 }
 
-fn table(rows: &[(SandboxRecord, Status)], now: u64) -> String {
+/// A sandbox as `--format` templates see it.
+fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
+    ps_format::Row {
+        name: &record.name,
+        pid: live_pid(record, status),
+        network: record.network.as_deref(),
+        ip: record.ip,
+        status: status.as_str(),
+        exit_code: record.exit_code,
+        created: record.created,
+        command: &record.command,
+    }
+}
+
+fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> String {
     let header = [
         "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND",
     ]
@@ -73,7 +99,7 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64) -> String {
             r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
             timefmt::ago(r.created, now),
-            r.command.join(" "),
+            ps_format::command_cell(&r.command, no_trunc),
         ]);
     }
     format_columns(&lines)

@@ -33,9 +33,31 @@ pub fn reserve(
     spec: &SandboxSpec,
     veth: String,
 ) -> Result<Reservation> {
+    reserve_as(root, nl, spec, veth, false)
+}
+
+/// [`reserve`] for `sbx restart`: an exited sandbox of the same name is
+/// taken over (its folder, and so its log, stays) instead of refused.
+pub fn reserve_again(
+    root: &StateRoot,
+    nl: &Netlink,
+    spec: &SandboxSpec,
+    veth: String,
+) -> Result<Reservation> {
+    reserve_as(root, nl, spec, veth, true)
+}
+
+fn reserve_as(
+    root: &StateRoot,
+    nl: &Netlink,
+    spec: &SandboxSpec,
+    veth: String,
+    again: bool,
+) -> Result<Reservation> {
     let _lock = root.lock()?;
     let (live, exited) = sweep_dead(root)?;
-    if exited.contains(&spec.name) {
+    let again = again && exited.contains(&spec.name);
+    if exited.contains(&spec.name) && !again {
         bail!(
             "name {} is already in use by an exited sandbox: remove it with 'sbx rm {}' or choose another --name",
             spec.name,
@@ -112,7 +134,12 @@ pub fn reserve(
         cgroups: Vec::new(),
     };
     let dir = root.sandbox_dir(&spec.name);
-    std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+    match std::fs::create_dir(&dir) {
+        Err(e) if !(again && e.kind() == std::io::ErrorKind::AlreadyExists) => {
+            return Err(e).with_context(|| format!("create {}", dir.display()));
+        }
+        _ => {}
+    }
     if let Err(e) = root.write_sandbox(&record) {
         let _ = root.remove_sandbox(&spec.name);
         return Err(e);
@@ -182,9 +209,28 @@ fn find_or_create_network(root: &StateRoot, nl: &Netlink, name: &str) -> Result<
         return Ok(record);
     }
     if name == network::DEFAULT_NETWORK {
-        return network::create(root, nl, network::default_request()?).map_err(|e| {
+        let request = network::default_request()?;
+        if let Some(subnet) = &request.subnet
+            && let Some(owner) = root
+                .networks()?
+                .into_iter()
+                .find(|n| n.subnet.overlaps(subnet))
+        {
+            bail!(
+                "the default network {name} ({subnet}) cannot be created: network {} already holds {}: pass --network {} to use it, or remove it with 'sbx network rm {}'",
+                owner.name,
+                owner.subnet,
+                owner.name,
+                owner.name
+            );
+        }
+        return network::create(root, nl, request).map_err(|e| {
+            // The cause's own remedy names options of `network create`
+            // that this `sbx run` was never given: keep only the cause.
+            let cause = format!("{e:#}");
+            let cause = cause.split(": pick another").next().unwrap_or(&cause);
             anyhow::anyhow!(
-                "the default network {name} cannot be created ({e:#}): make one with 'sbx network create NAME --subnet CIDR' and pass --network NAME"
+                "the default network {name} cannot be created ({cause}): make another with 'sbx network create NAME' and pass --network NAME"
             )
         });
     }

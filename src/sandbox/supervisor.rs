@@ -4,7 +4,7 @@
 //! up. The `sbx run` that started it waits only for "launched" or the error.
 
 use super::launch::{self, Started};
-use super::{cleanup, reserve::Reservation};
+use super::{cleanup, logfile, reserve::Reservation};
 use crate::net::Netlink;
 use crate::process::{self, EXIT_SBX_FAILED};
 use crate::spec::SandboxSpec;
@@ -12,14 +12,15 @@ use crate::state::StateRoot;
 use crate::state::liveness::ProcessId;
 use anyhow::{Context, Result, bail};
 use nix::fcntl::OFlag;
-use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
+use nix::unistd::{ForkResult, dup2_stdin, fork, pipe2, setsid};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The log file of a sandbox: its command's stdout and stderr.
+/// The log file of a sandbox: its command's stdout and stderr, as records
+/// (see `logfile`).
 pub fn log_path(root: &StateRoot, name: &str) -> PathBuf {
     root.sandbox_dir(name).join("output.log")
 }
@@ -84,7 +85,10 @@ fn supervise(
     // resident for the sandbox's whole life.
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
     unsafe { libc::malloc_trim(0) };
-    let started = adopt(root, &mut reservation).and_then(|()| {
+    close_inherited(report.as_raw_fd());
+    let mut output = None;
+    let started = adopt(root, &mut reservation).and_then(|log| {
+        output = Some(log);
         crate::crash::point("supervisor");
         let nl = Netlink::new()?;
         launch::start(root, reservation, spec, nl, None)
@@ -99,33 +103,63 @@ fn supervise(
     };
     let _ = report.write_all(b"ok");
     drop(report);
+    // The init exists now, so a thread may start (after the answer, off the
+    // launch's path): copy the command's output into the log. Without it
+    // the sandbox still runs; its output waits in the pipes until they fill.
+    let copier = output.and_then(|(pipes, log)| pipes.start(log).ok());
     let status = process::wait_forwarding(pid, &process::wait_set());
     crate::crash::point("exited");
+    // Every record is in the log before the record says `exited`, so
+    // `sbx logs -f` can stop at that word without missing the end.
+    let mut log = copier.and_then(logfile::Copier::finish);
     match cleanup::finish(root, record, Some(status)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("sbx: {e:#}");
+            if let Some(log) = log.as_mut() {
+                let line = format!("sbx: {e:#}");
+                logfile::write_record(log, logfile::Stream::Stderr, true, line.as_bytes());
+            }
             EXIT_SBX_FAILED
         }
     }
 }
 
 /// Makes this process the record's owner (so the sandbox is not taken for
-/// dead when `sbx run` exits) and its stdio the log file.
-fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<()> {
+/// dead when `sbx run` exits) and its stdout and stderr two pipes, which the
+/// command inherits and a thread later copies into the log (see `logfile`).
+fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pipes, File)> {
     reservation.record.owner = ProcessId::current();
     root.write_sandbox(&reservation.record)?;
-    let log = log_path(root, &reservation.record.name);
-    let out = OpenOptions::new()
+    let path = log_path(root, &reservation.record.name);
+    let log = OpenOptions::new()
         .create(true)
         .append(true)
         .custom_flags(libc::O_CLOEXEC)
-        .open(&log)
-        .with_context(|| format!("open log {}", log.display()))?;
+        .open(&path)
+        .with_context(|| format!("open log {}", path.display()))?;
     let null = File::open("/dev/null").context("open /dev/null")?;
     dup2_stdin(&null).context("redirect stdin")?;
-    dup2_stdout(&out).context("redirect stdout")?;
-    dup2_stderr(&out).context("redirect stderr")?;
+    let pipes = logfile::redirect_stdio()?;
     std::env::set_current_dir(Path::new("/")).context("chdir /")?;
-    Ok(())
+    Ok((pipes, log))
+}
+
+/// Closes every descriptor above stderr that this process inherited from
+/// whoever ran `sbx run -d` (a build's jobserver pipes, a shell's saved
+/// fds), except `keep`: the supervisor lives as long as the sandbox and
+/// holds only what it opens itself (the log, its pipes).
+fn close_inherited(keep: RawFd) {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && *fd != keep)
+        .collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor number this process holds and no
+        // Rust object owns (read_dir's own fd is closed by now; closing it
+        // twice would only fail with EBADF).
+        unsafe { libc::close(fd) };
+    }
 }

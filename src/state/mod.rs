@@ -37,6 +37,25 @@ impl StateRoot {
         })
     }
 
+    /// Opens an existing state root without creating or writing anything,
+    /// for read-only commands run by a user other than root. Fails with the
+    /// folder and the reason (missing, permission denied) when one of its
+    /// two folders cannot be listed.
+    pub fn open_read_only(dir: &Path) -> Result<Self> {
+        for sub in ["sandboxes", "networks"] {
+            let path = dir.join(sub);
+            if let Err(e) = fs::read_dir(&path) {
+                anyhow::bail!(
+                    "cannot read state folder {}: {e}: run as root, or make the state root readable to this user (see --root)",
+                    path.display()
+                );
+            }
+        }
+        Ok(StateRoot {
+            dir: dir.to_path_buf(),
+        })
+    }
+
     /// Takes the root's one lock. It is held only while reserving (names,
     /// addresses, networks), never during a launch, so launches run in parallel.
     pub fn lock(&self) -> Result<Lock> {

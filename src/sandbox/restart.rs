@@ -1,0 +1,168 @@
+//! `sbx restart`: stop a detached sandbox (if it runs), then launch it again
+//! from its record through the normal launch path (reserve, then the
+//! supervisor's start), with the same name, spec and address. The sandbox's
+//! folder and log stay, so `sbx logs` shows every run, as Docker's does.
+
+use super::{control, find, launch, reserve, supervisor};
+use crate::net::{Netlink, veth};
+use crate::spec::SandboxSpec;
+use crate::state::records::Status;
+use crate::state::{SandboxRecord, StateRoot};
+use anyhow::{Result, bail};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Restarts each named sandbox in turn, going on past failures like
+/// `docker restart`; each name is printed once it runs again.
+pub fn restart_all(root: &StateRoot, names: &[String], timeout: Duration) -> Result<()> {
+    let failures: Vec<String> = names
+        .iter()
+        .filter_map(|name| restart(root, name, timeout).err())
+        .map(|e| format!("{e:#}"))
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", failures.join("; "))
+    }
+}
+
+/// Restarts one sandbox; its name is printed (by the launch) once it runs.
+fn restart(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
+    let record = find(root, name)?;
+    if !record.detached {
+        bail!(
+            "sandbox {name} runs in the foreground: its 'sbx run' ends with it, so it cannot be restarted; start it with 'sbx run -d' to restart it later"
+        );
+    }
+    if record.status() == Status::Creating {
+        bail!("sandbox {name} is still being launched: try again in a moment");
+    }
+    // The spec comes from the record as it is now, before the stop: with
+    // --rm the record goes when the sandbox ends.
+    let spec = spec_of(&record)?;
+    control::stop(root, name, timeout)?;
+    let nl = Netlink::new()?;
+    let reservation = reserve::reserve_again(
+        root,
+        &nl,
+        &spec,
+        veth::host_name(&spec.name, launch::nonce()),
+    )?;
+    // The supervisor opens its own sockets: nothing of this runtime may be
+    // shared across its fork.
+    drop(nl);
+    match supervisor::detach(root, reservation, &spec)? {
+        0 => Ok(()),
+        code => bail!("sandbox {name} did not start again (exit status {code})"),
+    }
+}
+
+/// Rebuilds the launch request from a record: everything `sbx run`
+/// validated then, and the address it got (so it keeps it).
+pub fn spec_of(record: &SandboxRecord) -> Result<SandboxSpec> {
+    let caps = record
+        .capabilities
+        .iter()
+        .map(|c| {
+            caps::Capability::from_str(c).map_err(|_| {
+                anyhow::anyhow!(
+                    "the record of sandbox {} names an unknown capability {c}: remove it and run it again",
+                    record.name
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(rootfs) = &record.fs.rootfs
+        && !rootfs.is_dir()
+    {
+        bail!(
+            "rootfs {} of sandbox {} is gone: it cannot be restarted",
+            rootfs.display(),
+            record.name
+        );
+    }
+    Ok(SandboxSpec {
+        name: record.name.clone(),
+        network: record.network.clone(),
+        ip: record.ip,
+        hostname: record.hostname.clone(),
+        command: record.command.clone(),
+        env: record.env.clone(),
+        workdir: record.workdir.clone(),
+        detach: true,
+        auto_remove: record.auto_remove,
+        fs: record.fs.clone(),
+        caps,
+        seccomp: !record.seccomp_unconfined,
+        limits: record.limits.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A record made the way `reserve` makes it from a parsed `sbx run`,
+    /// turned back into a spec, equals the original spec.
+    #[test]
+    fn a_record_gives_back_its_spec() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "sbx",
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--ip",
+            "10.9.0.7",
+            "--hostname",
+            "h",
+            "-e",
+            "A=1",
+            "-w",
+            "/tmp",
+            "--cap-drop",
+            "NET_RAW",
+            "--memory",
+            "64m",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--",
+            "sleep",
+            "9",
+        ])
+        .unwrap();
+        let crate::cli::Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        let spec = SandboxSpec::from_args(&args, || "x".into(), |_| None, false).unwrap();
+        let record = SandboxRecord {
+            name: spec.name.clone(),
+            network: spec.network.clone(),
+            ip: spec.ip,
+            hostname: spec.hostname.clone(),
+            command: spec.command.clone(),
+            created: 0,
+            state: crate::state::SandboxState::Exited,
+            owner: None,
+            init: None,
+            netns: None,
+            veth: None,
+            exit_code: Some(0),
+            env: spec.env.clone(),
+            workdir: spec.workdir.clone(),
+            detached: true,
+            auto_remove: false,
+            mac: None,
+            capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
+            limits: spec.limits.clone(),
+            cgroups: Vec::new(),
+            seccomp_unconfined: !spec.seccomp,
+            fs: spec.fs.clone(),
+        };
+        let again = spec_of(&record).unwrap();
+        assert_eq!(format!("{again:?}"), format!("{spec:?}"));
+    }
+}
