@@ -1,5 +1,6 @@
 //! `sbx ps`: what runs, where, with which address.
 
+use super::damaged::Damaged;
 use crate::cli::PsArgs;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
@@ -9,7 +10,13 @@ use serde_json::json;
 
 /// Prints the sandboxes as a table, names, or JSON.
 pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
-    let (records, _) = root.sandboxes()?;
+    let (records, unreadable) = root.sandboxes()?;
+    // Unreadable records are listed as `unknown` (never as dead) with `-a`.
+    let unknown = if args.all {
+        super::damaged::probe_all(unreadable)
+    } else {
+        Vec::new()
+    };
     let shown: Vec<(SandboxRecord, Status)> = records
         .into_iter()
         .map(|r| {
@@ -19,14 +26,20 @@ pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
         .filter(|(_, status)| args.all || *status == Status::Running)
         .collect();
     if args.json {
-        let items: Vec<_> = shown.iter().map(|(r, s)| to_json(r, *s)).collect();
+        let mut items: Vec<_> = shown.iter().map(|(r, s)| to_json(r, *s)).collect();
+        items.extend(unknown.iter().map(unknown_json));
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if args.quiet {
         for (record, _) in &shown {
             println!("{}", record.name);
         }
+        for damaged in &unknown {
+            println!("{}", damaged.name);
+        }
     } else {
-        print!("{}", table(&shown, timefmt::now_unix()));
+        let mut lines = table(&shown, timefmt::now_unix());
+        lines.extend(unknown.iter().map(unknown_row));
+        print!("{}", format_columns(&lines));
     }
     Ok(())
 }
@@ -55,7 +68,43 @@ fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
     })
 }
 
-fn table(rows: &[(SandboxRecord, Status)], now: u64) -> String {
+/// A sandbox whose record cannot be read, in `--json`: status `unknown`
+/// with the reason; the PID is its init's, found in the kernel.
+fn unknown_json(damaged: &Damaged) -> serde_json::Value {
+    json!({
+        "name": damaged.name,
+        "pid": damaged.init(),
+        "network": null,
+        "ip": null,
+        "status": "unknown",
+        "reason": format!("{}; {}", damaged.reason, damaged.kernel_words()),
+        "exit_code": null,
+        "created": null,
+        "command": null,
+    })
+}
+
+/// The same as a table row: the reason stands where the command would.
+fn unknown_row(damaged: &Damaged) -> Vec<String> {
+    vec![
+        damaged.name.clone(),
+        damaged
+            .init()
+            .map_or_else(|| "-".into(), |pid| pid.to_string()),
+        "?".into(),
+        "?".into(),
+        "unknown".into(),
+        "?".into(),
+        format!(
+            "(record unreadable: {}; {})",
+            damaged.reason,
+            damaged.kernel_words()
+        )
+        .replace('\n', " "),
+    ]
+}
+
+fn table(rows: &[(SandboxRecord, Status)], now: u64) -> Vec<Vec<String>> {
     let header = [
         "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND",
     ]
@@ -76,7 +125,7 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64) -> String {
             r.command.join(" "),
         ]);
     }
-    format_columns(&lines)
+    lines
 }
 
 /// Left-aligned columns separated by three spaces, the last one unpadded.
