@@ -95,7 +95,9 @@ pub fn remove(root: &StateRoot, nl: &Netlink, network: Unreadable) -> Result<()>
             users.join(", ")
         );
     }
-    let candidate = salvage_bridge(&root.network_bytes(name))
+    let salvaged = salvage_bridge(&root.network_bytes(name));
+    let named_by_record = salvaged.is_some();
+    let candidate = salvaged
         .or_else(|| Some(name.clone()))
         .filter(|b| valid_ifname(b));
     let owned_by_other = |b: &str| {
@@ -138,6 +140,16 @@ pub fn remove(root: &StateRoot, nl: &Netlink, network: Unreadable) -> Result<()>
                     }
                     None => errors.push(format!("cannot read the index of bridge {b}")),
                 }
+            } else if named_by_record {
+                // The record names it: an adopted bridge. sbx's chains for
+                // it are sbx's own; the interface and any gateway address
+                // sbx added stay.
+                if let Err(e) = crate::firewall::remove_network(&b) {
+                    errors.push(format!("{e:#}"));
+                }
+                notes.push(format!(
+                    "interface {b} was left in place (sbx did not make it); a gateway address sbx added to it remains"
+                ));
             } else {
                 notes.push(format!(
                     "interface {b} was left in place (sbx cannot tell it made it: it is not a bridge with sbx's MAC); if it was this network's bridge, remove it, its gateway address and sbx's chains for it by hand"
