@@ -300,3 +300,71 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
         .with_context(|| format!("write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("rename {} into place", tmp.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(tag: &str) -> (PathBuf, StateRoot) {
+        let dir = std::env::temp_dir().join(format!("sbx-unit-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let root = StateRoot::open(&dir).expect("open a state root");
+        (dir, root)
+    }
+
+    #[test]
+    fn unreadable_sandbox_records_are_reported_never_hidden() {
+        let (dir, root) = root("sbxrec");
+        for (name, content) in [
+            ("garbage", Some(&b"\x00 not json"[..])),
+            ("truncated", Some(&br#"{"name":"truncated","netw"#[..])),
+            ("missing", None),
+        ] {
+            fs::create_dir(root.sandbox_dir(name)).unwrap();
+            if let Some(content) = content {
+                fs::write(root.sandbox_dir(name).join("sandbox.json"), content).unwrap();
+            }
+        }
+        let (records, unreadable) = root.sandboxes().unwrap();
+        assert!(records.is_empty());
+        let mut seen: Vec<(String, bool)> = unreadable
+            .iter()
+            .map(|u| (u.name.clone(), u.missing))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("garbage".to_string(), false),
+                ("missing".to_string(), true),
+                ("truncated".to_string(), false)
+            ]
+        );
+        assert!(matches!(root.sandbox_entry("nope"), Entry::Absent));
+        let err = root.sandbox("garbage").unwrap_err().to_string();
+        assert!(err.contains("sbx rm -f garbage"), "{err}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn damaged_network_records_are_set_apart() {
+        let (dir, root) = root("netrec");
+        let file = |name: &str| dir.join("networks").join(format!("{name}.json"));
+        fs::write(file("bad"), b"{\"name\":\"bad\",").unwrap();
+        let good = br#"{"name":"good","bridge":"br-good","subnet":"10.9.0.0/24","gateway":"10.9.0.1","internal":false,"mtu":null,"created":1,"bridge_created":true,"gateway_added":true}"#;
+        fs::write(file("good"), good).unwrap();
+        let odd = String::from_utf8_lossy(good).replace("br-good", "a/very/long/bridge");
+        fs::write(file("odd"), odd.replace("\"good\"", "\"odd\"")).unwrap();
+        let (networks, damaged) = root.network_entries().unwrap();
+        assert_eq!(networks.len(), 1);
+        assert_eq!(networks[0].name, "good");
+        let names: Vec<&str> = damaged.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["bad", "odd"]);
+        assert!(damaged[1].reason.contains("no interface name"));
+        assert_eq!(root.networks().unwrap().len(), 1);
+        assert!(root.network("bad").is_err());
+        root.remove_network("bad").unwrap();
+        root.remove_network("bad").unwrap();
+        let _ = fs::remove_dir_all(dir);
+    }
+}
