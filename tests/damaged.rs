@@ -170,6 +170,57 @@ fn a_folder_without_record_or_namespace_is_swept_one_with_a_namespace_is_kept() 
     assert!(wait_until(5, || !alive(init)));
 }
 
+#[test]
+fn a_damaged_sandbox_whose_sbx_died_is_still_removed_whole() {
+    let env = TestEnv::new("dmgown");
+    env.detach(
+        "tst-dmgo",
+        &[
+            "--network",
+            "none",
+            "--pids-limit",
+            "20",
+            "--",
+            "sleep",
+            "300",
+        ],
+    );
+    let info = env.inspect("tst-dmgo");
+    let init = info["pids"]["init"].as_i64().unwrap();
+    let supervisor = info["pids"]["supervisor"].as_i64().unwrap();
+    let cgroups: Vec<PathBuf> = info["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| PathBuf::from(c.as_str().unwrap()))
+        .collect();
+    assert!(!cgroups.is_empty());
+    std::fs::write(record_path(&env, "tst-dmgo"), b"}").unwrap();
+    // Its sbx is killed: the sandbox dies with it, the pinned netns stays.
+    signal(supervisor as u32, libc::SIGKILL);
+    assert!(wait_until(5, || !alive(init) && !alive(supervisor)));
+    let netns = Path::new("/run/netns/sbx-tst-dmgo");
+    assert!(netns.exists());
+    let out = env.sbx(&["prune"]);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("left sandbox tst-dmgo alone"));
+    env.ok(&["run", "--network", "none", "--", "true"]);
+    assert!(netns.exists() && env.records().contains(&"tst-dmgo".to_string()));
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["ps", "-a", "--json"])).unwrap();
+    let entry = all.iter().find(|s| s["name"] == "tst-dmgo").unwrap();
+    assert_eq!(entry["status"], "unknown");
+    assert!(entry["pid"].is_null(), "{entry}");
+    assert_eq!(env.sbx(&["rm", "tst-dmgo"]).status.code(), Some(125));
+    env.ok(&["rm", "-f", "tst-dmgo"]);
+    assert!(!netns.exists());
+    assert!(env.records().is_empty());
+    assert!(
+        cgroups.iter().all(|c| !c.exists()),
+        "its cgroups go too: {cgroups:?}"
+    );
+}
+
 /// The table and the nft chains of sbx that mention `bridge`, as
 /// (family, table, chain), found by listing (their names are sbx's business).
 fn sbx_chains_of(bridge: &str) -> Vec<(String, String, String)> {

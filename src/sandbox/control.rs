@@ -129,6 +129,12 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
     if let Err(e) = crate::net::netns::unbind(&damaged.netns) {
         errors.push(format!("{e:#}"));
     }
+    // Its cgroups, which the waiting sbx would have removed were it alive.
+    for dir in crate::sandbox::damaged::cgroups_of(&name) {
+        if let Err(e) = crate::cgroup::remove(std::slice::from_ref(&dir)) {
+            errors.push(format!("{e:#}"));
+        }
+    }
     // The waiting sbx may have written a whole record meanwhile.
     let removed = match root.sandbox_entry(&name) {
         Entry::Found(record) => cleanup::remove(root, &record),

@@ -91,6 +91,36 @@ impl Damaged {
     }
 }
 
+/// The cgroup folders sbx may have made for sandbox `name` (cgroup v2:
+/// `/sys/fs/cgroup/sbx/NAME-PID`; v1: the same under each hierarchy, see
+/// `cgroup::create`): how `rm -f` finds them without the record, when the
+/// sbx that would have removed them is gone too.
+pub fn cgroups_of(name: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut parents = vec![root.join("sbx")];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        parents.extend(entries.filter_map(|e| Some(e.ok()?.path().join("sbx"))));
+    }
+    let mut found = Vec::new();
+    for parent in parents {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let leaf = entry.file_name();
+            let Some(leaf) = leaf.to_str() else { continue };
+            let ours = leaf
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+            if ours {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
 /// Every unreadable folder, probed.
 pub fn probe_all(unreadable: Vec<Unreadable>) -> Vec<Damaged> {
     unreadable.into_iter().map(Damaged::probe).collect()
