@@ -42,7 +42,7 @@ fn network_rm_leaves_an_interface_that_is_no_longer_its_bridge() {
 }
 
 #[test]
-#[ignore = "hangs until the nf_tables socket reports an error on the batch header (helper net's part of item 17): see the report"]
+#[ignore = "needs helper net's verified nf_tables replies (branch h-net): without them sbx waits forever for the answer to a refused batch; remove this line once merged"]
 fn network_rm_keeps_the_record_until_the_kernel_objects_are_gone() {
     let mut env = TestEnv::new("tdcap");
     let net = env.network(
@@ -70,7 +70,7 @@ fn network_rm_keeps_the_record_until_the_kernel_objects_are_gone() {
     assert!(err.contains("its record is kept"), "{err}");
     assert!(err.contains("delete bridge tstb-tdcap"), "{err}");
     assert!(
-        err.contains("chain"),
+        err.matches("Operation not permitted").count() >= 2,
         "the firewall step failed and was reported too: {err}"
     );
     assert!(link_exists("tstb-tdcap"));
