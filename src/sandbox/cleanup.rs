@@ -13,8 +13,19 @@ use anyhow::Result;
 /// record `exited` with `exit_code` (a detached sandbox, kept until
 /// `sbx rm`) or removes it. If a kernel object could not be released, the
 /// record is kept `exited` whatever the sandbox was, still naming it.
-pub fn finish(root: &StateRoot, mut record: SandboxRecord, exit_code: Option<i32>) -> Result<()> {
-    let mut errors = release_kernel(&mut record);
+pub fn finish(root: &StateRoot, record: SandboxRecord, exit_code: Option<i32>) -> Result<()> {
+    finish_with(root, record, exit_code, true)
+}
+
+/// [`finish`], with `patient` saying whether a busy cgroup is waited for
+/// (just after the sandbox ended its last processes may still be leaving).
+fn finish_with(
+    root: &StateRoot,
+    mut record: SandboxRecord,
+    exit_code: Option<i32>,
+    patient: bool,
+) -> Result<()> {
+    let mut errors = release_kernel(&mut record, patient);
     let result = if record.kept_after_exit() || !errors.is_empty() {
         record.state = SandboxState::Exited;
         record.exit_code = exit_code;
@@ -29,13 +40,16 @@ pub fn finish(root: &StateRoot, mut record: SandboxRecord, exit_code: Option<i32
 }
 
 /// What the sweep does with a dead sandbox nobody cleaned up (its sbx was
-/// killed): the same as its own ending, exit code unknown.
+/// killed): the same as its own ending, exit code unknown. A sandbox whose
+/// cleanup already ran and left something (a cgroup a process escaped
+/// into) gets one quick retry, so that every launch's sweep stays cheap.
 pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
     let code = record.exit_code;
     if record.state == SandboxState::Exited && record.netns.is_none() && record.cgroups.is_empty() {
         return Ok(());
     }
-    finish(root, record, code)
+    let patient = record.state != SandboxState::Exited;
+    finish_with(root, record, code, patient)
 }
 
 /// Removes an ended sandbox for good (`sbx rm`, `sbx prune`); if part of it
@@ -43,7 +57,7 @@ pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
 /// remains) and the error says so.
 pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
     let mut record = record.clone();
-    let mut errors = release_kernel(&mut record);
+    let mut errors = release_kernel(&mut record, true);
     let result = if errors.is_empty() {
         root.remove_sandbox(&record.name)
     } else {
@@ -59,7 +73,7 @@ pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
 /// once it is gone; returns the failures. The netns file is ours only if
 /// our record names it: a file of that name made by another state root is
 /// left alone.
-fn release_kernel(record: &mut SandboxRecord) -> Vec<String> {
+fn release_kernel(record: &mut SandboxRecord, patient: bool) -> Vec<String> {
     let mut errors = Vec::new();
     if let Some(path) = &record.netns {
         match netns::unbind(path) {
@@ -67,15 +81,25 @@ fn release_kernel(record: &mut SandboxRecord) -> Vec<String> {
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    record.cgroups.retain(
-        |dir| match crate::cgroup::remove(std::slice::from_ref(dir)) {
+    record.cgroups.retain(|dir| {
+        let removed = if patient {
+            crate::cgroup::remove(std::slice::from_ref(dir))
+        } else {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(anyhow::Error::new(e).context(format!("remove cgroup {}", dir.display())))
+                }
+                _ => Ok(()),
+            }
+        };
+        match removed {
             Ok(()) => false,
             Err(e) => {
                 errors.push(format!("{e:#}"));
                 true
             }
-        },
-    );
+        }
+    });
     errors
 }
 
