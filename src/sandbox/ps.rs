@@ -11,9 +11,14 @@ use serde_json::json;
 /// Prints the sandboxes as a table, names, or JSON.
 pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
     let (records, unreadable) = root.sandboxes()?;
-    // Unreadable records are listed as `unknown` (never as dead) with `-a`.
-    let unknown = if args.all {
+    // Unreadable records are listed as `unknown` (never as dead) with `-a`;
+    // a folder without a record file and without a namespace is a launch
+    // before its first write (or a removal under way): not a sandbox yet.
+    let unknown: Vec<Damaged> = if args.all {
         super::damaged::probe_all(unreadable)
+            .into_iter()
+            .filter(|d| !d.missing || d.in_kernel())
+            .collect()
     } else {
         Vec::new()
     };
