@@ -19,4 +19,5 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo test "$@"
+# --no-fail-fast: one failing test binary must not hide the others.
+cargo test --no-fail-fast "$@"

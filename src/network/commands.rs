@@ -5,7 +5,7 @@ use crate::cli::{NetworkCommand, NetworkCreateArgs};
 use crate::net::Netlink;
 use crate::sandbox::cleanup;
 use crate::state::records::Status;
-use crate::state::{NetworkRecord, StateRoot};
+use crate::state::{Entry, NetworkRecord, StateRoot};
 use crate::timefmt;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -49,9 +49,15 @@ fn create(root: &StateRoot, args: &NetworkCreateArgs) -> Result<()> {
 }
 
 fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
-    let networks = root.networks()?;
+    let (networks, damaged) = root.network_entries()?;
     if as_json {
-        let items: Vec<_> = networks.iter().map(|n| to_json(n, None)).collect();
+        let mut items: Vec<_> = networks.iter().map(|n| to_json(n, None)).collect();
+        // A record that cannot be read is shown, never a reason to fail.
+        items.extend(
+            damaged
+                .iter()
+                .map(|d| json!({"name": d.name, "damaged": true, "reason": d.reason})),
+        );
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(());
     }
@@ -69,6 +75,15 @@ fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
             n.gateway.to_string(),
             nat.into(),
         ]);
+    }
+    for d in &damaged {
+        let mut row = vec![d.name.clone()];
+        row.extend(["?", "?", "?"].map(String::from));
+        row.push(format!(
+            "? (damaged: {}; 'sbx network rm {}' removes it)",
+            d.reason, d.name
+        ));
+        lines.push(row);
     }
     print!("{}", crate::sandbox::ps::format_columns(&lines));
     Ok(())
@@ -119,10 +134,19 @@ fn rm(root: &StateRoot, names: &[String]) -> Result<()> {
 }
 
 fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
-    let Some(network) = root.network(name)? else {
-        bail!("network {name} not found: see 'sbx network ls'");
+    let network = match root.network_entry(name) {
+        Entry::Absent => bail!("network {name} not found: see 'sbx network ls'"),
+        Entry::Unreadable(damaged) => return super::damaged::remove(root, nl, damaged),
+        Entry::Found(network) => network,
     };
-    let (records, _) = root.sandboxes()?;
+    let (records, unreadable) = root.sandboxes()?;
+    super::damaged::refuse_if_attached(
+        nl,
+        name,
+        &network.bridge,
+        Some(&network.subnet),
+        unreadable,
+    )?;
     let mut users = Vec::new();
     for record in records
         .iter()

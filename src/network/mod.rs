@@ -3,6 +3,7 @@
 //! made; `sbx run` merely checks they are still there.
 
 pub mod commands;
+pub mod damaged;
 
 use crate::firewall;
 use crate::ipam::Subnet;
@@ -40,15 +41,23 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     if req.name == crate::spec::NO_NETWORK {
         bail!("network name \"none\" is reserved (it means no network): choose another");
     }
-    if root.network(&req.name)?.is_some() {
-        bail!(
+    match root.network_entry(&req.name) {
+        crate::state::Entry::Absent => {}
+        crate::state::Entry::Found(_) => bail!(
             "network {} already exists: use it, or remove it first with 'sbx network rm {}'",
             req.name,
             req.name
-        );
+        ),
+        crate::state::Entry::Unreadable(u) => bail!(
+            "network {} already exists but its record cannot be read ({}): remove it first with 'sbx network rm {}'",
+            req.name,
+            u.reason,
+            req.name
+        ),
     }
     let bridge_name = req.bridge.clone().unwrap_or_else(|| req.name.clone());
     check_ifname(&bridge_name)?;
+    damaged::refuse_bridge_of_damaged(root, &bridge_name)?;
     let others = root.networks()?;
     if let Some(other) = others.iter().find(|n| n.bridge == bridge_name) {
         bail!(
@@ -300,40 +309,56 @@ pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> 
 }
 
 /// Removes a network: firewall rules first, then what sbx added to the
-/// bridge, then the bridge if sbx made it, then the record. Keeps going when
-/// a step fails and reports every failure. The caller holds the lock and has
-/// checked that no sandbox uses it.
+/// bridge, then the bridge if sbx made it, then the record. Every step runs
+/// even when an earlier one failed, and every failure is reported; the
+/// record stays until the kernel objects are gone (a failed lookup counts
+/// as not gone), so a second `network rm` retries. An interface of the
+/// bridge's name that is no longer a bridge is someone else's: left in
+/// place, with a warning. The caller holds the lock and has checked that no
+/// sandbox uses the network.
 pub fn remove(root: &StateRoot, nl: &Netlink, record: &NetworkRecord) -> Result<()> {
     let mut errors = Vec::new();
     if let Err(e) = firewall::remove_network(&record.bridge) {
         errors.push(format!("{e:#}"));
     }
-    let link = nl
-        .block_on(bridge::find(nl.host(), &record.bridge))
-        .unwrap_or(None);
-    if let Some(link) = link {
-        let result = if record.bridge_created {
-            nl.block_on(bridge::delete(nl.host(), &record.bridge, link.index))
-        } else if record.gateway_added {
-            nl.block_on(bridge::remove_address(
-                nl.host(),
-                link.index,
-                record.gateway,
-                record.subnet.prefix(),
-            ))
-        } else {
-            Ok(())
-        };
-        if let Err(e) = result {
-            errors.push(format!("{e:#}"));
+    match nl.block_on(bridge::find(nl.host(), &record.bridge)) {
+        Err(e) => errors.push(format!("{e:#}")),
+        Ok(None) => {}
+        Ok(Some(link)) if !link.is_bridge => crate::log::warn(&format!(
+            "interface {} of network {} is no longer a bridge: left in place",
+            record.bridge, record.name
+        )),
+        Ok(Some(link)) => {
+            let result = if record.bridge_created {
+                nl.block_on(bridge::delete(nl.host(), &record.bridge, link.index))
+            } else if record.gateway_added {
+                nl.block_on(bridge::remove_address(
+                    nl.host(),
+                    link.index,
+                    record.gateway,
+                    record.subnet.prefix(),
+                ))
+            } else {
+                Ok(())
+            };
+            if let Err(e) = result {
+                errors.push(format!("{e:#}"));
+            }
         }
     }
-    if let Err(e) = root.remove_network(&record.name) {
+    if errors.is_empty()
+        && let Err(e) = root.remove_network(&record.name)
+    {
         errors.push(format!("{e:#}"));
     }
     if errors.is_empty() {
         Ok(())
     } else {
-        bail!("removing network {}: {}", record.name, errors.join("; "))
+        bail!(
+            "removing network {}: {}; its record is kept, so 'sbx network rm {}' tries again",
+            record.name,
+            errors.join("; "),
+            record.name
+        )
     }
 }

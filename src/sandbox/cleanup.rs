@@ -1,6 +1,9 @@
 //! Removing what a sandbox left: its netns file (its veth goes with the
-//! namespace), its address reservation and its record. Idempotent, so the
-//! waiting sbx, `prune`, `rm` and the next `run` can all call it safely.
+//! namespace), its cgroups, its address reservation and its record.
+//! Idempotent, so the waiting sbx, `prune`, `rm` and the next `run` can all
+//! call it safely. Every step runs even when another failed, and the record
+//! keeps naming what could not be released, so the next sweep, `prune` or
+//! `rm` tries again instead of forgetting it.
 
 use crate::net::netns;
 use crate::state::{SandboxRecord, SandboxState, StateRoot};
@@ -8,17 +11,24 @@ use anyhow::Result;
 
 /// Releases the kernel objects of an ended sandbox, then either marks its
 /// record `exited` with `exit_code` (a detached sandbox, kept until
-/// `sbx rm`) or removes it. Keeps going past failures and reports them all.
-pub fn finish(root: &StateRoot, mut record: SandboxRecord, exit_code: Option<i32>) -> Result<()> {
-    let mut errors = Vec::new();
-    if let Err(e) = release_kernel(&record) {
-        errors.push(format!("{e:#}"));
-    }
-    let result = if record.kept_after_exit() {
+/// `sbx rm`) or removes it. If a kernel object could not be released, the
+/// record is kept `exited` whatever the sandbox was, still naming it.
+pub fn finish(root: &StateRoot, record: SandboxRecord, exit_code: Option<i32>) -> Result<()> {
+    finish_with(root, record, exit_code, true)
+}
+
+/// [`finish`], with `patient` saying whether a busy cgroup is waited for
+/// (just after the sandbox ended its last processes may still be leaving).
+fn finish_with(
+    root: &StateRoot,
+    mut record: SandboxRecord,
+    exit_code: Option<i32>,
+    patient: bool,
+) -> Result<()> {
+    let mut errors = release_kernel(&mut record, patient);
+    let result = if record.kept_after_exit() || !errors.is_empty() {
         record.state = SandboxState::Exited;
         record.exit_code = exit_code;
-        record.netns = None;
-        record.cgroups.clear();
         root.write_sandbox(&record)
     } else {
         root.remove_sandbox(&record.name)
@@ -30,42 +40,76 @@ pub fn finish(root: &StateRoot, mut record: SandboxRecord, exit_code: Option<i32
 }
 
 /// What the sweep does with a dead sandbox nobody cleaned up (its sbx was
-/// killed): the same as its own ending, exit code unknown.
+/// killed): the same as its own ending, exit code unknown. A sandbox whose
+/// cleanup already ran and left something (a cgroup a process escaped
+/// into) gets one quick retry, so that every launch's sweep stays cheap.
 pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
     let code = record.exit_code;
     if record.state == SandboxState::Exited && record.netns.is_none() && record.cgroups.is_empty() {
         return Ok(());
     }
-    finish(root, record, code)
+    let patient = record.state != SandboxState::Exited;
+    finish_with(root, record, code, patient)
 }
 
-/// Removes an ended sandbox for good (`sbx rm`, `sbx prune`).
+/// Removes an ended sandbox for good (`sbx rm`, `sbx prune`); if part of it
+/// cannot be released, the record stays (rewritten to name only what
+/// remains) and the error says so.
 pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
-    let mut errors = Vec::new();
-    if let Err(e) = release_kernel(record) {
-        errors.push(format!("{e:#}"));
-    }
-    if let Err(e) = root.remove_sandbox(&record.name) {
+    let mut record = record.clone();
+    let mut errors = release_kernel(&mut record, true);
+    let result = if errors.is_empty() {
+        root.remove_sandbox(&record.name)
+    } else {
+        root.write_sandbox(&record)
+    };
+    if let Err(e) = result {
         errors.push(format!("{e:#}"));
     }
     report(&record.name, errors)
 }
 
-/// The netns file is ours only if our record names it: a file of that name
-/// made by another state root is left alone.
-fn release_kernel(record: &SandboxRecord) -> Result<()> {
-    let netns = match &record.netns {
-        Some(path) => netns::unbind(path),
-        None => Ok(()),
-    };
-    let cgroups = crate::cgroup::remove(&record.cgroups);
-    netns.and(cgroups)
+/// Releases the netns file and the cgroups, dropping each from the record
+/// once it is gone; returns the failures. The netns file is ours only if
+/// our record names it: a file of that name made by another state root is
+/// left alone.
+fn release_kernel(record: &mut SandboxRecord, patient: bool) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Some(path) = &record.netns {
+        match netns::unbind(path) {
+            Ok(()) => record.netns = None,
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    record.cgroups.retain(|dir| {
+        let removed = if patient {
+            crate::cgroup::remove(std::slice::from_ref(dir))
+        } else {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(anyhow::Error::new(e).context(format!("remove cgroup {}", dir.display())))
+                }
+                _ => Ok(()),
+            }
+        };
+        match removed {
+            Ok(()) => false,
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                true
+            }
+        }
+    });
+    errors
 }
 
 fn report(name: &str, errors: Vec<String>) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("cleaning up sandbox {name}: {}", errors.join("; "))
+        anyhow::bail!(
+            "cleaning up sandbox {name}: {}; its record is kept, so 'sbx rm {name}' or 'sbx prune' tries again",
+            errors.join("; ")
+        )
     }
 }

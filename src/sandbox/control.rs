@@ -2,11 +2,12 @@
 //! they leave. Signals go to the sandbox's init, which passes them on to
 //! the command (SIGKILL ends the whole PID namespace at once).
 
+use super::damaged::Damaged;
 use super::{cleanup, find, reserve};
 pub use crate::batch::each;
 use crate::state::liveness::ProcessId;
 use crate::state::records::Status;
-use crate::state::{SandboxRecord, StateRoot};
+use crate::state::{Entry, SandboxRecord, StateRoot};
 use anyhow::{Result, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -64,6 +65,10 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 /// Removes a sandbox's record (and anything the kernel still holds for it);
 /// a running one only with `force`, which kills it first.
 pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
+    crate::spec::check_name(name)?;
+    if let Entry::Unreadable(unreadable) = root.sandbox_entry(name) {
+        return rm_damaged(root, Damaged::probe(unreadable), force);
+    }
     let record = find(root, name)?;
     if let Some(init) = record.init.filter(|_| record.status() == Status::Running) {
         if !force {
@@ -89,14 +94,91 @@ pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
     }
 }
 
+/// `sbx rm` of a sandbox whose record cannot be read: the way out the user
+/// is told about. Without `force` only a sandbox of which nothing is left
+/// in the kernel goes; with it, every process living in its network
+/// namespace is killed, the waiting sbx (the init's parent) gets its
+/// moment to clean up, and the netns file and the folder go. Says on
+/// stderr what it did.
+fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
+    let name = damaged.name.clone();
+    if damaged.in_kernel() && !force {
+        bail!(
+            "the record of sandbox {name} cannot be read ({}) and {}: 'sbx rm -f {name}' kills what lives there and removes it",
+            damaged.reason,
+            damaged.kernel_words()
+        );
+    }
+    let owner = damaged.owner();
+    let processes: Vec<ProcessId> = damaged
+        .processes
+        .iter()
+        .filter_map(|pid| ProcessId::of(*pid))
+        .collect();
+    for process in &processes {
+        send(*process, Signal::SIGKILL);
+    }
+    for process in &processes {
+        process.wait_gone(CLEANUP_GRACE);
+    }
+    if let Some(owner) = owner {
+        owner.wait_gone(CLEANUP_GRACE);
+    }
+    let _lock = root.lock()?;
+    let mut errors = Vec::new();
+    if let Err(e) = crate::net::netns::unbind(&damaged.netns) {
+        errors.push(format!("{e:#}"));
+    }
+    // Its cgroups, which the waiting sbx would have removed were it alive.
+    for dir in crate::sandbox::damaged::cgroups_of(&name) {
+        if let Err(e) = crate::cgroup::remove(std::slice::from_ref(&dir)) {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    // The waiting sbx may have written a whole record meanwhile.
+    let removed = match root.sandbox_entry(&name) {
+        Entry::Found(record) => cleanup::remove(root, &record),
+        _ => root.remove_sandbox(&name),
+    };
+    if let Err(e) = removed {
+        errors.push(format!("{e:#}"));
+    }
+    if !errors.is_empty() {
+        bail!("removing sandbox {name}: {}", errors.join("; "));
+    }
+    let netns = if damaged.netns_exists {
+        format!(", removed {}", damaged.netns.display())
+    } else {
+        String::new()
+    };
+    crate::log::warn(&format!(
+        "sandbox {name} had an unreadable record ({}): killed {} process(es) in its network namespace{netns} and removed its folder",
+        damaged.reason,
+        processes.len()
+    ));
+    Ok(())
+}
+
 /// Removes every dead sandbox: records, netns files (the veth goes with
-/// the namespace) and address reservations; prints each one removed.
+/// the namespace) and address reservations; prints each one removed. A
+/// sandbox whose record cannot be read is left alone (liveness comes from
+/// the kernel, not the file), with a word on stderr saying how to remove it.
 pub fn prune(root: &StateRoot) -> Result<()> {
     let _lock = root.lock()?;
     let (records, unreadable) = root.sandboxes()?;
-    for name in unreadable {
-        root.remove_sandbox(&name)?;
-        println!("removed unreadable sandbox folder {name}");
+    for damaged in crate::sandbox::damaged::probe_all(unreadable) {
+        let name = &damaged.name;
+        if damaged.missing && !damaged.in_kernel() {
+            root.remove_sandbox(name)?;
+            println!("removed unreadable sandbox folder {name}");
+        } else {
+            let how = if damaged.in_kernel() { "rm -f" } else { "rm" };
+            crate::log::warn(&format!(
+                "left sandbox {name} alone: its record cannot be read ({}) and {}; 'sbx {how} {name}' removes it",
+                damaged.reason,
+                damaged.kernel_words()
+            ));
+        }
     }
     let mut errors = Vec::new();
     for record in records {
@@ -138,7 +220,11 @@ fn await_cleanup(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
     };
     if let Some(Err(dead)) = reserve::confirm_exited(root, current) {
         let _lock = root.lock()?;
-        cleanup::sweep(root, dead)?;
+        // It did stop; what could not be released stays in its record for
+        // `sbx rm` or `sbx prune` to retry, and the user hears about it.
+        if let Err(e) = cleanup::sweep(root, dead) {
+            crate::log::warn(&format!("{e:#}"));
+        }
     }
     Ok(())
 }

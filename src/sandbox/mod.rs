@@ -4,6 +4,7 @@
 
 pub mod cleanup;
 pub mod control;
+pub mod damaged;
 pub mod exec;
 pub mod inspect;
 pub mod launch;

@@ -1,5 +1,6 @@
 //! `sbx ps`: what runs, where, with which address.
 
+use super::damaged::Damaged;
 use super::ps_format;
 use crate::cli::PsArgs;
 use crate::state::records::Status;
@@ -10,7 +11,18 @@ use serde_json::json;
 
 /// Prints the sandboxes as a table, names, or JSON.
 pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
-    let (records, _) = root.sandboxes()?;
+    let (records, unreadable) = root.sandboxes()?;
+    // Unreadable records are listed as `unknown` (never as dead) with `-a`;
+    // a folder without a record file and without a namespace is a launch
+    // before its first write (or a removal under way): not a sandbox yet.
+    let unknown: Vec<Damaged> = if args.all {
+        super::damaged::probe_all(unreadable)
+            .into_iter()
+            .filter(|d| !d.missing || d.in_kernel())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let shown: Vec<(SandboxRecord, Status)> = records
         .into_iter()
         .map(|r| {
@@ -24,21 +36,31 @@ pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
         None => ps_format::Format::Table,
     };
     if let (ps_format::Format::Template(template), false) = (&format, args.quiet) {
-        let rows: Vec<ps_format::Row> = shown.iter().map(|(r, s)| row(r, *s)).collect();
+        let mut rows: Vec<ps_format::Row> = shown.iter().map(|(r, s)| row(r, *s)).collect();
+        rows.extend(unknown.iter().map(unknown_template_row));
         print!("{}", template.render(&rows));
     } else if format == ps_format::Format::JsonLines && !args.quiet {
         for (r, s) in &shown {
             println!("{}", serde_json::to_string(&to_json(r, *s))?);
         }
+        for damaged in &unknown {
+            println!("{}", serde_json::to_string(&unknown_json(damaged))?);
+        }
     } else if args.json {
-        let items: Vec<_> = shown.iter().map(|(r, s)| to_json(r, *s)).collect();
+        let mut items: Vec<_> = shown.iter().map(|(r, s)| to_json(r, *s)).collect();
+        items.extend(unknown.iter().map(unknown_json));
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if args.quiet {
         for (record, _) in &shown {
             println!("{}", record.name);
         }
+        for damaged in &unknown {
+            println!("{}", damaged.name);
+        }
     } else {
-        print!("{}", table(&shown, timefmt::now_unix(), args.no_trunc));
+        let mut lines = table(&shown, timefmt::now_unix(), args.no_trunc);
+        lines.extend(unknown.iter().map(unknown_row));
+        print!("{}", format_columns(&lines));
     }
     Ok(())
 }
@@ -76,12 +98,63 @@ fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
         ip: record.ip,
         status: status.as_str(),
         exit_code: record.exit_code,
-        created: record.created,
+        created: Some(record.created),
         command: &record.command,
     }
 }
 
-fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> String {
+/// A sandbox whose record cannot be read, as templates see it: what the
+/// kernel tells (name, init PID), status `unknown`, nothing else.
+fn unknown_template_row(damaged: &Damaged) -> ps_format::Row<'_> {
+    ps_format::Row {
+        name: &damaged.name,
+        pid: damaged.init(),
+        network: None,
+        ip: None,
+        status: "unknown",
+        exit_code: None,
+        created: None,
+        command: &[],
+    }
+}
+
+/// A sandbox whose record cannot be read, in `--json`: status `unknown`
+/// with the reason; the PID is its init's, found in the kernel.
+fn unknown_json(damaged: &Damaged) -> serde_json::Value {
+    json!({
+        "name": damaged.name,
+        "pid": damaged.init(),
+        "network": null,
+        "ip": null,
+        "status": "unknown",
+        "reason": format!("{}; {}", damaged.reason, damaged.kernel_words()),
+        "exit_code": null,
+        "created": null,
+        "command": null,
+    })
+}
+
+/// The same as a table row: the reason stands where the command would.
+fn unknown_row(damaged: &Damaged) -> Vec<String> {
+    vec![
+        damaged.name.clone(),
+        damaged
+            .init()
+            .map_or_else(|| "-".into(), |pid| pid.to_string()),
+        "?".into(),
+        "?".into(),
+        "unknown".into(),
+        "?".into(),
+        format!(
+            "(record unreadable: {}; {})",
+            damaged.reason,
+            damaged.kernel_words()
+        )
+        .replace('\n', " "),
+    ]
+}
+
+fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
     let header = [
         "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND",
     ]
@@ -102,7 +175,7 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> String {
             ps_format::command_cell(&r.command, no_trunc),
         ]);
     }
-    format_columns(&lines)
+    lines
 }
 
 /// Left-aligned columns separated by three spaces, the last one unpadded.

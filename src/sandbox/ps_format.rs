@@ -74,8 +74,8 @@ pub struct Row<'a> {
     pub status: &'a str,
     /// Its exit code, once known.
     pub exit_code: Option<i32>,
-    /// Unix seconds of its launch.
-    pub created: u64,
+    /// Unix seconds of its launch (`None`: unknown, its record is unreadable).
+    pub created: Option<u64>,
     /// Its command and arguments.
     pub command: &'a [String],
 }
@@ -191,8 +191,11 @@ fn value(field: Field, row: &Row) -> String {
         Field::Network => row.network.unwrap_or("none").to_string(),
         Field::Ip => opt(row.ip.map(|ip| ip.to_string())),
         Field::Status => row.status.to_string(),
-        Field::Created => crate::timefmt::rfc3339(row.created),
-        Field::RunningFor => crate::timefmt::ago(row.created, crate::timefmt::now_unix()),
+        Field::Created => row.created.map(crate::timefmt::rfc3339).unwrap_or_default(),
+        Field::RunningFor => row
+            .created
+            .map(|c| crate::timefmt::ago(c, crate::timefmt::now_unix()))
+            .unwrap_or_default(),
         Field::Command => command_cell(row.command, true),
         Field::ExitCode => opt(row.exit_code.map(|c| c.to_string())),
     }
@@ -256,7 +259,7 @@ mod tests {
             ip: Some(Ipv4Addr::new(10, 1, 0, 2)),
             status: "running",
             exit_code: None,
-            created: 0,
+            created: Some(0),
             command,
         }
     }

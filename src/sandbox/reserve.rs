@@ -4,6 +4,7 @@
 //! any namespace is made, so launches run in parallel.
 
 use super::cleanup;
+use super::damaged::{self, Damaged};
 use crate::ipam::{self, Holder};
 use crate::net::{Netlink, netns};
 use crate::network::{self, Attachment};
@@ -55,7 +56,19 @@ fn reserve_as(
     again: bool,
 ) -> Result<Reservation> {
     let _lock = root.lock()?;
-    let (live, exited) = sweep_dead(root)?;
+    let Swept {
+        live,
+        exited,
+        damaged,
+    } = sweep_dead(root)?;
+    if let Some(d) = damaged.iter().find(|d| d.name == spec.name) {
+        bail!(
+            "name {} is in use by a sandbox whose record cannot be read ({}): see 'sbx ps -a'; 'sbx rm -f {}' removes it, or choose another --name",
+            spec.name,
+            d.reason,
+            spec.name
+        );
+    }
     let again = again && exited.contains(&spec.name);
     if exited.contains(&spec.name) && !again {
         bail!(
@@ -89,8 +102,10 @@ fn reserve_as(
             .filter(|r| r.network.as_deref() == Some(net.name.as_str()))
             .filter_map(|r| r.ip.map(|ip| (r.name.clone(), ip)))
             .collect();
+        let held_by_damaged = damaged_holders(nl, &damaged, &net.subnet)?;
         let holders: Vec<Holder> = neighbours
             .iter()
+            .chain(&held_by_damaged)
             .map(|(name, ip)| Holder { ip: *ip, name })
             .collect();
         ip = Some(match spec.ip {
@@ -151,16 +166,62 @@ fn reserve_as(
     })
 }
 
+/// The addresses in `subnet` that sandboxes with unreadable records still
+/// hold, read from their namespaces: never handed out again. If one cannot
+/// be read, no address is safe to give: the launch fails naming the way out.
+fn damaged_holders(
+    nl: &Netlink,
+    damaged: &[Damaged],
+    subnet: &crate::ipam::Subnet,
+) -> Result<Vec<(String, Ipv4Addr)>> {
+    let mut held = Vec::new();
+    for d in damaged.iter().filter(|d| d.in_kernel()) {
+        let print = damaged::footprint(nl, d).with_context(|| {
+            format!(
+                "cannot tell which address sandbox {} holds (its record cannot be read: {}); 'sbx rm -f {}' removes it",
+                d.name, d.reason, d.name
+            )
+        })?;
+        held.extend(
+            print
+                .addrs
+                .into_iter()
+                .filter(|ip| subnet.contains(*ip))
+                .map(|ip| (d.name.clone(), ip)),
+        );
+    }
+    Ok(held)
+}
+
+/// What the sweep found: live records, the names of exited sandboxes whose
+/// records stay until `sbx rm`, and the sandboxes whose records cannot be
+/// read (set aside, never taken for dead).
+pub struct Swept {
+    /// Records of sandboxes still running or being launched.
+    pub live: Vec<SandboxRecord>,
+    /// Exited sandboxes kept until `sbx rm`.
+    pub exited: Vec<String>,
+    /// Unreadable records, with what the kernel still holds for them.
+    pub damaged: Vec<Damaged>,
+}
+
 /// Removes the leftovers of every sandbox whose processes are gone (a crash,
-/// a `kill -9`) and returns the live records and the names of exited ones
-/// whose records stay until `sbx rm`. One broken record never stops the
-/// sweep. Called with the lock held.
-pub fn sweep_dead(root: &StateRoot) -> Result<(Vec<SandboxRecord>, Vec<String>)> {
+/// a `kill -9`) and sorts the rest (see [`Swept`]). One broken record never
+/// stops the sweep, and is never swept itself: liveness comes from the
+/// kernel, so a damaged record of a running sandbox keeps its address and
+/// its network. Called with the lock held.
+pub fn sweep_dead(root: &StateRoot) -> Result<Swept> {
     let (records, unreadable) = root.sandboxes()?;
-    for name in unreadable {
+    let mut damaged = Vec::new();
+    for d in damaged::probe_all(unreadable) {
         // Folders are created and first written under this lock, so one
-        // without a readable record is a launch that died in between.
-        let _ = root.remove_sandbox(&name);
+        // without a record file and without a namespace is a launch that
+        // died in between. Anything else is set aside.
+        if d.missing && !d.in_kernel() {
+            let _ = root.remove_sandbox(&d.name);
+        } else {
+            damaged.push(d);
+        }
     }
     let mut live = Vec::with_capacity(records.len());
     let mut exited = Vec::new();
@@ -180,7 +241,11 @@ pub fn sweep_dead(root: &StateRoot) -> Result<(Vec<SandboxRecord>, Vec<String>)>
             }
         }
     }
-    Ok((live, exited))
+    Ok(Swept {
+        live,
+        exited,
+        damaged,
+    })
 }
 
 /// Sorts a record into live (`Ok`) or ended (`Err`), safely against the

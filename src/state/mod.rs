@@ -14,6 +14,30 @@ use std::path::{Path, PathBuf};
 
 pub use records::{NetworkRecord, SandboxRecord, SandboxState};
 
+/// A record file that exists (or a sandbox folder whose record is missing)
+/// but cannot be read: set aside, never taken for a dead sandbox or an
+/// absent network, so the kernel objects it stands for are not reused.
+#[derive(Clone, Debug)]
+pub struct Unreadable {
+    /// The sandbox or network name (its folder or file name).
+    pub name: String,
+    /// Why it cannot be read, for `sbx ps -a` and `sbx network ls`.
+    pub reason: String,
+    /// The folder has no record file at all: a launch that died between
+    /// making the folder and its first write (both happen under the lock).
+    pub missing: bool,
+}
+
+/// What the state root holds under one name.
+pub enum Entry<T> {
+    /// Nothing by that name.
+    Absent,
+    /// A record that parsed.
+    Found(T),
+    /// A record that exists but cannot be read.
+    Unreadable(Unreadable),
+}
+
 /// A state root such as `/run/sbx`; two roots never see each other's records.
 pub struct StateRoot {
     dir: PathBuf,
@@ -82,9 +106,59 @@ impl StateRoot {
         self.dir.join("networks").join(format!("{name}.json"))
     }
 
-    /// Reads one sandbox record; `None` when there is none by that name.
+    /// Reads one sandbox record; `None` when there is none by that name. A
+    /// record that cannot be read is an error that names the way out.
     pub fn sandbox(&self, name: &str) -> Result<Option<SandboxRecord>> {
-        read_json(&self.sandbox_dir(name).join("sandbox.json"))
+        match self.sandbox_entry(name) {
+            Entry::Absent => Ok(None),
+            Entry::Found(record) => Ok(Some(record)),
+            Entry::Unreadable(u) => anyhow::bail!(
+                "the record of sandbox {name} cannot be read ({}): see 'sbx ps -a'; 'sbx rm -f {name}' removes it",
+                u.reason
+            ),
+        }
+    }
+
+    /// One sandbox's folder, sorted into absent, readable or not: a folder
+    /// whose record is missing or damaged is `Unreadable`.
+    pub fn sandbox_entry(&self, name: &str) -> Entry<SandboxRecord> {
+        let dir = self.sandbox_dir(name);
+        let path = dir.join("sandbox.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<SandboxRecord>(&bytes) {
+                Ok(record) if record.name == name => Entry::Found(record),
+                Ok(record) => Entry::Unreadable(Unreadable {
+                    name: name.into(),
+                    reason: format!(
+                        "{} names another sandbox, {:?}",
+                        path.display(),
+                        record.name
+                    ),
+                    missing: false,
+                }),
+                Err(e) => Entry::Unreadable(Unreadable {
+                    name: name.into(),
+                    reason: format!("{} is damaged: {e}", path.display()),
+                    missing: false,
+                }),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if dir.is_dir() {
+                    Entry::Unreadable(Unreadable {
+                        name: name.into(),
+                        reason: format!("{} is missing", path.display()),
+                        missing: true,
+                    })
+                } else {
+                    Entry::Absent
+                }
+            }
+            Err(e) => Entry::Unreadable(Unreadable {
+                name: name.into(),
+                reason: format!("cannot read {}: {e}", path.display()),
+                missing: false,
+            }),
+        }
     }
 
     /// Writes a sandbox record atomically into its (existing) folder.
@@ -104,25 +178,72 @@ impl StateRoot {
         }
     }
 
-    /// Every readable sandbox record. A folder without a readable record
-    /// (a launch killed before its first write) is reported by name so the
-    /// caller can sweep it; one bad record never hides the others.
-    pub fn sandboxes(&self) -> Result<(Vec<SandboxRecord>, Vec<String>)> {
+    /// Every readable sandbox record, and the folders whose record is
+    /// missing or damaged (for the caller to check against the kernel: see
+    /// `sandbox::damaged`); one bad record never hides the others.
+    pub fn sandboxes(&self) -> Result<(Vec<SandboxRecord>, Vec<Unreadable>)> {
         let mut records = Vec::new();
         let mut unreadable = Vec::new();
         for name in list_dir(&self.dir.join("sandboxes"))? {
-            match self.sandbox(&name) {
-                Ok(Some(record)) => records.push(record),
-                _ => unreadable.push(name),
+            match self.sandbox_entry(&name) {
+                Entry::Found(record) => records.push(record),
+                Entry::Unreadable(u) => unreadable.push(u),
+                Entry::Absent => {}
             }
         }
         records.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
         Ok((records, unreadable))
     }
 
-    /// Reads one network record; `None` when there is none by that name.
+    /// Reads one network record; `None` when there is none by that name. A
+    /// record that cannot be read is an error that names the way out.
     pub fn network(&self, name: &str) -> Result<Option<NetworkRecord>> {
-        read_json(&self.network_file(name))
+        match self.network_entry(name) {
+            Entry::Absent => Ok(None),
+            Entry::Found(record) => Ok(Some(record)),
+            Entry::Unreadable(u) => anyhow::bail!(
+                "the record of network {name} cannot be read ({}): 'sbx network rm {name}' removes it",
+                u.reason
+            ),
+        }
+    }
+
+    /// One network record, sorted into absent, readable or not. A record
+    /// that parses but names no valid bridge counts as damaged: no kernel
+    /// lookup could ever succeed with it.
+    pub fn network_entry(&self, name: &str) -> Entry<NetworkRecord> {
+        let path = self.network_file(name);
+        let damaged = |reason: String| {
+            Entry::Unreadable(Unreadable {
+                name: name.into(),
+                reason,
+                missing: false,
+            })
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<NetworkRecord>(&bytes) {
+                Ok(record) if record.name != name => damaged(format!(
+                    "{} names another network, {:?}",
+                    path.display(),
+                    record.name
+                )),
+                Ok(record) if !records::valid_ifname(&record.bridge) => damaged(format!(
+                    "{} names bridge {:?}, which is no interface name",
+                    path.display(),
+                    record.bridge
+                )),
+                Ok(record) => Entry::Found(record),
+                Err(e) => damaged(format!("{} is damaged: {e}", path.display())),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Entry::Absent,
+            Err(e) => damaged(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// The raw bytes of a network record, so `network rm` of a damaged one
+    /// can salvage the bridge name it may still hold.
+    pub fn network_bytes(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.network_file(name)).unwrap_or_default()
     }
 
     /// Writes a network record atomically.
@@ -130,24 +251,42 @@ impl StateRoot {
         write_json(&self.network_file(&record.name), record)
     }
 
-    /// Deletes a network record.
+    /// Deletes a network record; already gone is fine, so a retried
+    /// `network rm` finishes what the first one began.
     pub fn remove_network(&self, name: &str) -> Result<()> {
         let path = self.network_file(name);
-        fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", path.display()))
+            }
+            _ => Ok(()),
+        }
     }
 
-    /// Every network record, sorted by name.
+    /// Every readable network record, sorted by name; damaged ones are
+    /// left out (see [`StateRoot::network_entries`]), so one bad file never
+    /// stops the commands that concern other networks.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        Ok(self.network_entries()?.0)
+    }
+
+    /// Every network record, readable (sorted by name) and damaged.
+    pub fn network_entries(&self) -> Result<(Vec<NetworkRecord>, Vec<Unreadable>)> {
         let mut networks = Vec::new();
+        let mut damaged = Vec::new();
         for file in list_dir(&self.dir.join("networks"))? {
-            if let Some(name) = file.strip_suffix(".json")
-                && let Some(record) = self.network(name)?
-            {
-                networks.push(record);
+            let Some(name) = file.strip_suffix(".json") else {
+                continue;
+            };
+            match self.network_entry(name) {
+                Entry::Found(record) => networks.push(record),
+                Entry::Unreadable(u) => damaged.push(u),
+                Entry::Absent => {}
             }
         }
         networks.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(networks)
+        damaged.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((networks, damaged))
     }
 }
 
@@ -162,16 +301,6 @@ fn list_dir(dir: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(names)
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .with_context(|| format!("parse {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
-    }
 }
 
 /// Writes to a temp file in the same folder, then renames over the target:
@@ -189,4 +318,72 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     file.write_all(&bytes)
         .with_context(|| format!("write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("rename {} into place", tmp.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(tag: &str) -> (PathBuf, StateRoot) {
+        let dir = std::env::temp_dir().join(format!("sbx-unit-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let root = StateRoot::open(&dir).expect("open a state root");
+        (dir, root)
+    }
+
+    #[test]
+    fn unreadable_sandbox_records_are_reported_never_hidden() {
+        let (dir, root) = root("sbxrec");
+        for (name, content) in [
+            ("garbage", Some(&b"\x00 not json"[..])),
+            ("truncated", Some(&br#"{"name":"truncated","netw"#[..])),
+            ("missing", None),
+        ] {
+            fs::create_dir(root.sandbox_dir(name)).unwrap();
+            if let Some(content) = content {
+                fs::write(root.sandbox_dir(name).join("sandbox.json"), content).unwrap();
+            }
+        }
+        let (records, unreadable) = root.sandboxes().unwrap();
+        assert!(records.is_empty());
+        let mut seen: Vec<(String, bool)> = unreadable
+            .iter()
+            .map(|u| (u.name.clone(), u.missing))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("garbage".to_string(), false),
+                ("missing".to_string(), true),
+                ("truncated".to_string(), false)
+            ]
+        );
+        assert!(matches!(root.sandbox_entry("nope"), Entry::Absent));
+        let err = root.sandbox("garbage").unwrap_err().to_string();
+        assert!(err.contains("sbx rm -f garbage"), "{err}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn damaged_network_records_are_set_apart() {
+        let (dir, root) = root("netrec");
+        let file = |name: &str| dir.join("networks").join(format!("{name}.json"));
+        fs::write(file("bad"), b"{\"name\":\"bad\",").unwrap();
+        let good = br#"{"name":"good","bridge":"br-good","subnet":"10.9.0.0/24","gateway":"10.9.0.1","internal":false,"mtu":null,"created":1,"bridge_created":true,"gateway_added":true}"#;
+        fs::write(file("good"), good).unwrap();
+        let odd = String::from_utf8_lossy(good).replace("br-good", "a/very/long/bridge");
+        fs::write(file("odd"), odd.replace("\"good\"", "\"odd\"")).unwrap();
+        let (networks, damaged) = root.network_entries().unwrap();
+        assert_eq!(networks.len(), 1);
+        assert_eq!(networks[0].name, "good");
+        let names: Vec<&str> = damaged.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["bad", "odd"]);
+        assert!(damaged[1].reason.contains("no interface name"));
+        assert_eq!(root.networks().unwrap().len(), 1);
+        assert!(root.network("bad").is_err());
+        root.remove_network("bad").unwrap();
+        root.remove_network("bad").unwrap();
+        let _ = fs::remove_dir_all(dir);
+    }
 }

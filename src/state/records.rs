@@ -142,3 +142,13 @@ pub struct NetworkRecord {
     /// sbx added the gateway address (so `network rm` removes it).
     pub gateway_added: bool,
 }
+
+/// Whether `name` can be a Linux interface name as sbx makes them: 1 to 15
+/// bytes (the kernel's IFNAMSIZ less its NUL) of letters, digits, `_.-`.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}

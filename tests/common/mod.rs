@@ -311,3 +311,35 @@ pub fn alive(pid: i64) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// The table and the nft chains of sbx that mention `bridge`, as
+/// (family, table, chain), found by listing (their names are sbx's business).
+pub fn sbx_chains_of(bridge: &str) -> Vec<(String, String, String)> {
+    let tables = text(&host("nft", &["list", "tables"]).stdout);
+    let mut found = Vec::new();
+    for line in tables.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() != 3 || !words[2].starts_with("sbx") {
+            continue;
+        }
+        let listing = text(&host("nft", &["list", "table", words[1], words[2]]).stdout);
+        for l in listing.lines() {
+            let l = l.trim();
+            if let Some(chain) = l.strip_prefix("chain ").and_then(|c| c.strip_suffix(" {"))
+                && chain.contains(bridge)
+            {
+                found.push((words[1].into(), words[2].into(), chain.into()));
+            }
+        }
+    }
+    found
+}
+
+/// An interface made by hand (`ip link add`), deleted on drop.
+pub struct HandLink(pub &'static str);
+
+impl Drop for HandLink {
+    fn drop(&mut self) {
+        let _ = host("ip", &["link", "del", self.0]);
+    }
+}
