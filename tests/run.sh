@@ -13,6 +13,7 @@ command -v nft >/dev/null || need+=(nftables)
 command -v busybox >/dev/null || need+=(busybox-static)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v setpriv >/dev/null || need+=(util-linux)
+[ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
