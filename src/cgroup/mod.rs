@@ -1,9 +1,12 @@
-//! Resource limits through cgroups: one cgroup per sandbox (per controller
-//! hierarchy on cgroup v1), made only when a limit is asked for, removed
-//! when the sandbox ends. cgroup v2 is used when its unified tree has the
-//! memory, pids and cpu controllers; otherwise the v1 hierarchies (hybrid
-//! hosts such as this project's CI keep them there).
+//! cgroups: one per sandbox (per controller hierarchy on cgroup v1), made
+//! for every sandbox before its init runs anything of the user's, removed
+//! when the sandbox ends. They hold the device allow list (always) and the
+//! resource limits (when asked for). cgroup v2 is used when its unified
+//! tree has the memory, pids and cpu controllers; otherwise the v1
+//! hierarchies (hybrid hosts such as this project's CI keep them there).
 
+mod device_bpf;
+pub mod devices;
 mod limits;
 
 pub use limits::Limits;
@@ -18,15 +21,24 @@ const PARENT: &str = "sbx";
 /// CFS period for `--cpus`, as Docker uses.
 const CPU_PERIOD_US: u64 = 100_000;
 
-/// Creates the sandbox's cgroup(s) with `limits` written; returns the
-/// folders made, to record and to remove later. Nothing is left behind on
-/// failure.
+/// Test and debug knob: `SBX_DEVICE_POLICY=bpf` enforces the device allow
+/// list with the cgroup v2 BPF program even on a hybrid host (on the v2
+/// tree at /sys/fs/cgroup/unified), `v1` with the v1 devices controller;
+/// unset, sbx picks what the host has (v1 devices on a hybrid host).
+pub const DEVICE_POLICY_ENV: &str = "SBX_DEVICE_POLICY";
+
+/// Where the hybrid layout mounts its cgroup v2 tree.
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+/// Creates the sandbox's cgroup(s) with the device allow list and `limits`
+/// written; returns the folders made, to record and to remove later.
+/// Nothing is left behind on failure.
 pub fn create(name: &str, limits: &Limits) -> Result<Vec<PathBuf>> {
     let mut made = Vec::new();
     let result = if unified_has_controllers() {
-        create_v2(name, limits, &mut made)
+        create_v2(name, limits, &mut made).and_then(|()| confine_devices(name, true, &mut made))
     } else {
-        create_v1(name, limits, &mut made)
+        create_v1(name, limits, &mut made).and_then(|()| confine_devices(name, false, &mut made))
     };
     if let Err(e) = result {
         let _ = remove(&made);
@@ -45,8 +57,10 @@ pub fn add_process(cgroups: &[PathBuf], pid: i32) -> Result<()> {
 
 /// Removes the cgroups of an ended sandbox. The kernel refuses while the
 /// last killed processes are still being reaped, so this retries for a
-/// moment. Already gone is fine.
+/// moment. Already gone is fine; one that cannot be removed does not stop
+/// the others (all failures are reported).
 pub fn remove(cgroups: &[PathBuf]) -> Result<()> {
+    let mut errors = Vec::new();
     for dir in cgroups {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
@@ -57,12 +71,56 @@ pub fn remove(cgroups: &[PathBuf]) -> Result<()> {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("remove cgroup {}", dir.display()));
+                    errors.push(format!("remove cgroup {}: {e}", dir.display()));
+                    break;
                 }
             }
         }
     }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("; "));
+    }
     Ok(())
+}
+
+/// Puts the device allow list on the sandbox: the v1 devices controller
+/// (hybrid and v1 hosts) or the BPF program on its v2 cgroup (pure v2
+/// hosts, where `create_v2` made it as the last of `made`); see
+/// [`DEVICE_POLICY_ENV`] to force either.
+fn confine_devices(name: &str, pure_v2: bool, made: &mut Vec<PathBuf>) -> Result<()> {
+    let v1 = Path::new(ROOT).join("devices");
+    let forced = std::env::var(DEVICE_POLICY_ENV).unwrap_or_default();
+    match forced.as_str() {
+        "" if pure_v2 => bpf_on_own_v2(made),
+        "" | "v1" if v1.join("cgroup.procs").exists() => {
+            let dir = v1.join(PARENT).join(name);
+            make_dir(&dir, made)?;
+            // Deny all first (a fresh cgroup inherits its parent's list), then allow.
+            write(&dir.join("devices.deny"), "a")?;
+            for rule in devices::ALLOWED {
+                write(&dir.join("devices.allow"), &rule.v1_line())?;
+            }
+            Ok(())
+        }
+        "bpf" if pure_v2 => bpf_on_own_v2(made),
+        "bpf" | "" if Path::new(UNIFIED).join("cgroup.procs").exists() => {
+            let dir = Path::new(UNIFIED).join(PARENT).join(name);
+            make_dir(&dir, made)?;
+            device_bpf::attach(&dir)
+        }
+        "" | "v1" | "bpf" => bail!(
+            "this host has no cgroup to hold the device allow list (no devices controller at {}, no cgroup v2 tree): mount one",
+            v1.display()
+        ),
+        other => bail!("{DEVICE_POLICY_ENV}={other:?} is not a device policy: use bpf or v1"),
+    }
+}
+
+fn bpf_on_own_v2(made: &[PathBuf]) -> Result<()> {
+    let dir = made
+        .last()
+        .context("the sandbox's v2 cgroup was not made")?;
+    device_bpf::attach(dir)
 }
 
 fn unified_has_controllers() -> bool {
@@ -75,8 +133,10 @@ fn unified_has_controllers() -> bool {
 fn create_v2(name: &str, limits: &Limits, made: &mut Vec<PathBuf>) -> Result<()> {
     let parent = Path::new(ROOT).join(PARENT);
     std::fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
-    for dir in [Path::new(ROOT), parent.as_path()] {
-        write(&dir.join("cgroup.subtree_control"), "+memory +pids +cpu")?;
+    if limits.any() {
+        for dir in [Path::new(ROOT), parent.as_path()] {
+            write(&dir.join("cgroup.subtree_control"), "+memory +pids +cpu")?;
+        }
     }
     let dir = parent.join(name);
     make_dir(&dir, made)?;

@@ -39,7 +39,10 @@ fn run(prog: &[sock_filter], input: &[u8; 64]) -> u32 {
                     "load {code:#x}"
                 );
                 let at = ins.k as usize;
-                assert!(at.is_multiple_of(4) && at + 4 <= input.len(), "load at {at}");
+                assert!(
+                    at.is_multiple_of(4) && at + 4 <= input.len(),
+                    "load at {at}"
+                );
                 a = u32::from_le_bytes(input[at..at + 4].try_into().unwrap());
             }
             libc::BPF_MISC if code == libc::BPF_MISC | libc::BPF_TAX => x = a,

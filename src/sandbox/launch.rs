@@ -68,14 +68,13 @@ pub fn start(
 
     let dir = root.sandbox_dir(&record.name);
     etc_files::write(&dir, &spec.hostname, record.ip, &reservation.neighbours)?;
-    if spec.limits.any() {
-        let leaf = format!("{}-{}", record.name, std::process::id());
-        record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
-        // Recorded before any process is in them, so a crash is swept.
-        root.write_sandbox(&record)?;
-        let made = record.cgroups.clone();
-        undo.push("remove the cgroups", move || crate::cgroup::remove(&made));
-    }
+    // Every sandbox: the cgroups hold its device allow list, and its limits.
+    let leaf = format!("{}-{}", record.name, std::process::id());
+    record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
+    let made = record.cgroups.clone();
+    undo.push("remove the cgroups", move || crate::cgroup::remove(&made));
+    // Recorded before any process is in them, so a crash is swept.
+    root.write_sandbox(&record)?;
     process::wait_set()
         .thread_block()
         .context("block signals")?;
