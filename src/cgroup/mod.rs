@@ -47,12 +47,56 @@ pub fn create(name: &str, limits: &Limits) -> Result<Vec<PathBuf>> {
     Ok(made)
 }
 
-/// Moves a process (the sandbox's init; its children follow) into them.
-pub fn add_process(cgroups: &[PathBuf], pid: i32) -> Result<()> {
-    for dir in cgroups {
-        write(&dir.join("cgroup.procs"), &pid.to_string())?;
+/// A sandbox's cgroups, opened by the parent for a process to join itself
+/// with: the init, first thing after the clone (its children follow), and
+/// `sbx exec`. On v1 a thread that writes `0` to a cgroup's `tasks` file
+/// moves itself without the kernel's global threadgroup lock, whose
+/// RCU-synchronised write costs 5-15 ms per move (a pid written to
+/// `cgroup.procs` takes it): the init is single-threaded, so this moves
+/// the whole process. v2 has no such path (its `cgroup.threads` moves only
+/// within one threaded domain): there the process writes `0` to
+/// `cgroup.procs`, and pays.
+pub struct Membership {
+    files: Vec<(std::fs::File, PathBuf)>,
+}
+
+impl Membership {
+    /// Opens the file to join each cgroup through (close-on-exec).
+    pub fn open(cgroups: &[PathBuf]) -> Result<Self> {
+        let mut files = Vec::new();
+        for dir in cgroups {
+            let tasks = dir.join("tasks");
+            let path = if tasks.exists() {
+                tasks
+            } else {
+                dir.join("cgroup.procs")
+            };
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("open {}", path.display()))?;
+            files.push((file, path));
+        }
+        Ok(Membership { files })
     }
-    Ok(())
+
+    /// Moves the calling (single-threaded) process into every cgroup.
+    /// Allocates only to describe a failure: fine in a forked child.
+    pub fn join(&self) -> Result<()> {
+        use std::io::Write;
+        for (file, path) in &self.files {
+            let mut file = file;
+            file.write_all(b"0")
+                .with_context(|| format!("join cgroup {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Moves this (single-threaded) process into the cgroups: `sbx exec`,
+/// whose command then shares the sandbox's device list and limits.
+pub fn join_self(cgroups: &[PathBuf]) -> Result<()> {
+    Membership::open(cgroups)?.join()
 }
 
 /// Removes the cgroups of an ended sandbox. The kernel refuses while the

@@ -52,7 +52,11 @@ pub const EXIT_SBX_FAILED: i32 = 125;
 
 /// Clones the init. The caller must have blocked [`wait_set`] and must be
 /// single-threaded (a current-thread runtime starts no threads).
-pub fn spawn(spec: &SandboxSpec, etc_dir: &Path) -> Result<Child> {
+pub fn spawn(
+    spec: &SandboxSpec,
+    etc_dir: &Path,
+    cgroups: &crate::cgroup::Membership,
+) -> Result<Child> {
     let (go_read, go_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("create sync pipe")?;
     let command = exec::Command::new(spec)?;
     let plan = init::Plan {
@@ -69,7 +73,7 @@ pub fn spawn(spec: &SandboxSpec, etc_dir: &Path) -> Result<Child> {
     // The stack is only reserved address space until the child touches it.
     let mut stack = vec![0u8; 1 << 20];
     let child_main = Box::new(|| {
-        let code = init::run(&go_read, &plan, &command);
+        let code = init::run(&go_read, &plan, &command, cgroups);
         code as isize
     });
     // SAFETY: the child gets a copy-on-write copy of this single-threaded

@@ -78,14 +78,16 @@ pub fn start(
     process::wait_set()
         .thread_block()
         .context("block signals")?;
-    let child = process::spawn(spec, &dir)?;
+    // The init joins its cgroups itself, before anything else it does.
+    let membership = crate::cgroup::Membership::open(&record.cgroups)?;
+    let child = process::spawn(spec, &dir, &membership)?;
+    drop(membership);
     let pid = child.pid;
     undo.push("stop the init", move || {
         process::abort(pid);
         Ok(())
     });
     crate::crash::point("clone");
-    crate::cgroup::add_process(&record.cgroups, pid.as_raw())?;
 
     let netns_path = record
         .netns
