@@ -242,3 +242,42 @@ fn an_unknown_device_policy_is_a_user_error() {
     );
     assert!(leftover_cgroups("tst-devbad").is_empty());
 }
+
+/// sbx killed right after the clone (the init dies with it): the sandbox's
+/// device cgroup, recorded before any process was in it, goes with
+/// `sbx prune`, for either enforcement.
+#[test]
+fn a_crashed_launchs_device_cgroup_is_swept() {
+    let env = TestEnv::new("devcrash");
+    for (i, policy) in [None, Some("bpf")].into_iter().enumerate() {
+        let name = format!("tst-devcrash-{i}");
+        let mut cmd = env.cmd(&[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            "--",
+            "sleep",
+            "300",
+        ]);
+        cmd.env("SBX_CRASH_AT", "clone")
+            .stdin(std::process::Stdio::null());
+        if let Some(p) = policy {
+            cmd.env("SBX_DEVICE_POLICY", p);
+        }
+        let out = cmd.output().expect("run sbx");
+        assert_eq!(out.status.code(), None, "killed: {}", text(&out.stderr));
+        assert_eq!(
+            leftover_cgroups(&name).len(),
+            1,
+            "{policy:?}: made and left"
+        );
+        env.ok(&["prune"]);
+        assert!(
+            wait_until(5, || leftover_cgroups(&name).is_empty()),
+            "{policy:?}: swept: {:?}",
+            leftover_cgroups(&name)
+        );
+    }
+}
