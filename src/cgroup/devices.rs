@@ -11,6 +11,10 @@
 //! admin-guide/cgroup-v1/devices.rst) or, on cgroup v2, a
 //! `BPF_PROG_TYPE_CGROUP_DEVICE` program ([`super::device_bpf`]).
 
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::Path;
+
 /// Device type, as both interfaces name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -104,6 +108,37 @@ impl Rule {
             && self.minor.is_none_or(|m| m == minor)
             && access & !self.access == 0
     }
+}
+
+/// Whether the v1 cgroup at `dir` has exactly the allow list (its
+/// `devices.list`, which the kernel prints in the form of [`Rule::v1_line`]).
+pub fn v1_holds(dir: &Path) -> bool {
+    let Ok(list) = std::fs::read_to_string(dir.join("devices.list")) else {
+        return false;
+    };
+    let mut have: Vec<&str> = list.lines().collect();
+    let mut want: Vec<String> = ALLOWED.iter().map(Rule::v1_line).collect();
+    have.sort_unstable();
+    want.sort_unstable();
+    have == want
+}
+
+/// Writes the allow list to the v1 cgroup at `dir`: deny all (which also
+/// drops what it inherited), then each rule, one write each on one open
+/// `devices.allow`.
+pub fn apply_v1(dir: &Path) -> Result<()> {
+    std::fs::write(dir.join("devices.deny"), "a")
+        .with_context(|| format!("deny all devices in {}", dir.display()))?;
+    let mut allow = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("devices.allow"))
+        .with_context(|| format!("open {}/devices.allow", dir.display()))?;
+    for rule in ALLOWED {
+        allow
+            .write_all(rule.v1_line().as_bytes())
+            .with_context(|| format!("allow {} in {}", rule.v1_line(), dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Whether the allow list grants `access` to the device.

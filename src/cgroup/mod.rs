@@ -137,12 +137,19 @@ fn confine_devices(name: &str, pure_v2: bool, made: &mut Vec<PathBuf>) -> Result
     match forced.as_str() {
         "" if pure_v2 => bpf_on_own_v2(made),
         "" | "v1" if v1.join("cgroup.procs").exists() => {
-            let dir = v1.join(PARENT).join(name);
+            // A new cgroup copies its parent's list: set on `sbx/` once (the
+            // kernel allows that only while it has no children), every
+            // sandbox's cgroup starts with it, and only a check is left to do.
+            let parent = v1.join(PARENT);
+            std::fs::create_dir_all(&parent)
+                .with_context(|| format!("create {}", parent.display()))?;
+            if !devices::v1_holds(&parent) {
+                let _ = devices::apply_v1(&parent);
+            }
+            let dir = parent.join(name);
             make_dir(&dir, made)?;
-            // Deny all first (a fresh cgroup inherits its parent's list), then allow.
-            write(&dir.join("devices.deny"), "a")?;
-            for rule in devices::ALLOWED {
-                write(&dir.join("devices.allow"), &rule.v1_line())?;
+            if !devices::v1_holds(&dir) {
+                devices::apply_v1(&dir)?;
             }
             Ok(())
         }
