@@ -36,10 +36,11 @@ const UNIFIED: &str = "/sys/fs/cgroup/unified";
 pub fn create(name: &str, limits: &Limits) -> Result<Vec<PathBuf>> {
     let mut made = Vec::new();
     let result = if unified_has_controllers() {
-        create_v2(name, limits, &mut made).and_then(|()| confine_devices(name, true, &mut made))
+        create_v2(name, limits, &mut made)
     } else {
-        create_v1(name, limits, &mut made).and_then(|()| confine_devices(name, false, &mut made))
-    };
+        create_v1(name, limits, &mut made)
+    }
+    .and_then(|()| confine_devices(name, &mut made));
     if let Err(e) = result {
         let _ = remove(&made);
         return Err(e);
@@ -128,50 +129,57 @@ pub fn remove(cgroups: &[PathBuf]) -> Result<()> {
 }
 
 /// Puts the device allow list on the sandbox: the v1 devices controller
-/// (hybrid and v1 hosts) or the BPF program on its v2 cgroup (pure v2
-/// hosts, where `create_v2` made it as the last of `made`); see
-/// [`DEVICE_POLICY_ENV`] to force either.
-fn confine_devices(name: &str, pure_v2: bool, made: &mut Vec<PathBuf>) -> Result<()> {
+/// where it is mounted (v1 and hybrid hosts), else the BPF program on the
+/// sandbox's cgroup in the v2 tree (the one `create_v2` made, on a pure v2
+/// host); see [`DEVICE_POLICY_ENV`] to force either.
+fn confine_devices(name: &str, made: &mut Vec<PathBuf>) -> Result<()> {
     let v1 = Path::new(ROOT).join("devices");
-    let forced = std::env::var(DEVICE_POLICY_ENV).unwrap_or_default();
-    match forced.as_str() {
-        "" if pure_v2 => bpf_on_own_v2(made),
-        "" | "v1" if v1.join("cgroup.procs").exists() => {
-            // A new cgroup copies its parent's list: set on `sbx/` once (the
-            // kernel allows that only while it has no children), every
-            // sandbox's cgroup starts with it, and only a check is left to do.
-            let parent = v1.join(PARENT);
-            std::fs::create_dir_all(&parent)
-                .with_context(|| format!("create {}", parent.display()))?;
-            if !devices::v1_holds(&parent) {
-                let _ = devices::apply_v1(&parent);
-            }
-            let dir = parent.join(name);
-            make_dir(&dir, made)?;
-            if !devices::v1_holds(&dir) {
-                devices::apply_v1(&dir)?;
-            }
-            Ok(())
-        }
-        "bpf" if pure_v2 => bpf_on_own_v2(made),
-        "bpf" | "" if Path::new(UNIFIED).join("cgroup.procs").exists() => {
-            let dir = Path::new(UNIFIED).join(PARENT).join(name);
-            make_dir(&dir, made)?;
-            device_bpf::attach(&dir)
-        }
-        "" | "v1" | "bpf" => bail!(
-            "this host has no cgroup to hold the device allow list (no devices controller at {}, no cgroup v2 tree): mount one",
-            v1.display()
-        ),
+    let has_v1 = v1.join("cgroup.procs").exists();
+    let use_bpf = match std::env::var(DEVICE_POLICY_ENV)
+        .unwrap_or_default()
+        .as_str()
+    {
+        "" => !has_v1,
+        "bpf" => true,
+        "v1" => false,
         other => bail!("{DEVICE_POLICY_ENV}={other:?} is not a device policy: use bpf or v1"),
+    };
+    if use_bpf {
+        let Some(tree) = [ROOT, UNIFIED]
+            .into_iter()
+            .find(|t| Path::new(t).join("cgroup.controllers").exists())
+        else {
+            bail!(
+                "this host has no cgroup to hold the device allow list (no devices controller at {}, no cgroup v2 tree): mount one",
+                v1.display()
+            );
+        };
+        let dir = Path::new(tree).join(PARENT).join(name);
+        if !made.contains(&dir) {
+            make_dir(&dir, made)?;
+        }
+        return device_bpf::attach(&dir);
     }
-}
-
-fn bpf_on_own_v2(made: &[PathBuf]) -> Result<()> {
-    let dir = made
-        .last()
-        .context("the sandbox's v2 cgroup was not made")?;
-    device_bpf::attach(dir)
+    if !has_v1 {
+        bail!(
+            "{DEVICE_POLICY_ENV}=v1 but no devices controller is mounted at {}",
+            v1.display()
+        );
+    }
+    // A new cgroup copies its parent's list: set on `sbx/` once (the kernel
+    // allows that only while it has no children), every sandbox's cgroup
+    // starts with it, and only a check is left to do.
+    let parent = v1.join(PARENT);
+    std::fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
+    if !devices::v1_holds(&parent) {
+        let _ = devices::apply_v1(&parent);
+    }
+    let dir = parent.join(name);
+    make_dir(&dir, made)?;
+    if !devices::v1_holds(&dir) {
+        devices::apply_v1(&dir)?;
+    }
+    Ok(())
 }
 
 fn unified_has_controllers() -> bool {

@@ -200,4 +200,3 @@ fn security_opts_parse() {
     assert!(!from_security_opts(&["seccomp=unconfined".into()]).unwrap());
     assert!(from_security_opts(&["apparmor=x".into()]).is_err());
 }
-
