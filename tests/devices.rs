@@ -281,3 +281,29 @@ fn a_crashed_launchs_device_cgroup_is_swept() {
         );
     }
 }
+
+/// With a terminal (`script` gives sbx one), /dev/tty (5:0) and the
+/// terminal's own pts node (136:N) open read-write, for either enforcement.
+#[test]
+fn with_a_terminal_tty_and_its_pts_open() {
+    let env = TestEnv::new("devtty");
+    let probe = ": <>/dev/tty && echo tty-ok; t=$(busybox tty); : <>$t && echo pts-ok";
+    for policy in ["", "bpf"] {
+        let command =
+            format!("{SBX} run --network none --name tst-devtty -- busybox sh -c '{probe}'");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("SBX_ROOT", &env.root)
+            .env("SBX_DEVICE_POLICY", policy)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run script (util-linux)");
+        let stdout = text(&out.stdout).replace('\r', "");
+        assert_eq!(
+            stdout,
+            "tty-ok\npts-ok\n",
+            "policy {policy:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
