@@ -46,7 +46,7 @@ fn leftovers() -> Vec<String> {
     for line in table.lines().filter(|l| l.contains("tstb-")) {
         found.push(format!("nft {}", line.trim()));
     }
-    for controller in ["memory", "pids", "cpu", ""] {
+    for controller in ["memory", "pids", "cpu", "devices", "unified", ""] {
         let parent = std::path::Path::new("/sys/fs/cgroup")
             .join(controller)
             .join("sbx");

@@ -1,9 +1,12 @@
-//! Resource limits through cgroups: one cgroup per sandbox (per controller
-//! hierarchy on cgroup v1), made only when a limit is asked for, removed
-//! when the sandbox ends. cgroup v2 is used when its unified tree has the
-//! memory, pids and cpu controllers; otherwise the v1 hierarchies (hybrid
-//! hosts such as this project's CI keep them there).
+//! cgroups: one per sandbox (per controller hierarchy on cgroup v1), made
+//! for every sandbox before its init runs anything of the user's, removed
+//! when the sandbox ends. They hold the device allow list (always) and the
+//! resource limits (when asked for). cgroup v2 is used when its unified
+//! tree has the memory, pids and cpu controllers; otherwise the v1
+//! hierarchies (hybrid hosts such as this project's CI keep them there).
 
+mod device_bpf;
+pub mod devices;
 mod limits;
 
 pub use limits::Limits;
@@ -18,16 +21,26 @@ const PARENT: &str = "sbx";
 /// CFS period for `--cpus`, as Docker uses.
 const CPU_PERIOD_US: u64 = 100_000;
 
-/// Creates the sandbox's cgroup(s) with `limits` written; returns the
-/// folders made, to record and to remove later. Nothing is left behind on
-/// failure.
+/// Test and debug knob: `SBX_DEVICE_POLICY=bpf` enforces the device allow
+/// list with the cgroup v2 BPF program even on a hybrid host (on the v2
+/// tree at /sys/fs/cgroup/unified), `v1` with the v1 devices controller;
+/// unset, sbx picks what the host has (v1 devices on a hybrid host).
+pub const DEVICE_POLICY_ENV: &str = "SBX_DEVICE_POLICY";
+
+/// Where the hybrid layout mounts its cgroup v2 tree.
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+/// Creates the sandbox's cgroup(s) with the device allow list and `limits`
+/// written; returns the folders made, to record and to remove later.
+/// Nothing is left behind on failure.
 pub fn create(name: &str, limits: &Limits) -> Result<Vec<PathBuf>> {
     let mut made = Vec::new();
     let result = if unified_has_controllers() {
         create_v2(name, limits, &mut made)
     } else {
         create_v1(name, limits, &mut made)
-    };
+    }
+    .and_then(|()| confine_devices(name, &mut made));
     if let Err(e) = result {
         let _ = remove(&made);
         return Err(e);
@@ -35,18 +48,64 @@ pub fn create(name: &str, limits: &Limits) -> Result<Vec<PathBuf>> {
     Ok(made)
 }
 
-/// Moves a process (the sandbox's init; its children follow) into them.
-pub fn add_process(cgroups: &[PathBuf], pid: i32) -> Result<()> {
-    for dir in cgroups {
-        write(&dir.join("cgroup.procs"), &pid.to_string())?;
+/// A sandbox's cgroups, opened by the parent for a process to join itself
+/// with: the init, first thing after the clone (its children follow), and
+/// `sbx exec`. On v1 a thread that writes `0` to a cgroup's `tasks` file
+/// moves itself without the kernel's global threadgroup lock, whose
+/// RCU-synchronised write costs 5-15 ms per move (a pid written to
+/// `cgroup.procs` takes it): the init is single-threaded, so this moves
+/// the whole process. v2 has no such path (its `cgroup.threads` moves only
+/// within one threaded domain): there the process writes `0` to
+/// `cgroup.procs`, and pays.
+pub struct Membership {
+    files: Vec<(std::fs::File, PathBuf)>,
+}
+
+impl Membership {
+    /// Opens the file to join each cgroup through (close-on-exec).
+    pub fn open(cgroups: &[PathBuf]) -> Result<Self> {
+        let mut files = Vec::new();
+        for dir in cgroups {
+            let tasks = dir.join("tasks");
+            let path = if tasks.exists() {
+                tasks
+            } else {
+                dir.join("cgroup.procs")
+            };
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("open {}", path.display()))?;
+            files.push((file, path));
+        }
+        Ok(Membership { files })
     }
-    Ok(())
+
+    /// Moves the calling (single-threaded) process into every cgroup.
+    /// Allocates only to describe a failure: fine in a forked child.
+    pub fn join(&self) -> Result<()> {
+        use std::io::Write;
+        for (file, path) in &self.files {
+            let mut file = file;
+            file.write_all(b"0")
+                .with_context(|| format!("join cgroup {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Moves this (single-threaded) process into the cgroups: `sbx exec`,
+/// whose command then shares the sandbox's device list and limits.
+pub fn join_self(cgroups: &[PathBuf]) -> Result<()> {
+    Membership::open(cgroups)?.join()
 }
 
 /// Removes the cgroups of an ended sandbox. The kernel refuses while the
 /// last killed processes are still being reaped, so this retries for a
-/// moment. Already gone is fine.
+/// moment. Already gone is fine; one that cannot be removed does not stop
+/// the others (all failures are reported).
 pub fn remove(cgroups: &[PathBuf]) -> Result<()> {
+    let mut errors = Vec::new();
     for dir in cgroups {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
@@ -57,10 +116,68 @@ pub fn remove(cgroups: &[PathBuf]) -> Result<()> {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("remove cgroup {}", dir.display()));
+                    errors.push(format!("remove cgroup {}: {e}", dir.display()));
+                    break;
                 }
             }
         }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("; "));
+    }
+    Ok(())
+}
+
+/// Puts the device allow list on the sandbox: the v1 devices controller
+/// where it is mounted (v1 and hybrid hosts), else the BPF program on the
+/// sandbox's cgroup in the v2 tree (the one `create_v2` made, on a pure v2
+/// host); see [`DEVICE_POLICY_ENV`] to force either.
+fn confine_devices(name: &str, made: &mut Vec<PathBuf>) -> Result<()> {
+    let v1 = Path::new(ROOT).join("devices");
+    let has_v1 = v1.join("cgroup.procs").exists();
+    let use_bpf = match std::env::var(DEVICE_POLICY_ENV)
+        .unwrap_or_default()
+        .as_str()
+    {
+        "" => !has_v1,
+        "bpf" => true,
+        "v1" => false,
+        other => bail!("{DEVICE_POLICY_ENV}={other:?} is not a device policy: use bpf or v1"),
+    };
+    if use_bpf {
+        let Some(tree) = [ROOT, UNIFIED]
+            .into_iter()
+            .find(|t| Path::new(t).join("cgroup.controllers").exists())
+        else {
+            bail!(
+                "this host has no cgroup to hold the device allow list (no devices controller at {}, no cgroup v2 tree): mount one",
+                v1.display()
+            );
+        };
+        let dir = Path::new(tree).join(PARENT).join(name);
+        if !made.contains(&dir) {
+            make_dir(&dir, made)?;
+        }
+        return device_bpf::attach(&dir);
+    }
+    if !has_v1 {
+        bail!(
+            "{DEVICE_POLICY_ENV}=v1 but no devices controller is mounted at {}",
+            v1.display()
+        );
+    }
+    // A new cgroup copies its parent's list: set on `sbx/` once (the kernel
+    // allows that only while it has no children), every sandbox's cgroup
+    // starts with it, and only a check is left to do.
+    let parent = v1.join(PARENT);
+    std::fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
+    if !devices::v1_holds(&parent) {
+        let _ = devices::apply_v1(&parent);
+    }
+    let dir = parent.join(name);
+    make_dir(&dir, made)?;
+    if !devices::v1_holds(&dir) {
+        devices::apply_v1(&dir)?;
     }
     Ok(())
 }
@@ -75,8 +192,10 @@ fn unified_has_controllers() -> bool {
 fn create_v2(name: &str, limits: &Limits, made: &mut Vec<PathBuf>) -> Result<()> {
     let parent = Path::new(ROOT).join(PARENT);
     std::fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
-    for dir in [Path::new(ROOT), parent.as_path()] {
-        write(&dir.join("cgroup.subtree_control"), "+memory +pids +cpu")?;
+    if limits.any() {
+        for dir in [Path::new(ROOT), parent.as_path()] {
+            write(&dir.join("cgroup.subtree_control"), "+memory +pids +cpu")?;
+        }
     }
     let dir = parent.join(name);
     make_dir(&dir, made)?;

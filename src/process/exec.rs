@@ -63,7 +63,7 @@ pub struct Command {
     envp: Vec<CString>,
     search_path: String,
     workdir: String,
-    seccomp: Option<Vec<libc::sock_filter>>,
+    seccomp: Option<super::seccomp::Filter>,
 }
 
 impl Command {
@@ -101,7 +101,7 @@ impl Command {
             envp: cstrings(env)?,
             search_path,
             workdir: workdir.to_string(),
-            seccomp: seccomp.then(super::seccomp::default_filter),
+            seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
         })
     }
 }

@@ -30,7 +30,19 @@ pub struct Plan {
 const TITLE: &str = "sbx-init";
 
 /// The init's whole life; returns its exit status.
-pub fn run(channel: &Channel, plan: &Plan, command: &exec::Command) -> i32 {
+pub fn run(
+    channel: &Channel,
+    plan: &Plan,
+    command: &exec::Command,
+    cgroups: &crate::cgroup::Membership,
+) -> i32 {
+    // Into the sandbox's cgroups before anything else: from here on its
+    // device list and limits hold.
+    if let Err(e) = cgroups.join() {
+        let message = format!("{e:#}");
+        let _ = channel.send(&ToParent::Failed { message }, None);
+        return EXIT_SBX_FAILED;
+    }
     // Not dumpable: sandboxed processes cannot open /proc/1/exe (the sbx
     // binary) to overwrite it (runc's CVE-2019-5736).
     let _ = nix::sys::prctl::set_dumpable(false);

@@ -62,9 +62,15 @@ pub struct Child {
 pub const EXIT_SBX_FAILED: i32 = 125;
 
 /// Clones the init; with `terminal`, it gives the command a pty of the
-/// sandbox's own (see `pty`). The caller must have blocked [`wait_set`]
-/// and must be single-threaded (a current-thread runtime starts no threads).
-pub fn spawn(spec: &SandboxSpec, etc_dir: &Path, terminal: Option<pty::Stdio>) -> Result<Child> {
+/// sandbox's own (see `pty`). The init joins `cgroups` first of all. The
+/// caller must have blocked [`wait_set`] and must be single-threaded (a
+/// current-thread runtime starts no threads).
+pub fn spawn(
+    spec: &SandboxSpec,
+    etc_dir: &Path,
+    terminal: Option<pty::Stdio>,
+    cgroups: &crate::cgroup::Membership,
+) -> Result<Child> {
     let (parent_end, init_end) = channel::pair()?;
     let command = exec::Command::new(spec)?;
     let plan = init::Plan {
@@ -82,7 +88,7 @@ pub fn spawn(spec: &SandboxSpec, etc_dir: &Path, terminal: Option<pty::Stdio>) -
     // The stack is only reserved address space until the child touches it.
     let mut stack = vec![0u8; 1 << 20];
     let child_main = Box::new(|| {
-        let code = init::run(&init_end, &plan, &command);
+        let code = init::run(&init_end, &plan, &command, cgroups);
         code as isize
     });
     // SAFETY: the child gets a copy-on-write copy of this single-threaded

@@ -1,22 +1,49 @@
 //! The default seccomp filter: what Docker's default profile denies a
-//! container without CAP_SYS_ADMIN, as a classic BPF program built here
-//! (no libseccomp). Denied calls fail with EPERM; `clone3` fails with
-//! ENOSYS so libc falls back to `clone`, whose flags the filter can see;
-//! a foreign architecture (32-bit syscalls on x86_64) kills the process.
+//! container without CAP_SYS_ADMIN. The policy (which calls, which clone
+//! flags) is compiled by `seccompiler` (rust-vmm's, from Firecracker);
+//! sbx adds a fixed prologue for what that compiler's model (one answer
+//! for every match, syscall numbers compared for equality) cannot say:
+//! only the x86_64 ABI is let in (32-bit i386 calls and x32 calls, whose
+//! numbers carry `__X32_SYSCALL_BIT`, kill the process), and `clone3`
+//! fails with ENOSYS so libc falls back to `clone`, whose flags the policy
+//! can see. Denied calls fail with EPERM.
+//!
+//! The program is compiled in the parent, before the fork: the child only
+//! hands it to the kernel (no allocation after fork).
 
 use anyhow::{Context, Result, bail};
-use libc::{sock_filter, sock_fprog};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch, sock_filter,
+};
+use std::collections::BTreeMap;
 
-/// `AUDIT_ARCH_X86_64`: the only ABI a sandbox may call the kernel with.
+/// A compiled filter, ready for [`install`].
+pub type Filter = BpfProgram;
+
+/// `AUDIT_ARCH_X86_64` (linux/audit.h): the only ABI a sandbox may call
+/// the kernel with. x32 calls report it too; their numbers tell them apart.
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
-/// Namespace flags `clone` may not use (the sandbox may not make new ones).
-const CLONE_NAMESPACES: u32 = 0x7e02_0000;
+/// `__X32_SYSCALL_BIT` (asm/unistd.h): set in the number of every x32 call.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-/// Denied outright: mounting and namespaces, kernel modules and kexec,
-/// BPF and perf, the keyring, reboot and swap, the clocks, and old or
-/// dangerous interfaces.
-const DENIED: [libc::c_long; 41] = [
+/// The namespace flags `clone` may not use (linux/sched.h): the sandbox
+/// may not make new namespaces.
+const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+];
+
+/// Denied outright with EPERM: mounting and namespaces, kernel modules and
+/// kexec, BPF and perf, the keyring, reboot and swap, the clocks, io_uring
+/// (whose operations bypass the filter), and old or dangerous interfaces.
+pub const DENIED: [libc::c_long; 44] = [
     libc::SYS_mount,
     libc::SYS_umount2,
     libc::SYS_pivot_root,
@@ -58,91 +85,81 @@ const DENIED: [libc::c_long; 41] = [
     libc::SYS_uselib,
     libc::SYS_ustat,
     libc::SYS_sysfs,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
 ];
 
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-/// Offsets in `struct seccomp_data`.
+/// Offsets in `struct seccomp_data` (linux/seccomp.h).
 const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
-const OFFSET_ARG0_LOW: u32 = 16;
 
-fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
+    sock_filter { code, jt, jf, k }
 }
 
-fn jump(code: u16, k: u32, jt: usize, jf: usize) -> sock_filter {
-    sock_filter {
-        code,
-        jt: jt as u8,
-        jf: jf as u8,
-        k,
-    }
+/// The ABI prologue: x86_64 only (anything else, x32 included, is killed),
+/// and `clone3` answered ENOSYS. Falls through to the policy.
+fn prologue() -> Vec<sock_filter> {
+    vec![
+        insn(LD_W_ABS, 0, 0, OFFSET_ARCH),
+        insn(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        insn(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        insn(LD_W_ABS, 0, 0, OFFSET_NR),
+        insn(JGE_K, 0, 1, X32_SYSCALL_BIT),
+        insn(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        insn(JEQ_K, 0, 1, libc::SYS_clone3 as u32),
+        insn(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+    ]
 }
 
-/// The filter program, ready for `install`.
-pub fn default_filter() -> Vec<sock_filter> {
-    let n = DENIED.len();
-    // Layout: arch check (3), load nr (1), denied (n), clone3, clone,
-    // load arg0, jset, then the returns: allow, EPERM, ENOSYS.
-    let clone3 = 4 + n;
-    let allow = clone3 + 4;
-    let (eperm, enosys) = (allow + 1, allow + 2);
-    let mut prog = vec![
-        stmt(LD_W_ABS, OFFSET_ARCH),
-        jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
-        stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
-        stmt(LD_W_ABS, OFFSET_NR),
-    ];
-    for (i, nr) in DENIED.iter().enumerate() {
-        prog.push(jump(JEQ_K, *nr as u32, eperm - (4 + i) - 1, 0));
-    }
-    prog.push(jump(JEQ_K, libc::SYS_clone3 as u32, enosys - clone3 - 1, 0));
-    prog.push(jump(
-        JEQ_K,
-        libc::SYS_clone as u32,
-        0,
-        allow - (clone3 + 1) - 1,
-    ));
-    prog.push(stmt(LD_W_ABS, OFFSET_ARG0_LOW));
-    prog.push(jump(
-        JSET_K,
-        CLONE_NAMESPACES,
-        eperm - (clone3 + 3) - 1,
-        allow - (clone3 + 3) - 1,
-    ));
-    prog.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
-    prog.push(stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32));
-    prog.push(stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
-    prog
+/// The deny-list policy, as seccompiler rules: each denied call matches
+/// unconditionally; `clone` matches when any namespace flag is set in its
+/// first argument (the flags' low 32 bits, which is all `clone` reads).
+fn policy() -> Result<SeccompFilter> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|nr| (*nr, Vec::new())).collect();
+    let clone_rules = CLONE_NAMESPACE_FLAGS
+        .iter()
+        .map(|flag| {
+            let cond = SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(*flag),
+                *flag,
+            )?;
+            SeccompRule::new(vec![cond])
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .context("compile the clone rules")?;
+    rules.insert(libc::SYS_clone, clone_rules);
+    SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        TargetArch::x86_64,
+    )
+    .context("compile the seccomp policy")
+}
+
+/// The whole program: the ABI prologue, then the compiled policy. Fails
+/// only if the policy no longer compiles (a bug, not a user error).
+pub fn default_filter() -> Result<Filter> {
+    let compiled: BpfProgram = policy()?.try_into().context("compile the seccomp policy")?;
+    let mut prog = prologue();
+    prog.extend(compiled);
+    Ok(prog)
 }
 
 /// Installs the filter on this process (inherited across fork and exec).
-/// Needs `no_new_privs`, which the capability step has set.
-pub fn install(prog: &[sock_filter]) -> Result<()> {
-    let fprog = sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut sock_filter,
-    };
-    // SAFETY: fprog points at a live program for the duration of the call.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER,
-            &fprog as *const sock_fprog,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("install the seccomp filter");
-    }
-    Ok(())
+/// Needs `no_new_privs`, which the capability step has set (seccompiler
+/// sets it again). Allocates nothing on success: safe after fork.
+pub fn install(prog: &Filter) -> Result<()> {
+    seccompiler::apply_filter(prog).context("install the seccomp filter")
 }
 
 /// Parses `--security-opt`: `seccomp=unconfined` turns the filter off;
@@ -161,32 +178,5 @@ pub fn from_security_opts(opts: &[String]) -> Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_jump_lands_inside_the_program_on_a_return() {
-        let prog = default_filter();
-        for (i, ins) in prog.iter().enumerate() {
-            if ins.code == JEQ_K || ins.code == JSET_K {
-                for off in [ins.jt, ins.jf] {
-                    let target = i + 1 + off as usize;
-                    assert!(target < prog.len(), "jump from {i} out of the program");
-                }
-            }
-        }
-        let n = prog.len();
-        assert_eq!(prog[n - 3].k, libc::SECCOMP_RET_ALLOW);
-        assert_eq!(prog[n - 2].k, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
-        // The denied syscalls jump to EPERM.
-        let first = &prog[4];
-        assert_eq!(4 + 1 + first.jt as usize, n - 2);
-    }
-
-    #[test]
-    fn security_opts_parse() {
-        assert!(from_security_opts(&[]).unwrap());
-        assert!(!from_security_opts(&["seccomp=unconfined".into()]).unwrap());
-        assert!(from_security_opts(&["apparmor=x".into()]).is_err());
-    }
-}
+#[path = "seccomp_bpf_tests.rs"]
+mod tests;

@@ -87,7 +87,7 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     signals.thread_block().context("block signals")?;
     // Into the sandbox's cgroups first (their paths are the host's): its
     // limits cover exec'd work too.
-    crate::cgroup::add_process(&record.cgroups, std::process::id() as i32)?;
+    crate::cgroup::join_self(&record.cgroups)?;
     for (file, flag, name) in &files {
         setns(file, *flag).with_context(|| format!("join the sandbox's {name} namespace"))?;
     }

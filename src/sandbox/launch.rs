@@ -88,18 +88,20 @@ pub fn start(
         record.ip,
         &reservation.neighbours,
     )?;
-    if spec.limits.any() {
-        let leaf = format!("{}-{}", record.name, std::process::id());
-        record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
-        // Recorded before any process is in them, so a crash is swept.
-        root.write_sandbox(&record)?;
-        let made = record.cgroups.clone();
-        undo.push("remove the cgroups", move || crate::cgroup::remove(&made));
-    }
+    // Every sandbox: the cgroups hold its device allow list, and its limits.
+    let leaf = format!("{}-{}", record.name, std::process::id());
+    record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
+    let made = record.cgroups.clone();
+    undo.push("remove the cgroups", move || crate::cgroup::remove(&made));
+    // Recorded before any process is in them, so a crash is swept.
+    root.write_sandbox(&record)?;
     process::wait_set()
         .thread_block()
         .context("block signals")?;
-    let mut child = process::spawn(spec, &dir, terminal)?;
+    // The init joins its cgroups itself, before anything else it does.
+    let membership = crate::cgroup::Membership::open(&record.cgroups)?;
+    let mut child = process::spawn(spec, &dir, terminal, &membership)?;
+    drop(membership);
     let pid = child.pid;
     undo.push("stop the init", move || {
         process::abort(pid);
@@ -134,8 +136,9 @@ pub fn start(
     })
 }
 
-/// Steps 3 and 4: the init into its cgroups, its netns pinned under
-/// /run/netns, its network wired (the MAC recorded). Each undo is pushed.
+/// Steps 3 and 4: the init's netns pinned under /run/netns, its network
+/// wired (the MAC recorded). Each undo is pushed. (The init joined its
+/// cgroups itself, first thing.)
 fn pin_and_wire<'a>(
     undo: &mut Undo<'a>,
     nl: &Netlink,
@@ -143,7 +146,6 @@ fn pin_and_wire<'a>(
     record: &mut SandboxRecord,
     network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
 ) -> Result<()> {
-    crate::cgroup::add_process(&record.cgroups, child.pid.as_raw())?;
     let netns_path = record
         .netns
         .clone()
