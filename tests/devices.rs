@@ -298,7 +298,9 @@ fn with_a_terminal_tty_and_its_pts_open() {
             .stdin(std::process::Stdio::null())
             .output()
             .expect("run script (util-linux)");
-        let stdout = text(&out.stdout).replace('\r', "");
+        // `script` echoes a NUL (`^@`) when its input ends while sbx holds
+        // the terminal in raw mode (see tests/terminal.rs).
+        let stdout = text(&out.stdout).replace('\r', "").replace("^@", "");
         assert_eq!(
             stdout,
             "tty-ok\npts-ok\n",
