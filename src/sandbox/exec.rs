@@ -3,7 +3,6 @@
 //! directory rules; its exit status passes through.
 
 use super::find;
-use crate::cli::ExecArgs;
 use crate::process::{self, caps, exec::Command};
 use crate::state::StateRoot;
 use crate::state::records::Status;
@@ -24,8 +23,21 @@ const NAMESPACES: [(&str, CloneFlags); 5] = [
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
+/// What a face asks `exec` to run, as the user wrote it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecRequest {
+    /// The sandbox's name.
+    pub name: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// `-e KEY=VALUE` or `-e KEY`, added to the sandbox's environment.
+    pub env: Vec<String>,
+    /// `-w`; `None`: the sandbox's own working directory.
+    pub workdir: Option<String>,
+}
+
 /// Runs the command and returns its exit status.
-pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
+pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     let record = find(root, &args.name)?;
     let Some(init) = record.init.filter(|_| record.status() == Status::Running) else {
         bail!(

@@ -2,15 +2,29 @@
 
 use super::damaged::Damaged;
 use super::ps_format;
-use crate::cli::PsArgs;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
 use crate::timefmt;
 use anyhow::Result;
 use serde_json::json;
 
+/// Which sandboxes `ps` shows and how, as a face asks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PsQuery {
+    /// Exited (and unknown) sandboxes too, not only running ones.
+    pub all: bool,
+    /// Names only.
+    pub quiet: bool,
+    /// One JSON array.
+    pub json: bool,
+    /// `table`, `json` (one object per line) or a template, as typed.
+    pub format: Option<String>,
+    /// Whole commands, without cutting long ones.
+    pub no_trunc: bool,
+}
+
 /// Prints the sandboxes as a table, names, or JSON.
-pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
+pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
     let (records, unreadable) = root.sandboxes()?;
     // Unreadable records are listed as `unknown` (never as dead) with `-a`;
     // a folder without a record file and without a namespace is a launch
