@@ -3,11 +3,15 @@
 //! hand in a [`SandboxRequest`] of plain data; the core gets the checked
 //! [`SandboxSpec`] only.
 
+pub mod caps;
+pub mod command;
+pub mod security;
+
 use crate::fs::plan::{FsPlan, Volume, inside_path};
+use ::caps::Capability;
 use anyhow::{Result, bail};
-use caps::Capability;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The network name that means "loopback only".
 pub const NO_NETWORK: &str = "none";
@@ -130,10 +134,10 @@ impl SandboxSpec {
         let env = build_env(&hostname, &args.env, host_env, tty && !args.detach)?;
         let fs = fs_plan(args)?;
         if let Some(rootfs) = &fs.rootfs {
-            check_command_in(rootfs, &args.command[0], &env)?;
+            command::check_command_in(rootfs, &args.command[0], &env)?;
         }
-        let caps = crate::process::caps::resolve(&args.cap_add, &args.cap_drop)?;
-        let seccomp = crate::process::seccomp::from_security_opts(&args.security_opt)?;
+        let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
+        let seccomp = security::from_security_opts(&args.security_opt)?;
         let limits =
             crate::cgroup::Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
         Ok(SandboxSpec {
@@ -189,46 +193,6 @@ fn fs_plan(args: &SandboxRequest) -> Result<FsPlan> {
     };
     crate::fs::check::targets(&plan)?;
     Ok(plan)
-}
-
-/// With `--rootfs`, a command that is not in it is caught before launch,
-/// with the status and message its execve would give (127 not found, 126
-/// not executable: `process::exec::CommandError`). Links are followed the
-/// way the sandbox will follow them, inside the root (busybox applets are
-/// links to /bin/busybox); like execvp, a non-executable match is skipped.
-fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
-    use crate::process::exec::CommandError;
-    let root = crate::fs::at::open_root(rootfs)?;
-    let candidates: Vec<PathBuf> = if command.contains('/') {
-        vec![PathBuf::from(command)]
-    } else {
-        let path = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        path.split(':')
-            .filter(|d| d.starts_with('/'))
-            .map(|d| PathBuf::from(d).join(command))
-            .collect()
-    };
-    let mut not_executable = false;
-    for inside in candidates {
-        let Ok(stat) =
-            crate::fs::at::resolve(&root, &inside).and_then(|fd| nix::sys::stat::fstat(&fd))
-        else {
-            continue;
-        };
-        let is_file = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
-        if is_file && stat.st_mode & 0o111 != 0 {
-            return Ok(());
-        }
-        not_executable = true;
-    }
-    Err(match not_executable {
-        true => CommandError::cannot_execute(command, nix::errno::Errno::EACCES),
-        false => CommandError::not_found(command),
-    }
-    .into())
 }
 
 /// Names become file names, netns names and hostnames, so they follow the

@@ -5,7 +5,7 @@
 mod args;
 mod requests;
 
-use crate::process::{self, EXIT_SBX_FAILED};
+use crate::process::EXIT_SBX_FAILED;
 use crate::sandbox::{self, control};
 use crate::{log, network, state};
 use args::{Cli, Command, NetworkCommand};
@@ -41,7 +41,7 @@ pub fn main() -> i32 {
         Err(e) => {
             eprintln!("sbx: {}", one_line(&e));
             // A command that cannot be started has its own statuses.
-            e.downcast_ref::<process::exec::CommandError>()
+            e.downcast_ref::<crate::spec::command::CommandError>()
                 .map_or(EXIT_SBX_FAILED, |c| c.code)
         }
     }

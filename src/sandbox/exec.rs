@@ -4,6 +4,7 @@
 
 use super::find;
 use crate::process::{self, caps, exec::Command};
+use crate::spec::caps as cap_set;
 use crate::state::StateRoot;
 use crate::state::records::Status;
 use anyhow::{Context, Result, bail};
@@ -69,12 +70,12 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     }
     let command = Command::from_parts(&args.command, &env, &workdir, !record.seccomp_unconfined)?;
     let keep: Vec<::caps::Capability> = if record.capabilities.is_empty() {
-        caps::DEFAULT.to_vec()
+        cap_set::DEFAULT.to_vec()
     } else {
         record
             .capabilities
             .iter()
-            .map(|c| caps::parse(c))
+            .map(|c| cap_set::parse(c))
             .collect::<Result<_>>()?
     };
 
