@@ -18,6 +18,7 @@ mod process;
 mod sandbox;
 mod spec;
 mod state;
+mod table;
 mod timefmt;
 mod undo;
 

@@ -105,7 +105,7 @@ fn network_command(root: &state::StateRoot, command: &NetworkCommand) -> anyhow:
         NetworkCommand::Create(args) => commands::create(root, requests::network(args)?),
         NetworkCommand::Ls { json } => commands::ls(root, *json),
         NetworkCommand::Inspect { name } => commands::inspect(root, name),
-        NetworkCommand::Rm { names } => commands::rm(root, names),
+        NetworkCommand::Rm { names } => sandbox::network_rm::rm(root, names),
     }
 }
 

@@ -1,11 +1,11 @@
-//! `sbx network create|ls|inspect|rm`: the user-facing side of networks,
-//! from requests a face has translated (see `cli`).
+//! `sbx network create|ls|inspect`: the user-facing side of networks,
+//! from requests a face has translated (see `cli`). `rm`, which has to
+//! deal with the sandboxes on a network, is the sandbox layer's
+//! (`sandbox::network_rm`).
 
 use super::CreateRequest;
 use crate::net::Netlink;
-use crate::sandbox::cleanup;
-use crate::state::records::Status;
-use crate::state::{Entry, NetworkRecord, StateRoot};
+use crate::state::{NetworkRecord, StateRoot};
 use crate::timefmt;
 use anyhow::{Result, bail};
 use serde_json::json;
@@ -61,7 +61,7 @@ pub fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
         ));
         lines.push(row);
     }
-    print!("{}", crate::sandbox::ps::format_columns(&lines));
+    print!("{}", crate::table::format_columns(&lines));
     Ok(())
 }
 
@@ -100,51 +100,4 @@ fn to_json(n: &NetworkRecord, sandboxes: Option<Vec<serde_json::Value>>) -> serd
         value["sandboxes"] = serde_json::Value::Array(list);
     }
     value
-}
-
-/// Removes each named network, going on past failures like `docker network
-/// rm`; any failure makes the whole command fail.
-pub fn rm(root: &StateRoot, names: &[String]) -> Result<()> {
-    let nl = Netlink::new()?;
-    let _lock = root.lock()?;
-    crate::batch::each(names, |name| rm_one(root, &nl, name))
-}
-
-fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
-    let network = match root.network_entry(name) {
-        Entry::Absent => bail!("network {name} not found: see 'sbx network ls'"),
-        Entry::Unreadable(damaged) => return super::damaged::remove(root, nl, damaged),
-        Entry::Found(network) => network,
-    };
-    let (records, unreadable) = root.sandboxes()?;
-    super::damaged::refuse_if_attached(
-        nl,
-        name,
-        &network.bridge,
-        Some(&network.subnet),
-        unreadable,
-    )?;
-    let mut users = Vec::new();
-    for record in records
-        .iter()
-        .filter(|r| r.network.as_deref() == Some(name))
-    {
-        if record.status() == Status::Exited {
-            cleanup::sweep(root, record.clone())?;
-        } else {
-            users.push(record.name.clone());
-        }
-    }
-    if !users.is_empty() {
-        let (noun, them) = if users.len() == 1 {
-            ("sandbox", "it")
-        } else {
-            ("sandboxes", "them")
-        };
-        bail!(
-            "network {name} is in use by {noun} {}: stop {them} first",
-            users.join(", ")
-        );
-    }
-    super::remove(root, nl, &network)
 }
