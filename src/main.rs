@@ -12,6 +12,7 @@ mod fs;
 mod hash;
 mod ipam;
 mod log;
+mod model;
 mod net;
 mod network;
 mod process;

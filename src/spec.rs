@@ -7,7 +7,8 @@ pub mod caps;
 pub mod command;
 pub mod security;
 
-use crate::fs::plan::{FsPlan, Volume, inside_path};
+use crate::model::Limits;
+use crate::model::fs_plan::{FsPlan, Volume, inside_path};
 use ::caps::Capability;
 use anyhow::{Result, bail};
 use std::net::Ipv4Addr;
@@ -92,7 +93,7 @@ pub struct SandboxSpec {
     /// The default seccomp filter applies (not `seccomp=unconfined`).
     pub seccomp: bool,
     /// cgroup limits.
-    pub limits: crate::cgroup::Limits,
+    pub limits: Limits,
 }
 
 impl SandboxSpec {
@@ -138,8 +139,7 @@ impl SandboxSpec {
         }
         let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
         let seccomp = security::from_security_opts(&args.security_opt)?;
-        let limits =
-            crate::cgroup::Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
+        let limits = Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
         Ok(SandboxSpec {
             name,
             network,
