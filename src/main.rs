@@ -2,6 +2,22 @@
 //! IPC and PID namespaces, wired into a Linux bridge with NAT.
 //!
 //! Entry point: the command-line face ([`cli`]) does the rest.
+//!
+//! Dependency order: each module imports only modules on a lower floor
+//! (the `layering` tests check it), so the core stands without the face and
+//! the state root is the floor:
+//!
+//! ```text
+//! cli                     the face: clap definitions, translation into requests, dispatch
+//! sandbox                 the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm
+//! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
+//! spec  net  firewall     the checked request; rtnetlink; nf_tables
+//! fs  cgroup  ipam        mounts; cgroups; address allocation
+//! state                   records, lock, liveness
+//! model                   plain values records keep: Subnet, Limits, FsPlan
+//! ```
+//!
+//! Utilities, usable from any floor: log, crash, undo, hash, timefmt, table, batch.
 
 mod batch;
 mod cgroup;
@@ -11,6 +27,8 @@ mod firewall;
 mod fs;
 mod hash;
 mod ipam;
+#[cfg(test)]
+mod layering;
 mod log;
 mod model;
 mod net;
