@@ -1,7 +1,7 @@
 //! What sbx writes down about sandboxes and networks, as JSON files.
 
 use super::liveness::ProcessId;
-use crate::ipam::Subnet;
+use crate::model::Subnet;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ pub struct SandboxRecord {
     pub capabilities: Vec<String>,
     /// Its cgroup limits.
     #[serde(default)]
-    pub limits: crate::cgroup::Limits,
+    pub limits: crate::model::Limits,
     /// The cgroup folders made for it (removed when it ends).
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
@@ -75,7 +75,7 @@ pub struct SandboxRecord {
     pub seccomp_unconfined: bool,
     /// Its root filesystem, volumes and read-only flag, for `sbx inspect`.
     #[serde(default)]
-    pub fs: crate::fs::plan::FsPlan,
+    pub fs: crate::model::FsPlan,
 }
 
 /// What `sbx ps` reports, derived from the record and the kernel.
