@@ -328,6 +328,9 @@ def launcher(k):
         each[k].append((i, (time.perf_counter_ns() - t0) / 1e6))
         if p.returncode != 0:
             failed.append(f"bsc-{i:04d} ({p.returncode}): {p.stderr.decode(errors='replace').strip()}")
+def meminfo():
+    return {l.split(":")[0]: int(l.split()[1]) for l in open("/proc/meminfo")}
+mem_before = meminfo()
 print(f"launching {n} detached sandboxes, two at a time ...", file=sys.stderr, flush=True)
 t0 = time.perf_counter_ns()
 threads = [threading.Thread(target=launcher, args=(k,)) for k in (0, 1)]
@@ -339,6 +342,7 @@ check_stop()
 if failed:
     sys.exit("detached launch failed: " + failed[0])
 load_launch = load()
+mem_after = meminfo()
 per = [dt for _, dt in sorted(each[0] + each[1])]
 running = sum(1 for _ in subprocess.run([sbx, "ps", "-q"], capture_output=True, check=True).stdout.splitlines())
 
@@ -366,6 +370,18 @@ for s in json.loads(subprocess.run([sbx, "ps", "--json"], capture_output=True, c
             pss += next(int(l.split()[1]) for l in open(f"/proc/{p}/smaps_rollup") if l.startswith("Pss:"))
         except (OSError, StopIteration):
             pass
+
+# mounts in the first and the last sandbox's mount namespace, and in the host's
+def mounts_of(name):
+    try:
+        rec = json.load(open(f"{os.environ['SBX_ROOT']}/sandboxes/{name}/sandbox.json"))
+        pid = (rec.get("init") or {}).get("pid")
+        lines = open(f"/proc/{pid}/mountinfo").read().splitlines()
+        return len(lines), sum(1 for l in lines if " /run/netns/" in l)
+    except (OSError, ValueError, TypeError):
+        return None
+first_last = [mounts_of(f"bsc-{1:04d}"), mounts_of(f"bsc-{n:04d}")]
+host_mounts = sum(1 for _ in open("/proc/self/mountinfo"))
 
 # remove them all, timed (the EXIT trap finds nothing left to do)
 names = subprocess.run([sbx, "ps", "-aq"], capture_output=True, check=True).stdout.decode().split()
@@ -396,6 +412,12 @@ print(f"      sbx ps -a --json:    {stats(psN_json)}")
 print(f"      sbx ps at 0:         {stats(ps0)}")
 if running:
     print(f"sbx-owned PSS per sandbox (supervisor + init): {pss / running:.0f} kB")
+if running:
+    d = lambda k: (mem_before[k] - mem_after[k]) / running if k == "MemAvailable" else (mem_after[k] - mem_before[k]) / running
+    print(f"per sandbox, host-wide (/proc/meminfo after (2) - before, / {running}): MemAvailable -{d('MemAvailable'):.0f} kB,"
+          f" Slab +{d('Slab'):.0f} kB (of it SUnreclaim +{d('SUnreclaim'):.0f} kB)")
+fl = ", ".join(f"{m[0]} mounts ({m[1]} under /run/netns)" if m else "?" for m in first_last)
+print(f"mount table: host {host_mounts} lines; first and last sandbox's mount namespace: {fl}")
 print(f"remove all {len(names)} (sbx rm -f, 50 per call, two calls at a time): {rm_all:.2f} s")
 print("targets:")
 print(f"  launch at {n} / launch at 0 = {ratio:.2f}   (<= 1.3)  {verdict(ratio <= 1.3)}"
