@@ -18,7 +18,12 @@ pub struct Command {
     search_path: String,
     workdir: String,
     seccomp: Option<super::seccomp::Filter>,
+    /// `sbx exec`'s argument ranges, to hide its command line in the child.
+    hide: Option<super::title::Ranges>,
 }
+
+/// What `sbx exec`'s child shows in /proc/PID/cmdline until its execve.
+pub const EXEC_TITLE: &str = "sbx-exec";
 
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
@@ -56,7 +61,26 @@ impl Command {
             search_path,
             workdir: workdir.to_string(),
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
+            hide: None,
         })
+    }
+
+    /// For `sbx exec`: reads this process's argument ranges now (from the
+    /// host's /proc, before joining the sandbox), so that the forked child
+    /// can overwrite its copy of sbx's command line and environment
+    /// (`sbx exec -e PASS=... NAME`) before the sandbox can see it.
+    pub fn hiding_sbx_command_line(mut self) -> Result<Self> {
+        self.hide = Some(super::title::read_ranges().context("hide sbx's command line")?);
+        Ok(self)
+    }
+}
+
+/// First thing in a forked child that the sandbox can see: replaces the
+/// copy of sbx's own command line and environment with [`EXEC_TITLE`], as
+/// the init does. Allocates nothing.
+pub fn hide_sbx_command_line(command: &Command) {
+    if let Some(ranges) = command.hide {
+        super::title::write(ranges, EXEC_TITLE.as_bytes());
     }
 }
 
