@@ -59,8 +59,8 @@ pub fn resolve_within(
             let cap = parse(name)?;
             if !held.contains(&cap) {
                 bail!(
-                    "sbx cannot grant {cap}: it is not in sbx's own bounding set: \
-                     drop --cap-add {name} or run sbx with it"
+                    "--cap-add {name}: sbx cannot grant {cap}: it is not in sbx's own \
+                     bounding set: drop it, or run sbx with it"
                 );
             }
             if !set.contains(&cap) {
