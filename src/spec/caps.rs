@@ -124,7 +124,7 @@ mod tests {
         let err = resolve_within(&names(&["SYS_RESOURCE"]), &[], &held).unwrap_err();
         assert!(
             err.to_string().starts_with(
-                "sbx cannot grant CAP_SYS_RESOURCE: it is not in sbx's own bounding set"
+                "--cap-add SYS_RESOURCE: sbx cannot grant CAP_SYS_RESOURCE: it is not in sbx's own bounding set"
             ),
             "{err}"
         );
