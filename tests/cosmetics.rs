@@ -60,7 +60,8 @@ fn template_status_is_the_tables_text() {
 #[test]
 fn a_missing_interpreter_is_126_bad_interpreter() {
     let env = TestEnv::new("cosint");
-    let dir = std::path::PathBuf::from(format!("/tmp/sbx-tst-cosint-{}", std::process::id()));
+    let dir =
+        std::path::PathBuf::from(format!("/tmp/sbx-tst-cosint-script-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     struct Remove(std::path::PathBuf);
