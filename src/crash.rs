@@ -39,3 +39,11 @@ pub fn fail_point(step: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// With `SBX_PAUSE_AT=STEP`, true: the caller pauses there for a test to
+/// look at it (`exec-child`: `sbx exec`'s child, after hiding sbx's command
+/// line, before its execve). Read before a fork, since the child clears
+/// its copy of the environment.
+pub fn pause_requested(step: &str) -> bool {
+    std::env::var_os("SBX_PAUSE_AT").is_some_and(|s| s == step)
+}

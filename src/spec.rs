@@ -124,7 +124,7 @@ impl SandboxSpec {
             })?),
         };
         let hostname = args.hostname.clone().unwrap_or_else(|| name.clone());
-        check_hostname(&hostname)?;
+        check_hostname(&hostname, args.hostname.is_some())?;
         if args.command.is_empty() || args.command[0].is_empty() {
             bail!("no command given: write it after --, e.g. sbx run -- /bin/sh");
         }
@@ -209,17 +209,28 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The kernel takes up to 64 bytes; resolvers want label characters.
-fn check_hostname(hostname: &str) -> Result<()> {
-    let ok = !hostname.is_empty()
-        && hostname.len() <= 63
-        && hostname
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+/// A hostname is dot-separated labels (RFC 1123, section 2.1) of letters,
+/// digits and '-', a label neither empty nor starting or ending with '-';
+/// '_' is allowed too, since the default hostname is the sandbox's name,
+/// which may contain it. At most 63 characters (the kernel takes 64 bytes;
+/// 63 keeps it one DNS label long). `given`: whether `--hostname` named it
+/// (otherwise it is the sandbox's name, and the message says so).
+fn check_hostname(hostname: &str, given: bool) -> Result<()> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    };
+    let ok = hostname.len() <= 63 && hostname.split('.').all(label_ok);
     if !ok {
-        bail!(
-            "hostname {hostname:?} is not valid: use letters, digits, '-', '.', at most 63 characters"
-        );
+        let rule = "use labels of letters, digits, '-' and '_' separated by single dots, \
+                    no label starting or ending with '-', at most 63 characters";
+        if given {
+            bail!("hostname {hostname:?} is not valid: {rule}");
+        }
+        bail!("the sandbox's name {hostname:?} cannot be its hostname: pass --hostname ({rule})");
     }
     Ok(())
 }
@@ -355,5 +366,48 @@ mod tests {
         .unwrap();
         assert!(spec.network.is_none());
         assert_eq!(spec.hostname, "a.b-c_1");
+    }
+
+    #[test]
+    fn hostnames_are_dot_separated_labels_and_the_message_says_so() {
+        for good in [
+            "a",
+            "a.b-c_1",
+            "web-1.example.com",
+            "x_y",
+            "1abc",
+            &"a".repeat(63),
+        ] {
+            check_hostname(good, true).unwrap();
+        }
+        for bad in [
+            "",
+            "a..b",
+            ".a",
+            "a.",
+            "-a",
+            "a-",
+            "a.-b",
+            "a-.b",
+            "a b",
+            "a/b",
+            "é",
+            &"a".repeat(64),
+        ] {
+            let e = check_hostname(bad, true).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("hostname {bad:?} is not valid: use labels")),
+                "{e}"
+            );
+            assert!(
+                e.contains("'_'") && e.contains("at most 63 characters"),
+                "{e}"
+            );
+        }
+        let e = check_hostname("web-", false).unwrap_err().to_string();
+        assert!(
+            e.contains("name \"web-\" cannot be its hostname: pass --hostname"),
+            "{e}"
+        );
     }
 }

@@ -349,3 +349,89 @@ fn mount_targets_the_init_could_not_use_are_refused_before_launch() {
         assert!(env.records().is_empty(), "{extra:?} left a record");
     }
 }
+
+/// A capability outside sbx's own bounding set cannot reach the sandbox:
+/// adding it is refused, naming it (found from /proc/self/status CapBnd;
+/// skipped on a host whose root holds every capability).
+#[test]
+fn a_capability_sbx_does_not_hold_is_refused() {
+    let env = TestEnv::new("errcap");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    // CAP_SYS_RESOURCE is 24 (linux/capability.h).
+    if bnd & (1 << 24) != 0 {
+        eprintln!("this host's root holds CAP_SYS_RESOURCE: nothing to refuse");
+        return;
+    }
+    for name in ["SYS_RESOURCE", "cap_sys_resource"] {
+        refused(
+            &env,
+            &["run", "--network", "none", "--cap-add", name, "--", "true"],
+            "sbx cannot grant CAP_SYS_RESOURCE: it is not in sbx's own bounding set",
+        );
+        assert!(env.records().is_empty());
+    }
+    // ALL is all that sbx holds: the sandbox's bounding set is sbx's own.
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--cap-add",
+        "ALL",
+        "--",
+        "grep",
+        "CapBnd",
+        "/proc/self/status",
+    ]);
+    let got = u64::from_str_radix(out.trim_start_matches("CapBnd:").trim(), 16).unwrap();
+    assert_eq!(got, bnd, "{out}");
+}
+
+/// Targets at or under the mounts sbx makes itself (/proc, /sys, /dev,
+/// /dev/pts, /dev/shm, /dev/mqueue) are refused before launch, for volumes
+/// and --tmpfs alike, with and without a rootfs.
+#[test]
+fn targets_on_sbx_own_mounts_are_refused_before_launch() {
+    let env = TestEnv::new("errown");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["-v", "/tmp:/proc"],
+            "volume target /proc: sbx mounts the sandbox's own /proc there: pick another target",
+        ),
+        (
+            &["-v", "/tmp:/proc/x"],
+            "volume target /proc/x: sbx mounts the sandbox's own /proc there",
+        ),
+        (
+            &["-v", "/tmp:/sys/kernel"],
+            "sbx mounts the sandbox's own /sys there",
+        ),
+        (
+            &["-v", "/tmp:/dev"],
+            "sbx mounts the sandbox's own /dev there",
+        ),
+        (
+            &["--tmpfs", "/dev/shm"],
+            "--tmpfs /dev/shm: sbx mounts the sandbox's own /dev/shm there",
+        ),
+        (
+            &["--tmpfs", "/dev/pts"],
+            "sbx mounts the sandbox's own /dev/pts there",
+        ),
+        (
+            &["--tmpfs", "/proc/keys"],
+            "sbx mounts the sandbox's own /proc there",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["run", "--network", "none", "--name", "tst-errown"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "true"]);
+        refused(&env, &args, needle);
+        assert!(env.records().is_empty(), "{extra:?} left a record");
+    }
+}

@@ -9,7 +9,53 @@ use super::at::{self, Kind};
 use super::plan::{FsPlan, is_root, is_under_any};
 use anyhow::{Result, bail};
 use nix::errno::Errno;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
+
+/// The mounts sbx makes itself in every sandbox, which no volume or tmpfs
+/// may replace or go inside (Docker refuses /proc too): a target at or
+/// under one of these fails late and unclearly in the init otherwise.
+/// `(path, under)`: `under` also refuses every path below it; /dev itself
+/// is sbx's (a tmpfs with a rootfs), but other paths below it may be used.
+const RESERVED: [(&str, bool); 6] = [
+    ("/proc", true),
+    ("/sys", true),
+    ("/dev", false),
+    ("/dev/pts", true),
+    ("/dev/shm", true),
+    ("/dev/mqueue", true),
+];
+
+/// `path` with `.`, `..` and repeated slashes resolved lexically, `..`
+/// stopping at the root as it does inside a sandbox.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Refuses a target at or under a mount sbx makes itself ([`RESERVED`]).
+/// `what` names it for the message (`volume target /proc`).
+fn not_reserved(target: &Path, what: &str) -> Result<()> {
+    let path = lexical(target);
+    for (dir, under) in RESERVED {
+        let dir = Path::new(dir);
+        if path == dir || (under && path.starts_with(dir)) {
+            bail!(
+                "{what}: sbx mounts the sandbox's own {} there: pick another target",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Checks every volume and tmpfs target of `plan` against the root it will
 /// be mounted in (the rootfs, or the host's root). Targets inside a mount
@@ -47,6 +93,12 @@ pub fn targets(plan: &FsPlan) -> Result<()> {
             .iter()
             .map(|t| (t.as_path(), Kind::Dir, format!("--tmpfs {}", t.display()))),
     );
+    for v in &plan.volumes {
+        not_reserved(&v.target, &format!("volume target {}", v.target.display()))?;
+    }
+    for t in &plan.tmpfs {
+        not_reserved(t, &format!("--tmpfs {}", t.display()))?;
+    }
     let covers: Vec<&Path> = targets.iter().map(|(p, _, _)| *p).collect();
     for (target, kind, what) in &targets {
         if is_under_any(target, &covers) || is_under_any(target, &fresh) {
@@ -117,6 +169,32 @@ mod tests {
         ))
         .unwrap();
         targets(&plan(&[(&dir, "/data")], &["/data/etc/hosts/x", "/dev/x"])).unwrap();
+        // sbx's own mounts, and anything under them, are refused.
+        for t in [
+            "/proc",
+            "/proc/x",
+            "/sys/fs",
+            "/dev",
+            "/dev/shm",
+            "/dev/pts/0",
+            "/dev/mqueue",
+        ] {
+            let e = err(plan(&[(&dir, t)], &[]));
+            assert!(
+                e.starts_with(&format!(
+                    "volume target {t}: sbx mounts the sandbox's own /"
+                )),
+                "{e}"
+            );
+            assert!(e.ends_with("there: pick another target"), "{e}");
+            let e = err(plan(&[], &[t]));
+            assert!(e.starts_with(&format!("--tmpfs {t}: sbx mounts")), "{e}");
+        }
+        assert!(err(plan(&[(&dir, "//proc/./")], &[])).contains("own /proc there"));
+        assert!(err(plan(&[(&dir, "/x/../../sys")], &[])).contains("own /sys there"));
+        assert!(err(plan(&[], &["/dev/"])).contains("own /dev there"));
+        // Near misses are not sbx's.
+        targets(&plan(&[(&dir, "/procx"), (&dir, "/dev/x")], &["/system"])).unwrap();
         // Without a rootfs, a missing target is refused too.
         let mut host = plan(&[(&dir, "/no/such/sbx-dir")], &[]);
         host.rootfs = None;

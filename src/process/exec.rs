@@ -18,7 +18,12 @@ pub struct Command {
     search_path: String,
     workdir: String,
     seccomp: Option<super::seccomp::Filter>,
+    /// `sbx exec`'s argument ranges, to hide its command line in the child.
+    hide: Option<super::title::Ranges>,
 }
+
+/// What `sbx exec`'s child shows in /proc/PID/cmdline until its execve.
+pub const EXEC_TITLE: &str = "sbx-exec";
 
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
@@ -56,7 +61,26 @@ impl Command {
             search_path,
             workdir: workdir.to_string(),
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
+            hide: None,
         })
+    }
+
+    /// For `sbx exec`: reads this process's argument ranges now (from the
+    /// host's /proc, before joining the sandbox), so that the forked child
+    /// can overwrite its copy of sbx's command line and environment
+    /// (`sbx exec -e PASS=... NAME`) before the sandbox can see it.
+    pub fn hiding_sbx_command_line(mut self) -> Result<Self> {
+        self.hide = Some(super::title::read_ranges().context("hide sbx's command line")?);
+        Ok(self)
+    }
+}
+
+/// First thing in a forked child that the sandbox can see: replaces the
+/// copy of sbx's own command line and environment with [`EXEC_TITLE`], as
+/// the init does. Allocates nothing.
+pub fn hide_sbx_command_line(command: &Command) {
+    if let Some(ranges) = command.hide {
+        super::title::write(ranges, EXEC_TITLE.as_bytes());
     }
 }
 
@@ -97,20 +121,41 @@ pub fn exec(command: &Command) -> ! {
             .collect()
     };
     let mut first_error = Errno::ENOENT;
+    // A file that exists but whose execve says ENOENT: what runs it (its
+    // `#!` interpreter, or its ELF loader) is missing. Some(is a script).
+    let mut bad_interpreter: Option<bool> = None;
     for path in &candidates {
         let Err(err) = nix::unistd::execve(path, &command.argv, &command.envp);
+        if err == Errno::ENOENT && bad_interpreter.is_none() && first_error == Errno::ENOENT {
+            bad_interpreter = starts_with_shebang(path);
+        }
         // Like execvp: a file found but not executable is remembered; a
         // missing one moves on to the next directory.
         if err != Errno::ENOENT && err != Errno::ENOTDIR && first_error == Errno::ENOENT {
             first_error = err;
         }
     }
-    let error = if first_error == Errno::ENOENT {
-        CommandError::not_found(&command.program)
-    } else {
-        CommandError::cannot_execute(&command.program, first_error)
+    let error = match (first_error, bad_interpreter) {
+        (Errno::ENOENT, Some(script)) => CommandError::bad_interpreter(&command.program, script),
+        (Errno::ENOENT, None) => CommandError::not_found(&command.program),
+        _ => CommandError::cannot_execute(&command.program, first_error),
     };
     fail(error.code, error.message())
+}
+
+/// For a path whose execve answered ENOENT: `None` if the file itself is
+/// missing, else whether it starts with `#!` (read into a stack buffer).
+fn starts_with_shebang(path: &std::ffi::CStr) -> Option<bool> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let fd = match open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR) => return None,
+        Err(_) => return Some(false),
+    };
+    let mut head = [0u8; 2];
+    let n = nix::unistd::read(&fd, &mut head).unwrap_or(0);
+    Some(n == 2 && &head == b"#!")
 }
 
 fn fail(code: i32, message: &str) -> ! {

@@ -6,7 +6,10 @@
 //! only the x86_64 ABI is let in (32-bit i386 calls and x32 calls, whose
 //! numbers carry `__X32_SYSCALL_BIT`, kill the process), and `clone3`
 //! fails with ENOSYS so libc falls back to `clone`, whose flags the policy
-//! can see. Denied calls fail with EPERM.
+//! can see; so does every call numbered above [`HIGHEST_KNOWN`] (a deny
+//! list cannot judge calls newer than itself: a new mount call such as
+//! `open_tree_attr` would otherwise be allowed). Denied calls fail with
+//! EPERM.
 //!
 //! The program is compiled in the parent, before the fork: the child only
 //! hands it to the kernel (no allocation after fork).
@@ -40,10 +43,21 @@ const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
     libc::CLONE_NEWNET as u64,
 ];
 
+/// `open_tree_attr` (asm/unistd_64.h, Linux 6.15): `open_tree` with mount
+/// attributes, which can clone a read-only mount as a writable one. The
+/// libc crate does not name it yet.
+pub const SYS_OPEN_TREE_ATTR: libc::c_long = 467;
+
+/// The highest x86_64 syscall number sbx knows (`open_tree_attr`): every
+/// call numbered above it answers ENOSYS, as on a kernel that lacks it, so
+/// libc falls back to older calls the policy does judge. Raise it only
+/// after reviewing each call added below the new bound.
+pub const HIGHEST_KNOWN: u32 = SYS_OPEN_TREE_ATTR as u32;
+
 /// Denied outright with EPERM: mounting and namespaces, kernel modules and
 /// kexec, BPF and perf, the keyring, reboot and swap, the clocks, io_uring
 /// (whose operations bypass the filter), and old or dangerous interfaces.
-pub const DENIED: [libc::c_long; 44] = [
+pub const DENIED: [libc::c_long; 45] = [
     libc::SYS_mount,
     libc::SYS_umount2,
     libc::SYS_pivot_root,
@@ -53,6 +67,7 @@ pub const DENIED: [libc::c_long; 44] = [
     libc::SYS_fspick,
     libc::SYS_move_mount,
     libc::SYS_open_tree,
+    SYS_OPEN_TREE_ATTR,
     libc::SYS_mount_setattr,
     libc::SYS_unshare,
     libc::SYS_setns,
@@ -93,6 +108,7 @@ pub const DENIED: [libc::c_long; 44] = [
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 /// Offsets in `struct seccomp_data` (linux/seccomp.h).
 const OFFSET_NR: u32 = 0;
@@ -103,7 +119,8 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
 }
 
 /// The ABI prologue: x86_64 only (anything else, x32 included, is killed),
-/// and `clone3` answered ENOSYS. Falls through to the policy.
+/// and `clone3` and every call above [`HIGHEST_KNOWN`] answered ENOSYS.
+/// Falls through to the policy.
 fn prologue() -> Vec<sock_filter> {
     vec![
         insn(LD_W_ABS, 0, 0, OFFSET_ARCH),
@@ -112,7 +129,8 @@ fn prologue() -> Vec<sock_filter> {
         insn(LD_W_ABS, 0, 0, OFFSET_NR),
         insn(JGE_K, 0, 1, X32_SYSCALL_BIT),
         insn(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
-        insn(JEQ_K, 0, 1, libc::SYS_clone3 as u32),
+        insn(JEQ_K, 1, 0, libc::SYS_clone3 as u32),
+        insn(JGT_K, 0, 1, HIGHEST_KNOWN),
         insn(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
     ]
 }

@@ -149,6 +149,21 @@ fn clone3_is_enosys_so_libc_falls_back_to_clone() {
 }
 
 #[test]
+fn open_tree_attr_is_eperm() {
+    assert_eq!(verdict(SYS_OPEN_TREE_ATTR, [0; 6]), EPERM);
+}
+
+#[test]
+fn calls_newer_than_sbx_are_enosys_known_ones_are_judged() {
+    for nr in [HIGHEST_KNOWN + 1, 468, 469, 500, 511, 0x3fff_ffff] {
+        assert_eq!(verdict(nr.into(), [0; 6]), ENOSYS, "syscall {nr}");
+    }
+    // The bound itself and the calls below it go to the policy.
+    assert_eq!(verdict(HIGHEST_KNOWN.into(), [0; 6]), EPERM);
+    assert_eq!(verdict(libc::SYS_mseal, [0; 6]), ALLOW);
+}
+
+#[test]
 fn the_x32_abi_is_killed_denied_and_allowed_calls_alike() {
     let prog = default_filter().unwrap();
     for nr in DENIED.iter().chain(&[libc::SYS_read, libc::SYS_getpid]) {

@@ -30,14 +30,29 @@ pub struct Ranges {
 /// Rewrites this process's argument memory to read `title` and clears its
 /// environment memory. Nothing may use `std::env::args`/`var` afterwards.
 pub fn set(title: &[u8]) -> Result<()> {
+    write(read_ranges()?, title);
+    Ok(())
+}
+
+/// This process's argument and environment ranges, from /proc/self/stat.
+/// A forked child has the same ranges: `sbx exec` reads them before it
+/// forks and joins the sandbox (through the host's /proc, not the
+/// sandbox's), and the child calls [`write`] with no allocation.
+pub fn read_ranges() -> Result<Ranges> {
     let stat = std::fs::read_to_string("/proc/self/stat").context("read /proc/self/stat")?;
-    let ranges = parse_stat(&stat)?;
+    parse_stat(&stat)
+}
+
+/// [`set`] with ranges read earlier by [`read_ranges`] in this process or
+/// in the parent it was forked from. Allocates nothing: safe after fork.
+pub fn write(ranges: Ranges, title: &[u8]) {
     let args = ranges.arg_end - ranges.arg_start;
     let env = ranges.env_end - ranges.env_start;
-    // SAFETY: the kernel reports these ranges as this process's argument and
-    // environment strings, at the top of its (writable) stack; nothing in
-    // this process reads them after this point (clap parsed the arguments,
-    // the command's environment was built from the spec).
+    // SAFETY: the kernel reports these ranges as this process's (or, after
+    // fork, its parent's identical) argument and environment strings, at the
+    // top of its (writable) stack; nothing in this process reads them after
+    // this point (clap parsed the arguments, the command's environment was
+    // built before).
     unsafe {
         let argv = std::slice::from_raw_parts_mut(
             std::ptr::with_exposed_provenance_mut::<u8>(ranges.arg_start),
@@ -50,7 +65,6 @@ pub fn set(title: &[u8]) -> Result<()> {
         );
         environ.fill(0);
     }
-    Ok(())
 }
 
 /// Lays `title` out in an argument range as described in the module doc.

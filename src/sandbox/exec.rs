@@ -68,7 +68,9 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     if !workdir.starts_with('/') {
         bail!("--workdir {workdir:?} is not an absolute path: start it with /");
     }
-    let command = Command::from_parts(&args.command, &env, &workdir, !record.seccomp_unconfined)?;
+    let command = Command::from_parts(&args.command, &env, &workdir, !record.seccomp_unconfined)?
+        .hiding_sbx_command_line()?;
+    let pause = crate::crash::pause_requested("exec-child");
     let keep: Vec<::caps::Capability> = if record.capabilities.is_empty() {
         cap_set::DEFAULT.to_vec()
     } else {
@@ -118,6 +120,10 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     // SAFETY: sbx exec is single-threaded (no runtime was started).
     match unsafe { fork() }.context("start the command")? {
         ForkResult::Child => {
+            process::exec::hide_sbx_command_line(&command);
+            if pause {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+            }
             if let Some((pty, on)) = &terminal
                 && let Err(e) = process::pty::attach(pty.slave.as_raw_fd(), *on)
             {

@@ -3,7 +3,7 @@
 //! work on the records of [`logfile`].
 
 use super::{find, logfile, supervisor};
-use crate::state::{SandboxState, StateRoot};
+use crate::state::{Entry, SandboxState, StateRoot};
 use crate::timefmt;
 use anyhow::{Context, Result, bail};
 use logfile::Stream;
@@ -39,11 +39,23 @@ pub fn logs(root: &StateRoot, args: &LogsQuery) -> Result<()> {
         .as_deref()
         .map(|s| parse_since(s, timefmt::now_nanos()))
         .transpose()?;
-    let record = find(root, name)?;
+    crate::spec::check_name(name)?;
+    let detached = match root.sandbox_entry(name) {
+        // A damaged record does not damage the log beside it: read that by
+        // name, and say why the record is not used.
+        Entry::Unreadable(u) => {
+            eprintln!(
+                "sbx: the record of sandbox {name} cannot be read ({}): showing its log file as it is",
+                u.reason
+            );
+            true
+        }
+        _ => find(root, name)?.detached,
+    };
     let path = supervisor::log_path(root, name);
     let mut file = match File::open(&path) {
         Ok(file) => file,
-        Err(_) if !record.detached => {
+        Err(_) if !detached => {
             bail!(
                 "sandbox {name} runs in the foreground: its output goes to its terminal, not to a log"
             )

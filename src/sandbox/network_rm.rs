@@ -27,7 +27,22 @@ fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
         Entry::Found(network) => network,
     };
     let (records, unreadable) = root.sandboxes()?;
-    refuse_if_attached(nl, name, &network.bridge, Some(&network.subnet), unreadable)?;
+    let damaged =
+        attached_unreadable(nl, name, &network.bridge, Some(&network.subnet), unreadable)?;
+    let users = live_users(root, &records, name)?;
+    if !users.is_empty() || !damaged.is_empty() {
+        bail!("{}", in_use(name, &users, &damaged));
+    }
+    network::remove(root, nl, &network)
+}
+
+/// The live sandboxes on network `name`, by name; its exited ones are
+/// swept on the way.
+fn live_users(
+    root: &StateRoot,
+    records: &[crate::state::SandboxRecord],
+    name: &str,
+) -> Result<Vec<String>> {
     let mut users = Vec::new();
     for record in records
         .iter()
@@ -39,18 +54,36 @@ fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
             users.push(record.name.clone());
         }
     }
-    if !users.is_empty() {
-        let (noun, them) = if users.len() == 1 {
-            ("sandbox", "it")
-        } else {
-            ("sandboxes", "them")
-        };
-        bail!(
-            "network {name} is in use by {noun} {}: stop {them} first",
-            users.join(", ")
-        );
+    Ok(users)
+}
+
+/// Why network `network` stays: every sandbox on it named, the healthy
+/// `users` and the `damaged` ones (name, why its record cannot be read),
+/// with what to do about each kind.
+fn in_use(network: &str, users: &[String], damaged: &[(String, String)]) -> String {
+    let all: Vec<&str> = users
+        .iter()
+        .map(String::as_str)
+        .chain(damaged.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    let noun = if all.len() == 1 {
+        "sandbox"
+    } else {
+        "sandboxes"
+    };
+    let mut text = format!("network {network} is in use by {noun} {}", all.join(", "));
+    for (name, reason) in damaged {
+        text.push_str(&format!(
+            "; {name}'s record cannot be read ({reason}): see 'sbx ps -a'; 'sbx rm -f {name}' removes it"
+        ));
     }
-    network::remove(root, nl, &network)
+    match users.len() {
+        0 => {}
+        1 if damaged.is_empty() => text.push_str(": stop it first"),
+        _ if damaged.is_empty() => text.push_str(": stop them first"),
+        _ => text.push_str(&format!("; stop {} first", users.join(", "))),
+    }
+    text
 }
 
 /// `network rm` of a network whose record cannot be read: its exited
@@ -60,41 +93,35 @@ fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
 fn remove_damaged(root: &StateRoot, nl: &Netlink, damaged: Unreadable) -> Result<()> {
     let name = damaged.name.clone();
     let (records, unreadable) = root.sandboxes()?;
-    let mut users = Vec::new();
-    for record in records
-        .iter()
-        .filter(|r| r.network.as_deref() == Some(name.as_str()))
-    {
-        if record.status() == Status::Exited {
-            cleanup::sweep(root, record.clone())?;
-        } else {
-            users.push(record.name.clone());
-        }
-    }
+    let users = live_users(root, &records, &name)?;
+    // The bridge (and so who else is on it) may not be known: live users
+    // refuse it first, whatever happens to the bridge.
     if !users.is_empty() {
-        bail!(
-            "network {name} is in use by sandbox {}: stop it first",
-            users.join(", ")
-        );
+        bail!("{}", in_use(&name, &users, &[]));
     }
     network::damaged::remove(root, nl, damaged, |bridge| {
-        refuse_if_attached(nl, &name, bridge, None, unreadable)
+        let damaged = attached_unreadable(nl, &name, bridge, None, unreadable)?;
+        if !damaged.is_empty() {
+            bail!("{}", in_use(&name, &[], &damaged));
+        }
+        Ok(())
     })
 }
 
-/// Refuses to remove a network (its bridge `bridge`, its `subnet` when
-/// known) while a sandbox with an unreadable record is attached to it: one
-/// of its addresses lies in the subnet, or one of its veths' peers is a port
-/// of the bridge. If what it holds cannot be read, it may be attached, and
-/// the network stays too.
-fn refuse_if_attached(
+/// The sandboxes with an unreadable record attached to a network (its
+/// bridge `bridge`, its `subnet` when known): one of their addresses lies
+/// in the subnet, or one of their veths' peers is a port of the bridge;
+/// each with why its record cannot be read. If what one holds cannot be
+/// read, it may be attached, and the network stays too (an error).
+fn attached_unreadable(
     nl: &Netlink,
     network: &str,
     bridge: &str,
     subnet: Option<&Subnet>,
     unreadable: Vec<Unreadable>,
-) -> Result<()> {
+) -> Result<Vec<(String, String)>> {
     let ports = network::damaged::port_indexes(bridge);
+    let mut attached_ones = Vec::new();
     for damaged in super::damaged::probe_all(unreadable) {
         if !damaged.in_kernel() {
             continue;
@@ -114,11 +141,37 @@ fn refuse_if_attached(
             ),
         };
         if attached {
-            bail!(
-                "network {network} is in use by sandbox {name}, whose record cannot be read ({}): see 'sbx ps -a'; 'sbx rm -f {name}' removes it",
-                damaged.reason
-            );
+            attached_ones.push((name.clone(), damaged.reason.clone()));
         }
     }
-    Ok(())
+    Ok(attached_ones)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_use;
+
+    #[test]
+    fn every_user_is_named_healthy_and_damaged() {
+        let users = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            in_use("n", &users(&["a"]), &[]),
+            "network n is in use by sandbox a: stop it first"
+        );
+        assert_eq!(
+            in_use("n", &users(&["a", "b"]), &[]),
+            "network n is in use by sandboxes a, b: stop them first"
+        );
+        let bad = [("d".to_string(), "sandbox.json is damaged".to_string())];
+        assert_eq!(
+            in_use("n", &[], &bad),
+            "network n is in use by sandbox d; d's record cannot be read (sandbox.json is damaged): see 'sbx ps -a'; 'sbx rm -f d' removes it"
+        );
+        let text = in_use("n", &users(&["a", "b"]), &bad);
+        assert!(
+            text.starts_with("network n is in use by sandboxes a, b, d; "),
+            "{text}"
+        );
+        assert!(text.ends_with("; stop a, b first"), "{text}");
+    }
 }

@@ -74,7 +74,7 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
         }
     } else {
         let mut lines = table(&shown, timefmt::now_unix(), args.no_trunc);
-        lines.extend(unknown.iter().map(unknown_row));
+        lines.extend(unknown.iter().map(|d| unknown_row(d, args.no_trunc)));
         print!("{}", format_columns(&lines));
     }
     Ok(())
@@ -149,8 +149,9 @@ fn unknown_json(damaged: &Damaged) -> serde_json::Value {
     })
 }
 
-/// The same as a table row: the reason stands where the command would.
-fn unknown_row(damaged: &Damaged) -> Vec<String> {
+/// The same as a table row: the reason stands where the command would,
+/// cut as a command is unless `whole` (`--no-trunc`).
+fn unknown_row(damaged: &Damaged, whole: bool) -> Vec<String> {
     vec![
         damaged.name.clone(),
         damaged
@@ -160,12 +161,15 @@ fn unknown_row(damaged: &Damaged) -> Vec<String> {
         "?".into(),
         "unknown".into(),
         "?".into(),
-        format!(
-            "(record unreadable: {}; {})",
-            damaged.reason,
-            damaged.kernel_words()
-        )
-        .replace('\n', " "),
+        ps_format::cut(
+            format!(
+                "(record unreadable: {}; {})",
+                damaged.reason,
+                damaged.kernel_words()
+            )
+            .replace('\n', " "),
+            whole,
+        ),
     ]
 }
 
@@ -176,10 +180,7 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<
     .map(String::from);
     let mut lines = vec![header.to_vec()];
     for (r, status) in rows {
-        let status_text = match (status, r.exit_code) {
-            (Status::Exited, Some(code)) => format!("exited ({code})"),
-            _ => status.as_str().to_string(),
-        };
+        let status_text = ps_format::status_text(status.as_str(), r.exit_code);
         lines.push(vec![
             r.name.clone(),
             live_pid(r, *status).map_or_else(|| "-".into(), |pid| pid.to_string()),

@@ -190,7 +190,7 @@ fn value(field: Field, row: &Row) -> String {
         Field::Pid => opt(row.pid.map(|p| p.to_string())),
         Field::Network => row.network.unwrap_or("none").to_string(),
         Field::Ip => opt(row.ip.map(|ip| ip.to_string())),
-        Field::Status => row.status.to_string(),
+        Field::Status => status_text(row.status, row.exit_code),
         Field::Created => row.created.map(crate::timefmt::rfc3339).unwrap_or_default(),
         Field::RunningFor => row
             .created
@@ -213,12 +213,29 @@ pub fn command_cell(command: &[String], whole: bool) -> String {
         .map(|arg| escape(&quote(arg)))
         .collect::<Vec<_>>()
         .join(" ");
+    cut(text, whole)
+}
+
+/// `text` as the table's COMMAND cell shows it: unless `whole`
+/// (`--no-trunc`), cut at [`COMMAND_WIDTH`] characters with `…`. Also for
+/// the reason that stands there for a damaged record.
+pub fn cut(text: String, whole: bool) -> String {
     if whole || text.chars().count() <= COMMAND_WIDTH {
         return text;
     }
     let mut cut: String = text.chars().take(COMMAND_WIDTH - 1).collect();
     cut.push('…');
     cut
+}
+
+/// The STATUS a person reads, in the table and in `{{.Status}}` (Docker's
+/// `.Status` is the human text too): `exited (CODE)` once the code is
+/// known, else the status itself. `--json` keeps the bare status.
+pub fn status_text(status: &str, exit_code: Option<i32>) -> String {
+    match exit_code {
+        Some(code) if status == "exited" => format!("exited ({code})"),
+        _ => status.to_string(),
+    }
 }
 
 fn quote(arg: &str) -> String {
@@ -317,6 +334,24 @@ mod tests {
                 .to_string()
                 .contains("without a closing")
         );
+    }
+
+    #[test]
+    fn the_template_status_is_the_tables_text() {
+        let cmd = vec!["true".to_string()];
+        let mut r = row("a", &cmd);
+        r.status = "exited";
+        r.exit_code = Some(143);
+        assert_eq!(template("{{.Status}}").render(&[r]), "exited (143)\n");
+        assert_eq!(status_text("running", None), "running");
+        assert_eq!(status_text("exited", None), "exited");
+    }
+
+    #[test]
+    fn long_reasons_are_cut_like_commands() {
+        let reason = "r".repeat(200);
+        assert_eq!(cut(reason.clone(), false).chars().count(), COMMAND_WIDTH);
+        assert_eq!(cut(reason.clone(), true), reason);
     }
 
     #[test]

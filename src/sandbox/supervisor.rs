@@ -131,9 +131,12 @@ fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pi
     reservation.record.owner = ProcessId::current();
     root.write_sandbox(&reservation.record)?;
     let path = log_path(root, &reservation.record.name);
+    // Not world-readable: the command's output may hold secrets; a group
+    // the admin gives the state root may read it.
     let log = OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o640)
         .custom_flags(libc::O_CLOEXEC)
         .open(&path)
         .with_context(|| format!("open log {}", path.display()))?;

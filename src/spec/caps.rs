@@ -4,7 +4,7 @@
 //! filesystem or change its own address and routes. Pure parsing: the
 //! process layer applies the result (`process::caps::restrict_to`).
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use caps::Capability;
 
 /// The capabilities Docker grants a container by default.
@@ -26,9 +26,23 @@ pub const DEFAULT: [Capability; 14] = [
 ];
 
 /// Docker's default set adjusted by `--cap-add` / `--cap-drop` (names with
-/// or without `CAP_`, any case; `ALL` for every capability). Drops apply
-/// first, then adds, as in Docker.
+/// or without `CAP_`, any case; `ALL` for every capability sbx itself holds).
+/// Drops apply first, then adds, as in Docker. sbx can only pass on what is
+/// in its own bounding set (capabilities(7)), read here from the kernel.
 pub fn resolve(add: &[String], drop: &[String]) -> Result<Vec<Capability>> {
+    let held = caps::read(None, caps::CapSet::Bounding)
+        .map_err(|e| anyhow::anyhow!("read sbx's own bounding set: {e}"))?;
+    resolve_within(add, drop, &held)
+}
+
+/// [`resolve`] against a given bounding set `held`: `ALL` adds every
+/// capability in it; adding one outside it is a user error (it would be
+/// silently missing in the sandbox).
+pub fn resolve_within(
+    add: &[String],
+    drop: &[String],
+    held: &caps::CapsHashSet,
+) -> Result<Vec<Capability>> {
     let mut set: Vec<Capability> = DEFAULT.to_vec();
     for name in drop {
         if name.eq_ignore_ascii_case("ALL") {
@@ -40,9 +54,15 @@ pub fn resolve(add: &[String], drop: &[String]) -> Result<Vec<Capability>> {
     }
     for name in add {
         if name.eq_ignore_ascii_case("ALL") {
-            set = caps::all().into_iter().collect();
+            set = held.iter().copied().collect();
         } else {
             let cap = parse(name)?;
+            if !held.contains(&cap) {
+                bail!(
+                    "--cap-add {name}: sbx cannot grant {cap}: it is not in sbx's own \
+                     bounding set: drop it, or run sbx with it"
+                );
+            }
             if !set.contains(&cap) {
                 set.push(cap);
             }
@@ -71,25 +91,47 @@ pub fn parse(name: &str) -> Result<Capability> {
 mod tests {
     use super::*;
 
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn adds_and_drops_adjust_the_default() {
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let set = resolve(&names(&["net_admin"]), &names(&["CAP_CHOWN"])).unwrap();
+        let all = caps::all();
+        let set = resolve_within(&names(&["net_admin"]), &names(&["CAP_CHOWN"]), &all).unwrap();
         assert!(set.contains(&Capability::CAP_NET_ADMIN));
         assert!(!set.contains(&Capability::CAP_CHOWN));
         assert_eq!(set.len(), DEFAULT.len());
-        let set = resolve(&names(&["KILL"]), &names(&["ALL"])).unwrap();
+        let set = resolve_within(&names(&["KILL"]), &names(&["ALL"]), &all).unwrap();
         assert_eq!(set, vec![Capability::CAP_KILL]);
         assert!(
-            resolve(&names(&["ALL"]), &[])
+            resolve_within(&names(&["ALL"]), &[], &all)
                 .unwrap()
                 .contains(&Capability::CAP_SYS_ADMIN)
         );
         assert!(
-            resolve(&names(&["NOPE"]), &[])
+            resolve_within(&names(&["NOPE"]), &[], &all)
                 .unwrap_err()
                 .to_string()
                 .contains("unknown capability")
         );
+    }
+
+    #[test]
+    fn only_what_sbx_holds_can_be_added() {
+        let mut held = caps::all();
+        held.remove(&Capability::CAP_SYS_RESOURCE);
+        let err = resolve_within(&names(&["SYS_RESOURCE"]), &[], &held).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "--cap-add SYS_RESOURCE: sbx cannot grant CAP_SYS_RESOURCE: it is not in sbx's own bounding set"
+            ),
+            "{err}"
+        );
+        let set = resolve_within(&names(&["ALL"]), &[], &held).unwrap();
+        assert_eq!(set.len(), held.len());
+        assert!(!set.contains(&Capability::CAP_SYS_RESOURCE));
+        // Dropping one sbx lacks is fine.
+        assert!(resolve_within(&[], &names(&["SYS_RESOURCE"]), &held).is_ok());
     }
 }

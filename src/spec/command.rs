@@ -45,6 +45,22 @@ impl CommandError {
         }
     }
 
+    /// `PROGRAM: bad interpreter: ...`, 126 (as bash): the file exists but
+    /// execve answered ENOENT, because what it names to run it is missing:
+    /// its `#!` interpreter (`script`: the file starts with `#!`) or, for a
+    /// binary, its ELF loader.
+    pub fn bad_interpreter(program: &str, script: bool) -> Self {
+        let why = if script {
+            "its #! line names a program that does not exist"
+        } else {
+            "its ELF interpreter (dynamic loader) does not exist"
+        };
+        CommandError {
+            code: EXIT_CANNOT_EXECUTE,
+            message: format!("{program}: bad interpreter: {why}"),
+        }
+    }
+
     /// What is printed after `sbx: `.
     pub fn message(&self) -> &str {
         &self.message
@@ -87,6 +103,11 @@ pub fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<
         };
         let is_file = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
         if is_file && stat.st_mode & 0o111 != 0 {
+            if let Some(interpreter) = script_interpreter(&root, &inside)
+                && crate::fs::at::resolve(&root, &interpreter).is_err()
+            {
+                return Err(CommandError::bad_interpreter(command, true).into());
+            }
             return Ok(());
         }
         not_executable = true;
@@ -96,4 +117,76 @@ pub fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<
         false => CommandError::not_found(command),
     }
     .into())
+}
+
+/// The interpreter a script inside the root names on its `#!` line, read
+/// through a descriptor anchored at the root; `None` for anything else or
+/// what cannot be read (the execve will say).
+fn script_interpreter(root: &std::os::fd::OwnedFd, inside: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let fd = crate::fs::at::resolve(root, inside).ok()?;
+    // Reopen the O_PATH descriptor for reading: the same file, no new lookup.
+    let mut file = std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let mut head = [0u8; 256];
+    let n = file.read(&mut head).ok()?;
+    shebang(&head[..n]).map(PathBuf::from)
+}
+
+/// The program a `#!` line names (its first word), as the kernel reads it
+/// (fs/binfmt_script.c): blanks after `#!` skipped, the word ends at a blank
+/// or the line's end.
+pub fn shebang(head: &[u8]) -> Option<String> {
+    let rest = head.strip_prefix(b"#!")?;
+    let line = rest.split(|b| *b == b'\n').next()?;
+    let word = line
+        .split(|b| *b == b' ' || *b == b'\t')
+        .find(|w| !w.is_empty())?;
+    Some(String::from_utf8_lossy(word).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_lines_name_their_program() {
+        assert_eq!(shebang(b"#!/bin/sh\necho").as_deref(), Some("/bin/sh"));
+        assert_eq!(
+            shebang(b"#! /usr/bin/env python3\n").as_deref(),
+            Some("/usr/bin/env")
+        );
+        assert_eq!(shebang(b"#!/nope").as_deref(), Some("/nope"));
+        assert_eq!(shebang(b"\x7fELF"), None);
+        assert_eq!(shebang(b"#!\n"), None);
+    }
+
+    #[test]
+    fn a_missing_interpreter_is_126_bad_interpreter() {
+        let e = CommandError::bad_interpreter("/s.sh", true);
+        assert_eq!(e.code, 126);
+        assert_eq!(
+            e.message(),
+            "/s.sh: bad interpreter: its #! line names a program that does not exist"
+        );
+    }
+
+    #[test]
+    fn the_rootfs_check_sees_a_missing_interpreter() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("sbx-unit-shebang-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        for (name, text) in [("bad", "#!/bin/nope\n"), ("good", "#!/bin/good\n")] {
+            let p = root.join("bin").join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let err = check_command_in(&root, "/bin/bad", &[]).unwrap_err();
+        let err = err.downcast::<CommandError>().unwrap();
+        assert_eq!(err.code, 126, "{err}");
+        assert!(err.message().contains("bad interpreter"));
+        check_command_in(&root, "good", &[]).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -49,8 +49,18 @@ pub struct Lock {
 }
 
 impl StateRoot {
-    /// Opens (creating if needed) the state root and its two folders.
+    /// Opens (creating if needed, mode 0700) the state root and its two folders.
     pub fn open(dir: &Path) -> Result<Self> {
+        // A root sbx makes is root's alone (records hold `-e` values); one
+        // that exists keeps the mode its admin gave it.
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("create state root {}", dir.display()))?;
+        }
         for sub in ["sandboxes", "networks"] {
             let path = dir.join(sub);
             fs::create_dir_all(&path)
