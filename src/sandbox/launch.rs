@@ -78,7 +78,11 @@ pub fn start(
     let mut record = reservation.record;
     let mut undo = Undo::new();
     let name = record.name.clone();
-    undo.push("remove the record", move || root.remove_sandbox(&name));
+    undo.push("remove the record", move || {
+        root.remove_sandbox(&name)?;
+        cleanup::release_template(root);
+        Ok(())
+    });
 
     let dir = root.sandbox_dir(&record.name);
     etc_files::write(
@@ -100,7 +104,9 @@ pub fn start(
         .context("block signals")?;
     // The init joins its cgroups itself, before anything else it does.
     let membership = crate::cgroup::Membership::open(&record.cgroups)?;
-    let mut child = process::spawn(spec, &dir, terminal, &membership)?;
+    let template = process::template::open_or_make(root.path())?;
+    let mut child = process::spawn(spec, &template, &dir, terminal, &membership)?;
+    drop(template);
     drop(membership);
     let pid = child.pid;
     undo.push("stop the init", move || {
