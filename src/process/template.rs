@@ -21,6 +21,7 @@
 //! hold itself alive). [`release_if_idle`] removes both when the state root
 //! has no sandbox left.
 
+use super::mount_ids;
 use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag, open};
@@ -38,20 +39,52 @@ const DIR: &str = "mntns";
 /// that finds the template in place).
 const LOCK: &str = "mntns.lock";
 
-/// The template of `state_dir` for the caller's mount namespace, made if
-/// there is none yet (the one time a launch copies the host's whole table).
-/// The descriptor keeps the namespace alive even if it is released meanwhile.
-pub fn open_or_make(state_dir: &Path) -> Result<OwnedFd> {
+/// The template of `state_dir` for the caller's mount namespace, made (or
+/// remade) if there is none or if the host's mounts changed since it was
+/// copied (see `mount_ids`): the one time a launch copies the host's whole
+/// table. The descriptor keeps the namespace alive even if it is released
+/// meanwhile. `None` on a kernel that cannot list mounts (before 6.8): the
+/// init is then cloned from the host's namespace, as it always was.
+pub fn open_or_make(state_dir: &Path) -> Result<Option<OwnedFd>> {
     let pin = pin_path(state_dir)?;
-    if let Some(fd) = open_pin(&pin)? {
-        return Ok(fd);
+    if let Some(fd) = open_fresh(state_dir, &pin)? {
+        return Ok(Some(fd));
     }
     let _lock = lock(state_dir)?;
-    if let Some(fd) = open_pin(&pin)? {
-        return Ok(fd);
+    if let Some(fd) = open_fresh(state_dir, &pin)? {
+        return Ok(Some(fd));
     }
-    make(state_dir, &pin)?;
-    open_pin(&pin)?.ok_or_else(|| anyhow!("pin the template mount namespace at {}", pin.display()))
+    if !make(state_dir, &pin)? {
+        return Ok(None);
+    }
+    let fd = open_pin(&pin)?
+        .ok_or_else(|| anyhow!("pin the template mount namespace at {}", pin.display()))?;
+    Ok(Some(fd))
+}
+
+/// The pinned template, if there is one and the host's table is still the
+/// one it was copied from.
+fn open_fresh(state_dir: &Path, pin: &Path) -> Result<Option<OwnedFd>> {
+    let Some(fd) = open_pin(pin)? else {
+        return Ok(None);
+    };
+    let stored = std::fs::read_to_string(digest_path(pin)).unwrap_or_default();
+    match host_digest(state_dir)? {
+        Some(now) if now == stored => Ok(Some(fd)),
+        _ => Ok(None),
+    }
+}
+
+/// The host's table without the netns pins and the template pins.
+fn host_digest(state_dir: &Path) -> Result<Option<String>> {
+    let netns = mount_ids::of(Path::new(crate::net::netns::NETNS_DIR))?;
+    let pins = mount_ids::of(&state_dir.join(DIR))?;
+    mount_ids::digest(&[netns, pins])
+}
+
+/// Where the digest of the table a template was copied from is kept.
+fn digest_path(pin: &Path) -> PathBuf {
+    pin.with_extension("digest")
 }
 
 /// Removes the template's pins and their private mount when the state root
@@ -168,12 +201,18 @@ fn open_pin(pin: &Path) -> Result<Option<OwnedFd>> {
     Ok((fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC).then_some(fd))
 }
 
-/// Makes the template and pins it: the one copy of the host's whole table.
-/// The caller holds the lock and is single-threaded.
-fn make(state_dir: &Path, pin: &Path) -> Result<()> {
+/// Makes the template and pins it (in place of a stale one): the one copy
+/// of the host's whole table. The caller holds the lock and is
+/// single-threaded. `false` when the kernel cannot list mounts.
+fn make(state_dir: &Path, pin: &Path) -> Result<bool> {
     crate::net::netns::ensure_dir()?;
     let dir = state_dir.join(DIR);
     ensure_private_dir(&dir)?;
+    // Taken before the copy: a mount made in between only makes the
+    // template look stale once more.
+    let Some(digest) = host_digest(state_dir)? else {
+        return Ok(false);
+    };
     let (host, cwd) = here()?;
     unshare(CloneFlags::CLONE_NEWNS).context("make the template mount namespace")?;
     let made = shape(&dir).and_then(|()| {
@@ -181,6 +220,7 @@ fn make(state_dir: &Path, pin: &Path) -> Result<()> {
     });
     back(&host, &cwd);
     let template = made?;
+    detach(pin)?;
     OpenOptions::new()
         .write(true)
         .create(true)
@@ -196,7 +236,10 @@ fn make(state_dir: &Path, pin: &Path) -> Result<()> {
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .with_context(|| format!("pin the template mount namespace at {}", pin.display()))
+    .with_context(|| format!("pin the template mount namespace at {}", pin.display()))?;
+    let path = digest_path(pin);
+    std::fs::write(&path, digest).with_context(|| format!("write {}", path.display()))?;
+    Ok(true)
 }
 
 /// Inside the new template: everything a slave of the host (host mounts
@@ -242,24 +285,10 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
     private().with_context(|| format!("make {} private", dir.display()))
 }
 
-/// Whether `dir` is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT).
+/// Whether `dir` is the root of a mount (its mount is not its parent's).
 fn is_mount_point(dir: &Path) -> Result<bool> {
-    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-        .with_context(|| format!("path {}", dir.display()))?;
-    // SAFETY: statx writes at most one `struct statx` into `buf`.
-    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statx(libc::AT_FDCWD, path.as_ptr(), 0, 0, &mut buf) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("statx {}", dir.display()));
-    }
-    let known = buf.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
-    anyhow::ensure!(
-        known,
-        "statx of {} says nothing of mount roots",
-        dir.display()
-    );
-    Ok(buf.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    Ok(mount_ids::of(dir)? != mount_ids::of(parent)?)
 }
 
 /// Whether `dir` lists anything (a missing folder lists nothing).

@@ -105,7 +105,7 @@ pub fn start(
     // The init joins its cgroups itself, before anything else it does.
     let membership = crate::cgroup::Membership::open(&record.cgroups)?;
     let template = process::template::open_or_make(root.path())?;
-    let mut child = process::spawn(spec, &template, &dir, terminal, &membership)?;
+    let mut child = process::spawn(spec, template.as_ref(), &dir, terminal, &membership)?;
     drop(template);
     drop(membership);
     let pid = child.pid;
