@@ -14,16 +14,16 @@ struct Pins {
 }
 
 impl Pins {
-    /// `n` pins named `tst-mtab-PID-I` of one fresh netns.
-    fn new(n: usize) -> Self {
+    /// `n` pins named `tst-TAG-PID-I` of one fresh netns.
+    fn new(tag: &str, n: usize) -> Self {
         let mut pins = Pins { paths: Vec::new() };
-        let first = format!("tst-mtab-{}-0", std::process::id());
+        let first = format!("tst-{tag}-{}-0", std::process::id());
         let out = host("ip", &["netns", "add", &first]);
         assert!(out.status.success(), "ip netns add: {}", text(&out.stderr));
         let first = Path::new("/run/netns").join(first);
         pins.paths.push(first.clone());
         for i in 1..n {
-            let path = PathBuf::from(format!("/run/netns/tst-mtab-{}-{i}", std::process::id()));
+            let path = PathBuf::from(format!("/run/netns/tst-{tag}-{}-{i}", std::process::id()));
             std::fs::write(&path, b"").unwrap();
             pins.paths.push(path.clone());
             let out = host(
@@ -88,7 +88,7 @@ fn a_sandbox_copies_no_netns_pin_and_receives_none_later() {
     env.detach("tst-mtab-a", &["--network", &net, "--", "sleep", "1000"]);
     // Others come after a: their pins, and 40 more, must not reach it.
     env.detach("tst-mtab-b", &["--network", &net, "--", "sleep", "1000"]);
-    let _pins = Pins::new(40);
+    let _pins = Pins::new("mtab", 40);
     let first = env.ok(&["exec", "tst-mtab-a", "cat", "/proc/self/mountinfo"]);
     assert_eq!(netns_mounts(&first), 0, "a's mounts:\n{first}");
     let fresh = env.ok(&[
@@ -118,6 +118,8 @@ fn a_sandbox_copies_no_netns_pin_and_receives_none_later() {
 #[test]
 fn host_mounts_made_later_reach_sandboxes_without_a_rootfs() {
     let env = TestEnv::new("mtabhost");
+    // Enough pins that sbx clones sandboxes from its template.
+    let _pins = Pins::new("mtabhost", 40);
     env.detach(
         "tst-mtabhost-a",
         &["--network", "none", "--", "sleep", "1000"],
@@ -153,6 +155,7 @@ fn host_mounts_made_later_reach_sandboxes_without_a_rootfs() {
 #[test]
 fn the_template_goes_with_the_last_sandbox() {
     let env = TestEnv::new("mtabgone");
+    let _pins = Pins::new("mtabgone", 40);
     let root = env.root.clone();
     // A foreground sandbox that ends.
     env.ok(&["run", "--network", "none", "--", "true"]);

@@ -80,6 +80,11 @@ pub fn of(path: &Path) -> Result<u64> {
     Ok(buf.stx_mnt_id)
 }
 
+/// How many mounts are below `path`'s mount; `None` without listmount.
+pub fn count_below(path: &Path) -> Result<Option<usize>> {
+    Ok(below(of(path)?)?.map(|ids| ids.len()))
+}
+
 /// A digest of the caller's mount table without the mounts below each of
 /// `skip` (mount IDs: /run/netns, the template's pin folder). IDs are never
 /// reused, so any mount made or removed elsewhere changes it. `None` when

@@ -4,22 +4,28 @@
 //! Every sandbox pins its netns with a bind mount on /run/netns/sbx-NAME in
 //! the host's mount table (`ip netns exec` needs it there), and
 //! `CLONE_NEWNS` copies the caller's whole table: with 1000 sandboxes, each
-//! clone copied 1000 netns mounts, and each new pin then propagated into all
-//! 1000 sandbox namespaces (their /run/netns was a slave of the host's). The
-//! template is a copy of the host's namespace made once per state root, with
-//! everything a slave of the host (host mounts made later still propagate
-//! in, to the template and to every sandbox cloned from it) and with
-//! /run/netns detached. A launch clones its init from inside the template
-//! (see [`Entered`]), so it copies a few dozen mounts, whatever the number
-//! of sandboxes, and no later pin reaches it.
+//! clone copied 1000 netns mounts, and each new pin then propagated into
+//! every running sandbox's namespace (their /run/netns was a slave of the
+//! host's shared one). The template is a copy of the host's namespace with
+//! every mount a slave of the host's and /run/netns detached. A launch
+//! clones its init from inside it (see [`Entered`]), so it copies a few
+//! dozen mounts whatever the number of sandboxes, and no later pin reaches it.
+//!
+//! Fresh, not just propagated: where the host's mounts are private (a host
+//! without systemd, a test's own mount namespace), nothing propagates, so
+//! each launch compares a digest of the host's mount IDs (without the
+//! netns pins and the template's pins: see `mount_ids`) with the one the
+//! template was copied from, and remakes the template when the host's
+//! mounts changed. A sandbox thus sees the host's mounts as of its launch,
+//! as it did when it copied the host's namespace itself.
 //!
 //! The template is pinned by a bind mount of its nsfs file at
 //! `STATE/mntns/host-INODE` (INODE: the host mount namespace it was made
 //! from, so a state root used from two mount namespaces never hands one's
-//! view to the other). `STATE/mntns` is a private mount of its own, so the
-//! pin propagates nowhere (not into the template itself, which would then
-//! hold itself alive). [`release_if_idle`] removes both when the state root
-//! has no sandbox left.
+//! view to the other), its digest beside it. `STATE/mntns` is a private
+//! mount of its own, so the pin propagates nowhere (not into the template
+//! itself, which would then hold itself alive). [`release_if_idle`] removes
+//! both when the state root has no sandbox left.
 
 use super::mount_ids;
 use anyhow::{Context, Result, anyhow};
@@ -39,16 +45,27 @@ const DIR: &str = "mntns";
 /// that finds the template in place).
 const LOCK: &str = "mntns.lock";
 
+/// Below this many netns pins on the host, copying the host's table costs
+/// less than making a template (measured: BENCHMARKS.md, "Mount namespace
+/// cost"), and the init is cloned from the host's namespace.
+const WORTH_IT: usize = 32;
+
 /// The template of `state_dir` for the caller's mount namespace, made (or
 /// remade) if there is none or if the host's mounts changed since it was
 /// copied (see `mount_ids`): the one time a launch copies the host's whole
 /// table. The descriptor keeps the namespace alive even if it is released
-/// meanwhile. `None` on a kernel that cannot list mounts (before 6.8): the
-/// init is then cloned from the host's namespace, as it always was.
+/// meanwhile. `None` when the host has few netns pins and no template, or
+/// on a kernel that cannot list mounts (before 6.8): the init is then
+/// cloned from the host's namespace, as it always was.
 pub fn open_or_make(state_dir: &Path) -> Result<Option<OwnedFd>> {
     let pin = pin_path(state_dir)?;
     if let Some(fd) = open_fresh(state_dir, &pin)? {
         return Ok(Some(fd));
+    }
+    let netns = Path::new(crate::net::netns::NETNS_DIR);
+    match mount_ids::count_below(netns)? {
+        Some(pins) if pins >= WORTH_IT => {}
+        _ => return Ok(None),
     }
     let _lock = lock(state_dir)?;
     if let Some(fd) = open_fresh(state_dir, &pin)? {

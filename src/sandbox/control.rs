@@ -190,6 +190,7 @@ pub fn prune(root: &StateRoot) -> Result<()> {
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
+    cleanup::release_template(root);
     if errors.is_empty() {
         Ok(())
     } else {
