@@ -46,9 +46,9 @@ pin() {
     done
 }
 
-sandboxes() { # BIN ROOT
+sandboxes() { # BIN ROOT WHICH
     for i in $(seq 1 "$SANDBOXES"); do
-        "$1" --root "$2" run -d --name "$tag-$i" --network none -- sleep 100000 >/dev/null
+        "$1" --root "$2" run -d --name "$tag-$3-$i" --network none -- sleep 100000 >/dev/null
     done
 }
 
@@ -81,8 +81,8 @@ echo "mounts on the host: $(grep -c . /proc/self/mountinfo)"
 measure "0 pins"
 pin
 if [ "$SANDBOXES" -gt 0 ]; then
-    sandboxes "$OLD" "$work/root-old"
-    sandboxes "$NEW" "$work/root-new"
+    sandboxes "$OLD" "$work/root-old" o
+    sandboxes "$NEW" "$work/root-new" n
 fi
 echo "mounts on the host: $(grep -c . /proc/self/mountinfo)"
 measure "$PINS pins"
