@@ -5,7 +5,7 @@
 #   OLD=path/to/sbx NEW=path/to/sbx [PINS=1000] [RUNS=30] [SANDBOXES=0] bench/mount_table.sh
 #
 # The pins stand for other sandboxes: one netns bound PINS times under
-# /run/netns (what each sandbox's netns file is). With SANDBOXES=K, K real
+# /run/netns, each a bind of an nsfs file (what each sandbox's netns file is). With SANDBOXES=K, K real
 # detached sandboxes (`--network none`, `sleep`) run as well, started by the
 # build being measured, so their mount namespaces are of its making.
 # Prints the median and p90 of `sbx run --network none -- /bin/true` and of
@@ -27,6 +27,7 @@ cleanup() {
         done
     done
     unpin
+    [ -z "${holder:-}" ] || kill "$holder" 2>/dev/null || true
     rm -rf "$work"
 }
 unpin() {
@@ -38,11 +39,13 @@ unpin() {
 }
 trap cleanup EXIT
 
-pin() {
-    ip netns add "$tag-0"
-    for i in $(seq 1 $((PINS - 1))); do
+pin() { # each pin a bind of the holder's nsfs file, as sbx makes them
+    unshare --net sleep 100000 &
+    holder=$!
+    sleep 0.2
+    for i in $(seq 1 "$PINS"); do
         : > "/run/netns/$tag-$i"
-        mount --bind "/run/netns/$tag-0" "/run/netns/$tag-$i"
+        mount --bind "/proc/$holder/ns/net" "/run/netns/$tag-$i"
     done
 }
 

@@ -78,6 +78,18 @@ fn mounts_under(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The inode of the pinned template mount namespace, if one is pinned.
+fn template_ns(root: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = root.join("mntns");
+    list(&dir)
+        .iter()
+        .filter(|f| !f.ends_with(".digest"))
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| m.ino())
+        .find(|&ino| ino > 1)
+}
+
 #[test]
 fn a_sandbox_copies_no_netns_pin_and_receives_none_later() {
     let mut env = TestEnv::new("mtab");
@@ -182,6 +194,11 @@ fn the_template_goes_with_the_last_sandbox() {
         &["--network", "none", "--", "sleep", "1000"],
     );
     assert!(!mounts_under(&root).is_empty(), "no template pinned");
+    // Launches reuse it while the host's mounts stay as they were.
+    let before = template_ns(&root);
+    assert!(before.is_some());
+    env.ok(&["run", "--network", "none", "--", "true"]);
+    assert_eq!(template_ns(&root), before, "the template was remade");
     env.ok(&["rm", "-f", "tst-mtabgone-a"]);
     assert!(!mounts_under(&root).is_empty(), "template gone too early");
     env.ok(&["rm", "-f", "tst-mtabgone-b"]);

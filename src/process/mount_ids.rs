@@ -86,19 +86,21 @@ pub fn count_below(path: &Path) -> Result<Option<usize>> {
 }
 
 /// A digest of the caller's mount table without the mounts below each of
-/// `skip` (mount IDs: /run/netns, the template's pin folder). IDs are never
-/// reused, so any mount made or removed elsewhere changes it. `None` when
-/// the kernel cannot list mounts (before 6.8).
-pub fn digest(skip: &[u64]) -> Result<Option<String>> {
+/// `below_these` (mount IDs: /run/netns) and without `these` (the
+/// template's pin). IDs are never reused, so any mount made or removed
+/// elsewhere changes it. `None` when the kernel cannot list mounts (before
+/// 6.8).
+pub fn digest(below_these: &[u64], these: &[u64]) -> Result<Option<String>> {
     let Some(mut all) = below(LSMT_ROOT)? else {
         return Ok(None);
     };
-    for &parent in skip {
+    for &parent in below_these {
         let Some(under) = below(parent)? else {
             return Ok(None);
         };
         all.retain(|id| under.binary_search(id).is_err());
     }
+    all.retain(|id| !these.contains(id));
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for id in &all {
         hash = (hash ^ id).wrapping_mul(0x0100_0000_01b3);

@@ -86,17 +86,23 @@ fn open_fresh(state_dir: &Path, pin: &Path) -> Result<Option<OwnedFd>> {
         return Ok(None);
     };
     let stored = std::fs::read_to_string(digest_path(pin)).unwrap_or_default();
-    match host_digest(state_dir)? {
+    match host_digest(state_dir, pin)? {
         Some(now) if now == stored => Ok(Some(fd)),
         _ => Ok(None),
     }
 }
 
 /// The host's table without the netns pins and the template pins.
-fn host_digest(state_dir: &Path) -> Result<Option<String>> {
+/// (Two walks of the table: the whole, and below /run/netns. The pin is
+/// one mount, known by its path.)
+fn host_digest(state_dir: &Path, pin: &Path) -> Result<Option<String>> {
     let netns = mount_ids::of(Path::new(crate::net::netns::NETNS_DIR))?;
-    let pins = mount_ids::of(&state_dir.join(DIR))?;
-    mount_ids::digest(&[netns, pins])
+    let dir = mount_ids::of(&state_dir.join(DIR))?;
+    let pinned: Vec<u64> = match mount_ids::of(pin) {
+        Ok(id) if id != dir => vec![id],
+        _ => Vec::new(),
+    };
+    mount_ids::digest(&[netns], &pinned)
 }
 
 /// Where the digest of the table a template was copied from is kept.
@@ -227,7 +233,7 @@ fn make(state_dir: &Path, pin: &Path) -> Result<bool> {
     ensure_private_dir(&dir)?;
     // Taken before the copy: a mount made in between only makes the
     // template look stale once more.
-    let Some(digest) = host_digest(state_dir)? else {
+    let Some(digest) = host_digest(state_dir, pin)? else {
         return Ok(false);
     };
     let (host, cwd) = here()?;
