@@ -7,7 +7,8 @@
 # The pins stand for other sandboxes: one netns bound PINS times under
 # /run/netns, each a bind of an nsfs file (what each sandbox's netns file is). With SANDBOXES=K, K real
 # detached sandboxes (`--network none`, `sleep`) run as well, started by the
-# build being measured, so their mount namespaces are of its making.
+# build being measured, so their mount namespaces are of its making (each
+# build is then measured alone, with only its own sandboxes present).
 # Prints the median and p90 of `sbx run --network none -- /bin/true` and of
 # `unshare --mount true`, in ms. Everything it made is removed on exit.
 set -euo pipefail
@@ -55,15 +56,17 @@ sandboxes() { # BIN ROOT WHICH
     done
 }
 
-measure() { # LABEL
-    python3 - "$1" "$OLD" "$work/root-old" "$NEW" "$work/root-new" "$RUNS" <<'EOF'
+measure() { # LABEL [CASES: old,new,unshare]
+    python3 - "$1" "$OLD" "$work/root-old" "$NEW" "$work/root-new" "$RUNS" "${2:-old,new,unshare}" <<'EOF'
 import subprocess, sys, time, statistics
 label, old, old_root, new, new_root, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+wanted = sys.argv[7].split(",")
 cases = {
     "old": [old, "--root", old_root, "run", "--network", "none", "--", "/bin/true"],
     "new": [new, "--root", new_root, "run", "--network", "none", "--", "/bin/true"],
     "unshare": ["unshare", "--mount", "true"],
 }
+cases = {k: v for k, v in cases.items() if k in wanted}
 times = {k: [] for k in cases}
 for _ in range(3):
     for cmd in cases.values():
@@ -83,9 +86,18 @@ mkdir -p "$work/root-old" "$work/root-new"
 echo "mounts on the host: $(grep -c . /proc/self/mountinfo)"
 measure "0 pins"
 pin
-if [ "$SANDBOXES" -gt 0 ]; then
-    sandboxes "$OLD" "$work/root-old" o
-    sandboxes "$NEW" "$work/root-new" n
-fi
 echo "mounts on the host: $(grep -c . /proc/self/mountinfo)"
-measure "$PINS pins"
+if [ "$SANDBOXES" -eq 0 ]; then
+    measure "$PINS pins"
+    exit 0
+fi
+# Real sandboxes: each build measured with only its own present, since an
+# old build's sandboxes receive every later pin, the other build's too.
+for which in old new; do
+    bin=$OLD
+    [ "$which" = new ] && bin=$NEW
+    sandboxes "$bin" "$work/root-$which" "${which:0:1}"
+    echo "mounts on the host: $(grep -c . /proc/self/mountinfo)"
+    measure "$PINS+$SANDBOXES" "$which,unshare"
+    "$bin" --root "$work/root-$which" rm -f $("$bin" --root "$work/root-$which" ps -a -q) >/dev/null
+done
