@@ -63,8 +63,9 @@ pub fn open_or_make(state_dir: &Path) -> Result<Option<OwnedFd>> {
         return Ok(Some(fd));
     }
     let netns = Path::new(crate::net::netns::NETNS_DIR);
-    match mount_ids::count_below(netns)? {
-        Some(pins) if pins >= WORTH_IT => {}
+    // A kernel without unique mount IDs (before 6.8) fails here: no template.
+    match mount_ids::count_below(netns) {
+        Ok(Some(pins)) if pins >= WORTH_IT => {}
         _ => return Ok(None),
     }
     let _lock = lock(state_dir)?;

@@ -104,7 +104,11 @@ pub fn start(
         .context("block signals")?;
     // The init joins its cgroups itself, before anything else it does.
     let membership = crate::cgroup::Membership::open(&record.cgroups)?;
-    let template = process::template::open_or_make(root.path())?;
+    // A template is only a shortcut: without one the init copies the host's.
+    let template = process::template::open_or_make(root.path()).unwrap_or_else(|e| {
+        crate::log::warn(&format!("{e:#}; cloning from the host's mount namespace"));
+        None
+    });
     let mut child = process::spawn(spec, template.as_ref(), &dir, terminal, &membership)?;
     drop(template);
     drop(membership);
