@@ -42,6 +42,13 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         None::<&str>,
     )
     .context("make / a slave mount")?;
+    // Other sandboxes' netns pins are the host's business: without them
+    // here, none made later propagates in (a sandbox cloned from the
+    // template has none already: see `process::template`).
+    match umount2(crate::net::netns::NETNS_DIR, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e).context("unmount the host's /run/netns"),
+    }
     // Every source is taken now, as the host shows it: a --tmpfs or volume
     // mounted below cannot hide it (a state root under /tmp, say).
     let volume_trees = plan

@@ -9,9 +9,11 @@ pub mod channel;
 pub mod exec;
 pub mod fds;
 mod init;
+mod mount_ids;
 pub mod pty;
 pub mod relay;
 pub mod seccomp;
+pub mod template;
 mod title;
 
 use crate::spec::SandboxSpec;
@@ -62,11 +64,13 @@ pub struct Child {
 pub const EXIT_SBX_FAILED: i32 = 125;
 
 /// Clones the init; with `terminal`, it gives the command a pty of the
-/// sandbox's own (see `pty`). The init joins `cgroups` first of all. The
-/// caller must have blocked [`wait_set`] and must be single-threaded (a
-/// current-thread runtime starts no threads).
+/// sandbox's own (see `pty`). The init joins `cgroups` first of all. Its
+/// mount namespace is a copy of `template` (see `template`), not of the
+/// host's (when there is one). The caller must have blocked [`wait_set`] and must be
+/// single-threaded (a current-thread runtime starts no threads).
 pub fn spawn(
     spec: &SandboxSpec,
+    template: Option<&OwnedFd>,
     etc_dir: &Path,
     terminal: Option<pty::Stdio>,
     cgroups: &crate::cgroup::Membership,
@@ -91,10 +95,14 @@ pub fn spawn(
         let code = init::run(&init_end, &plan, &command, cgroups);
         code as isize
     });
+    // Cloned from inside the template, so CLONE_NEWNS copies its few
+    // mounts; sbx itself is back in the host's namespace right after.
+    let entered = template.map(template::Entered::new).transpose()?;
     // SAFETY: the child gets a copy-on-write copy of this single-threaded
     // process (no CLONE_VM) and runs `child_main` on its own copy of `stack`.
-    let pid = unsafe { nix::sched::clone(child_main, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .context("create the sandbox's namespaces (clone)")?;
+    let cloned = unsafe { nix::sched::clone(child_main, &mut stack, flags, Some(libc::SIGCHLD)) };
+    drop(entered);
+    let pid = cloned.context("create the sandbox's namespaces (clone)")?;
     drop(init_end);
     Ok(Child {
         pid,

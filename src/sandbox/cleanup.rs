@@ -36,6 +36,7 @@ fn finish_with(
     if let Err(e) = result {
         errors.push(format!("{e:#}"));
     }
+    release_template(root);
     report(&record.name, errors)
 }
 
@@ -66,6 +67,7 @@ pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
     if let Err(e) = result {
         errors.push(format!("{e:#}"));
     }
+    release_template(root);
     report(&record.name, errors)
 }
 
@@ -101,6 +103,14 @@ fn release_kernel(record: &mut SandboxRecord, patient: bool) -> Vec<String> {
         }
     });
     errors
+}
+
+/// The last sandbox of the state root takes the template mount namespace
+/// with it (see `process::template`).
+pub fn release_template(root: &StateRoot) {
+    if let Err(e) = crate::process::template::release_if_idle(root.path()) {
+        crate::log::warn(&format!("{e:#}"));
+    }
 }
 
 fn report(name: &str, errors: Vec<String>) -> Result<()> {

@@ -67,7 +67,9 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
     crate::spec::check_name(name)?;
     if let Entry::Unreadable(unreadable) = root.sandbox_entry(name) {
-        return rm_damaged(root, Damaged::probe(unreadable), force);
+        let removed = rm_damaged(root, Damaged::probe(unreadable), force);
+        cleanup::release_template(root);
+        return removed;
     }
     let record = find(root, name)?;
     if let Some(init) = record.init.filter(|_| record.status() == Status::Running) {
@@ -190,6 +192,7 @@ pub fn prune(root: &StateRoot) -> Result<()> {
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
+    cleanup::release_template(root);
     if errors.is_empty() {
         Ok(())
     } else {

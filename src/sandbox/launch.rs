@@ -77,7 +77,11 @@ pub fn start(
     let mut record = reservation.record;
     let mut undo = Undo::new();
     let name = record.name.clone();
-    undo.push("remove the record", move || root.remove_sandbox(&name));
+    undo.push("remove the record", move || {
+        root.remove_sandbox(&name)?;
+        cleanup::release_template(root);
+        Ok(())
+    });
 
     let dir = root.sandbox_dir(&record.name);
     etc_files::write(
@@ -99,7 +103,13 @@ pub fn start(
         .context("block signals")?;
     // The init joins its cgroups itself, before anything else it does.
     let membership = crate::cgroup::Membership::open(&record.cgroups)?;
-    let mut child = process::spawn(spec, &dir, terminal, &membership)?;
+    // A template is only a shortcut: without one the init copies the host's.
+    let template = process::template::open_or_make(root.path()).unwrap_or_else(|e| {
+        crate::log::warn(&format!("{e:#}; cloning from the host's mount namespace"));
+        None
+    });
+    let mut child = process::spawn(spec, template.as_ref(), &dir, terminal, &membership)?;
+    drop(template);
     drop(membership);
     let pid = child.pid;
     undo.push("stop the init", move || {

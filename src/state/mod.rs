@@ -107,6 +107,12 @@ impl StateRoot {
         Ok(Lock { _flock: flock })
     }
 
+    /// The state root's folder (the template mount namespace's pins live
+    /// under it: see `process::template`).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// The folder holding one sandbox's record and its private /etc files.
     pub fn sandbox_dir(&self, name: &str) -> PathBuf {
         self.dir.join("sandboxes").join(name)
