@@ -45,7 +45,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
     // Other sandboxes' netns pins are the host's business: without them
     // here, none made later propagates in (a sandbox cloned from the
     // template has none already: see `process::template`).
-    match umount2(crate::net::netns::NETNS_DIR, MntFlags::MNT_DETACH) {
+    match umount2(crate::model::NETNS_DIR, MntFlags::MNT_DETACH) {
         Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(e).context("unmount the host's /run/netns"),
     }

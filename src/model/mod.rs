@@ -10,3 +10,8 @@ mod subnet;
 pub use fs_plan::FsPlan;
 pub use limits::Limits;
 pub use subnet::Subnet;
+
+/// Where `ip netns` (iproute2's `NETNS_RUN_DIR`) looks for named network
+/// namespaces: sbx pins each sandbox's there (`net::netns`), and keeps the
+/// pins out of sandboxes' mount tables (`fs`, `process::template`).
+pub const NETNS_DIR: &str = "/run/netns";

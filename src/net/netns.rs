@@ -7,8 +7,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
-/// Where `ip netns` looks for named namespaces.
-pub const NETNS_DIR: &str = "/run/netns";
+pub use crate::model::NETNS_DIR;
 
 /// The netns file of a sandbox.
 pub fn path_for(sandbox: &str) -> PathBuf {
