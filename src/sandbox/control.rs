@@ -126,8 +126,14 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
     }
     let _lock = root.lock()?;
     let mut errors = Vec::new();
-    if let Err(e) = crate::net::netns::unbind(&damaged.netns) {
-        errors.push(format!("{e:#}"));
+    match crate::net::netns::unbind(&damaged.netns) {
+        // Its namespace is gone: nothing answers for its addresses now.
+        Ok(()) => {
+            if let Err(e) = root.release_leases_of(&name) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        Err(e) => errors.push(format!("{e:#}")),
     }
     // Its cgroups, which the waiting sbx would have removed were it alive.
     for dir in crate::sandbox::damaged::cgroups_of(&name) {

@@ -121,7 +121,12 @@ pub fn start(
 
     record.state = SandboxState::Running;
     record.init = ProcessId::of(pid.as_raw());
-    root.write_sandbox(&record)?;
+    // Not a rewrite of the record: one symlink naming the init, whose
+    // liveness the kernel tells (see `StateRoot::mark_running`).
+    match record.init {
+        Some(init) => root.mark_running(&record.name, init)?,
+        None => root.write_sandbox(&record)?,
+    }
     crate::crash::point("running");
     if let Some(master) = &master {
         process::pty::copy_window_size_from_stdin(master);
