@@ -38,7 +38,7 @@ fn a_state_root_of_the_previous_layout_keeps_its_running_sandboxes() {
     let init = env.inspect("tst-upg-a")["pids"]["init"].as_i64().unwrap();
     to_old_layout(&env, "tst-upg-a");
     to_old_layout(&env, "tst-upg-b");
-    let leases = env.root.join("networks").join(format!("{net}.leases"));
+    let leases = env.root.join("leases").join(&net);
     std::fs::remove_dir_all(&leases).unwrap();
 
     let ps = env.ps_json();

@@ -59,6 +59,32 @@ pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
     finish_with(root, record, code, patient)
 }
 
+/// What `sbx ps` does with a dead sandbox nobody cleaned up: releases its
+/// kernel objects and its lease, and keeps its record, marked `exited`,
+/// for `sbx prune` or `sbx rm` to remove (so it is still listed and the
+/// user learns it died). Never waits for a busy cgroup.
+pub fn release_dead(root: &StateRoot, mut record: SandboxRecord) -> Result<()> {
+    let mut errors = release_kernel(&mut record, false);
+    if errors.is_empty() {
+        release_lease(root, &record, &mut errors);
+    }
+    record.state = SandboxState::Exited;
+    if let Err(e) = root.write_sandbox(&record) {
+        errors.push(format!("{e:#}"));
+    }
+    report(&record.name, errors)
+}
+
+/// Whether an ended sandbox still holds something nobody will give back:
+/// its own sbx is gone and it was never cleaned up (its lease, netns or
+/// cgroups may remain).
+pub fn left_over(record: &SandboxRecord) -> bool {
+    let uncleaned = record.state != SandboxState::Exited
+        || record.netns.is_some()
+        || !record.cgroups.is_empty();
+    uncleaned && !record.owner.is_some_and(|o| o.is_alive())
+}
+
 /// Removes an ended sandbox for good (`sbx rm`, `sbx prune`); if part of it
 /// cannot be released, the record stays (rewritten to name only what
 /// remains) and the error says so.

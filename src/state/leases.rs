@@ -1,4 +1,4 @@
-//! A network's lease index: `networks/NAME.leases/ADDR`, one symbolic link
+//! A network's lease index: `leases/NAME/ADDR`, one symbolic link
 //! per address held, whose target is the holder's sandbox name. Creating a
 //! symlink is atomic and fails with `EEXIST` when the name exists, so the
 //! filesystem itself decides which of two launches gets an address, without
@@ -33,7 +33,7 @@ pub enum Take {
 }
 
 impl Leases {
-    /// The index of the network whose folder is `dir` (`networks/NAME.leases`).
+    /// The index of the network whose folder is `dir` (`ROOT/leases/NAME`).
     pub fn at(dir: PathBuf) -> Self {
         Leases { dir }
     }
@@ -100,11 +100,12 @@ impl Leases {
     /// sees no index or the complete one. The caller holds the exclusive
     /// lock.
     pub fn build(&self, leases: &BTreeMap<Ipv4Addr, String>) -> Result<()> {
+        let name = self.dir.file_name().unwrap_or_default().to_string_lossy();
         let tmp = self
             .dir
-            .with_extension(format!("leases.new{}", std::process::id()));
+            .with_file_name(format!(".{name}.new{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         for (ip, holder) in leases {
             std::os::unix::fs::symlink(holder, tmp.join(ip.to_string()))
                 .with_context(|| format!("write lease {ip} into {}", tmp.display()))?;
@@ -115,7 +116,7 @@ impl Leases {
     /// An empty index, for a new network (an old one of that name is gone).
     pub fn create_empty(&self) -> Result<()> {
         self.remove()?;
-        fs::create_dir(&self.dir).with_context(|| format!("create {}", self.dir.display()))
+        fs::create_dir_all(&self.dir).with_context(|| format!("create {}", self.dir.display()))
     }
 
     /// Removes the index (with its network); already gone is fine.

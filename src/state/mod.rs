@@ -100,6 +100,12 @@ impl StateRoot {
         self.lock_as(FlockArg::LockShared)
     }
 
+    /// The exclusive lock if it is free now, else `None` (for `sbx ps`,
+    /// which sweeps only when that costs it no wait).
+    pub fn try_lock(&self) -> Option<Lock> {
+        self.lock_as(FlockArg::LockExclusiveNonblock).ok()
+    }
+
     fn lock_as(&self, how: FlockArg) -> Result<Lock> {
         let path = self.dir.join("lock");
         let file = OpenOptions::new()
@@ -124,9 +130,10 @@ impl StateRoot {
         self.dir.join("networks").join(format!("{name}.json"))
     }
 
-    /// The lease index of network `name` (see [`Leases`]).
+    /// The lease index of network `name` (see [`Leases`]):
+    /// `ROOT/leases/NAME/`, beside (not inside) the network records.
     pub fn leases(&self, network: &str) -> Leases {
-        Leases::at(self.dir.join("networks").join(format!("{network}.leases")))
+        Leases::at(self.dir.join("leases").join(network))
     }
 
     /// Gives back the address a sandbox held on its network, if its lease
