@@ -64,7 +64,7 @@ fn assert_clean(env: &TestEnv, name: &str, bridge: &str, net: &str, why: &str) {
         "{why}: bridge port left: {:?}",
         bridge_ports(bridge)
     );
-    let leases = list(&env.root.join("leases").join(&net));
+    let leases = list(&env.root.join("leases").join(net));
     assert!(leases.is_empty(), "{why}: lease left: {leases:?}");
     let out = env.sbx(&["run", "--network", net, "--ip", "10.222.0.9", "--", "true"]);
     assert_eq!(

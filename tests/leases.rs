@@ -11,7 +11,7 @@ use std::process::Stdio;
 
 /// The lease folder of network `net` in the test's state root.
 fn lease_dir(env: &TestEnv, net: &str) -> PathBuf {
-    env.root.join("leases").join(&net)
+    env.root.join("leases").join(net)
 }
 
 /// Every lease of `net`: address -> holder.

@@ -339,7 +339,7 @@ enum Verdict {
     /// Nobody: its holder is gone or now holds another address.
     Stale,
     /// An ended sandbox that nobody cleaned up yet.
-    Dead(SandboxRecord),
+    Dead(Box<SandboxRecord>),
 }
 
 /// Judges the lease of `ip` on `net` held by `holder`. Only meaningful
@@ -362,7 +362,7 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
             if record.network.as_deref() != Some(net.name.as_str()) || record.ip != Some(ip) {
                 Verdict::Stale
             } else if record.status() == Status::Exited {
-                Verdict::Dead(record)
+                Verdict::Dead(Box::new(record))
             } else {
                 Verdict::Held
             }
@@ -376,7 +376,7 @@ fn reclaim(root: &StateRoot, leases: &Leases, ip: Ipv4Addr, holder: &str, verdic
     let result = match verdict {
         Verdict::Held => Ok(()),
         Verdict::Stale => leases.release(ip, holder),
-        Verdict::Dead(record) => sweep_one(root, record),
+        Verdict::Dead(record) => sweep_one(root, *record),
     };
     if let Err(e) = result {
         crate::log::warn(&format!("{e:#}"));
