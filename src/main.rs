@@ -1,7 +1,23 @@
 //! sbx: one command that starts a program in its own network, mount, UTS,
 //! IPC and PID namespaces, wired into a Linux bridge with NAT.
 //!
-//! Entry point: parse, check privileges, dispatch, map errors to exit codes.
+//! Entry point: the command-line face ([`cli`]) does the rest.
+//!
+//! Dependency order: each module imports only modules on a lower floor
+//! (the `layering` tests check it), so the core stands without the face and
+//! the state root is the floor:
+//!
+//! ```text
+//! cli                     the face: clap definitions, translation into requests, dispatch
+//! sandbox                 the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm
+//! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
+//! spec  net  firewall     the checked request; rtnetlink; nf_tables
+//! fs  cgroup  ipam        mounts; cgroups; address allocation
+//! state                   records, lock, liveness
+//! model                   plain values records keep: Subnet, Limits, FsPlan
+//! ```
+//!
+//! Utilities, usable from any floor: log, crash, undo, hash, timefmt, table, batch.
 
 mod batch;
 mod cgroup;
@@ -11,166 +27,20 @@ mod firewall;
 mod fs;
 mod hash;
 mod ipam;
+#[cfg(test)]
+mod layering;
 mod log;
+mod model;
 mod net;
 mod network;
 mod process;
 mod sandbox;
 mod spec;
 mod state;
+mod table;
 mod timefmt;
 mod undo;
 
-use clap::Parser as _;
-use cli::{Cli, Command};
-use process::EXIT_SBX_FAILED;
-use sandbox::control;
-
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version: not errors.
-            let _ = e.print();
-            std::process::exit(0);
-        }
-        Err(e) => {
-            // A usage error is a user error like any other: one line, 125.
-            let text = e.to_string();
-            let paragraph: Vec<&str> = text
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let message = paragraph.join(" ");
-            let message = message.strip_prefix("error: ").unwrap_or(&message);
-            let help = help_command(std::env::args().skip(1));
-            eprintln!("sbx: {message} (see '{help} --help')");
-            std::process::exit(EXIT_SBX_FAILED);
-        }
-    };
-    let code = match dispatch(&cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("sbx: {}", one_line(&e));
-            // A command that cannot be started has its own statuses.
-            e.downcast_ref::<process::exec::CommandError>()
-                .map_or(EXIT_SBX_FAILED, |c| c.code)
-        }
-    };
-    std::process::exit(code);
-}
-
-fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
-    log::set_level(&cli.log_level)?;
-    let read_only = is_read_only(&cli.command);
-    if !read_only && !nix::unistd::geteuid().is_root() {
-        anyhow::bail!(
-            "this command must be run as root (it changes namespaces, links or firewall rules); \
-             ps, inspect, logs and network ls/inspect work for any user who can read the state root"
-        );
-    }
-    if !matches!(
-        cli.command,
-        Command::Run(_) | Command::Exec(_) | Command::Restart { .. }
-    ) {
-        // Listing commands die quietly when their reader goes away
-        // (`sbx ps | head`), like any Unix filter. `run` and `exec` keep
-        // SIGPIPE ignored: their waiting process must outlive its terminal.
-        // SAFETY: restoring the default disposition installs no handler.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    }
-    let root = if read_only && !nix::unistd::geteuid().is_root() {
-        state::StateRoot::open_read_only(&cli.root)?
-    } else {
-        state::StateRoot::open(&cli.root)?
-    };
-    match &cli.command {
-        Command::Run(args) => sandbox::launch::run(&root, args),
-        Command::Ps(args) => sandbox::ps::ps(&root, args).map(|()| 0),
-        Command::Exec(args) => sandbox::exec::exec(&root, args),
-        Command::Logs(args) => sandbox::logs::logs(&root, args).map(|()| 0),
-        Command::Restart { timeout, names } => {
-            let timeout = std::time::Duration::from_secs(*timeout);
-            sandbox::restart::restart_all(&root, names, timeout).map(|()| 0)
-        }
-        Command::Stop { timeout, names } => {
-            let timeout = std::time::Duration::from_secs(*timeout);
-            control::each(names, |n| control::stop(&root, n, timeout)).map(|()| 0)
-        }
-        Command::Kill { signal, names } => {
-            let signal = control::parse_signal(signal)?;
-            control::each(names, |n| control::kill_one(&root, n, signal)).map(|()| 0)
-        }
-        Command::Rm { force, names } => {
-            control::each(names, |n| control::rm(&root, n, *force)).map(|()| 0)
-        }
-        Command::Inspect { name } => sandbox::inspect::inspect(&root, name).map(|()| 0),
-        Command::Prune => control::prune(&root).map(|()| 0),
-        Command::Network(command) => network::commands::run(&root, command).map(|()| 0),
-    }
-}
-
-/// Commands that only read the state root: they need no root privileges,
-/// only read access to the state root (SPEC "Sandboxes", issue 8 item 20).
-fn is_read_only(command: &Command) -> bool {
-    use cli::NetworkCommand;
-    matches!(
-        command,
-        Command::Ps(_)
-            | Command::Inspect { .. }
-            | Command::Logs(_)
-            | Command::Network(NetworkCommand::Ls { .. } | NetworkCommand::Inspect { .. })
-    )
-}
-
-/// The command whose `--help` a usage error points at: `sbx`, followed by
-/// the (sub)subcommands actually typed (`sbx network create`). Words that
-/// are not subcommands (option values such as `--root DIR`) are skipped
-/// while looking for the next level; an option-like word never matches.
-fn help_command(args: impl Iterator<Item = String>) -> String {
-    use clap::CommandFactory as _;
-    let mut command = Cli::command();
-    let mut path = vec!["sbx".to_string()];
-    for arg in args {
-        if arg == "--" || !command.has_subcommands() {
-            break;
-        }
-        if arg.starts_with('-') {
-            continue;
-        }
-        let Some(sub) = command.find_subcommand(&arg).cloned() else {
-            continue;
-        };
-        path.push(sub.get_name().to_string());
-        command = sub;
-    }
-    path.join(" ")
-}
-
-/// The error and its causes on one line, as the SPEC asks.
-fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").replace('\n', " ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::help_command;
-
-    fn help(args: &[&str]) -> String {
-        help_command(args.iter().map(|a| a.to_string()))
-    }
-
-    #[test]
-    fn usage_errors_point_at_the_typed_subcommand() {
-        assert_eq!(help(&["run", "--bogus"]), "sbx run");
-        assert_eq!(
-            help(&["--root", "/tmp/x", "network", "create"]),
-            "sbx network create"
-        );
-        assert_eq!(help(&["network", "--json", "ls", "x"]), "sbx network ls");
-        assert_eq!(help(&["frobnicate"]), "sbx");
-        assert_eq!(help(&["run", "--", "ps"]), "sbx run");
-        assert_eq!(help(&[]), "sbx");
-    }
+    std::process::exit(cli::main());
 }

@@ -1,18 +1,69 @@
 //! A sandbox request, validated: every mistake a user can make in `sbx run`
-//! is caught here, before any kernel object exists.
+//! is caught here, before any kernel object exists. Faces (the CLI today)
+//! hand in a [`SandboxRequest`] of plain data; the core gets the checked
+//! [`SandboxSpec`] only.
 
-use crate::cli::RunArgs;
-use crate::fs::plan::{FsPlan, Volume, inside_path};
+pub mod caps;
+pub mod command;
+pub mod security;
+
+use crate::model::Limits;
+use crate::model::fs_plan::{FsPlan, Volume, inside_path};
+use ::caps::Capability;
 use anyhow::{Result, bail};
-use caps::Capability;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The network name that means "loopback only".
 pub const NO_NETWORK: &str = "none";
 
 /// The default environment's PATH, the same as Docker's.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What a face asks for, as the user wrote it (strings not yet checked):
+/// `sbx run`'s options, without clap. Error messages name the CLI's flags,
+/// since the CLI is the face that fills this in today.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SandboxRequest {
+    /// `--name`; `None`: a generated name.
+    pub name: Option<String>,
+    /// `--network`: a network name, or [`NO_NETWORK`].
+    pub network: String,
+    /// `--ip`, as typed.
+    pub ip: Option<String>,
+    /// `--hostname`; `None`: the sandbox name.
+    pub hostname: Option<String>,
+    /// `-e KEY=VALUE` or `-e KEY` (copied from sbx's environment).
+    pub env: Vec<String>,
+    /// `-w`: working directory inside the sandbox.
+    pub workdir: Option<String>,
+    /// `--rootfs`: a directory on the host.
+    pub rootfs: Option<String>,
+    /// `-v SRC:DST[:ro]`.
+    pub volumes: Vec<String>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--tmpfs DIR`.
+    pub tmpfs: Vec<String>,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--memory`, as typed (`512m`).
+    pub memory: Option<String>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--security-opt`.
+    pub security_opt: Vec<String>,
+    /// `-d`: run under a supervisor, in the background.
+    pub detach: bool,
+    /// `--rm`: remove the record when a detached sandbox ends.
+    pub auto_remove: bool,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
 
 /// Everything needed to launch one sandbox, already checked.
 #[derive(Debug, Clone)]
@@ -42,15 +93,15 @@ pub struct SandboxSpec {
     /// The default seccomp filter applies (not `seccomp=unconfined`).
     pub seccomp: bool,
     /// cgroup limits.
-    pub limits: crate::cgroup::Limits,
+    pub limits: Limits,
 }
 
 impl SandboxSpec {
-    /// Validates `sbx run`'s arguments. `generated_name` is used when no
-    /// `--name` was given; `host_env` answers `-e KEY` lookups and `tty` says
-    /// whether a terminal is attached (Docker sets TERM only then).
-    pub fn from_args(
-        args: &RunArgs,
+    /// Validates a request. `generated_name` is used when no `--name` was
+    /// given; `host_env` answers `-e KEY` lookups and `tty` says whether a
+    /// terminal is attached (Docker sets TERM only then).
+    pub fn from_request(
+        args: &SandboxRequest,
         generated_name: impl FnOnce() -> String,
         host_env: impl Fn(&str) -> Option<String>,
         tty: bool,
@@ -84,12 +135,11 @@ impl SandboxSpec {
         let env = build_env(&hostname, &args.env, host_env, tty && !args.detach)?;
         let fs = fs_plan(args)?;
         if let Some(rootfs) = &fs.rootfs {
-            check_command_in(rootfs, &args.command[0], &env)?;
+            command::check_command_in(rootfs, &args.command[0], &env)?;
         }
-        let caps = crate::process::caps::resolve(&args.cap_add, &args.cap_drop)?;
-        let seccomp = crate::process::seccomp::from_security_opts(&args.security_opt)?;
-        let limits =
-            crate::cgroup::Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
+        let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
+        let seccomp = security::from_security_opts(&args.security_opt)?;
+        let limits = Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
         Ok(SandboxSpec {
             name,
             network,
@@ -99,7 +149,7 @@ impl SandboxSpec {
             env,
             workdir,
             detach: args.detach,
-            auto_remove: args.rm,
+            auto_remove: args.auto_remove,
             fs,
             caps,
             seccomp,
@@ -109,7 +159,7 @@ impl SandboxSpec {
 }
 
 /// `--rootfs`, `-v`, `--read-only`, `--tmpfs`, checked against the host.
-fn fs_plan(args: &RunArgs) -> Result<FsPlan> {
+fn fs_plan(args: &SandboxRequest) -> Result<FsPlan> {
     let rootfs = match &args.rootfs {
         None => None,
         Some(dir) => {
@@ -143,46 +193,6 @@ fn fs_plan(args: &RunArgs) -> Result<FsPlan> {
     };
     crate::fs::check::targets(&plan)?;
     Ok(plan)
-}
-
-/// With `--rootfs`, a command that is not in it is caught before launch,
-/// with the status and message its execve would give (127 not found, 126
-/// not executable: `process::exec::CommandError`). Links are followed the
-/// way the sandbox will follow them, inside the root (busybox applets are
-/// links to /bin/busybox); like execvp, a non-executable match is skipped.
-fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
-    use crate::process::exec::CommandError;
-    let root = crate::fs::at::open_root(rootfs)?;
-    let candidates: Vec<PathBuf> = if command.contains('/') {
-        vec![PathBuf::from(command)]
-    } else {
-        let path = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        path.split(':')
-            .filter(|d| d.starts_with('/'))
-            .map(|d| PathBuf::from(d).join(command))
-            .collect()
-    };
-    let mut not_executable = false;
-    for inside in candidates {
-        let Ok(stat) =
-            crate::fs::at::resolve(&root, &inside).and_then(|fd| nix::sys::stat::fstat(&fd))
-        else {
-            continue;
-        };
-        let is_file = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
-        if is_file && stat.st_mode & 0o111 != 0 {
-            return Ok(());
-        }
-        not_executable = true;
-    }
-    Err(match not_executable {
-        true => CommandError::cannot_execute(command, nix::errno::Errno::EACCES),
-        false => CommandError::not_found(command),
-    }
-    .into())
 }
 
 /// Names become file names, netns names and hostnames, so they follow the
@@ -252,17 +262,23 @@ pub fn build_env(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    fn parse(args: &[&str]) -> Result<SandboxSpec> {
-        let mut argv = vec!["sbx", "run"];
-        argv.extend_from_slice(args);
-        let cli = crate::cli::Cli::try_parse_from(argv).expect("clap accepts");
-        let crate::cli::Command::Run(run) = cli.command else {
-            panic!("not run")
-        };
-        SandboxSpec::from_args(
-            &run,
+    /// A request for `command` on the default network, otherwise empty.
+    fn request(command: &[&str]) -> SandboxRequest {
+        SandboxRequest {
+            network: "sbx0".into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            ..SandboxRequest::default()
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn parse(req: SandboxRequest) -> Result<SandboxSpec> {
+        SandboxSpec::from_request(
+            &req,
             || "gen".into(),
             |k| (k == "FOO").then(|| "host".into()),
             false,
@@ -271,7 +287,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let spec = parse(&["--", "/bin/true", "-x"]).unwrap();
+        let spec = parse(request(&["/bin/true", "-x"])).unwrap();
         assert_eq!(spec.name, "gen");
         assert_eq!(spec.hostname, "gen");
         assert_eq!(spec.network.as_deref(), Some("sbx0"));
@@ -284,9 +300,10 @@ mod tests {
 
     #[test]
     fn env_overrides_and_copies() {
-        let spec = parse(&[
-            "-e", "A=1", "-e", "A=2", "-e", "FOO", "-e", "MISSING", "-e", "PATH=/x", "true",
-        ])
+        let spec = parse(SandboxRequest {
+            env: strings(&["A=1", "A=2", "FOO", "MISSING", "PATH=/x"]),
+            ..request(&["true"])
+        })
         .unwrap();
         assert!(spec.env.contains(&"A=2".to_string()));
         assert!(!spec.env.contains(&"A=1".to_string()));
@@ -297,22 +314,45 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        let err = |a: &[&str]| parse(a).unwrap_err().to_string();
-        assert!(err(&["--name", "_x", "true"]).contains("name \"_x\" is not valid"));
-        assert!(err(&["--name", "a/b", "true"]).contains("is not valid"));
-        assert!(err(&["--name", &"a".repeat(64), "true"]).contains("is not valid"));
-        assert!(err(&["--ip", "10.0.0.300", "true"]).contains("is not an IPv4 address"));
-        assert!(
-            err(&["--network", "none", "--ip", "10.0.0.3", "true"])
-                .contains("--ip needs a network")
-        );
-        assert!(err(&["-w", "rel", "true"]).contains("not an absolute path"));
-        assert!(err(&["-e", "=x", "true"]).contains("no variable name"));
+        let err = |r: SandboxRequest| parse(r).unwrap_err().to_string();
+        let named = |n: &str| SandboxRequest {
+            name: Some(n.into()),
+            ..request(&["true"])
+        };
+        assert!(err(named("_x")).contains("name \"_x\" is not valid"));
+        assert!(err(named("a/b")).contains("is not valid"));
+        assert!(err(named(&"a".repeat(64))).contains("is not valid"));
+        let ip = |ip: &str| SandboxRequest {
+            ip: Some(ip.into()),
+            ..request(&["true"])
+        };
+        assert!(err(ip("10.0.0.300")).contains("is not an IPv4 address"));
+        let no_network = SandboxRequest {
+            network: "none".into(),
+            ..ip("10.0.0.3")
+        };
+        assert!(err(no_network).contains("--ip needs a network"));
+        let relative = SandboxRequest {
+            workdir: Some("rel".into()),
+            ..request(&["true"])
+        };
+        assert!(err(relative).contains("not an absolute path"));
+        let nameless = SandboxRequest {
+            env: strings(&["=x"]),
+            ..request(&["true"])
+        };
+        assert!(err(nameless).contains("no variable name"));
+        assert!(err(request(&[])).contains("no command given"));
     }
 
     #[test]
     fn network_none_means_no_network() {
-        let spec = parse(&["--network", "none", "--name", "a.b-c_1", "true"]).unwrap();
+        let spec = parse(SandboxRequest {
+            network: "none".into(),
+            name: Some("a.b-c_1".into()),
+            ..request(&["true"])
+        })
+        .unwrap();
         assert!(spec.network.is_none());
         assert_eq!(spec.hostname, "a.b-c_1");
     }

@@ -7,9 +7,7 @@
 
 mod device_bpf;
 pub mod devices;
-mod limits;
-
-pub use limits::Limits;
+pub use crate::model::Limits;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};

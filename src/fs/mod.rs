@@ -11,8 +11,10 @@ mod dev;
 pub mod etc_files;
 mod masks;
 pub mod newmount;
-pub mod plan;
 pub mod resolv;
+
+/// The filesystem plan (a plain value that records keep) lives in `model`.
+pub use crate::model::fs_plan as plan;
 
 use anyhow::{Context, Result};
 use at::Kind;

@@ -1,46 +1,20 @@
-//! `sbx network create|ls|inspect|rm`: the user-facing side of networks.
+//! `sbx network create|ls|inspect`: the user-facing side of networks,
+//! from requests a face has translated (see `cli`). `rm`, which has to
+//! deal with the sandboxes on a network, is the sandbox layer's
+//! (`sandbox::network_rm`).
 
 use super::CreateRequest;
-use crate::cli::{NetworkCommand, NetworkCreateArgs};
 use crate::net::Netlink;
-use crate::sandbox::cleanup;
-use crate::state::records::Status;
-use crate::state::{Entry, NetworkRecord, StateRoot};
+use crate::state::{NetworkRecord, StateRoot};
 use crate::timefmt;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::json;
 
-/// Dispatches one `sbx network` subcommand.
-pub fn run(root: &StateRoot, command: &NetworkCommand) -> Result<()> {
-    match command {
-        NetworkCommand::Create(args) => create(root, args),
-        NetworkCommand::Ls { json } => ls(root, *json),
-        NetworkCommand::Inspect { name } => inspect(root, name),
-        NetworkCommand::Rm { names } => rm(root, names),
-    }
-}
-
-fn create(root: &StateRoot, args: &NetworkCreateArgs) -> Result<()> {
-    let subnet = args.subnet.as_deref().map(str::parse).transpose()?;
-    let gateway = args
-        .gateway
-        .as_deref()
-        .map(|g| {
-            g.parse()
-                .with_context(|| format!("--gateway {g:?} is not an IPv4 address"))
-        })
-        .transpose()?;
-    if args.mtu.is_some_and(|m| !(68..=65535).contains(&m)) {
+/// Creates a network under the lock and prints its name.
+pub fn create(root: &StateRoot, request: CreateRequest) -> Result<()> {
+    if request.mtu.is_some_and(|m| !(68..=65535).contains(&m)) {
         bail!("--mtu must be between 68 and 65535");
     }
-    let request = CreateRequest {
-        name: args.name.clone(),
-        subnet,
-        gateway,
-        bridge: args.bridge.clone(),
-        internal: args.internal,
-        mtu: args.mtu,
-    };
     let nl = Netlink::new()?;
     let _lock = root.lock()?;
     let record = super::create(root, &nl, request)?;
@@ -48,7 +22,9 @@ fn create(root: &StateRoot, args: &NetworkCreateArgs) -> Result<()> {
     Ok(())
 }
 
-fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
+/// Lists the networks as a table or a JSON array; damaged records are
+/// shown, never a reason to fail.
+pub fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
     let (networks, damaged) = root.network_entries()?;
     if as_json {
         let mut items: Vec<_> = networks.iter().map(|n| to_json(n, None)).collect();
@@ -85,11 +61,12 @@ fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
         ));
         lines.push(row);
     }
-    print!("{}", crate::sandbox::ps::format_columns(&lines));
+    print!("{}", crate::table::format_columns(&lines));
     Ok(())
 }
 
-fn inspect(root: &StateRoot, name: &str) -> Result<()> {
+/// Prints one network and its sandboxes as JSON.
+pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
     let Some(network) = root.network(name)? else {
         bail!("network {name} not found: see 'sbx network ls'");
     };
@@ -123,51 +100,4 @@ fn to_json(n: &NetworkRecord, sandboxes: Option<Vec<serde_json::Value>>) -> serd
         value["sandboxes"] = serde_json::Value::Array(list);
     }
     value
-}
-
-/// Removes each named network, going on past failures like `docker network
-/// rm`; any failure makes the whole command fail.
-fn rm(root: &StateRoot, names: &[String]) -> Result<()> {
-    let nl = Netlink::new()?;
-    let _lock = root.lock()?;
-    crate::batch::each(names, |name| rm_one(root, &nl, name))
-}
-
-fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
-    let network = match root.network_entry(name) {
-        Entry::Absent => bail!("network {name} not found: see 'sbx network ls'"),
-        Entry::Unreadable(damaged) => return super::damaged::remove(root, nl, damaged),
-        Entry::Found(network) => network,
-    };
-    let (records, unreadable) = root.sandboxes()?;
-    super::damaged::refuse_if_attached(
-        nl,
-        name,
-        &network.bridge,
-        Some(&network.subnet),
-        unreadable,
-    )?;
-    let mut users = Vec::new();
-    for record in records
-        .iter()
-        .filter(|r| r.network.as_deref() == Some(name))
-    {
-        if record.status() == Status::Exited {
-            cleanup::sweep(root, record.clone())?;
-        } else {
-            users.push(record.name.clone());
-        }
-    }
-    if !users.is_empty() {
-        let (noun, them) = if users.len() == 1 {
-            ("sandbox", "it")
-        } else {
-            ("sandboxes", "them")
-        };
-        bail!(
-            "network {name} is in use by {noun} {}: stop {them} first",
-            users.join(", ")
-        );
-    }
-    super::remove(root, nl, &network)
 }

@@ -1,56 +1,13 @@
 //! Damaged records around networks (issue 8 and 9): a network whose own
 //! record cannot be read is shown, skipped by commands about other networks,
-//! and removable; a sandbox whose record cannot be read still holds its
-//! network, judged from the kernel (its addresses and its bridge ports).
+//! and removable. (A sandbox whose record cannot be read still holds its
+//! network, judged from the kernel: `sandbox::network_rm` checks that.)
 
-use crate::ipam::Subnet;
 use crate::net::{Netlink, bridge};
-use crate::sandbox::{cleanup, damaged as sandbox_damaged};
-use crate::state::records::{Status, valid_ifname};
+use crate::state::records::valid_ifname;
 use crate::state::{StateRoot, Unreadable};
 use anyhow::{Result, bail};
 use std::path::Path;
-
-/// Refuses to remove a network (its bridge `bridge`, its `subnet` when
-/// known) while a sandbox with an unreadable record is attached to it: one
-/// of its addresses lies in the subnet, or one of its veths' peers is a port
-/// of the bridge. If what it holds cannot be read, it may be attached, and
-/// the network stays too.
-pub fn refuse_if_attached(
-    nl: &Netlink,
-    network: &str,
-    bridge: &str,
-    subnet: Option<&Subnet>,
-    unreadable: Vec<Unreadable>,
-) -> Result<()> {
-    let ports = port_indexes(bridge);
-    for damaged in sandbox_damaged::probe_all(unreadable) {
-        if !damaged.in_kernel() {
-            continue;
-        }
-        let name = &damaged.name;
-        let attached = match sandbox_damaged::footprint(nl, &damaged) {
-            Ok(print) => {
-                print
-                    .addrs
-                    .iter()
-                    .any(|ip| subnet.is_some_and(|s| s.contains(*ip)))
-                    || print.peers.iter().any(|p| ports.contains(p))
-            }
-            Err(e) => bail!(
-                "network {network} may be in use by sandbox {name}, whose record cannot be read ({}) and whose interfaces cannot be listed ({e:#}): remove it with 'sbx rm -f {name}'",
-                damaged.reason
-            ),
-        };
-        if attached {
-            bail!(
-                "network {network} is in use by sandbox {name}, whose record cannot be read ({}): see 'sbx ps -a'; 'sbx rm -f {name}' removes it",
-                damaged.reason
-            );
-        }
-    }
-    Ok(())
-}
 
 /// `network create` must not adopt the bridge of a network whose record is
 /// damaged (its default bridge has the network's name).
@@ -75,26 +32,17 @@ pub fn refuse_bridge_of_damaged(root: &StateRoot, bridge: &str) -> Result<()> {
 /// stable MAC for that name was made by sbx and is deleted with its
 /// firewall chains, unless a port is still on it; stale chains of a bridge
 /// that no longer exists go too. Anything else is left, and said so.
-pub fn remove(root: &StateRoot, nl: &Netlink, network: Unreadable) -> Result<()> {
+///
+/// The sandbox layer (above this one) has dealt with the sandboxes whose
+/// records name the network; `refuse_if_attached` is its check of the
+/// others, called with the bridge about to be removed.
+pub fn remove(
+    root: &StateRoot,
+    nl: &Netlink,
+    network: Unreadable,
+    refuse_if_attached: impl FnOnce(&str) -> Result<()>,
+) -> Result<()> {
     let name = &network.name;
-    let (records, unreadable) = root.sandboxes()?;
-    let mut users = Vec::new();
-    for record in records
-        .iter()
-        .filter(|r| r.network.as_deref() == Some(name.as_str()))
-    {
-        if record.status() == Status::Exited {
-            cleanup::sweep(root, record.clone())?;
-        } else {
-            users.push(record.name.clone());
-        }
-    }
-    if !users.is_empty() {
-        bail!(
-            "network {name} is in use by sandbox {}: stop it first",
-            users.join(", ")
-        );
-    }
     let salvaged = salvage_bridge(&root.network_bytes(name));
     let named_by_record = salvaged.is_some();
     let candidate = salvaged
@@ -112,7 +60,7 @@ pub fn remove(root: &StateRoot, nl: &Netlink, network: Unreadable) -> Result<()>
             "bridge {b} belongs to another network and was left alone"
         )),
         Some(b) => {
-            refuse_if_attached(nl, name, &b, None, unreadable)?;
+            refuse_if_attached(&b)?;
             let dir = Path::new("/sys/class/net").join(&b);
             if !dir.exists() {
                 // Chains of a bridge that no longer exists guard nothing.
@@ -190,7 +138,7 @@ pub fn salvage_bridge(bytes: &[u8]) -> Option<String> {
 }
 
 /// The interface indexes of a bridge's ports, from sysfs.
-fn port_indexes(bridge: &str) -> Vec<u32> {
+pub fn port_indexes(bridge: &str) -> Vec<u32> {
     list(&Path::new("/sys/class/net").join(bridge).join("brif"))
         .iter()
         .filter_map(|port| read_u32(&Path::new("/sys/class/net").join(port).join("ifindex")))

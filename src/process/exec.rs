@@ -3,58 +3,12 @@
 //! allocation is prepared before the fork.
 
 use super::EXIT_SBX_FAILED;
+use crate::spec::command::CommandError;
 use crate::spec::{DEFAULT_PATH, SandboxSpec};
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use std::ffi::CString;
-
-/// Exit status when the command cannot be executed (SPEC, "Exit status").
-pub const EXIT_CANNOT_EXECUTE: i32 = 126;
-/// Exit status when the command is not found (SPEC, "Exit status").
-pub const EXIT_NOT_FOUND: i32 = 127;
-
-/// A command that cannot be started, as an error that carries the exit
-/// status sbx reports for it (127 not found, 126 not executable), so a check
-/// made before the launch (a `--rootfs` without the command) ends sbx
-/// exactly as the failed execve would. `main` maps it.
-#[derive(Debug)]
-pub struct CommandError {
-    /// The exit status: [`EXIT_NOT_FOUND`] or [`EXIT_CANNOT_EXECUTE`].
-    pub code: i32,
-    message: String,
-}
-
-impl CommandError {
-    /// `PROGRAM: command not found` (bare names: `... in $PATH`), 127.
-    pub fn not_found(program: &str) -> Self {
-        let where_ = if program.contains('/') {
-            ""
-        } else {
-            " in $PATH"
-        };
-        CommandError {
-            code: EXIT_NOT_FOUND,
-            message: format!("{program}: command not found{where_}"),
-        }
-    }
-
-    /// `PROGRAM: cannot execute: REASON`, 126.
-    pub fn cannot_execute(program: &str, reason: Errno) -> Self {
-        CommandError {
-            code: EXIT_CANNOT_EXECUTE,
-            message: format!("{program}: cannot execute: {}", reason.desc()),
-        }
-    }
-}
-
-impl std::fmt::Display for CommandError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CommandError {}
 
 /// The command, ready for execve.
 pub struct Command {
@@ -156,7 +110,7 @@ pub fn exec(command: &Command) -> ! {
     } else {
         CommandError::cannot_execute(&command.program, first_error)
     };
-    fail(error.code, &error.message)
+    fail(error.code, error.message())
 }
 
 fn fail(code: i32, message: &str) -> ! {

@@ -11,7 +11,7 @@
 //! The program is compiled in the parent, before the fork: the child only
 //! hands it to the kernel (no allocation after fork).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch, sock_filter,
@@ -160,21 +160,6 @@ pub fn default_filter() -> Result<Filter> {
 /// sets it again). Allocates nothing on success: safe after fork.
 pub fn install(prog: &Filter) -> Result<()> {
     seccompiler::apply_filter(prog).context("install the seccomp filter")
-}
-
-/// Parses `--security-opt`: `seccomp=unconfined` turns the filter off;
-/// `no-new-privileges` is accepted (it is always on). Returns whether the
-/// filter stays on.
-pub fn from_security_opts(opts: &[String]) -> Result<bool> {
-    let mut enabled = true;
-    for opt in opts {
-        match opt.as_str() {
-            "seccomp=unconfined" | "seccomp:unconfined" => enabled = false,
-            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {}
-            other => bail!("--security-opt {other:?} is not supported: use seccomp=unconfined"),
-        }
-    }
-    Ok(enabled)
 }
 
 #[cfg(test)]

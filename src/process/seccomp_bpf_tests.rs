@@ -193,10 +193,3 @@ fn the_program_is_one_the_kernel_accepts() {
         libc::BPF_RET | libc::BPF_K
     );
 }
-
-#[test]
-fn security_opts_parse() {
-    assert!(from_security_opts(&[]).unwrap());
-    assert!(!from_security_opts(&["seccomp=unconfined".into()]).unwrap());
-    assert!(from_security_opts(&["apparmor=x".into()]).is_err());
-}

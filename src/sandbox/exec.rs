@@ -3,8 +3,8 @@
 //! directory rules; its exit status passes through.
 
 use super::find;
-use crate::cli::ExecArgs;
 use crate::process::{self, caps, exec::Command};
+use crate::spec::caps as cap_set;
 use crate::state::StateRoot;
 use crate::state::records::Status;
 use anyhow::{Context, Result, bail};
@@ -24,8 +24,21 @@ const NAMESPACES: [(&str, CloneFlags); 5] = [
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
+/// What a face asks `exec` to run, as the user wrote it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecRequest {
+    /// The sandbox's name.
+    pub name: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// `-e KEY=VALUE` or `-e KEY`, added to the sandbox's environment.
+    pub env: Vec<String>,
+    /// `-w`; `None`: the sandbox's own working directory.
+    pub workdir: Option<String>,
+}
+
 /// Runs the command and returns its exit status.
-pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
+pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     let record = find(root, &args.name)?;
     let Some(init) = record.init.filter(|_| record.status() == Status::Running) else {
         bail!(
@@ -57,12 +70,12 @@ pub fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     }
     let command = Command::from_parts(&args.command, &env, &workdir, !record.seccomp_unconfined)?;
     let keep: Vec<::caps::Capability> = if record.capabilities.is_empty() {
-        caps::DEFAULT.to_vec()
+        cap_set::DEFAULT.to_vec()
     } else {
         record
             .capabilities
             .iter()
-            .map(|c| caps::parse(c))
+            .map(|c| cap_set::parse(c))
             .collect::<Result<_>>()?
     };
 

@@ -3,11 +3,10 @@
 //! with `-d`, a supervisor does (see `supervisor`).
 
 use super::{cleanup, reserve, supervisor};
-use crate::cli::RunArgs;
 use crate::fs::etc_files;
 use crate::net::{Netlink, netns, veth};
 use crate::process::{self, Child};
-use crate::spec::SandboxSpec;
+use crate::spec::{SandboxRequest, SandboxSpec};
 use crate::state::liveness::ProcessId;
 use crate::state::{SandboxRecord, SandboxState, StateRoot};
 use crate::undo::Undo;
@@ -18,12 +17,12 @@ use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 
 /// Runs a sandbox and returns the exit status `sbx run` reports.
-pub fn run(root: &StateRoot, args: &RunArgs) -> Result<i32> {
+pub fn run(root: &StateRoot, request: &SandboxRequest) -> Result<i32> {
     crate::crash::point("start");
     let nonce = nonce();
     let tty = std::io::stdin().is_terminal();
     let generated = || generated_name(nonce);
-    let spec = SandboxSpec::from_args(args, generated, |k| std::env::var(k).ok(), tty)?;
+    let spec = SandboxSpec::from_request(request, generated, |k| std::env::var(k).ok(), tty)?;
     let nl = Netlink::new()?;
     crate::crash::point("parse");
 

@@ -3,7 +3,6 @@
 //! work on the records of [`logfile`].
 
 use super::{find, logfile, supervisor};
-use crate::cli::LogsArgs;
 use crate::state::{SandboxState, StateRoot};
 use crate::timefmt;
 use anyhow::{Context, Result, bail};
@@ -15,9 +14,24 @@ use std::time::Duration;
 /// How often `-f` looks for new output.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Which part of a detached sandbox's output to print, as a face asks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogsQuery {
+    /// The sandbox's name.
+    pub name: String,
+    /// Keep printing new output until the sandbox exits.
+    pub follow: bool,
+    /// `--tail`: a number of lines or `all`, as typed.
+    pub tail: String,
+    /// `--since`: RFC 3339, Unix seconds or a duration ago, as typed.
+    pub since: Option<String>,
+    /// Prefix every line with its timestamp.
+    pub timestamps: bool,
+}
+
 /// Prints the log; with `-f`, keeps printing until the sandbox has exited
 /// and everything it wrote is out.
-pub fn logs(root: &StateRoot, args: &LogsArgs) -> Result<()> {
+pub fn logs(root: &StateRoot, args: &LogsQuery) -> Result<()> {
     let name = args.name.as_str();
     let tail = parse_tail(&args.tail)?;
     let since = args

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod launch;
 mod logfile;
 pub mod logs;
+pub mod network_rm;
 pub mod ps;
 mod ps_format;
 mod reserve;

@@ -2,15 +2,30 @@
 
 use super::damaged::Damaged;
 use super::ps_format;
-use crate::cli::PsArgs;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
+use crate::table::format_columns;
 use crate::timefmt;
 use anyhow::Result;
 use serde_json::json;
 
+/// Which sandboxes `ps` shows and how, as a face asks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PsQuery {
+    /// Exited (and unknown) sandboxes too, not only running ones.
+    pub all: bool,
+    /// Names only.
+    pub quiet: bool,
+    /// One JSON array.
+    pub json: bool,
+    /// `table`, `json` (one object per line) or a template, as typed.
+    pub format: Option<String>,
+    /// Whole commands, without cutting long ones.
+    pub no_trunc: bool,
+}
+
 /// Prints the sandboxes as a table, names, or JSON.
-pub fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
+pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
     let (records, unreadable) = root.sandboxes()?;
     // Unreadable records are listed as `unknown` (never as dead) with `-a`;
     // a folder without a record file and without a namespace is a launch
@@ -205,42 +220,4 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<
         ]);
     }
     lines
-}
-
-/// Left-aligned columns separated by three spaces, the last one unpadded.
-pub fn format_columns(lines: &[Vec<String>]) -> String {
-    let columns = lines.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in lines {
-        for (c, cell) in line.iter().enumerate() {
-            if c + 1 == columns {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}   ", width = widths[c]));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn columns_align() {
-        let lines = vec![
-            vec!["A".to_string(), "B".to_string()],
-            vec!["long".to_string(), "x".to_string()],
-        ];
-        assert_eq!(super::format_columns(&lines), "A      B\nlong   x\n");
-    }
 }

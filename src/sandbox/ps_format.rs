@@ -158,7 +158,7 @@ impl Template {
                 c
             })
             .collect();
-        super::ps::format_columns(&padded)
+        crate::table::format_columns(&padded)
             .lines()
             .map(|l| l.trim_end().to_string() + "\n")
             .collect()

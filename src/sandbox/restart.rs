@@ -102,42 +102,29 @@ pub fn spec_of(record: &SandboxRecord) -> Result<SandboxSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::spec::SandboxRequest;
 
-    /// A record made the way `reserve` makes it from a parsed `sbx run`,
-    /// turned back into a spec, equals the original spec.
+    /// A record made the way `reserve` makes it from a validated `sbx run`
+    /// request, turned back into a spec, equals the original spec.
     #[test]
     fn a_record_gives_back_its_spec() {
-        let cli = crate::cli::Cli::try_parse_from([
-            "sbx",
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "--ip",
-            "10.9.0.7",
-            "--hostname",
-            "h",
-            "-e",
-            "A=1",
-            "-w",
-            "/tmp",
-            "--cap-drop",
-            "NET_RAW",
-            "--memory",
-            "64m",
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "--",
-            "sleep",
-            "9",
-        ])
-        .unwrap();
-        let crate::cli::Command::Run(args) = cli.command else {
-            panic!("not run")
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let request = SandboxRequest {
+            detach: true,
+            name: Some("web".into()),
+            network: "sbx0".into(),
+            ip: Some("10.9.0.7".into()),
+            hostname: Some("h".into()),
+            env: strings(&["A=1"]),
+            workdir: Some("/tmp".into()),
+            cap_drop: strings(&["NET_RAW"]),
+            memory: Some("64m".into()),
+            read_only: true,
+            tmpfs: strings(&["/tmp"]),
+            command: strings(&["sleep", "9"]),
+            ..SandboxRequest::default()
         };
-        let spec = SandboxSpec::from_args(&args, || "x".into(), |_| None, false).unwrap();
+        let spec = SandboxSpec::from_request(&request, || "x".into(), |_| None, false).unwrap();
         let record = SandboxRecord {
             name: spec.name.clone(),
             network: spec.network.clone(),

@@ -1,7 +1,7 @@
 //! What sbx writes down about sandboxes and networks, as JSON files.
 
 use super::liveness::ProcessId;
-use crate::ipam::Subnet;
+use crate::model::Subnet;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ pub struct SandboxRecord {
     pub capabilities: Vec<String>,
     /// Its cgroup limits.
     #[serde(default)]
-    pub limits: crate::cgroup::Limits,
+    pub limits: crate::model::Limits,
     /// The cgroup folders made for it (removed when it ends).
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
@@ -75,7 +75,7 @@ pub struct SandboxRecord {
     pub seccomp_unconfined: bool,
     /// Its root filesystem, volumes and read-only flag, for `sbx inspect`.
     #[serde(default)]
-    pub fs: crate::fs::plan::FsPlan,
+    pub fs: crate::model::FsPlan,
 }
 
 /// What `sbx ps` reports, derived from the record and the kernel.
@@ -108,15 +108,21 @@ impl SandboxRecord {
 
     /// Liveness from the kernel, never from the record alone: a record that
     /// says running but whose init (checked with its start time) is gone
-    /// has exited.
+    /// has exited — once the sbx that waits on it is gone too. While that
+    /// sbx lives it is still recording the exit code and releasing the
+    /// network, so the sandbox counts as running until then: `exited`
+    /// always comes with its exit code, and nobody sweeps what its own sbx
+    /// is cleaning up.
     pub fn status(&self) -> Status {
         if self.init.is_some_and(|p| p.is_alive()) {
             return Status::Running;
         }
-        if self.state == SandboxState::Creating && self.owner.is_some_and(|p| p.is_alive()) {
-            return Status::Creating;
+        let owner_alive = self.owner.is_some_and(|p| p.is_alive());
+        match self.state {
+            SandboxState::Creating if owner_alive => Status::Creating,
+            SandboxState::Running if owner_alive => Status::Running,
+            _ => Status::Exited,
         }
-        Status::Exited
     }
 }
 
@@ -151,4 +157,47 @@ pub fn valid_ifname(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(
+        state: SandboxState,
+        init: Option<ProcessId>,
+        owner: Option<ProcessId>,
+    ) -> SandboxRecord {
+        serde_json::from_value::<SandboxRecord>(serde_json::json!({
+            "name": "t", "network": null, "ip": null, "hostname": "t", "command": ["true"],
+            "created": 0, "state": "creating", "owner": null, "init": null, "netns": null,
+            "veth": null, "exit_code": null,
+        }))
+        .map(|mut r| {
+            r.state = state;
+            r.init = init;
+            r.owner = owner;
+            r
+        })
+        .expect("a minimal record parses")
+    }
+
+    #[test]
+    fn exited_only_once_the_waiting_sbx_is_done() {
+        let me = ProcessId::current().expect("own stat readable");
+        let dead = ProcessId {
+            pid: me.pid,
+            start: me.start + 1,
+        };
+        let status = |state, init, owner| record(state, init, owner).status();
+        use SandboxState::*;
+        assert_eq!(status(Running, Some(me), None), Status::Running);
+        // The command ended; its sbx is still recording the exit code.
+        assert_eq!(status(Running, Some(dead), Some(me)), Status::Running);
+        assert_eq!(status(Running, Some(dead), Some(dead)), Status::Exited);
+        assert_eq!(status(Running, Some(dead), None), Status::Exited);
+        assert_eq!(status(Creating, None, Some(me)), Status::Creating);
+        assert_eq!(status(Creating, None, Some(dead)), Status::Exited);
+        assert_eq!(status(Exited, Some(dead), Some(me)), Status::Exited);
+    }
 }

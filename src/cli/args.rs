@@ -1,4 +1,5 @@
-//! The command line, as clap definitions only: what users type, nothing else.
+//! The command line, as clap definitions only: what users type, nothing else
+//! (translated into the core's requests by [`super::requests`]).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

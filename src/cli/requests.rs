@@ -1,0 +1,218 @@
+//! The CLI's half of the face: clap's parsed arguments turned into the
+//! core's own requests, field by field, with nothing checked here (the core
+//! validates, so every face gets the same checks and messages).
+
+use super::args::{ExecArgs, LogsArgs, NetworkCreateArgs, PsArgs, RunArgs};
+use crate::network::CreateRequest;
+use crate::sandbox::exec::ExecRequest;
+use crate::sandbox::logs::LogsQuery;
+use crate::sandbox::ps::PsQuery;
+use crate::spec::SandboxRequest;
+use anyhow::{Context, Result};
+
+/// `sbx run`'s options as a sandbox request (`-i` and `-t` are accepted
+/// for Docker habits and mean nothing: stdio is always passed through).
+pub fn sandbox(args: &RunArgs) -> SandboxRequest {
+    SandboxRequest {
+        name: args.name.clone(),
+        network: args.network.clone(),
+        ip: args.ip.clone(),
+        hostname: args.hostname.clone(),
+        env: args.env.clone(),
+        workdir: args.workdir.clone(),
+        rootfs: args.rootfs.clone(),
+        volumes: args.volumes.clone(),
+        read_only: args.read_only,
+        tmpfs: args.tmpfs.clone(),
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        memory: args.memory.clone(),
+        pids_limit: args.pids_limit,
+        cpus: args.cpus,
+        security_opt: args.security_opt.clone(),
+        detach: args.detach,
+        auto_remove: args.rm,
+        command: args.command.clone(),
+    }
+}
+
+/// `sbx exec`'s options.
+pub fn exec(args: &ExecArgs) -> ExecRequest {
+    ExecRequest {
+        name: args.name.clone(),
+        command: args.command.clone(),
+        env: args.env.clone(),
+        workdir: args.workdir.clone(),
+    }
+}
+
+/// `sbx ps`'s options.
+pub fn ps(args: &PsArgs) -> PsQuery {
+    PsQuery {
+        all: args.all,
+        quiet: args.quiet,
+        json: args.json,
+        format: args.format.clone(),
+        no_trunc: args.no_trunc,
+    }
+}
+
+/// `sbx logs`'s options.
+pub fn logs(args: &LogsArgs) -> LogsQuery {
+    LogsQuery {
+        name: args.name.clone(),
+        follow: args.follow,
+        tail: args.tail.clone(),
+        since: args.since.clone(),
+        timestamps: args.timestamps,
+    }
+}
+
+/// `sbx network create`'s options: the subnet and gateway parsed from
+/// their text (the only typing done here), the rest as given.
+pub fn network(args: &NetworkCreateArgs) -> Result<CreateRequest> {
+    let subnet = args.subnet.as_deref().map(str::parse).transpose()?;
+    let gateway = args
+        .gateway
+        .as_deref()
+        .map(|g| {
+            g.parse()
+                .with_context(|| format!("--gateway {g:?} is not an IPv4 address"))
+        })
+        .transpose()?;
+    Ok(CreateRequest {
+        name: args.name.clone(),
+        subnet,
+        gateway,
+        bridge: args.bridge.clone(),
+        internal: args.internal,
+        mtu: args.mtu,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::args::{Cli, Command};
+    use clap::Parser as _;
+
+    fn parse(argv: &[&str]) -> Command {
+        let mut all = vec!["sbx"];
+        all.extend_from_slice(argv);
+        Cli::try_parse_from(all).expect("clap accepts").command
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn run_defaults_reach_the_request() {
+        let Command::Run(args) = parse(&["run", "--", "/bin/true", "-x"]) else {
+            panic!("not run")
+        };
+        let req = super::sandbox(&args);
+        assert_eq!(req.network, "sbx0");
+        assert_eq!(req.command, strings(&["/bin/true", "-x"]));
+        assert_eq!(req.name, None);
+        assert!(!req.detach && !req.auto_remove && !req.read_only);
+    }
+
+    #[test]
+    fn every_run_option_reaches_the_request() {
+        let Command::Run(args) = parse(&[
+            "run",
+            "-d",
+            "--rm",
+            "-it",
+            "--name",
+            "web",
+            "--network",
+            "n1",
+            "--ip",
+            "10.9.0.7",
+            "--hostname",
+            "h",
+            "-e",
+            "A=1",
+            "-e",
+            "B",
+            "-w",
+            "/tmp",
+            "--rootfs",
+            "/r",
+            "-v",
+            "/a:/b:ro",
+            "--read-only",
+            "--tmpfs",
+            "/t",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "-1",
+            "--cpus",
+            "0.5",
+            "--security-opt",
+            "seccomp=unconfined",
+            "sleep",
+            "9",
+        ]) else {
+            panic!("not run")
+        };
+        let req = super::sandbox(&args);
+        let expected = crate::spec::SandboxRequest {
+            name: Some("web".into()),
+            network: "n1".into(),
+            ip: Some("10.9.0.7".into()),
+            hostname: Some("h".into()),
+            env: strings(&["A=1", "B"]),
+            workdir: Some("/tmp".into()),
+            rootfs: Some("/r".into()),
+            volumes: strings(&["/a:/b:ro"]),
+            read_only: true,
+            tmpfs: strings(&["/t"]),
+            cap_add: strings(&["NET_ADMIN"]),
+            cap_drop: strings(&["ALL"]),
+            memory: Some("64m".into()),
+            pids_limit: Some(-1),
+            cpus: Some(0.5),
+            security_opt: strings(&["seccomp=unconfined"]),
+            detach: true,
+            auto_remove: true,
+            command: strings(&["sleep", "9"]),
+        };
+        assert_eq!(req, expected);
+    }
+
+    #[test]
+    fn exec_ps_and_logs_options_reach_their_requests() {
+        let Command::Exec(args) = parse(&["exec", "-e", "A=1", "-w", "/x", "web", "ls", "-l"])
+        else {
+            panic!("not exec")
+        };
+        let req = super::exec(&args);
+        assert_eq!(req.name, "web");
+        assert_eq!(req.command, strings(&["ls", "-l"]));
+        assert_eq!(req.env, strings(&["A=1"]));
+        assert_eq!(req.workdir.as_deref(), Some("/x"));
+
+        let Command::Ps(args) = parse(&["ps", "-a", "-q", "--no-trunc", "--format", "json"]) else {
+            panic!("not ps")
+        };
+        let q = super::ps(&args);
+        assert!(q.all && q.quiet && q.no_trunc && !q.json);
+        assert_eq!(q.format.as_deref(), Some("json"));
+
+        let Command::Logs(args) = parse(&["logs", "-f", "-t", "--since", "10m", "web"]) else {
+            panic!("not logs")
+        };
+        let q = super::logs(&args);
+        assert!(q.follow && q.timestamps);
+        assert_eq!(q.tail, "all");
+        assert_eq!(q.since.as_deref(), Some("10m"));
+        assert_eq!(q.name, "web");
+    }
+}
