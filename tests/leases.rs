@@ -237,3 +237,51 @@ fn a_launch_takes_over_the_address_of_a_dead_holder_and_only_that() {
     assert!(hosts.contains("10.252.42.4\ttst-lst-c\n"), "{hosts}");
     assert!(!hosts.contains("tst-lst-b"), "{hosts}");
 }
+
+#[test]
+fn a_launch_that_fails_gives_its_address_back() {
+    let mut env = TestEnv::new("lsfail");
+    let net = env.network(
+        "tst-lsfail",
+        &["--subnet", "10.252.43.0/24", "--bridge", "tstb-lsfail"],
+    );
+    for (args, code) in [
+        (&["--", "/nonexistent/command"][..], 127),
+        (&["--memory", "1", "--", "true"][..], 125),
+    ] {
+        let mut full = vec!["run", "--network", &net];
+        full.extend_from_slice(args);
+        let out = env.sbx(&full);
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+        assert!(
+            leases(&env, &net).is_empty(),
+            "{args:?}: {:?}",
+            leases(&env, &net)
+        );
+        assert!(env.records().is_empty(), "{args:?}");
+    }
+    // A detached one whose command is not found ends at once: its record
+    // stays (exited, 127), its address does not.
+    env.detach(
+        "tst-lsf-d",
+        &["--network", &net, "--", "/nonexistent/command"],
+    );
+    assert!(wait_until(5, || env.status("tst-lsf-d").as_deref() == Some("exited")));
+    assert!(leases(&env, &net).is_empty(), "{:?}", leases(&env, &net));
+    let out = env.ok(&[
+        "run",
+        "--network",
+        &net,
+        "--",
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(
+        out.contains("inet 10.252.43.2/24"),
+        "the lowest address again: {out}"
+    );
+}

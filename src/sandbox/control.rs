@@ -175,6 +175,7 @@ pub fn prune(root: &StateRoot) -> Result<()> {
     for damaged in crate::sandbox::damaged::probe_all(unreadable) {
         let name = &damaged.name;
         if damaged.missing && !damaged.in_kernel() {
+            crate::sandbox::damaged::remove_orphan_cgroups(name);
             root.remove_sandbox(name)?;
             println!("removed unreadable sandbox folder {name}");
         } else {

@@ -76,8 +76,10 @@ pub fn start(
 ) -> Result<Started> {
     let mut record = reservation.record;
     let mut undo = Undo::new();
-    let name = record.name.clone();
-    undo.push("remove the record", move || root.remove_sandbox(&name));
+    let reserved = record.clone();
+    undo.push("remove the record, the lease and the cgroups", move || {
+        reserve::unreserve(root, &reserved)
+    });
 
     let dir = root.sandbox_dir(&record.name);
     etc_files::write(
@@ -87,13 +89,8 @@ pub fn start(
         record.ip,
         &reservation.neighbours,
     )?;
-    // Every sandbox: the cgroups hold its device allow list, and its limits.
-    let leaf = format!("{}-{}", record.name, std::process::id());
-    record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
-    let made = record.cgroups.clone();
-    undo.push("remove the cgroups", move || crate::cgroup::remove(&made));
-    // Recorded before any process is in them, so a crash is swept.
-    root.write_sandbox(&record)?;
+    // The cgroups (device allow list, limits) were made and recorded by
+    // the reservation, in its one record write.
     process::wait_set()
         .thread_block()
         .context("block signals")?;

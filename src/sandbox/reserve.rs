@@ -191,7 +191,7 @@ fn finish_reservation(
         None => None,
     };
     netns::ensure_dir()?;
-    let record = SandboxRecord {
+    let mut record = SandboxRecord {
         name: spec.name.clone(),
         network: attachment.as_ref().map(|(n, _)| n.name.clone()),
         ip: lease.map(|l| l.ip),
@@ -232,13 +232,44 @@ fn finish_reservation(
         ),
         Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
     }
-    if let Err(e) = root.write_sandbox(&record) {
+    // Every sandbox: its cgroups hold its device allow list and its
+    // limits. Made here so that the one record write names them before any
+    // process is in them (a crash is swept with them).
+    let leaf = format!("{}-{}", spec.name, std::process::id());
+    let written = crate::cgroup::create(&leaf, &spec.limits).and_then(|cgroups| {
+        record.cgroups = cgroups;
+        root.write_sandbox(&record)
+    });
+    if let Err(e) = written {
+        let _ = crate::cgroup::remove(&record.cgroups);
         if !again {
             let _ = root.remove_sandbox(&spec.name);
         }
         return Err(e);
     }
     Ok((record, attachment))
+}
+
+/// Undoes a reservation whose launch failed: the cgroups, the lease and
+/// the folder go (the caller has stopped the init and unpinned its netns).
+pub fn unreserve(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
+    let mut errors = Vec::new();
+    if let Err(e) = crate::cgroup::remove(&record.cgroups) {
+        errors.push(format!("{e:#}"));
+    }
+    if let (Some(network), Some(ip)) = (&record.network, record.ip)
+        && let Err(e) = root.release_lease(network, ip, &record.name)
+    {
+        errors.push(format!("{e:#}"));
+    }
+    if let Err(e) = root.remove_sandbox(&record.name) {
+        errors.push(format!("{e:#}"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", errors.join("; "))
+    }
 }
 
 /// What the state root says about the name a launch wants.
@@ -279,6 +310,7 @@ fn check_name(
             if d.in_kernel() {
                 return Err(damaged_refusal(&d.reason));
             }
+            damaged::remove_orphan_cgroups(name);
             root.remove_sandbox(name)?;
             Ok(NameCheck::Free)
         }
