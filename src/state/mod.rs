@@ -237,9 +237,15 @@ impl StateRoot {
     /// the state `running`.
     pub fn mark_running(&self, name: &str, init: ProcessId) -> Result<()> {
         let path = self.sandbox_dir(name).join(INIT_LINK);
-        let _ = fs::remove_file(&path);
-        std::os::unix::fs::symlink(format!("{}:{}", init.pid, init.start), &path)
-            .with_context(|| format!("write {}", path.display()))
+        let target = format!("{}:{}", init.pid, init.start);
+        let made = match std::os::unix::fs::symlink(&target, &path) {
+            // An earlier run's (a restart clears it first; this is a retry).
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&path).and_then(|()| std::os::unix::fs::symlink(&target, &path))
+            }
+            other => other,
+        };
+        made.with_context(|| format!("write {}", path.display()))
     }
 
     /// Forgets an earlier run's init (before `sbx restart` launches again).
