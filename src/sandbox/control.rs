@@ -188,6 +188,14 @@ pub fn prune(root: &StateRoot) -> Result<()> {
         }
     }
     let mut errors = Vec::new();
+    for network in root.networks()? {
+        let leases = root.leases(&network.name);
+        if leases.exists()
+            && let Err(e) = leases.tidy()
+        {
+            errors.push(format!("{e:#}"));
+        }
+    }
     for record in records {
         let Some(Err(dead)) = reserve::confirm_exited(root, record) else {
             continue;

@@ -44,22 +44,37 @@ impl Leases {
         self.dir.is_dir()
     }
 
-    /// Every lease: address -> holder name, in address order. A link whose
-    /// target cannot be read still holds its address (holder `"?"`).
+    /// Every lease: address -> holder name, in address order, from one
+    /// listing: each lease has a twin entry `=ADDR=NAME` (see [`take`]), so
+    /// no link is read; only a lease without its twin (a crash between the
+    /// two) or with two (a twin left by a crash) is resolved by `readlink`.
+    /// A link whose target cannot be read still holds its address
+    /// (holder `"?"`).
+    ///
+    /// [`take`]: Leases::take
     pub fn list(&self) -> Result<BTreeMap<Ipv4Addr, String>> {
-        let mut leases = BTreeMap::new();
+        let mut leased = Vec::new();
+        let mut twins: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
         let entries =
             fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("read {}", self.dir.display()))?;
-            let Some(ip) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<Ipv4Addr>().ok())
-            else {
-                continue;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some((ip, holder)) = name.strip_prefix('=').and_then(|n| n.split_once('=')) {
+                if let Ok(ip) = ip.parse::<Ipv4Addr>() {
+                    twins.entry(ip).or_default().push(holder.to_string());
+                }
+            } else if let Ok(ip) = name.parse::<Ipv4Addr>() {
+                leased.push(ip);
+            }
+        }
+        let mut leases = BTreeMap::new();
+        for ip in leased {
+            let holder = match twins.remove(&ip) {
+                Some(mut names) if names.len() == 1 => names.pop().unwrap_or_default(),
+                _ => self.holder(ip).unwrap_or_else(|| "?".into()),
             };
-            let holder = self.holder(ip).unwrap_or_else(|| "?".into());
             leases.insert(ip, holder);
         }
         Ok(leases)
@@ -72,18 +87,25 @@ impl Leases {
     }
 
     /// Takes `ip` for `holder`: one `symlink(2)`, which the kernel makes
-    /// atomically or refuses with `EEXIST`.
+    /// atomically or refuses with `EEXIST`; then its twin `=ADDR=NAME`, a
+    /// second symlink that only makes the holder readable from a listing
+    /// (the lease itself decides).
     pub fn take(&self, ip: Ipv4Addr, holder: &str) -> Result<Take> {
         match std::os::unix::fs::symlink(holder, self.path(ip)) {
-            Ok(()) => Ok(Take::Taken),
+            Ok(()) => {
+                let _ = std::os::unix::fs::symlink(holder, self.twin(ip, holder));
+                Ok(Take::Taken)
+            }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Take::Held(self.holder(ip))),
             Err(e) => Err(e).with_context(|| format!("lease {ip} in {}", self.dir.display())),
         }
     }
 
     /// Gives `ip` back if `holder` holds it; a lease already gone, or held
-    /// by another, is left as it is (so running it twice is harmless).
+    /// by another, is left as it is (so running it twice is harmless). The
+    /// twin goes first, then the lease.
     pub fn release(&self, ip: Ipv4Addr, holder: &str) -> Result<()> {
+        let _ = fs::remove_file(self.twin(ip, holder));
         if self.holder(ip).as_deref() != Some(holder) {
             return Ok(());
         }
@@ -93,6 +115,30 @@ impl Leases {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Removes the twins left by a crash (whose lease is gone or names
+    /// another holder). Reads every link: for `sbx prune`, never a launch.
+    pub fn tidy(&self) -> Result<()> {
+        let entries =
+            fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((ip, holder)) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('='))
+                .and_then(|n| n.split_once('='))
+            else {
+                continue;
+            };
+            let Ok(ip) = ip.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            if self.holder(ip).as_deref() != Some(holder) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
     }
 
     /// Writes a whole index at once (for a network that has none yet):
@@ -108,6 +154,7 @@ impl Leases {
         fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         for (ip, holder) in leases {
             std::os::unix::fs::symlink(holder, tmp.join(ip.to_string()))
+                .and_then(|()| std::os::unix::fs::symlink(holder, tmp.join(twin_name(*ip, holder))))
                 .with_context(|| format!("write lease {ip} into {}", tmp.display()))?;
         }
         fs::rename(&tmp, &self.dir).with_context(|| format!("rename {} into place", tmp.display()))
@@ -132,6 +179,15 @@ impl Leases {
     fn path(&self, ip: Ipv4Addr) -> PathBuf {
         self.dir.join(ip.to_string())
     }
+
+    fn twin(&self, ip: Ipv4Addr, holder: &str) -> PathBuf {
+        self.dir.join(twin_name(ip, holder))
+    }
+}
+
+/// The twin of a lease: `=ADDR=NAME` (a sandbox name has no `=` nor `/`).
+fn twin_name(ip: Ipv4Addr, holder: &str) -> String {
+    format!("={ip}={holder}")
 }
 
 #[cfg(test)]
@@ -183,6 +239,27 @@ mod tests {
             .filter(|t| *t == Take::Taken)
             .count();
         assert_eq!(winners, 1);
+        leases.remove().unwrap();
+    }
+
+    #[test]
+    fn holders_come_from_the_twins_or_else_from_the_links() {
+        let leases = index("lease4");
+        let (a, b): (Ipv4Addr, Ipv4Addr) =
+            ("10.9.0.2".parse().unwrap(), "10.9.0.3".parse().unwrap());
+        leases.take(a, "x").unwrap();
+        leases.take(b, "y").unwrap();
+        // A crash left a lease without its twin, and a stale twin beside it.
+        fs::remove_file(leases.twin(a, "x")).unwrap();
+        std::os::unix::fs::symlink("old", leases.twin(b, "old")).unwrap();
+        let list = leases.list().unwrap();
+        assert_eq!(list[&a], "x");
+        assert_eq!(list[&b], "y");
+        leases.tidy().unwrap();
+        assert!(leases.twin(b, "old").symlink_metadata().is_err());
+        assert!(leases.twin(b, "y").symlink_metadata().is_ok());
+        leases.release(b, "y").unwrap();
+        assert_eq!(leases.list().unwrap().len(), 1);
         leases.remove().unwrap();
     }
 
