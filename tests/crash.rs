@@ -64,6 +64,8 @@ fn assert_clean(env: &TestEnv, name: &str, bridge: &str, net: &str, why: &str) {
         "{why}: bridge port left: {:?}",
         bridge_ports(bridge)
     );
+    let leases = list(&env.root.join("leases").join(net));
+    assert!(leases.is_empty(), "{why}: lease left: {leases:?}");
     let out = env.sbx(&["run", "--network", net, "--ip", "10.222.0.9", "--", "true"]);
     assert_eq!(
         out.status.code(),
@@ -149,6 +151,8 @@ fn a_detached_launch_killed_at_any_step_is_swept_by_the_next_run() {
         );
         env.ok(&["prune"]);
         assert!(env.records().is_empty(), "{step}: {:?}", env.records());
+        let leases = list(&env.root.join("leases").join(&net));
+        assert!(leases.is_empty(), "{step}: lease left: {leases:?}");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Removing what a sandbox left: its netns file (its veth goes with the
-//! namespace), its cgroups, its address reservation and its record.
+//! namespace), its cgroups, its lease (once nothing in the kernel can
+//! still answer for its address) and its record.
 //! Idempotent, so the waiting sbx, `prune`, `rm` and the next `run` can all
 //! call it safely. Every step runs even when another failed, and the record
 //! keeps naming what could not be released, so the next sweep, `prune` or
@@ -26,6 +27,9 @@ fn finish_with(
     patient: bool,
 ) -> Result<()> {
     let mut errors = release_kernel(&mut record, patient);
+    if errors.is_empty() {
+        release_lease(root, &record, &mut errors);
+    }
     let result = if record.kept_after_exit() || !errors.is_empty() {
         record.state = SandboxState::Exited;
         record.exit_code = exit_code;
@@ -47,10 +51,39 @@ fn finish_with(
 pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
     let code = record.exit_code;
     if record.state == SandboxState::Exited && record.netns.is_none() && record.cgroups.is_empty() {
-        return Ok(());
+        // Cleaned up but for its lease, if its sbx died in between.
+        let mut errors = Vec::new();
+        release_lease(root, &record, &mut errors);
+        return report(&record.name, errors);
     }
     let patient = record.state != SandboxState::Exited;
     finish_with(root, record, code, patient)
+}
+
+/// What `sbx ps` does with a dead sandbox nobody cleaned up: releases its
+/// kernel objects and its lease, and keeps its record, marked `exited`,
+/// for `sbx prune` or `sbx rm` to remove (so it is still listed and the
+/// user learns it died). Never waits for a busy cgroup.
+pub fn release_dead(root: &StateRoot, mut record: SandboxRecord) -> Result<()> {
+    let mut errors = release_kernel(&mut record, false);
+    if errors.is_empty() {
+        release_lease(root, &record, &mut errors);
+    }
+    record.state = SandboxState::Exited;
+    if let Err(e) = root.write_sandbox(&record) {
+        errors.push(format!("{e:#}"));
+    }
+    report(&record.name, errors)
+}
+
+/// Whether an ended sandbox still holds something nobody will give back:
+/// its own sbx is gone and it was never cleaned up (its lease, netns or
+/// cgroups may remain).
+pub fn left_over(record: &SandboxRecord) -> bool {
+    let uncleaned = record.state != SandboxState::Exited
+        || record.netns.is_some()
+        || !record.cgroups.is_empty();
+    uncleaned && !record.owner.is_some_and(|o| o.is_alive())
 }
 
 /// Removes an ended sandbox for good (`sbx rm`, `sbx prune`); if part of it
@@ -59,6 +92,9 @@ pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
 pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
     let mut record = record.clone();
     let mut errors = release_kernel(&mut record, true);
+    if errors.is_empty() {
+        release_lease(root, &record, &mut errors);
+    }
     let result = if errors.is_empty() {
         root.remove_sandbox(&record.name)
     } else {
@@ -110,6 +146,17 @@ fn release_kernel(record: &mut SandboxRecord, patient: bool) -> Vec<String> {
 pub fn release_template(root: &StateRoot) {
     if let Err(e) = crate::process::template::release_if_idle(root.path()) {
         crate::log::warn(&format!("{e:#}"));
+    }
+}
+
+/// Gives the sandbox's address back (its lease, if it still names it).
+/// Called once its namespace is gone, so that nothing still answers for
+/// the address when another sandbox gets it.
+fn release_lease(root: &StateRoot, record: &SandboxRecord, errors: &mut Vec<String>) {
+    if let (Some(network), Some(ip)) = (&record.network, record.ip)
+        && let Err(e) = root.release_lease(network, ip, &record.name)
+    {
+        errors.push(format!("{e:#}"));
     }
 }
 

@@ -128,8 +128,14 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
     }
     let _lock = root.lock()?;
     let mut errors = Vec::new();
-    if let Err(e) = crate::net::netns::unbind(&damaged.netns) {
-        errors.push(format!("{e:#}"));
+    match crate::net::netns::unbind(&damaged.netns) {
+        // Its namespace is gone: nothing answers for its addresses now.
+        Ok(()) => {
+            if let Err(e) = root.release_leases_of(&name) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        Err(e) => errors.push(format!("{e:#}")),
     }
     // Its cgroups, which the waiting sbx would have removed were it alive.
     for dir in crate::sandbox::damaged::cgroups_of(&name) {
@@ -171,6 +177,7 @@ pub fn prune(root: &StateRoot) -> Result<()> {
     for damaged in crate::sandbox::damaged::probe_all(unreadable) {
         let name = &damaged.name;
         if damaged.missing && !damaged.in_kernel() {
+            crate::sandbox::damaged::remove_orphan_cgroups(name);
             root.remove_sandbox(name)?;
             println!("removed unreadable sandbox folder {name}");
         } else {
@@ -183,6 +190,14 @@ pub fn prune(root: &StateRoot) -> Result<()> {
         }
     }
     let mut errors = Vec::new();
+    for network in root.networks()? {
+        let leases = root.leases(&network.name);
+        if leases.exists()
+            && let Err(e) = leases.tidy()
+        {
+            errors.push(format!("{e:#}"));
+        }
+    }
     for record in records {
         let Some(Err(dead)) = reserve::confirm_exited(root, record) else {
             continue;

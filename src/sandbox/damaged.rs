@@ -121,6 +121,15 @@ pub fn cgroups_of(name: &str) -> Vec<PathBuf> {
     found
 }
 
+/// Removes the cgroups a launch that died before its first record write
+/// may have left (see [`cgroups_of`]); one still in use (a process in it)
+/// is left alone, never waited for.
+pub fn remove_orphan_cgroups(name: &str) {
+    for dir in cgroups_of(name) {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 /// Every unreadable folder, probed.
 pub fn probe_all(unreadable: Vec<Unreadable>) -> Vec<Damaged> {
     unreadable.into_iter().map(Damaged::probe).collect()

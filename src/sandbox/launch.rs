@@ -76,11 +76,11 @@ pub fn start(
 ) -> Result<Started> {
     let mut record = reservation.record;
     let mut undo = Undo::new();
-    let name = record.name.clone();
-    undo.push("remove the record", move || {
-        root.remove_sandbox(&name)?;
+    let reserved = record.clone();
+    undo.push("remove the record, the lease and the cgroups", move || {
+        let result = reserve::unreserve(root, &reserved);
         cleanup::release_template(root);
-        Ok(())
+        result
     });
 
     let dir = root.sandbox_dir(&record.name);
@@ -91,13 +91,8 @@ pub fn start(
         record.ip,
         &reservation.neighbours,
     )?;
-    // Every sandbox: the cgroups hold its device allow list, and its limits.
-    let leaf = format!("{}-{}", record.name, std::process::id());
-    record.cgroups = crate::cgroup::create(&leaf, &spec.limits)?;
-    let made = record.cgroups.clone();
-    undo.push("remove the cgroups", move || crate::cgroup::remove(&made));
-    // Recorded before any process is in them, so a crash is swept.
-    root.write_sandbox(&record)?;
+    // The cgroups (device allow list, limits) were made and recorded by
+    // the reservation, in its one record write.
     process::wait_set()
         .thread_block()
         .context("block signals")?;
@@ -130,7 +125,12 @@ pub fn start(
 
     record.state = SandboxState::Running;
     record.init = ProcessId::of(pid.as_raw());
-    root.write_sandbox(&record)?;
+    // Not a rewrite of the record: one symlink naming the init, whose
+    // liveness the kernel tells (see `StateRoot::mark_running`).
+    match record.init {
+        Some(init) => root.mark_running(&record.name, init)?,
+        None => root.write_sandbox(&record)?,
+    }
     crate::crash::point("running");
     if let Some(master) = &master {
         process::pty::copy_window_size_from_stdin(master);

@@ -38,12 +38,16 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
     } else {
         Vec::new()
     };
-    let shown: Vec<(SandboxRecord, Status)> = records
+    let all: Vec<(SandboxRecord, Status)> = records
         .into_iter()
         .map(|r| {
             let status = r.status();
             (r, status)
         })
+        .collect();
+    sweep_left_overs(root, &all);
+    let shown: Vec<(SandboxRecord, Status)> = all
+        .into_iter()
         .filter(|(_, status)| args.all || *status == Status::Running)
         .collect();
     let format = match &args.format {
@@ -78,6 +82,31 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
         print!("{}", format_columns(&lines));
     }
     Ok(())
+}
+
+/// Releases what crashed sandboxes still hold (their netns, veth, cgroups
+/// and lease; the record stays, `exited`), so that launches, which sweep
+/// only what is in their way, find less in it. Only as root, and only when
+/// the exclusive lock is free at once: `sbx ps` never waits for it.
+fn sweep_left_overs(root: &StateRoot, shown: &[(SandboxRecord, Status)]) {
+    let dead: Vec<&SandboxRecord> = shown
+        .iter()
+        .filter(|(r, s)| *s == Status::Exited && super::cleanup::left_over(r))
+        .map(|(r, _)| r)
+        .collect();
+    if dead.is_empty() || !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let Some(_lock) = root.try_lock() else {
+        return;
+    };
+    for record in dead {
+        if let Some(Err(dead)) = super::reserve::confirm_exited(root, record.clone())
+            && let Err(e) = super::cleanup::release_dead(root, dead)
+        {
+            crate::log::warn(&format!("{e:#}"));
+        }
+    }
 }
 
 /// The host PID of a running sandbox's init; none once it has ended (the

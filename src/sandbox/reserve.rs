@@ -1,7 +1,15 @@
-//! Step 2 of a launch: under the state root's lock, sweep what dead
-//! sandboxes left, make sure the network is ready, and claim the name and
-//! the address by writing a `creating` record. The lock is released before
-//! any namespace is made, so launches run in parallel.
+//! Step 2 of a launch: claim the address and the name, make sure the
+//! network is ready, and write the `creating` record. A launch reads no
+//! record but the one of the name it wants (and, when a lease is in its
+//! way, the holder's): the address is a `symlink` in the network's lease
+//! index (see `state::leases`), the name a `mkdir`, each arbitrated by the
+//! filesystem. Launches hold the state root's lock shared, so they never
+//! wait for each other; only when something must be swept (a dead sandbox
+//! holding the name or the address wanted), created (the network) or built
+//! (the lease index of a network an older sbx made) does a launch start
+//! over with the lock held exclusively. Dead sandboxes that are in nobody's
+//! way are left to `sbx prune`. The lock is released before any namespace
+//! is made.
 
 use super::cleanup;
 use super::damaged::{self, Damaged};
@@ -11,8 +19,9 @@ use crate::network::{self, Attachment};
 use crate::spec::SandboxSpec;
 use crate::state::liveness::ProcessId;
 use crate::state::records::Status;
-use crate::state::{NetworkRecord, SandboxRecord, SandboxState, StateRoot};
+use crate::state::{Entry, Leases, NetworkRecord, SandboxRecord, SandboxState, StateRoot, Take};
 use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// What the reservation produced: the record as written, and the network to
@@ -22,7 +31,7 @@ pub struct Reservation {
     pub record: SandboxRecord,
     /// The network, its bridge, and our prefix/gateway.
     pub network: Option<(NetworkRecord, Attachment)>,
-    /// Other sandboxes on the same network, for /etc/hosts.
+    /// The other holders of the network's leases, for /etc/hosts.
     pub neighbours: Vec<(String, Ipv4Addr)>,
 }
 
@@ -55,34 +64,39 @@ fn reserve_as(
     veth: String,
     again: bool,
 ) -> Result<Reservation> {
-    let _lock = root.lock()?;
-    let Swept {
-        live,
-        exited,
-        damaged,
-    } = sweep_dead(root)?;
-    if let Some(d) = damaged.iter().find(|d| d.name == spec.name) {
-        bail!(
-            "name {} is in use by a sandbox whose record cannot be read ({}): see 'sbx ps -a'; 'sbx rm -f {}' removes it, or choose another --name",
-            spec.name,
-            d.reason,
-            spec.name
-        );
+    // A restart takes over a folder that exists: exclusively, so that two
+    // restarts of one sandbox cannot both pass the check.
+    let mut exclusive = again;
+    loop {
+        let _lock = if exclusive {
+            root.lock()?
+        } else {
+            root.lock_shared()?
+        };
+        match attempt(root, nl, spec, &veth, again, exclusive)? {
+            Some(reservation) => return Ok(reservation),
+            // Something must be swept, built or created first: again, with
+            // the lock held exclusively (the shared one is dropped first).
+            None => exclusive = true,
+        }
     }
-    let again = again && exited.contains(&spec.name);
-    if exited.contains(&spec.name) && !again {
-        bail!(
-            "name {} is already in use by an exited sandbox: remove it with 'sbx rm {}' or choose another --name",
-            spec.name,
-            spec.name
-        );
-    }
-    if live.iter().any(|r| r.name == spec.name) {
-        bail!(
-            "name {} is already in use by a sandbox: choose another --name",
-            spec.name
-        );
-    }
+}
+
+/// One pass of the reservation; `None` when it needs the exclusive lock
+/// (a dead sandbox in the way, a network to create, an index to build).
+fn attempt(
+    root: &StateRoot,
+    nl: &Netlink,
+    spec: &SandboxSpec,
+    veth: &str,
+    again: bool,
+    exclusive: bool,
+) -> Result<Option<Reservation>> {
+    let again = match check_name(root, spec, again, exclusive)? {
+        NameCheck::NeedExclusive => return Ok(None),
+        NameCheck::Free => false,
+        NameCheck::Again => true,
+    };
     let netns_path = netns::path_for(&spec.name);
     if netns_path.exists() {
         bail!(
@@ -92,30 +106,83 @@ fn reserve_as(
     }
     let network = match &spec.network {
         None => None,
-        Some(name) => Some(find_or_create_network(root, nl, name)?),
+        Some(name) => match root.network(name)? {
+            Some(record) => Some(record),
+            None if exclusive => Some(find_or_create_network(root, nl, name)?),
+            None => return Ok(None),
+        },
     };
+    let mut lease = None;
     let mut neighbours = Vec::new();
-    let mut ip = None;
     if let Some(net) = &network {
-        neighbours = live
-            .iter()
-            .filter(|r| r.network.as_deref() == Some(net.name.as_str()))
-            .filter_map(|r| r.ip.map(|ip| (r.name.clone(), ip)))
-            .collect();
-        let held_by_damaged = damaged_holders(nl, &damaged, &net.subnet)?;
-        let holders: Vec<Holder> = neighbours
-            .iter()
-            .chain(&held_by_damaged)
-            .map(|(name, ip)| Holder { ip: *ip, name })
-            .collect();
-        ip = Some(match spec.ip {
-            Some(wanted) => {
-                ipam::check_requested(&net.subnet, net.gateway, &net.name, wanted, &holders)?;
-                wanted
+        let leases = root.leases(&net.name);
+        if !leases.exists() {
+            if !exclusive {
+                return Ok(None);
             }
-            None => ipam::lowest_free(&net.subnet, net.gateway, &net.name, &holders)?,
+            build_index(root, nl, net)?;
+        }
+        let Some((ip, held)) = take_address(root, &leases, net, spec, exclusive)? else {
+            return Ok(None);
+        };
+        neighbours = held
+            .into_iter()
+            .filter(|(held_ip, holder)| *held_ip != ip && *holder != spec.name && holder != "?")
+            .map(|(held_ip, holder)| (holder, held_ip))
+            .collect();
+        lease = Some(Lease {
+            leases,
+            ip,
+            holder: &spec.name,
+            armed: true,
         });
     }
+    let result = finish_reservation(root, nl, spec, veth, again, network, lease.as_ref());
+    match result {
+        Ok((record, network)) => {
+            if let Some(mut lease) = lease {
+                lease.armed = false;
+            }
+            Ok(Some(Reservation {
+                record,
+                network,
+                neighbours,
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A lease taken by this launch, given back if the launch fails before its
+/// record names it.
+struct Lease<'a> {
+    leases: Leases,
+    ip: Ipv4Addr,
+    holder: &'a str,
+    /// Still to be given back on drop (cleared once the record names it).
+    armed: bool,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.leases.release(self.ip, self.holder);
+        }
+    }
+}
+
+/// The steps after the address: the network made ready, the name claimed
+/// with `mkdir` (exclusive: the loser of a race learns it here), the
+/// `creating` record written.
+fn finish_reservation(
+    root: &StateRoot,
+    nl: &Netlink,
+    spec: &SandboxSpec,
+    veth: &str,
+    again: bool,
+    network: Option<NetworkRecord>,
+    lease: Option<&Lease>,
+) -> Result<(SandboxRecord, Option<(NetworkRecord, Attachment)>)> {
     let attachment = match network {
         Some(net) => {
             let attachment = network::ensure_ready(nl, &net)?;
@@ -124,24 +191,29 @@ fn reserve_as(
         None => None,
     };
     netns::ensure_dir()?;
-    let record = SandboxRecord {
+    let mut record = SandboxRecord {
         name: spec.name.clone(),
         network: attachment.as_ref().map(|(n, _)| n.name.clone()),
-        ip,
+        ip: lease.map(|l| l.ip),
         hostname: spec.hostname.clone(),
         command: spec.command.clone(),
         created: crate::timefmt::now_unix(),
         state: SandboxState::Creating,
         owner: ProcessId::current(),
         init: None,
-        netns: Some(netns_path),
-        veth: attachment.as_ref().map(|_| veth),
+        netns: Some(netns::path_for(&spec.name)),
+        veth: attachment.as_ref().map(|_| veth.to_string()),
         exit_code: None,
         env: spec.env.clone(),
         workdir: spec.workdir.clone(),
         detached: spec.detach,
         auto_remove: spec.auto_remove,
-        mac: None,
+        // Known from the address (see `veth::sandbox_mac`), so the one
+        // record write needs no second one once the link exists.
+        mac: lease.map(|l| {
+            let mac = crate::net::veth::sandbox_mac(l.ip);
+            mac.map(|b| format!("{b:02x}")).join(":")
+        }),
         capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
         fs: spec.fs.clone(),
         seccomp_unconfined: !spec.seccomp,
@@ -150,20 +222,311 @@ fn reserve_as(
     };
     let dir = root.sandbox_dir(&spec.name);
     match std::fs::create_dir(&dir) {
-        Err(e) if !(again && e.kind() == std::io::ErrorKind::AlreadyExists) => {
-            return Err(e).with_context(|| format!("create {}", dir.display()));
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && again => {
+            root.clear_running(&spec.name)?;
         }
-        _ => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "name {} is already in use by a sandbox: choose another --name",
+            spec.name
+        ),
+        Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
     }
-    if let Err(e) = root.write_sandbox(&record) {
-        let _ = root.remove_sandbox(&spec.name);
+    // Every sandbox: its cgroups hold its device allow list and its
+    // limits. Made here so that the one record write names them before any
+    // process is in them (a crash is swept with them).
+    let leaf = format!("{}-{}", spec.name, std::process::id());
+    let written = crate::cgroup::create(&leaf, &spec.limits).and_then(|cgroups| {
+        record.cgroups = cgroups;
+        root.write_sandbox(&record)
+    });
+    if let Err(e) = written {
+        let _ = crate::cgroup::remove(&record.cgroups);
+        if !again {
+            let _ = root.remove_sandbox(&spec.name);
+        }
         return Err(e);
     }
-    Ok(Reservation {
-        record,
-        network: attachment,
-        neighbours,
-    })
+    Ok((record, attachment))
+}
+
+/// Undoes a reservation whose launch failed: the cgroups, the lease and
+/// the folder go (the caller has stopped the init and unpinned its netns).
+pub fn unreserve(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
+    let mut errors = Vec::new();
+    if let Err(e) = crate::cgroup::remove(&record.cgroups) {
+        errors.push(format!("{e:#}"));
+    }
+    if let (Some(network), Some(ip)) = (&record.network, record.ip)
+        && let Err(e) = root.release_lease(network, ip, &record.name)
+    {
+        errors.push(format!("{e:#}"));
+    }
+    if let Err(e) = root.remove_sandbox(&record.name) {
+        errors.push(format!("{e:#}"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", errors.join("; "))
+    }
+}
+
+/// What the state root says about the name a launch wants.
+enum NameCheck {
+    /// Nobody has it.
+    Free,
+    /// An exited sandbox of that name, which `sbx restart` takes over.
+    Again,
+    /// A dead sandbox (or a launch that died) must be swept first.
+    NeedExclusive,
+}
+
+/// Checks the wanted name against the folder of that name, if any: only
+/// that one record is read. A dead sandbox's leftovers are swept (with the
+/// exclusive lock), a live or damaged one refuses the name.
+fn check_name(
+    root: &StateRoot,
+    spec: &SandboxSpec,
+    again: bool,
+    exclusive: bool,
+) -> Result<NameCheck> {
+    let name = &spec.name;
+    let damaged_refusal = |reason: &str| {
+        anyhow::anyhow!(
+            "name {name} is in use by a sandbox whose record cannot be read ({reason}): see 'sbx ps -a'; 'sbx rm -f {name}' removes it, or choose another --name"
+        )
+    };
+    match root.sandbox_entry(name) {
+        Entry::Absent => Ok(NameCheck::Free),
+        Entry::Unreadable(u) if u.missing => {
+            // Under the shared lock this may be a launch between its mkdir
+            // and its record; under the exclusive one it is a dead launch,
+            // unless the kernel still holds something of it.
+            if !exclusive {
+                return Ok(NameCheck::NeedExclusive);
+            }
+            let d = Damaged::probe(u);
+            if d.in_kernel() {
+                return Err(damaged_refusal(&d.reason));
+            }
+            damaged::remove_orphan_cgroups(name);
+            root.remove_sandbox(name)?;
+            Ok(NameCheck::Free)
+        }
+        Entry::Unreadable(u) => Err(damaged_refusal(&u.reason)),
+        Entry::Found(record) => {
+            if record.status() != Status::Exited {
+                bail!("name {name} is already in use by a sandbox: choose another --name");
+            }
+            if record.kept_after_exit() {
+                if again {
+                    if !exclusive {
+                        return Ok(NameCheck::NeedExclusive);
+                    }
+                    sweep_one(root, record)?;
+                    return Ok(NameCheck::Again);
+                }
+                bail!(
+                    "name {name} is already in use by an exited sandbox: remove it with 'sbx rm {name}' or choose another --name"
+                );
+            }
+            if !exclusive {
+                return Ok(NameCheck::NeedExclusive);
+            }
+            sweep_one(root, record)?;
+            match root.sandbox_entry(name) {
+                Entry::Absent => Ok(NameCheck::Free),
+                _ if again => Ok(NameCheck::Again),
+                _ => bail!(
+                    "name {name} is still held by an ended sandbox whose cleanup did not finish: see 'sbx prune', or choose another --name"
+                ),
+            }
+        }
+    }
+}
+
+/// How long a sweep waits for a dead sandbox's own sbx (still alive, so
+/// cleaning up itself) before it cleans up in its place.
+const OWNER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sweeps one ended sandbox (the exclusive lock held): its own sbx gets a
+/// moment to finish first, then what is left is released (kernel objects,
+/// lease) and its record removed or marked exited.
+fn sweep_one(root: &StateRoot, record: SandboxRecord) -> Result<()> {
+    if let Some(owner) = record.owner.filter(|o| o.is_alive()) {
+        owner.wait_gone(OWNER_GRACE);
+    }
+    let Some(Err(dead)) = confirm_exited(root, record) else {
+        return Ok(());
+    };
+    cleanup::sweep(root, dead)
+}
+
+/// Who holds a lease, as far as the state root can tell.
+enum Verdict {
+    /// A live sandbox, one being launched, or one whose record cannot be
+    /// read (never taken for dead).
+    Held,
+    /// Nobody: its holder is gone or now holds another address.
+    Stale,
+    /// An ended sandbox that nobody cleaned up yet.
+    Dead(Box<SandboxRecord>),
+}
+
+/// Judges the lease of `ip` on `net` held by `holder`. Only meaningful
+/// with the exclusive lock for `Stale` (no launch is between its lease and
+/// its record then); `Held` is safe to act on under either lock.
+fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: &str) -> Verdict {
+    if holder == "?" {
+        return Verdict::Held;
+    }
+    if holder == me {
+        // Our name is ours alone by now (or we are before our mkdir and
+        // will learn otherwise there): a lease naming it is an earlier
+        // life's.
+        return Verdict::Stale;
+    }
+    match root.sandbox_entry(holder) {
+        Entry::Absent => Verdict::Stale,
+        Entry::Unreadable(_) => Verdict::Held,
+        Entry::Found(record) => {
+            if record.network.as_deref() != Some(net.name.as_str()) || record.ip != Some(ip) {
+                Verdict::Stale
+            } else if record.status() == Status::Exited {
+                Verdict::Dead(Box::new(record))
+            } else {
+                Verdict::Held
+            }
+        }
+    }
+}
+
+/// Frees a lease that is not held (the exclusive lock held): a dead
+/// holder is swept (which gives its lease back), a stale lease removed.
+fn reclaim(root: &StateRoot, leases: &Leases, ip: Ipv4Addr, holder: &str, verdict: Verdict) {
+    let result = match verdict {
+        Verdict::Held => Ok(()),
+        Verdict::Stale => leases.release(ip, holder),
+        Verdict::Dead(record) => sweep_one(root, *record),
+    };
+    if let Err(e) = result {
+        crate::log::warn(&format!("{e:#}"));
+    }
+}
+
+/// Takes the requested address, or the lowest free one, with one
+/// `symlink` per try. Returns it with the other leases of the network (for
+/// /etc/hosts), or `None` when a lease in the way must be reclaimed first
+/// (which needs the exclusive lock).
+fn take_address(
+    root: &StateRoot,
+    leases: &Leases,
+    net: &NetworkRecord,
+    spec: &SandboxSpec,
+    exclusive: bool,
+) -> Result<Option<(Ipv4Addr, BTreeMap<Ipv4Addr, String>)>> {
+    let mut held = leases.list()?;
+    if let Some(wanted) = spec.ip {
+        ipam::check_requested(&net.subnet, net.gateway, &net.name, wanted, &[])?;
+        let mut reclaimed = false;
+        loop {
+            let holder = match leases.take(wanted, &spec.name)? {
+                Take::Taken => return Ok(Some((wanted, held))),
+                Take::Held(holder) => holder.unwrap_or_else(|| "?".into()),
+            };
+            match judge(root, net, wanted, &holder, &spec.name) {
+                Verdict::Held => {}
+                _ if !exclusive => return Ok(None),
+                verdict if !reclaimed => {
+                    reclaim(root, leases, wanted, &holder, verdict);
+                    reclaimed = true;
+                    continue;
+                }
+                _ => {}
+            }
+            let holders = [Holder {
+                ip: wanted,
+                name: &holder,
+            }];
+            ipam::check_requested(&net.subnet, net.gateway, &net.name, wanted, &holders)?;
+        }
+    }
+    loop {
+        let holders: Vec<Holder> = held
+            .iter()
+            .map(|(ip, name)| Holder { ip: *ip, name })
+            .collect();
+        let candidate = match ipam::lowest_free(&net.subnet, net.gateway, &net.name, &holders) {
+            Ok(ip) => ip,
+            Err(full) => {
+                // Every address has a lease: some may be a dead sandbox's.
+                if !exclusive {
+                    return Ok(None);
+                }
+                return match reclaim_lowest(root, leases, net, &held, &spec.name)? {
+                    Some(ip) => Ok(Some((ip, leases.list()?))),
+                    None => Err(full),
+                };
+            }
+        };
+        match leases.take(candidate, &spec.name)? {
+            Take::Taken => return Ok(Some((candidate, held))),
+            Take::Held(holder) => {
+                held.insert(candidate, holder.unwrap_or_else(|| "?".into()));
+            }
+        }
+    }
+}
+
+/// On a full network (the exclusive lock held): the lowest address whose
+/// lease is not really held, reclaimed and taken.
+fn reclaim_lowest(
+    root: &StateRoot,
+    leases: &Leases,
+    net: &NetworkRecord,
+    held: &BTreeMap<Ipv4Addr, String>,
+    me: &str,
+) -> Result<Option<Ipv4Addr>> {
+    for (ip, holder) in held {
+        let verdict = judge(root, net, *ip, holder, me);
+        if matches!(verdict, Verdict::Held) {
+            continue;
+        }
+        reclaim(root, leases, *ip, holder, verdict);
+        if leases.take(*ip, me)? == Take::Taken {
+            return Ok(Some(*ip));
+        }
+    }
+    Ok(None)
+}
+
+/// Builds the lease index of a network written by an earlier sbx (the
+/// exclusive lock held): every sandbox record on it that may still hold
+/// its address (not yet cleaned up) gets its lease, and so does every
+/// address found inside the namespace of a sandbox whose record cannot be
+/// read. Read once per network, never again.
+fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()> {
+    let (records, unreadable) = root.sandboxes()?;
+    let mut leases = BTreeMap::new();
+    for record in records {
+        let cleaned = record.state == SandboxState::Exited && record.netns.is_none();
+        if let (Some(ip), false) = (record.ip, cleaned)
+            && record.network.as_deref() == Some(net.name.as_str())
+        {
+            leases.entry(ip).or_insert(record.name);
+        }
+    }
+    let damaged: Vec<Damaged> = damaged::probe_all(unreadable);
+    for (name, ip) in damaged_holders(nl, &damaged, &net.subnet)? {
+        leases.entry(ip).or_insert(name);
+    }
+    crate::log::info(&format!(
+        "network {}: built its lease index from the records ({} leases)",
+        net.name,
+        leases.len()
+    ));
+    root.leases(&net.name).build(&leases)
 }
 
 /// The addresses in `subnet` that sandboxes with unreadable records still
@@ -191,61 +554,6 @@ fn damaged_holders(
         );
     }
     Ok(held)
-}
-
-/// What the sweep found: live records, the names of exited sandboxes whose
-/// records stay until `sbx rm`, and the sandboxes whose records cannot be
-/// read (set aside, never taken for dead).
-pub struct Swept {
-    /// Records of sandboxes still running or being launched.
-    pub live: Vec<SandboxRecord>,
-    /// Exited sandboxes kept until `sbx rm`.
-    pub exited: Vec<String>,
-    /// Unreadable records, with what the kernel still holds for them.
-    pub damaged: Vec<Damaged>,
-}
-
-/// Removes the leftovers of every sandbox whose processes are gone (a crash,
-/// a `kill -9`) and sorts the rest (see [`Swept`]). One broken record never
-/// stops the sweep, and is never swept itself: liveness comes from the
-/// kernel, so a damaged record of a running sandbox keeps its address and
-/// its network. Called with the lock held.
-pub fn sweep_dead(root: &StateRoot) -> Result<Swept> {
-    let (records, unreadable) = root.sandboxes()?;
-    let mut damaged = Vec::new();
-    for d in damaged::probe_all(unreadable) {
-        // Folders are created and first written under this lock, so one
-        // without a record file and without a namespace is a launch that
-        // died in between. Anything else is set aside.
-        if d.missing && !d.in_kernel() {
-            let _ = root.remove_sandbox(&d.name);
-        } else {
-            damaged.push(d);
-        }
-    }
-    let mut live = Vec::with_capacity(records.len());
-    let mut exited = Vec::new();
-    for record in records {
-        let Some(record) = confirm_exited(root, record) else {
-            continue;
-        };
-        match record {
-            Ok(live_record) => live.push(live_record),
-            Err(dead) => {
-                if dead.kept_after_exit() {
-                    exited.push(dead.name.clone());
-                }
-                if let Err(e) = cleanup::sweep(root, dead) {
-                    crate::log::warn(&format!("{e:#}"));
-                }
-            }
-        }
-    }
-    Ok(Swept {
-        live,
-        exited,
-        damaged,
-    })
 }
 
 /// Sorts a record into live (`Ok`) or ended (`Err`), safely against the

@@ -87,6 +87,7 @@ fn supervise(
     unsafe { libc::malloc_trim(0) };
     close_inherited(report.as_raw_fd());
     let mut output = None;
+    let reserved = reservation.record.clone();
     let started = adopt(root, &mut reservation).and_then(|log| {
         output = Some(log);
         crate::crash::point("supervisor");
@@ -96,7 +97,7 @@ fn supervise(
     let Started { record, pid, .. } = match started {
         Ok(started) => started,
         Err(e) => {
-            let _ = root.remove_sandbox(&spec.name);
+            let _ = super::reserve::unreserve(root, &reserved);
             let _ = write!(report, "{e:#}");
             return EXIT_SBX_FAILED;
         }

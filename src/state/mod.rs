@@ -2,6 +2,7 @@
 //! Records are written atomically (temp file + rename) and never trusted for
 //! liveness on their own: that comes from the kernel (see `liveness`).
 
+pub mod leases;
 pub mod liveness;
 pub mod records;
 
@@ -12,6 +13,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+pub use leases::{Leases, Take};
+use liveness::ProcessId;
 pub use records::{NetworkRecord, SandboxRecord, SandboxState};
 
 /// A record file that exists (or a sandbox folder whose record is missing)
@@ -90,9 +93,30 @@ impl StateRoot {
         })
     }
 
-    /// Takes the root's one lock. It is held only while reserving (names,
-    /// addresses, networks), never during a launch, so launches run in parallel.
+    /// Takes the root's lock exclusively: for what changes networks or
+    /// removes what others hold (network create/rm, building a lease index,
+    /// sweeping a dead sandbox, `prune`, `rm`). While it is held no launch
+    /// is between its first look and its last reservation, so a lease or a
+    /// folder without a live owner is truly left over.
     pub fn lock(&self) -> Result<Lock> {
+        self.lock_as(FlockArg::LockExclusive)
+    }
+
+    /// Takes the root's lock shared: what a launch holds while it reserves
+    /// its name and address. Launches never wait for each other (the
+    /// filesystem arbitrates between them: `mkdir` for names, `symlink` for
+    /// addresses), only for an exclusive holder.
+    pub fn lock_shared(&self) -> Result<Lock> {
+        self.lock_as(FlockArg::LockShared)
+    }
+
+    /// The exclusive lock if it is free now, else `None` (for `sbx ps`,
+    /// which sweeps only when that costs it no wait).
+    pub fn try_lock(&self) -> Option<Lock> {
+        self.lock_as(FlockArg::LockExclusiveNonblock).ok()
+    }
+
+    fn lock_as(&self, how: FlockArg) -> Result<Lock> {
         let path = self.dir.join("lock");
         let file = OpenOptions::new()
             .create(true)
@@ -101,7 +125,7 @@ impl StateRoot {
             .custom_flags(libc::O_CLOEXEC)
             .open(&path)
             .with_context(|| format!("open lock file {}", path.display()))?;
-        let flock = Flock::lock(file, FlockArg::LockExclusive)
+        let flock = Flock::lock(file, how)
             .map_err(|(_, errno)| errno)
             .with_context(|| format!("lock {}", path.display()))?;
         Ok(Lock { _flock: flock })
@@ -120,6 +144,18 @@ impl StateRoot {
 
     fn network_file(&self, name: &str) -> PathBuf {
         self.dir.join("networks").join(format!("{name}.json"))
+    }
+
+    /// The lease index of network `name` (see [`Leases`]):
+    /// `ROOT/leases/NAME/`, beside (not inside) the network records.
+    pub fn leases(&self, network: &str) -> Leases {
+        Leases::at(self.dir.join("leases").join(network))
+    }
+
+    /// Gives back the address a sandbox held on its network, if its lease
+    /// still names it (see [`Leases::release`]).
+    pub fn release_lease(&self, network: &str, ip: std::net::Ipv4Addr, holder: &str) -> Result<()> {
+        self.leases(network).release(ip, holder)
     }
 
     /// Reads one sandbox record; `None` when there is none by that name. A
@@ -142,7 +178,17 @@ impl StateRoot {
         let path = dir.join("sandbox.json");
         match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<SandboxRecord>(&bytes) {
-                Ok(record) if record.name == name => Entry::Found(record),
+                Ok(mut record) if record.name == name => {
+                    if record.init.is_none()
+                        && let Some(init) = read_init(&dir)
+                    {
+                        record.init = Some(init);
+                        if record.state == SandboxState::Creating {
+                            record.state = SandboxState::Running;
+                        }
+                    }
+                    Entry::Found(record)
+                }
                 Ok(record) => Entry::Unreadable(Unreadable {
                     name: name.into(),
                     reason: format!(
@@ -180,6 +226,53 @@ impl StateRoot {
     /// Writes a sandbox record atomically into its (existing) folder.
     pub fn write_sandbox(&self, record: &SandboxRecord) -> Result<()> {
         write_json(&self.sandbox_dir(&record.name).join("sandbox.json"), record)
+    }
+
+    /// Gives back every lease, on every network, that names `holder`: for
+    /// `sbx rm -f` of a sandbox whose record (and so its address) cannot be
+    /// read. Reads every lease index: rare, never on a launch.
+    pub fn release_leases_of(&self, holder: &str) -> Result<()> {
+        for network in self.networks()? {
+            let leases = self.leases(&network.name);
+            if !leases.exists() {
+                continue;
+            }
+            for (ip, name) in leases.list()? {
+                if name == holder {
+                    leases.release(ip, holder)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the sandbox's init runs, without rewriting the record:
+    /// one `symlink(2)` named `init` whose target is `PID:START` (see
+    /// `liveness`). Whether the sandbox runs is then the kernel's answer
+    /// about that process; the record read back carries it as `init`, with
+    /// the state `running`.
+    pub fn mark_running(&self, name: &str, init: ProcessId) -> Result<()> {
+        let path = self.sandbox_dir(name).join(INIT_LINK);
+        let target = format!("{}:{}", init.pid, init.start);
+        let made = match std::os::unix::fs::symlink(&target, &path) {
+            // An earlier run's (a restart clears it first; this is a retry).
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&path).and_then(|()| std::os::unix::fs::symlink(&target, &path))
+            }
+            other => other,
+        };
+        made.with_context(|| format!("write {}", path.display()))
+    }
+
+    /// Forgets an earlier run's init (before `sbx restart` launches again).
+    pub fn clear_running(&self, name: &str) -> Result<()> {
+        let path = self.sandbox_dir(name).join(INIT_LINK);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", path.display()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Deletes a sandbox's folder and record; already gone is fine, so
@@ -262,14 +355,23 @@ impl StateRoot {
         std::fs::read(self.network_file(name)).unwrap_or_default()
     }
 
-    /// Writes a network record atomically.
+    /// Writes a network record atomically. A new network gets an empty
+    /// lease index first (any index left of an earlier network of that name
+    /// goes), so its launches never need to build one.
     pub fn write_network(&self, record: &NetworkRecord) -> Result<()> {
-        write_json(&self.network_file(&record.name), record)
+        let path = self.network_file(&record.name);
+        if !path.exists() {
+            self.leases(&record.name).create_empty()?;
+        }
+        write_json(&path, record)
     }
 
-    /// Deletes a network record; already gone is fine, so a retried
-    /// `network rm` finishes what the first one began.
+    /// Deletes a network record and its lease index; already gone is fine,
+    /// so a retried `network rm` finishes what the first one began. The
+    /// index goes first: a record without one is rebuilt from the sandbox
+    /// records, an index without a record would be stale.
     pub fn remove_network(&self, name: &str) -> Result<()> {
+        self.leases(name).remove()?;
         let path = self.network_file(name);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -304,6 +406,19 @@ impl StateRoot {
         damaged.sort_by(|a, b| a.name.cmp(&b.name));
         Ok((networks, damaged))
     }
+}
+
+/// The name of the link that says which init a sandbox runs under.
+const INIT_LINK: &str = "init";
+
+/// The init recorded by [`StateRoot::mark_running`] in folder `dir`.
+fn read_init(dir: &Path) -> Option<ProcessId> {
+    let target = fs::read_link(dir.join(INIT_LINK)).ok()?;
+    let (pid, start) = target.to_str()?.split_once(':')?;
+    Some(ProcessId {
+        pid: pid.parse().ok()?,
+        start: start.parse().ok()?,
+    })
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>> {

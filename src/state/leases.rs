@@ -1,0 +1,277 @@
+//! A network's lease index: `leases/NAME/ADDR`, one symbolic link
+//! per address held, whose target is the holder's sandbox name. Creating a
+//! symlink is atomic and fails with `EEXIST` when the name exists, so the
+//! filesystem itself decides which of two launches gets an address, without
+//! a lock and without reading any sandbox record. One listing of the folder
+//! (names only, no file is opened) gives the taken addresses; one
+//! `readlink` per entry gives their holders (the neighbours of /etc/hosts).
+//!
+//! Who may remove a lease (so that a lease is never removed from under its
+//! holder): the holder's own sbx when its sandbox ends (it checks the link
+//! still names it), and, under the state root's exclusive lock, whoever
+//! found the holder gone or dead (see `sandbox::reserve`).
+
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// The lease folder of one network.
+pub struct Leases {
+    dir: PathBuf,
+}
+
+/// What [`Leases::take`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Take {
+    /// The address is ours now.
+    Taken,
+    /// Someone holds it (the link's target, if it could be read).
+    Held(Option<String>),
+}
+
+impl Leases {
+    /// The index of the network whose folder is `dir` (`ROOT/leases/NAME`).
+    pub fn at(dir: PathBuf) -> Self {
+        Leases { dir }
+    }
+
+    /// Whether the index exists; a network written by an older sbx has none
+    /// until its first launch builds it from the records (see `build`).
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    /// Every lease: address -> holder name, in address order, from one
+    /// listing: each lease has a twin entry `=ADDR=NAME` (see [`take`]), so
+    /// no link is read; only a lease without its twin (a crash between the
+    /// two) or with two (a twin left by a crash) is resolved by `readlink`.
+    /// A link whose target cannot be read still holds its address
+    /// (holder `"?"`).
+    ///
+    /// [`take`]: Leases::take
+    pub fn list(&self) -> Result<BTreeMap<Ipv4Addr, String>> {
+        let mut leased = Vec::new();
+        let mut twins: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
+        let entries =
+            fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("read {}", self.dir.display()))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some((ip, holder)) = name.strip_prefix('=').and_then(|n| n.split_once('=')) {
+                if let Ok(ip) = ip.parse::<Ipv4Addr>() {
+                    twins.entry(ip).or_default().push(holder.to_string());
+                }
+            } else if let Ok(ip) = name.parse::<Ipv4Addr>() {
+                leased.push(ip);
+            }
+        }
+        let mut leases = BTreeMap::new();
+        for ip in leased {
+            let holder = match twins.remove(&ip) {
+                Some(mut names) if names.len() == 1 => names.pop().unwrap_or_default(),
+                _ => self.holder(ip).unwrap_or_else(|| "?".into()),
+            };
+            leases.insert(ip, holder);
+        }
+        Ok(leases)
+    }
+
+    /// The holder named by the lease of `ip`, if there is one.
+    pub fn holder(&self, ip: Ipv4Addr) -> Option<String> {
+        let target = fs::read_link(self.path(ip)).ok()?;
+        target.into_os_string().into_string().ok()
+    }
+
+    /// Takes `ip` for `holder`: one `symlink(2)`, which the kernel makes
+    /// atomically or refuses with `EEXIST`; then its twin `=ADDR=NAME`, a
+    /// second symlink that only makes the holder readable from a listing
+    /// (the lease itself decides).
+    pub fn take(&self, ip: Ipv4Addr, holder: &str) -> Result<Take> {
+        match std::os::unix::fs::symlink(holder, self.path(ip)) {
+            Ok(()) => {
+                let _ = std::os::unix::fs::symlink(holder, self.twin(ip, holder));
+                Ok(Take::Taken)
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Take::Held(self.holder(ip))),
+            Err(e) => Err(e).with_context(|| format!("lease {ip} in {}", self.dir.display())),
+        }
+    }
+
+    /// Gives `ip` back if `holder` holds it; a lease already gone, or held
+    /// by another, is left as it is (so running it twice is harmless). The
+    /// twin goes first, then the lease.
+    pub fn release(&self, ip: Ipv4Addr, holder: &str) -> Result<()> {
+        let _ = fs::remove_file(self.twin(ip, holder));
+        if self.holder(ip).as_deref() != Some(holder) {
+            return Ok(());
+        }
+        match fs::remove_file(self.path(ip)) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("release lease {ip} in {}", self.dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the twins left by a crash (whose lease is gone or names
+    /// another holder). Reads every link: for `sbx prune`, never a launch.
+    pub fn tidy(&self) -> Result<()> {
+        let entries =
+            fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((ip, holder)) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('='))
+                .and_then(|n| n.split_once('='))
+            else {
+                continue;
+            };
+            let Ok(ip) = ip.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            if self.holder(ip).as_deref() != Some(holder) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a whole index at once (for a network that has none yet):
+    /// built in a temporary folder, then renamed into place, so a reader
+    /// sees no index or the complete one. The caller holds the exclusive
+    /// lock.
+    pub fn build(&self, leases: &BTreeMap<Ipv4Addr, String>) -> Result<()> {
+        let name = self.dir.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = self
+            .dir
+            .with_file_name(format!(".{name}.new{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        for (ip, holder) in leases {
+            std::os::unix::fs::symlink(holder, tmp.join(ip.to_string()))
+                .and_then(|()| std::os::unix::fs::symlink(holder, tmp.join(twin_name(*ip, holder))))
+                .with_context(|| format!("write lease {ip} into {}", tmp.display()))?;
+        }
+        fs::rename(&tmp, &self.dir).with_context(|| format!("rename {} into place", tmp.display()))
+    }
+
+    /// An empty index, for a new network (an old one of that name is gone).
+    pub fn create_empty(&self) -> Result<()> {
+        self.remove()?;
+        fs::create_dir_all(&self.dir).with_context(|| format!("create {}", self.dir.display()))
+    }
+
+    /// Removes the index (with its network); already gone is fine.
+    pub fn remove(&self) -> Result<()> {
+        match fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", self.dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn path(&self, ip: Ipv4Addr) -> PathBuf {
+        self.dir.join(ip.to_string())
+    }
+
+    fn twin(&self, ip: Ipv4Addr, holder: &str) -> PathBuf {
+        self.dir.join(twin_name(ip, holder))
+    }
+}
+
+/// The twin of a lease: `=ADDR=NAME` (a sandbox name has no `=` nor `/`).
+fn twin_name(ip: Ipv4Addr, holder: &str) -> String {
+    format!("={ip}={holder}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(tag: &str) -> Leases {
+        let dir =
+            std::env::temp_dir().join(format!("sbx-unit-{tag}-{}.leases", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let leases = Leases::at(dir);
+        leases.create_empty().unwrap();
+        leases
+    }
+
+    #[test]
+    fn an_address_is_taken_once_and_released_only_by_its_holder() {
+        let leases = index("lease1");
+        let ip: Ipv4Addr = "10.9.0.2".parse().unwrap();
+        assert_eq!(leases.take(ip, "a").unwrap(), Take::Taken);
+        assert_eq!(leases.take(ip, "b").unwrap(), Take::Held(Some("a".into())));
+        leases.release(ip, "b").unwrap();
+        assert_eq!(leases.holder(ip).as_deref(), Some("a"));
+        leases.release(ip, "a").unwrap();
+        leases.release(ip, "a").unwrap();
+        assert_eq!(leases.holder(ip), None);
+        assert_eq!(leases.take(ip, "b").unwrap(), Take::Taken);
+        let list = leases.list().unwrap();
+        assert_eq!(
+            list.into_iter().collect::<Vec<_>>(),
+            [(ip, "b".to_string())]
+        );
+        leases.remove().unwrap();
+        assert!(!leases.exists());
+    }
+
+    #[test]
+    fn racing_threads_never_share_an_address() {
+        let leases = std::sync::Arc::new(index("lease2"));
+        let ip: Ipv4Addr = "10.9.0.3".parse().unwrap();
+        let winners: usize = (0..16)
+            .map(|i| {
+                let leases = leases.clone();
+                std::thread::spawn(move || leases.take(ip, &format!("s{i}")).unwrap())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|t| *t == Take::Taken)
+            .count();
+        assert_eq!(winners, 1);
+        leases.remove().unwrap();
+    }
+
+    #[test]
+    fn holders_come_from_the_twins_or_else_from_the_links() {
+        let leases = index("lease4");
+        let (a, b): (Ipv4Addr, Ipv4Addr) =
+            ("10.9.0.2".parse().unwrap(), "10.9.0.3".parse().unwrap());
+        leases.take(a, "x").unwrap();
+        leases.take(b, "y").unwrap();
+        // A crash left a lease without its twin, and a stale twin beside it.
+        fs::remove_file(leases.twin(a, "x")).unwrap();
+        std::os::unix::fs::symlink("old", leases.twin(b, "old")).unwrap();
+        let list = leases.list().unwrap();
+        assert_eq!(list[&a], "x");
+        assert_eq!(list[&b], "y");
+        leases.tidy().unwrap();
+        assert!(leases.twin(b, "old").symlink_metadata().is_err());
+        assert!(leases.twin(b, "y").symlink_metadata().is_ok());
+        leases.release(b, "y").unwrap();
+        assert_eq!(leases.list().unwrap().len(), 1);
+        leases.remove().unwrap();
+    }
+
+    #[test]
+    fn a_built_index_appears_whole() {
+        let leases = index("lease3");
+        leases.remove().unwrap();
+        let mut all = BTreeMap::new();
+        all.insert("10.9.0.5".parse().unwrap(), "x".to_string());
+        all.insert("10.9.0.2".parse().unwrap(), "y".to_string());
+        leases.build(&all).unwrap();
+        assert_eq!(leases.list().unwrap(), all);
+        leases.remove().unwrap();
+    }
+}
