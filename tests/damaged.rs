@@ -219,3 +219,56 @@ fn a_damaged_sandbox_whose_sbx_died_is_still_removed_whole() {
         "its cgroups go too: {cgroups:?}"
     );
 }
+
+#[test]
+fn a_damaged_sandbox_whose_netns_file_was_deleted_is_found_by_its_cgroups() {
+    // The reviewer's case: garbage in the record AND the netns file removed
+    // by hand. The sandbox's processes still live (in its cgroup): it must
+    // show as unknown with them, keep its address, and `rm -f` must kill
+    // them and keep the folder until nothing is left.
+    let mut env = TestEnv::new("dmgns");
+    let net = env.network(
+        "tst-dmgns",
+        &["--subnet", "10.246.19.0/24", "--bridge", "tstb-dmgns"],
+    );
+    env.detach("tst-dmgn", &["--network", &net, "--", "sleep", "300"]);
+    let info = env.inspect("tst-dmgn");
+    let init = info["pids"]["init"].as_i64().unwrap();
+    let ip = info["network"]["ip"].as_str().unwrap().to_string();
+    std::fs::write(record_path(&env, "tst-dmgn"), b"junk").unwrap();
+    let out = host("ip", &["netns", "del", "sbx-tst-dmgn"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(alive(init), "the sandbox runs on without its netns file");
+
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["ps", "-a", "--json"])).unwrap();
+    let entry = all
+        .iter()
+        .find(|s| s["name"] == "tst-dmgn")
+        .expect("listed");
+    assert_eq!(entry["status"], "unknown");
+    assert_eq!(entry["pid"], init, "its init is found through its cgroup");
+    let reason = entry["reason"].as_str().unwrap();
+    assert!(reason.contains("of it live"), "{reason}");
+
+    // Its address is not handed out again, and prune leaves it alone.
+    let out = env.sbx(&["run", "--network", &net, "--ip", &ip, "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert!(env.sbx(&["prune"]).status.success());
+    assert!(alive(init));
+    assert!(env.records().contains(&"tst-dmgn".to_string()));
+
+    // rm without -f refuses; rm -f kills it and removes it whole.
+    let out = env.sbx(&["rm", "tst-dmgn"]);
+    assert_eq!(out.status.code(), Some(125));
+    let out = env.sbx(&["rm", "-f", "tst-dmgn"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(wait_until(5, || !alive(init)), "rm -f killed it");
+    assert!(!env.records().contains(&"tst-dmgn".to_string()));
+    assert!(
+        wait_until(10, || bridge_ports("tstb-dmgns").is_empty()),
+        "its veth went with its namespace"
+    );
+    // The address is free again.
+    env.ok(&["run", "--network", &net, "--ip", &ip, "--", "true"]);
+}

@@ -100,3 +100,32 @@ fn restart_of_an_auto_removed_sandbox_and_refusals() {
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("no such sandbox: tst-nosuch"));
 }
+
+#[test]
+fn restart_of_an_exited_sandbox_whose_address_was_taken_says_so() {
+    let mut env = TestEnv::new("rsttk");
+    let net = env.network(
+        "tst-rsttk",
+        &["--subnet", "10.238.78.0/24", "--bridge", "tstb-rsttk"],
+    );
+    env.detach("tst-rsttka", &["--network", &net, "--", "sleep", "300"]);
+    assert_eq!(entry(&env, "tst-rsttka")["ip"], "10.238.78.2");
+    env.ok(&["stop", "-t", "1", "tst-rsttka"]);
+    // Its address is free while it is exited: the next launch takes it.
+    env.detach("tst-rsttkb", &["--network", &net, "--", "sleep", "300"]);
+    assert_eq!(entry(&env, "tst-rsttkb")["ip"], "10.238.78.2");
+    let out = env.sbx(&["restart", "tst-rsttka"]);
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "sbx: sandbox tst-rsttka cannot restart on its address 10.238.78.2: sandbox tst-rsttkb took it"
+        ) && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert_eq!(entry(&env, "tst-rsttkb")["status"], "running");
+    // Once the holder is gone, the restart takes the address back.
+    env.ok(&["rm", "-f", "tst-rsttkb"]);
+    assert_eq!(env.ok(&["restart", "tst-rsttka"]), "tst-rsttka\n");
+    assert_eq!(entry(&env, "tst-rsttka")["ip"], "10.238.78.2");
+}

@@ -143,16 +143,21 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
             errors.push(format!("{e:#}"));
         }
     }
+    // The folder goes only once nothing of the sandbox is left in the
+    // kernel: a folder kept is what lets `rm -f` or `prune` try again.
+    if !errors.is_empty() {
+        bail!(
+            "removing sandbox {name}: {}; its folder is kept: run 'sbx rm -f {name}' again",
+            errors.join("; ")
+        );
+    }
     // The waiting sbx may have written a whole record meanwhile.
     let removed = match root.sandbox_entry(&name) {
         Entry::Found(record) => cleanup::remove(root, &record),
         _ => root.remove_sandbox(&name),
     };
     if let Err(e) = removed {
-        errors.push(format!("{e:#}"));
-    }
-    if !errors.is_empty() {
-        bail!("removing sandbox {name}: {}", errors.join("; "));
+        bail!("removing sandbox {name}: {e:#}");
     }
     let netns = if damaged.netns_exists {
         format!(", removed {}", damaged.netns.display())
@@ -160,7 +165,7 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
         String::new()
     };
     crate::log::warn(&format!(
-        "sandbox {name} had an unreadable record ({}): killed {} process(es) in its network namespace{netns} and removed its folder",
+        "sandbox {name} had an unreadable record ({}): killed {} process(es) of it{netns} and removed its folder",
         damaged.reason,
         processes.len()
     ));

@@ -28,19 +28,25 @@ pub struct Damaged {
     pub netns: PathBuf,
     /// That file exists (pinned namespace or not: a file is never ignored).
     pub netns_exists: bool,
-    /// Host PIDs of the processes living in that namespace.
+    /// Host PIDs of the processes living in that namespace or in the
+    /// sandbox's cgroups (every sandbox has one: its device list), so a
+    /// sandbox whose netns file was removed by hand is still found.
     pub processes: Vec<i32>,
 }
 
 impl Damaged {
     /// Asks the kernel about an unreadable folder: a stat of the netns file
-    /// and, when it pins a namespace, one pass over `/proc`.
+    /// and, when it pins a namespace, one pass over `/proc`; then the
+    /// members of the cgroups sbx made for that name.
     pub fn probe(unreadable: Unreadable) -> Self {
         let netns = netns::path_for(&unreadable.name);
         let netns_exists = netns.symlink_metadata().is_ok();
-        let processes = pinned_namespace(&netns)
+        let mut processes = pinned_namespace(&netns)
             .map(processes_in)
             .unwrap_or_default();
+        processes.extend(cgroup_members(&cgroups_of(&unreadable.name)));
+        processes.sort_unstable();
+        processes.dedup();
         Damaged {
             name: unreadable.name,
             reason: unreadable.reason,
@@ -76,7 +82,7 @@ impl Damaged {
     }
 
     /// What the kernel holds, in words: "its network namespace
-    /// /run/netns/sbx-a exists and 2 processes live in it".
+    /// /run/netns/sbx-a exists and 2 processes of it live".
     pub fn kernel_words(&self) -> String {
         let ns = if self.netns_exists {
             format!("its network namespace {} exists", self.netns.display())
@@ -84,9 +90,9 @@ impl Damaged {
             format!("no network namespace {} exists", self.netns.display())
         };
         match self.processes.len() {
-            0 => format!("{ns} and no process lives in it"),
-            1 => format!("{ns} and 1 process lives in it"),
-            n => format!("{ns} and {n} processes live in it"),
+            0 => format!("{ns} and no process of it lives"),
+            1 => format!("{ns} and 1 process of it lives"),
+            n => format!("{ns} and {n} processes of it live"),
         }
     }
 }
@@ -119,6 +125,20 @@ pub fn cgroups_of(name: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// The host PIDs in `cgroups` (their `cgroup.procs`, read from the host's
+/// PID namespace). A folder that cannot be read adds nothing.
+fn cgroup_members(cgroups: &[PathBuf]) -> Vec<i32> {
+    cgroups
+        .iter()
+        .filter_map(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.trim().parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Removes the cgroups a launch that died before its first record write
