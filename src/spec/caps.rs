@@ -29,9 +29,16 @@ pub const DEFAULT: [Capability; 14] = [
 /// or without `CAP_`, any case; `ALL` for every capability sbx itself holds).
 /// Drops apply first, then adds, as in Docker. sbx can only pass on what is
 /// in its own bounding set (capabilities(7)), read here from the kernel.
+/// The bounding set is read only when something is added: `caps` asks the
+/// kernel one capability at a time (a prctl each, ~41 per read), and most
+/// launches add nothing.
 pub fn resolve(add: &[String], drop: &[String]) -> Result<Vec<Capability>> {
-    let held = caps::read(None, caps::CapSet::Bounding)
-        .map_err(|e| anyhow::anyhow!("read sbx's own bounding set: {e}"))?;
+    let held = if add.is_empty() {
+        caps::CapsHashSet::new()
+    } else {
+        caps::read(None, caps::CapSet::Bounding)
+            .map_err(|e| anyhow::anyhow!("read sbx's own bounding set: {e}"))?
+    };
     resolve_within(add, drop, &held)
 }
 
