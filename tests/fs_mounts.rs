@@ -6,19 +6,8 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-/// Builds the busybox rootfs once per test binary (the script is idempotent).
 fn rootfs() -> PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rootfs");
-    BUILD.call_once(|| {
-        let out = host("bash", &[dir.join("build.sh").to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "rootfs/build.sh: {}",
-            text(&out.stderr)
-        );
-    });
-    dir.join("busybox")
+    busybox_rootfs()
 }
 
 /// Folders and mounts a test made on the host, removed even on a panic

@@ -6,22 +6,10 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::path::Path;
 
-/// Builds the busybox rootfs once per test binary (the script is idempotent).
 fn rootfs() -> String {
-    static BUILD: Once = Once::new();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rootfs");
-    BUILD.call_once(|| {
-        let out = host("bash", &[dir.join("build.sh").to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "rootfs/build.sh: {}",
-            text(&out.stderr)
-        );
-    });
-    dir.join("busybox").display().to_string()
+    busybox_rootfs().display().to_string()
 }
 
 /// Nothing of sandbox `name` is left: record, netns file, bridge port.

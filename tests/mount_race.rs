@@ -11,19 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Builds the busybox rootfs once per test binary (the script is idempotent).
 fn rootfs() -> PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rootfs");
-    BUILD.call_once(|| {
-        let out = host("bash", &[dir.join("build.sh").to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "rootfs/build.sh: {}",
-            text(&out.stderr)
-        );
-    });
-    dir.join("busybox")
+    busybox_rootfs()
 }
 
 /// Stops the racer and removes the test's folders, even on a panic.

@@ -343,3 +343,19 @@ impl Drop for HandLink {
         let _ = host("ip", &["link", "del", self.0]);
     }
 }
+
+/// The busybox rootfs of `rootfs/build.sh`, built once per test binary (the
+/// script is idempotent and serializes concurrent builds).
+pub fn busybox_rootfs() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rootfs");
+    BUILD.call_once(|| {
+        let out = host("bash", &[dir.join("build.sh").to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "rootfs/build.sh: {}",
+            text(&out.stderr)
+        );
+    });
+    dir.join("busybox")
+}
