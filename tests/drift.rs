@@ -4,43 +4,10 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn chain(name: &str) -> String {
     text(&host("nft", &["list", "chain", "ip", "sbx", name]).stdout)
-}
-
-/// A listener inside netns `ns`: the thread enters it only to create the socket.
-fn listen_in(ns: &str, addr: &str) -> TcpListener {
-    let path = format!("/run/netns/{ns}");
-    let addr: SocketAddr = addr.parse().expect("socket address");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("open netns");
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        TcpListener::bind(addr).expect("bind in upstream netns")
-    })
-    .join()
-    .expect("listener thread")
-}
-
-/// Accepts one connection (5 s at most) and returns its source address.
-fn accept_source(listener: &TcpListener) -> Option<std::net::IpAddr> {
-    listener.set_nonblocking(true).ok()?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        if let Ok((mut stream, peer)) = listener.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.write_all(b"hello from upstream\n");
-            let mut sink = [0u8; 64];
-            let _ = stream.read(&mut sink);
-            return Some(peer.ip());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 fn warnings(stderr: &[u8], about: &str) -> usize {

@@ -359,3 +359,33 @@ pub fn busybox_rootfs() -> PathBuf {
     });
     dir.join("busybox")
 }
+
+/// A listener inside netns `ns`: the thread enters it only to create the socket.
+pub fn listen_in(ns: &str, addr: &str) -> std::net::TcpListener {
+    let path = format!("/run/netns/{ns}");
+    let addr: std::net::SocketAddr = addr.parse().expect("socket address");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("open netns");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        std::net::TcpListener::bind(addr).expect("bind in upstream netns")
+    })
+    .join()
+    .expect("listener thread")
+}
+
+/// Accepts one connection (5 s at most) and returns its source address.
+pub fn accept_source(listener: &std::net::TcpListener) -> Option<std::net::IpAddr> {
+    listener.set_nonblocking(true).ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Ok((mut stream, peer)) = listener.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = std::io::Write::write_all(&mut stream, b"hello from upstream\n");
+            let mut sink = [0u8; 64];
+            let _ = std::io::Read::read(&mut stream, &mut sink);
+            return Some(peer.ip());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
