@@ -129,3 +129,33 @@ fn restart_of_an_exited_sandbox_whose_address_was_taken_says_so() {
     assert_eq!(env.ok(&["restart", "tst-rsttka"]), "tst-rsttka\n");
     assert_eq!(entry(&env, "tst-rsttka")["ip"], "10.238.78.2");
 }
+
+#[test]
+fn a_restart_that_fails_keeps_the_exited_sandbox_and_its_log() {
+    let env = TestEnv::new("rstfail");
+    env.detach(
+        "tst-rstfail",
+        &[
+            "--network",
+            "none",
+            "--",
+            "sh",
+            "-c",
+            "echo first; sleep 300",
+        ],
+    );
+    assert!(wait_until(5, || env.ok(&["logs", "tst-rstfail"]) == "first\n"));
+    let out = env
+        .cmd(&["restart", "-t", "1", "tst-rstfail"])
+        .env("SBX_FAIL_AT", "init")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sbx restart");
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    // The sandbox is still there, exited, with its log.
+    assert_eq!(entry(&env, "tst-rstfail")["status"], "exited");
+    assert_eq!(env.ok(&["logs", "tst-rstfail"]), "first\n");
+    // And a later restart works.
+    assert_eq!(env.ok(&["restart", "tst-rstfail"]), "tst-rstfail\n");
+    assert_eq!(entry(&env, "tst-rstfail")["status"], "running");
+}

@@ -77,8 +77,9 @@ pub fn start(
     let mut record = reservation.record;
     let mut undo = Undo::new();
     let reserved = record.clone();
+    let again = reservation.again;
     undo.push("remove the record, the lease and the cgroups", move || {
-        let result = reserve::unreserve(root, &reserved);
+        let result = reserve::unreserve(root, &reserved, again);
         cleanup::release_template(root);
         result
     });

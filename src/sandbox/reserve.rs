@@ -33,6 +33,9 @@ pub struct Reservation {
     pub network: Option<(NetworkRecord, Attachment)>,
     /// The other holders of the network's leases, for /etc/hosts.
     pub neighbours: Vec<(String, Ipv4Addr)>,
+    /// `sbx restart` took over an exited sandbox's folder (and its log):
+    /// a failed launch gives it back as it was, exited, not removed.
+    pub again: bool,
 }
 
 /// Reserves name and address for `spec` atomically with respect to every
@@ -147,6 +150,7 @@ fn attempt(
                 record,
                 network,
                 neighbours,
+                again,
             }))
         }
         Err(e) => Err(e),
@@ -250,19 +254,31 @@ fn finish_reservation(
     Ok((record, attachment))
 }
 
-/// Undoes a reservation whose launch failed: the cgroups, the lease and
-/// the folder go (the caller has stopped the init and unpinned its netns).
-pub fn unreserve(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
+/// Undoes a reservation whose launch failed (the caller has stopped the
+/// init and unpinned its netns): the cgroups and the lease go; then the
+/// folder, unless `again` (a restart: the exited sandbox and its log stay,
+/// recorded exited as before) or something could not be removed (the
+/// record keeps naming it, so `rm`/`prune` try again).
+pub fn unreserve(root: &StateRoot, record: &SandboxRecord, again: bool) -> Result<()> {
     let mut errors = Vec::new();
-    if let Err(e) = crate::cgroup::remove(&record.cgroups) {
-        errors.push(format!("{e:#}"));
+    let mut kept = record.clone();
+    match crate::cgroup::remove(&record.cgroups) {
+        Ok(()) => kept.cgroups.clear(),
+        Err(e) => errors.push(format!("{e:#}")),
     }
     if let (Some(network), Some(ip)) = (&record.network, record.ip)
         && let Err(e) = root.release_lease(network, ip, &record.name)
     {
         errors.push(format!("{e:#}"));
     }
-    if let Err(e) = root.remove_sandbox(&record.name) {
+    let result = if again || !errors.is_empty() {
+        kept.state = SandboxState::Exited;
+        kept.netns = None;
+        root.write_sandbox(&kept)
+    } else {
+        root.remove_sandbox(&record.name)
+    };
+    if let Err(e) = result {
         errors.push(format!("{e:#}"));
     }
     if errors.is_empty() {

@@ -88,6 +88,7 @@ fn supervise(
     close_inherited(report.as_raw_fd());
     let mut output = None;
     let reserved = reservation.record.clone();
+    let again = reservation.again;
     let started = adopt(root, &mut reservation).and_then(|log| {
         output = Some(log);
         crate::crash::point("supervisor");
@@ -97,7 +98,7 @@ fn supervise(
     let Started { record, pid, .. } = match started {
         Ok(started) => started,
         Err(e) => {
-            let _ = super::reserve::unreserve(root, &reserved);
+            let _ = super::reserve::unreserve(root, &reserved, again);
             let _ = write!(report, "{e:#}");
             return EXIT_SBX_FAILED;
         }
