@@ -182,8 +182,7 @@ pub fn prune(root: &StateRoot) -> Result<()> {
     for damaged in crate::sandbox::damaged::probe_all(unreadable) {
         let name = &damaged.name;
         if damaged.missing && !damaged.in_kernel() {
-            crate::sandbox::damaged::remove_orphan_cgroups(name);
-            root.remove_sandbox(name)?;
+            crate::sandbox::damaged::remove_dead_launch(root, name)?;
             println!("removed unreadable sandbox folder {name}");
         } else {
             let how = if damaged.in_kernel() { "rm -f" } else { "rm" };
@@ -195,12 +194,25 @@ pub fn prune(root: &StateRoot) -> Result<()> {
         }
     }
     let mut errors = Vec::new();
+    // A lease whose holder has no folder is a launch that died between
+    // taking it and making its folder: under the exclusive lock no launch
+    // is half-way, so it is truly left over.
     for network in root.networks()? {
         let leases = root.leases(&network.name);
-        if leases.exists()
-            && let Err(e) = leases.tidy()
-        {
-            errors.push(format!("{e:#}"));
+        if !leases.exists() {
+            continue;
+        }
+        match leases.list() {
+            Ok(held) => {
+                for (ip, holder) in held {
+                    if !root.sandbox_dir(&holder).exists()
+                        && let Err(e) = leases.release(ip, &holder)
+                    {
+                        errors.push(format!("{e:#}"));
+                    }
+                }
+            }
+            Err(e) => errors.push(format!("{e:#}")),
         }
     }
     for record in records {

@@ -141,6 +141,15 @@ fn cgroup_members(cgroups: &[PathBuf]) -> Vec<i32> {
         .collect()
 }
 
+/// Removes what a launch that died before its first record write left:
+/// its lease (taken before its folder), its cgroups, its folder. The
+/// caller holds the exclusive lock, so no launch is half-way.
+pub fn remove_dead_launch(root: &crate::state::StateRoot, name: &str) -> Result<()> {
+    root.release_leases_of(name)?;
+    remove_orphan_cgroups(name);
+    root.remove_sandbox(name)
+}
+
 /// Removes the cgroups a launch that died before its first record write
 /// may have left (see [`cgroups_of`]); one still in use (a process in it)
 /// is left alone, never waited for.

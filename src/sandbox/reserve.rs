@@ -326,8 +326,7 @@ fn check_name(
             if d.in_kernel() {
                 return Err(damaged_refusal(&d.reason));
             }
-            damaged::remove_orphan_cgroups(name);
-            root.remove_sandbox(name)?;
+            damaged::remove_dead_launch(root, name)?;
             Ok(NameCheck::Free)
         }
         Entry::Unreadable(u) => Err(damaged_refusal(&u.reason)),
