@@ -332,3 +332,25 @@ fn a_reused_pid_is_never_taken_for_the_sandbox() {
     record["init"] = serde_json::json!({"pid": me, "start": start + 1});
     std::fs::write(&path, record.to_string()).unwrap();
 }
+
+#[test]
+fn exec_into_a_sandbox_without_capabilities_gets_none() {
+    let env = TestEnv::new("exnocap");
+    env.detach(
+        "tst-exnocap",
+        &["--network", "none", "--cap-drop", "ALL", "--", "sleep", "300"],
+    );
+    let out = env.ok(&[
+        "exec",
+        "tst-exnocap",
+        "--",
+        "grep",
+        "-E",
+        "^Cap(Eff|Prm|Bnd)",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        out,
+        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n"
+    );
+}

@@ -71,15 +71,13 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     let command = Command::from_parts(&args.command, &env, &workdir, !record.seccomp_unconfined)?
         .hiding_sbx_command_line()?;
     let pause = crate::crash::pause_requested("exec-child");
-    let keep: Vec<::caps::Capability> = if record.capabilities.is_empty() {
-        cap_set::DEFAULT.to_vec()
-    } else {
-        record
-            .capabilities
-            .iter()
-            .map(|c| cap_set::parse(c))
-            .collect::<Result<_>>()?
-    };
+    // Exactly the sandbox's own set: an empty one (`--cap-drop ALL`) is
+    // empty here too, never Docker's default.
+    let keep: Vec<::caps::Capability> = record
+        .capabilities
+        .iter()
+        .map(|c| cap_set::parse(c))
+        .collect::<Result<_>>()?;
 
     // Open every namespace before entering any, then check the process is
     // still the sandbox's init (a reused PID would be someone else's).
