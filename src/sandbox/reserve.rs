@@ -256,9 +256,9 @@ fn finish_reservation(
 
 /// Undoes a reservation whose launch failed (the caller has stopped the
 /// init and unpinned its netns): the cgroups and the lease go; then the
-/// folder, unless `again` (a restart: the exited sandbox and its log stay,
-/// recorded exited as before) or something could not be removed (the
-/// record keeps naming it, so `rm`/`prune` try again).
+/// folder, unless `again` (a restart: the sandbox and its log stay, its
+/// record exited again, without an exit code) or something could not be
+/// removed (the record keeps naming it, so `rm`/`prune` try again).
 pub fn unreserve(root: &StateRoot, record: &SandboxRecord, again: bool) -> Result<()> {
     let mut errors = Vec::new();
     let mut kept = record.clone();

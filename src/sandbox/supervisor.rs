@@ -89,16 +89,22 @@ fn supervise(
     let mut output = None;
     let reserved = reservation.record.clone();
     let again = reservation.again;
+    // `launch::start` undoes its own failures (the reservation included);
+    // only a failure before it is this function's to undo.
+    let mut started_launch = false;
     let started = adopt(root, &mut reservation).and_then(|log| {
         output = Some(log);
         crate::crash::point("supervisor");
         let nl = Netlink::new()?;
+        started_launch = true;
         launch::start(root, reservation, spec, nl, None)
     });
     let Started { record, pid, .. } = match started {
         Ok(started) => started,
         Err(e) => {
-            let _ = super::reserve::unreserve(root, &reserved, again);
+            if !started_launch {
+                let _ = super::reserve::unreserve(root, &reserved, again);
+            }
             let _ = write!(report, "{e:#}");
             return EXIT_SBX_FAILED;
         }
@@ -154,17 +160,6 @@ fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pi
 /// fds), except `keep`: the supervisor lives as long as the sandbox and
 /// holds only what it opens itself (the log, its pipes).
 fn close_inherited(keep: RawFd) {
-    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<RawFd> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2 && *fd != keep)
-        .collect();
-    for fd in fds {
-        // SAFETY: closing a descriptor number this process holds and no
-        // Rust object owns (read_dir's own fd is closed by now; closing it
-        // twice would only fail with EBADF).
-        unsafe { libc::close(fd) };
-    }
+    use crate::process::fds::{Disposal, close_from};
+    let _ = close_from(3, Some(keep), Disposal::Close, true);
 }
