@@ -4,7 +4,7 @@
 use super::{describe, errno};
 use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
@@ -45,6 +45,11 @@ pub fn sandbox_mac(ip: Ipv4Addr) -> [u8; 6] {
     [p, q, a, b, c, d]
 }
 
+/// [`sandbox_mac`] as records and `inspect` show it: `0a:53:0a:0b:00:02`.
+pub fn sandbox_mac_text(ip: Ipv4Addr) -> String {
+    sandbox_mac(ip).map(|b| format!("{b:02x}")).join(":")
+}
+
 /// Creates the pair in one request: the host end up and on the bridge, the
 /// peer born inside the sandbox's netns as `eth0` with the MAC of its
 /// address `ip` (it must be brought up from inside).
@@ -82,8 +87,8 @@ pub async fn configure_inside(
     ip: Ipv4Addr,
     prefix: u8,
     gateway: Ipv4Addr,
-) -> Result<Option<String>> {
-    let (eth0, mac) = find(sandbox, SANDBOX_IFNAME).await?;
+) -> Result<()> {
+    let eth0 = find(sandbox, SANDBOX_IFNAME).await?;
     sandbox
         .address()
         .add(eth0, IpAddr::V4(ip), prefix)
@@ -104,7 +109,7 @@ pub async fn configure_inside(
         .await
         .map_err(describe)
         .with_context(|| format!("add default route via {gateway}"))?;
-    Ok(mac)
+    Ok(())
 }
 
 /// Brings `lo` up: all a `--network none` sandbox gets.
@@ -123,22 +128,10 @@ async fn set_up(handle: &Handle, index: u32, name: &str) -> Result<()> {
 }
 
 /// A link's index and MAC address.
-async fn find(handle: &Handle, name: &str) -> Result<(u32, Option<String>)> {
+async fn find(handle: &Handle, name: &str) -> Result<u32> {
     let mut links = handle.link().get().match_name(name.to_string()).execute();
     match links.try_next().await {
-        Ok(Some(msg)) => {
-            let mac = msg.attributes.iter().find_map(|a| match a {
-                LinkAttribute::Address(bytes) => Some(
-                    bytes
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":"),
-                ),
-                _ => None,
-            });
-            Ok((msg.header.index, mac))
-        }
+        Ok(Some(msg)) => Ok(msg.header.index),
         Ok(None) => bail!("no link {name} in the sandbox"),
         Err(e) if errno(&e) == Some(libc::ENODEV) => bail!("no link {name} in the sandbox"),
         Err(e) => Err(describe(e)).with_context(|| format!("look up {name}")),

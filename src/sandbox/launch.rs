@@ -164,19 +164,18 @@ fn pin_and_wire<'a>(
     let path = netns_path.clone();
     undo.push("remove the netns file", move || netns::unbind(&path));
     crate::crash::point("netns");
-    record.mac = wire_network(nl, child, record, network)?;
-    Ok(())
+    wire_network(nl, child, record, network)
 }
 
 /// Step 3: the veth pair onto the bridge and the sandbox side's address,
-/// links and default route; with no network, just `lo` up. Returns the MAC
-/// of the sandbox's `eth0`.
+/// links and default route; with no network, just `lo` up. (`eth0`'s MAC
+/// follows from its address and is recorded at the reservation.)
 fn wire_network(
     nl: &Netlink,
     child: &Child,
     record: &SandboxRecord,
     network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
-) -> Result<Option<String>> {
+) -> Result<()> {
     let netns_file =
         File::open(format!("/proc/{}/ns/net", child.pid)).context("open the sandbox's netns")?;
     let inside = nl.handle_in(&netns_file)?;
@@ -193,7 +192,7 @@ fn wire_network(
             ))?;
             crate::crash::point("veth");
             let prefix = net.subnet.prefix();
-            let mac = nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))?;
+            nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))?;
             // Reachable before the record says running (see net::ready).
             let (bridge, eth0) = (net.bridge.as_str(), veth::SANDBOX_IFNAME);
             let ready =
@@ -201,9 +200,9 @@ fn wire_network(
             if let Some(warning) = nl.block_on(ready)? {
                 crate::log::warn(&warning);
             }
-            Ok(mac)
+            Ok(())
         }
-        _ => nl.block_on(veth::loopback_up(&inside)).map(|()| None),
+        _ => nl.block_on(veth::loopback_up(&inside)),
     }
 }
 

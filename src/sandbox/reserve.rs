@@ -214,10 +214,7 @@ fn finish_reservation(
         auto_remove: spec.auto_remove,
         // Known from the address (see `veth::sandbox_mac`), so the one
         // record write needs no second one once the link exists.
-        mac: lease.map(|l| {
-            let mac = crate::net::veth::sandbox_mac(l.ip);
-            mac.map(|b| format!("{b:02x}")).join(":")
-        }),
+        mac: lease.map(|l| crate::net::veth::sandbox_mac_text(l.ip)),
         capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
         fs: spec.fs.clone(),
         seccomp_unconfined: !spec.seccomp,
