@@ -261,3 +261,32 @@ fn a_volume_on_an_etc_file_wins_over_sbx_s_own() {
     ]);
     assert_eq!(out, "nameserver 192.0.2.53\nfsetc\n");
 }
+
+#[test]
+fn a_volume_over_etc_gets_no_mount_points_written_into_it() {
+    let env = TestEnv::new("fsetcv");
+    let mut guard = HostGuard::default();
+    let dir = PathBuf::from(format!("/tmp/sbx-tst-fsetcvdir-{}", std::process::id()));
+    guard.dir(&dir);
+    std::fs::write(dir.join("hosts"), "192.0.2.7 mine\n").unwrap();
+    let volume = format!("{}:/etc", dir.display());
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        rootfs().to_str().unwrap(),
+        "-v",
+        &volume,
+        "--",
+        "sh",
+        "-c",
+        "ls /etc",
+    ]);
+    // sbx's own /etc/hosts goes onto the file that is there; the files
+    // the volume lacks are not created in the host's folder.
+    assert_eq!(out, "hosts\n");
+    let mut left = list(&dir);
+    left.sort();
+    assert_eq!(left, ["hosts"], "nothing created in the volume's source");
+}

@@ -338,7 +338,15 @@ fn exec_into_a_sandbox_without_capabilities_gets_none() {
     let env = TestEnv::new("exnocap");
     env.detach(
         "tst-exnocap",
-        &["--network", "none", "--cap-drop", "ALL", "--", "sleep", "300"],
+        &[
+            "--network",
+            "none",
+            "--cap-drop",
+            "ALL",
+            "--",
+            "sleep",
+            "300",
+        ],
     );
     let out = env.ok(&[
         "exec",

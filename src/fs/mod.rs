@@ -120,7 +120,10 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         if plan.volumes.iter().any(|v| v.target == inside) {
             continue; // the user's own file wins, as with Docker
         }
-        let target = if in_rootfs {
+        // A mount point is made only in the rootfs itself, never in a
+        // volume over /etc: that folder is the user's, on the host.
+        let in_volume = plan.volumes.iter().any(|v| inside.starts_with(&v.target));
+        let target = if in_rootfs && !in_volume {
             at::ensure(&root, &inside, Kind::File, true)?
         } else {
             match at::resolve(&root, &inside) {
