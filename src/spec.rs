@@ -135,7 +135,10 @@ impl SandboxSpec {
         let env = build_env(&hostname, &args.env, host_env, tty && !args.detach)?;
         let fs = fs_plan(args)?;
         if let Some(rootfs) = &fs.rootfs {
-            command::check_command_in(rootfs, &args.command[0], &env)?;
+            let mounted: Vec<&Path> = (fs.volumes.iter().map(|v| v.target.as_path()))
+                .chain(fs.tmpfs.iter().map(|t| t.as_path()))
+                .collect();
+            command::check_command_in(rootfs, &args.command[0], &env, &mounted)?;
         }
         let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
         let seccomp = security::from_security_opts(&args.security_opt)?;

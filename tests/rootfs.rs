@@ -340,3 +340,32 @@ fn symlinks_in_a_rootfs_cannot_point_sbx_at_host_paths() {
         "the mount point was made inside the rootfs"
     );
 }
+
+#[test]
+fn a_command_brought_by_a_volume_runs_in_a_rootfs() {
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let env = TestEnv::new("rfsvol");
+    let dir = Dir(format!("/tmp/sbx-tst-rfsvoldir-{}", std::process::id()).into());
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let script = dir.0.join("hello");
+    std::fs::write(&script, "#!/bin/sh\necho from-volume\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let volume = format!("{}:/opt/tool:ro", dir.0.display());
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs(),
+        "-v",
+        &volume,
+        "--",
+        "/opt/tool/hello",
+    ]);
+    assert_eq!(out, "from-volume\n");
+}

@@ -80,8 +80,16 @@ impl std::error::Error for CommandError {}
 /// not executable: [`CommandError`]). Links are followed the
 /// way the sandbox will follow them, inside the root (busybox applets are
 /// links to /bin/busybox); like execvp, a non-executable match is skipped.
-pub fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<()> {
+/// A path at or under `mounted` (volume and tmpfs targets) is not in the
+/// rootfs but in what will be mounted there: it is left to the execve.
+pub fn check_command_in(
+    rootfs: &Path,
+    command: &str,
+    env: &[String],
+    mounted: &[&Path],
+) -> Result<()> {
     let root = crate::fs::at::open_root(rootfs)?;
+    let is_mounted = |inside: &Path| mounted.iter().any(|m| inside.starts_with(m));
     let candidates: Vec<PathBuf> = if command.contains('/') {
         vec![PathBuf::from(command)]
     } else {
@@ -96,6 +104,9 @@ pub fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<
     };
     let mut not_executable = false;
     for inside in candidates {
+        if is_mounted(&inside) {
+            return Ok(());
+        }
         let Ok(stat) =
             crate::fs::at::resolve(&root, &inside).and_then(|fd| nix::sys::stat::fstat(&fd))
         else {
@@ -104,6 +115,7 @@ pub fn check_command_in(rootfs: &Path, command: &str, env: &[String]) -> Result<
         let is_file = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
         if is_file && stat.st_mode & 0o111 != 0 {
             if let Some(interpreter) = script_interpreter(&root, &inside)
+                && !is_mounted(&interpreter)
                 && crate::fs::at::resolve(&root, &interpreter).is_err()
             {
                 return Err(CommandError::bad_interpreter(command, true).into());
@@ -182,11 +194,19 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let err = check_command_in(&root, "/bin/bad", &[]).unwrap_err();
+        let err = check_command_in(&root, "/bin/bad", &[], &[]).unwrap_err();
         let err = err.downcast::<CommandError>().unwrap();
         assert_eq!(err.code, 126, "{err}");
         assert!(err.message().contains("bad interpreter"));
-        check_command_in(&root, "good", &[]).unwrap();
+        check_command_in(&root, "good", &[], &[]).unwrap();
+        // What a volume or tmpfs brings is left to the execve.
+        let mounted = [Path::new("/opt")];
+        check_command_in(&root, "/opt/tool/run", &[], &mounted).unwrap();
+        let err = check_command_in(&root, "/opt2/run", &[], &mounted).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<CommandError>().map(|e| e.code),
+            Some(127)
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
