@@ -290,3 +290,32 @@ fn a_volume_over_etc_gets_no_mount_points_written_into_it() {
     left.sort();
     assert_eq!(left, ["hosts"], "nothing created in the volume's source");
 }
+
+#[test]
+fn a_volume_inside_a_tmpfs_is_mounted_inside_it_whatever_the_order() {
+    let env = TestEnv::new("fsnest");
+    let mut guard = HostGuard::default();
+    let dir = PathBuf::from(format!("/tmp/sbx-tst-fsnestdir-{}", std::process::id()));
+    guard.dir(&dir);
+    std::fs::write(dir.join("seen"), "yes\n").unwrap();
+    let volume = format!("{}:/data/sub", dir.display());
+    let out = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        rootfs().to_str().unwrap(),
+        "-v",
+        &volume,
+        "--tmpfs",
+        "/data",
+        "--",
+        "cat",
+        "/data/sub/seen",
+    ]);
+    assert_eq!(out, "yes\n");
+    assert!(
+        !rootfs().join("data/sub").exists(),
+        "the mount point was made in the tmpfs, not in the rootfs"
+    );
+}

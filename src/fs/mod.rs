@@ -93,27 +93,43 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         newmount::set_attrs(&root, newmount::RDONLY, true).context("make / read-only")?;
     }
     kernel_filesystems(&root, in_rootfs)?;
-    for (volume, tree) in plan.volumes.iter().zip(volume_trees) {
-        let kind = if at::is_dir(&tree)? {
-            Kind::Dir
-        } else {
-            Kind::File
-        };
-        let target = at::ensure(&root, &volume.target, kind, in_rootfs)?;
-        let attrs = if volume.read_only {
-            newmount::RDONLY
-        } else {
-            0
-        };
-        newmount::bind_tree(tree, &volume.source, &target, attrs)
-            .with_context(|| format!("mount volume {}", volume.source.display()))?;
-    }
-    for dir in &plan.tmpfs {
-        let target = at::ensure(&root, dir, Kind::Dir, in_rootfs)?;
-        let fs = newmount::new_fs("tmpfs", &["mode=1777"], newmount::NOSUID | newmount::NODEV)
-            .with_context(|| format!("mount tmpfs on {}", dir.display()))?;
-        newmount::attach(&fs, &target)
-            .with_context(|| format!("mount tmpfs on {}", dir.display()))?;
+    // Volumes and tmpfs mounts, parents first (a stable sort by depth, as
+    // runc does), so one nested in another is mounted inside it, not hidden
+    // under it: `-v X:/data/sub --tmpfs /data` keeps the volume visible.
+    let mut mounts: Vec<(&Path, Option<(&plan::Volume, _)>)> = plan
+        .volumes
+        .iter()
+        .zip(volume_trees)
+        .map(|(v, tree)| (v.target.as_path(), Some((v, tree))))
+        .chain(plan.tmpfs.iter().map(|t| (t.as_path(), None)))
+        .collect();
+    mounts.sort_by_key(|(target, _)| target.components().count());
+    for (target_path, mount) in mounts {
+        match mount {
+            Some((volume, tree)) => {
+                let kind = if at::is_dir(&tree)? {
+                    Kind::Dir
+                } else {
+                    Kind::File
+                };
+                let target = at::ensure(&root, target_path, kind, in_rootfs)?;
+                let attrs = if volume.read_only {
+                    newmount::RDONLY
+                } else {
+                    0
+                };
+                newmount::bind_tree(tree, &volume.source, &target, attrs)
+                    .with_context(|| format!("mount volume {}", volume.source.display()))?;
+            }
+            None => {
+                let target = at::ensure(&root, target_path, Kind::Dir, in_rootfs)?;
+                let fs =
+                    newmount::new_fs("tmpfs", &["mode=1777"], newmount::NOSUID | newmount::NODEV)
+                        .with_context(|| format!("mount tmpfs on {}", target_path.display()))?;
+                newmount::attach(&fs, &target)
+                    .with_context(|| format!("mount tmpfs on {}", target_path.display()))?;
+            }
+        }
     }
     for (file, tree) in etc_files::FILES.iter().zip(etc_trees) {
         let inside = Path::new("/etc").join(file);
