@@ -76,7 +76,7 @@ impl Damaged {
     /// The sbx waiting for the sandbox (the init's parent), if any.
     pub fn owner(&self) -> Option<ProcessId> {
         self.init()
-            .and_then(parent)
+            .and_then(crate::state::liveness::parent_of)
             .filter(|p| *p > 1)
             .and_then(ProcessId::of)
     }
@@ -258,14 +258,6 @@ fn innermost_pid(pid: i32) -> Option<i32> {
     line.split_whitespace().last()?.parse().ok()
 }
 
-/// A process's parent PID (field 4 of `/proc/PID/stat`, counted after the
-/// command name's last ')').
-fn parent(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,7 +268,10 @@ mod tests {
             pinned_namespace(Path::new("/proc/self/ns/net")).expect("own netns is an nsfs file");
         let me = std::process::id() as i32;
         assert!(processes_in(ns).contains(&me));
-        assert_eq!(parent(me), Some(nix::unistd::getppid().as_raw()));
+        assert_eq!(
+            crate::state::liveness::parent_of(me),
+            Some(nix::unistd::getppid().as_raw())
+        );
     }
 
     #[test]

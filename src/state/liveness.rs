@@ -77,15 +77,33 @@ fn start_time(pid: i32) -> Option<u64> {
     parse_stat(&read_stat(pid)?).map(|(_, start)| start)
 }
 
-/// Returns (state, starttime) from a `/proc/PID/stat` line. The command name
-/// may hold spaces and parentheses, so fields are counted after the last ')'.
-fn parse_stat(stat: &str) -> Option<(char, u64)> {
+/// The parent PID of a live process (field 4 of `/proc/PID/stat`).
+pub fn parent_of(pid: i32) -> Option<i32> {
+    stat_fields(&read_stat(pid)?).map(|f| f.ppid)
+}
+
+/// Fields sbx reads from a `/proc/PID/stat` line (proc(5)).
+struct StatFields {
+    state: char,
+    ppid: i32,
+    start: u64,
+}
+
+/// The command name may hold spaces and parentheses, so fields are counted
+/// after the last ')'.
+fn stat_fields(stat: &str) -> Option<StatFields> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
-    // After the state (field 3) come fields 4..; starttime is field 22.
-    let start = fields.nth(22 - 4)?.parse().ok()?;
-    Some((state, start))
+    let ppid = fields.next()?.parse().ok()?;
+    // After the ppid (field 4) come fields 5..; starttime is field 22.
+    let start = fields.nth(22 - 5)?.parse().ok()?;
+    Some(StatFields { state, ppid, start })
+}
+
+/// Returns (state, starttime) from a `/proc/PID/stat` line.
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    stat_fields(stat).map(|f| (f.state, f.start))
 }
 
 #[cfg(test)]
@@ -96,6 +114,7 @@ mod tests {
     fn parses_stat_with_odd_command_names() {
         let line = "1234 (a b) c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100 18446744073709551615";
         assert_eq!(parse_stat(line), Some(('S', 98765)));
+        assert_eq!(stat_fields(line).map(|f| f.ppid), Some(1));
     }
 
     #[test]
