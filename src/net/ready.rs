@@ -130,8 +130,17 @@ pub async fn await_link(
     let started = Instant::now();
     let deadline = started + PATIENCE;
     let port = settle(host, host_end, deadline).await?;
-    let bridge_ready = settle(host, bridge, deadline).await?;
-    let eth0_ready = settle(inside, eth0, deadline).await?;
+    // A port that STP holds keeps the bridge's carrier off too (a bridge
+    // is not a port itself): waiting for the bridge would only burn the
+    // whole patience, so the warning comes at once.
+    let (bridge_ready, eth0_ready) = if port.stp_pending() {
+        (look(host, bridge).await?, look(inside, eth0).await?)
+    } else {
+        (
+            settle(host, bridge, deadline).await?,
+            settle(inside, eth0, deadline).await?,
+        )
+    };
     if crate::log::debug_enabled() {
         crate::log::debug(&format!(
             "{host_end}: link ready in {:?}",
