@@ -125,7 +125,7 @@ fn attempt(
             }
             build_index(root, nl, net)?;
         }
-        let Some((ip, held)) = take_address(root, &leases, net, spec, exclusive)? else {
+        let Some((ip, held)) = take_address(root, &leases, net, spec, exclusive, again)? else {
             return Ok(None);
         };
         neighbours = held
@@ -437,6 +437,7 @@ fn take_address(
     net: &NetworkRecord,
     spec: &SandboxSpec,
     exclusive: bool,
+    again: bool,
 ) -> Result<Option<(Ipv4Addr, BTreeMap<Ipv4Addr, String>)>> {
     let mut held = leases.list()?;
     if let Some(wanted) = spec.ip {
@@ -456,6 +457,13 @@ fn take_address(
                     continue;
                 }
                 _ => {}
+            }
+            if again {
+                // A restart has no --ip to pick another: say it its way.
+                let name = &spec.name;
+                bail!(
+                    "sandbox {name} cannot restart on its address {wanted}: sandbox {holder} took it after {name} exited; remove {holder}, or 'sbx rm {name}' and run it again with another address"
+                );
             }
             let holders = [Holder {
                 ip: wanted,

@@ -42,19 +42,6 @@ fn restart(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
     // --rm the record goes when the sandbox ends.
     let spec = spec_of(&record)?;
     control::stop(root, name, timeout)?;
-    // An exited sandbox gave its address up; if another sandbox holds it
-    // now, say so in restart's words (there is no --ip to pick another).
-    if let (Some(network), Some(ip)) = (&record.network, record.ip)
-        && let Some(holder) = root.leases(network).holder(ip)
-        && holder != name
-        && root
-            .sandbox(&holder)
-            .map_or(true, |r| r.is_none_or(|r| r.status() != Status::Exited))
-    {
-        bail!(
-            "sandbox {name} cannot restart on its address {ip}: sandbox {holder} took it after {name} exited; remove {holder}, or 'sbx rm {name}' and run it again with another address"
-        );
-    }
     let nl = Netlink::new()?;
     let reservation = reserve::reserve_again(
         root,
