@@ -167,14 +167,15 @@ fn confine_devices(name: &str, made: &mut Vec<PathBuf>) -> Result<()> {
     // A new cgroup copies its parent's list: set on `sbx/` once (the kernel
     // allows that only while it has no children), every sandbox's cgroup
     // starts with it, and only a check is left to do.
+    // Only when the parent does not hold the list (another manager made
+    // `sbx/` children first) is the sandbox's own cgroup checked and set.
     let parent = v1.join(PARENT);
     std::fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
-    if !devices::v1_holds(&parent) {
-        let _ = devices::apply_v1(&parent);
-    }
+    let inherited = devices::v1_holds(&parent)
+        || (devices::apply_v1(&parent).is_ok() && devices::v1_holds(&parent));
     let dir = parent.join(name);
     make_dir(&dir, made)?;
-    if !devices::v1_holds(&dir) {
+    if !inherited && !devices::v1_holds(&dir) {
         devices::apply_v1(&dir)?;
     }
     Ok(())
