@@ -8,8 +8,8 @@ pub mod command;
 pub mod security;
 
 use crate::model::Limits;
+pub use crate::model::SandboxSpec;
 use crate::model::fs_plan::{FsPlan, Volume, inside_path};
-use ::caps::Capability;
 use anyhow::{Result, bail};
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -63,37 +63,6 @@ pub struct SandboxRequest {
     pub auto_remove: bool,
     /// The command and its arguments.
     pub command: Vec<String>,
-}
-
-/// Everything needed to launch one sandbox, already checked.
-#[derive(Debug, Clone)]
-pub struct SandboxSpec {
-    /// Unique name of the sandbox.
-    pub name: String,
-    /// The network to join, or `None` for loopback only.
-    pub network: Option<String>,
-    /// A requested address; `None` lets IPAM choose.
-    pub ip: Option<Ipv4Addr>,
-    /// The UTS hostname.
-    pub hostname: String,
-    /// The command and its arguments.
-    pub command: Vec<String>,
-    /// The full environment the command starts with, as `KEY=VALUE`.
-    pub env: Vec<String>,
-    /// Working directory inside the sandbox.
-    pub workdir: String,
-    /// Run in the background under a supervisor.
-    pub detach: bool,
-    /// Remove the record when a detached sandbox ends.
-    pub auto_remove: bool,
-    /// Root filesystem, volumes, read-only root, tmpfs mounts.
-    pub fs: FsPlan,
-    /// The capabilities the command keeps.
-    pub caps: Vec<Capability>,
-    /// The default seccomp filter applies (not `seccomp=unconfined`).
-    pub seccomp: bool,
-    /// cgroup limits.
-    pub limits: Limits,
 }
 
 impl SandboxSpec {

@@ -35,13 +35,13 @@ fn finish_with(
         record.exit_code = exit_code;
         root.write_sandbox(&record)
     } else {
-        root.remove_sandbox(&record.name)
+        root.remove_sandbox(&record.spec.name)
     };
     if let Err(e) = result {
         errors.push(format!("{e:#}"));
     }
     release_template(root);
-    report(&record.name, errors)
+    report(&record.spec.name, errors)
 }
 
 /// What the sweep does with a dead sandbox nobody cleaned up (its sbx was
@@ -54,7 +54,7 @@ pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
         // Cleaned up but for its lease, if its sbx died in between.
         let mut errors = Vec::new();
         release_lease(root, &record, &mut errors);
-        return report(&record.name, errors);
+        return report(&record.spec.name, errors);
     }
     let patient = record.state != SandboxState::Exited;
     finish_with(root, record, code, patient)
@@ -73,7 +73,7 @@ pub fn release_dead(root: &StateRoot, mut record: SandboxRecord) -> Result<()> {
     if let Err(e) = root.write_sandbox(&record) {
         errors.push(format!("{e:#}"));
     }
-    report(&record.name, errors)
+    report(&record.spec.name, errors)
 }
 
 /// Whether an ended sandbox still holds something nobody will give back:
@@ -96,7 +96,7 @@ pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
         release_lease(root, &record, &mut errors);
     }
     let result = if errors.is_empty() {
-        root.remove_sandbox(&record.name)
+        root.remove_sandbox(&record.spec.name)
     } else {
         root.write_sandbox(&record)
     };
@@ -104,7 +104,7 @@ pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
         errors.push(format!("{e:#}"));
     }
     release_template(root);
-    report(&record.name, errors)
+    report(&record.spec.name, errors)
 }
 
 /// Releases the netns file and the cgroups, dropping each from the record
@@ -153,8 +153,8 @@ pub fn release_template(root: &StateRoot) {
 /// Called once its namespace is gone, so that nothing still answers for
 /// the address when another sandbox gets it.
 fn release_lease(root: &StateRoot, record: &SandboxRecord, errors: &mut Vec<String>) {
-    if let (Some(network), Some(ip)) = (&record.network, record.ip)
-        && let Err(e) = root.release_lease(network, ip, &record.name)
+    if let (Some(network), Some(ip)) = (&record.spec.network, record.ip)
+        && let Err(e) = root.release_lease(network, ip, &record.spec.name)
     {
         errors.push(format!("{e:#}"));
     }

@@ -233,8 +233,8 @@ pub fn prune(root: &StateRoot) -> Result<()> {
 }
 
 fn describe(record: &SandboxRecord) -> String {
-    let mut text = format!("sandbox {}", record.name);
-    if let (Some(net), Some(ip)) = (&record.network, record.ip) {
+    let mut text = format!("sandbox {}", record.spec.name);
+    if let (Some(net), Some(ip)) = (&record.spec.network, record.ip) {
         text.push_str(&format!(" (address {ip} on {net}"));
         if let Some(netns) = &record.netns {
             text.push_str(&format!(", netns {}", netns.display()));
@@ -250,7 +250,7 @@ fn await_cleanup(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
     if let Some(owner) = record.owner {
         owner.wait_gone(CLEANUP_GRACE);
     }
-    let Some(current) = root.sandbox(&record.name)? else {
+    let Some(current) = root.sandbox(&record.spec.name)? else {
         return Ok(());
     };
     if let Some(Err(dead)) = reserve::confirm_exited(root, current) {

@@ -84,7 +84,7 @@ pub fn start(
         result
     });
 
-    let dir = root.sandbox_dir(&record.name);
+    let dir = root.sandbox_dir(&record.spec.name);
     etc_files::write(
         &dir,
         &spec.name,
@@ -129,7 +129,7 @@ pub fn start(
     // Not a rewrite of the record: one symlink naming the init, whose
     // liveness the kernel tells (see `StateRoot::mark_running`).
     match record.init {
-        Some(init) => root.mark_running(&record.name, init)?,
+        Some(init) => root.mark_running(&record.spec.name, init)?,
         None => root.write_sandbox(&record)?,
     }
     crate::crash::point("running");
@@ -159,7 +159,7 @@ fn pin_and_wire<'a>(
     let netns_path = record
         .netns
         .clone()
-        .unwrap_or_else(|| netns::path_for(&record.name));
+        .unwrap_or_else(|| netns::path_for(&record.spec.name));
     netns::bind(child.pid.as_raw(), &netns_path)?;
     let path = netns_path.clone();
     undo.push("remove the netns file", move || netns::unbind(&path));

@@ -46,12 +46,12 @@ fn live_users(
     let mut users = Vec::new();
     for record in records
         .iter()
-        .filter(|r| r.network.as_deref() == Some(name))
+        .filter(|r| r.spec.network.as_deref() == Some(name))
     {
         if record.status() == Status::Exited {
             cleanup::sweep(root, record.clone())?;
         } else {
-            users.push(record.name.clone());
+            users.push(record.spec.name.clone());
         }
     }
     Ok(users)

@@ -71,7 +71,7 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if args.quiet {
         for (record, _) in &shown {
-            println!("{}", record.name);
+            println!("{}", record.spec.name);
         }
         for damaged in &unknown {
             println!("{}", damaged.name);
@@ -121,29 +121,29 @@ fn live_pid(record: &SandboxRecord, status: Status) -> Option<i32> {
 /// The SPEC's JSON keys, one object per sandbox.
 fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
     json!({
-        "name": record.name,
+        "name": record.spec.name,
         "pid": live_pid(record, status),
-        "network": record.network,
+        "network": record.spec.network,
         "ip": record.ip.map(|ip| ip.to_string()),
         "status": status.as_str(),
         "exit_code": record.exit_code,
         "created": timefmt::rfc3339(record.created),
-        "command": record.command,
-        "limits": record.limits,
+        "command": record.spec.command,
+        "limits": record.spec.limits,
     })
 }
 
 /// A sandbox as `--format` templates see it.
 fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
     ps_format::Row {
-        name: &record.name,
+        name: &record.spec.name,
         pid: live_pid(record, status),
-        network: record.network.as_deref(),
+        network: record.spec.network.as_deref(),
         ip: record.ip,
         status: status.as_str(),
         exit_code: record.exit_code,
         created: Some(record.created),
-        command: &record.command,
+        command: &record.spec.command,
     }
 }
 
@@ -211,13 +211,13 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<
     for (r, status) in rows {
         let status_text = ps_format::status_text(status.as_str(), r.exit_code);
         lines.push(vec![
-            r.name.clone(),
+            r.spec.name.clone(),
             live_pid(r, *status).map_or_else(|| "-".into(), |pid| pid.to_string()),
-            r.network.clone().unwrap_or_else(|| "none".into()),
+            r.spec.network.clone().unwrap_or_else(|| "none".into()),
             r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
             timefmt::ago(r.created, now),
-            ps_format::command_cell(&r.command, no_trunc),
+            ps_format::command_cell(&r.spec.command, no_trunc),
         ]);
     }
     lines

@@ -196,11 +196,8 @@ fn finish_reservation(
     };
     netns::ensure_dir()?;
     let mut record = SandboxRecord {
-        name: spec.name.clone(),
-        network: attachment.as_ref().map(|(n, _)| n.name.clone()),
+        spec: spec.clone(),
         ip: lease.map(|l| l.ip),
-        hostname: spec.hostname.clone(),
-        command: spec.command.clone(),
         created: crate::timefmt::now_unix(),
         state: SandboxState::Creating,
         owner: ProcessId::current(),
@@ -208,17 +205,9 @@ fn finish_reservation(
         netns: Some(netns::path_for(&spec.name)),
         veth: attachment.as_ref().map(|_| veth.to_string()),
         exit_code: None,
-        env: spec.env.clone(),
-        workdir: spec.workdir.clone(),
-        detached: spec.detach,
-        auto_remove: spec.auto_remove,
         // Known from the address (see `veth::sandbox_mac`), so the one
         // record write needs no second one once the link exists.
         mac: lease.map(|l| crate::net::veth::sandbox_mac_text(l.ip)),
-        capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
-        fs: spec.fs.clone(),
-        seccomp_unconfined: !spec.seccomp,
-        limits: spec.limits.clone(),
         cgroups: Vec::new(),
     };
     let dir = root.sandbox_dir(&spec.name);
@@ -263,8 +252,8 @@ pub fn unreserve(root: &StateRoot, record: &SandboxRecord, again: bool) -> Resul
         Ok(()) => kept.cgroups.clear(),
         Err(e) => errors.push(format!("{e:#}")),
     }
-    if let (Some(network), Some(ip)) = (&record.network, record.ip)
-        && let Err(e) = root.release_lease(network, ip, &record.name)
+    if let (Some(network), Some(ip)) = (&record.spec.network, record.ip)
+        && let Err(e) = root.release_lease(network, ip, &record.spec.name)
     {
         errors.push(format!("{e:#}"));
     }
@@ -273,7 +262,7 @@ pub fn unreserve(root: &StateRoot, record: &SandboxRecord, again: bool) -> Resul
         kept.netns = None;
         root.write_sandbox(&kept)
     } else {
-        root.remove_sandbox(&record.name)
+        root.remove_sandbox(&record.spec.name)
     };
     if let Err(e) = result {
         errors.push(format!("{e:#}"));
@@ -403,7 +392,7 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
         Entry::Absent => Verdict::Stale,
         Entry::Unreadable(_) => Verdict::Held,
         Entry::Found(record) => {
-            if record.network.as_deref() != Some(net.name.as_str()) || record.ip != Some(ip) {
+            if record.spec.network.as_deref() != Some(net.name.as_str()) || record.ip != Some(ip) {
                 Verdict::Stale
             } else if record.status() == Status::Exited {
                 Verdict::Dead(Box::new(record))
@@ -532,9 +521,9 @@ fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()
     for record in records {
         let cleaned = record.state == SandboxState::Exited && record.netns.is_none();
         if let (Some(ip), false) = (record.ip, cleaned)
-            && record.network.as_deref() == Some(net.name.as_str())
+            && record.spec.network.as_deref() == Some(net.name.as_str())
         {
-            leases.entry(ip).or_insert(record.name);
+            leases.entry(ip).or_insert(record.spec.name);
         }
     }
     let damaged: Vec<Damaged> = damaged::probe_all(unreadable);
@@ -589,7 +578,7 @@ pub fn confirm_exited(
     if record.status() != Status::Exited {
         return Some(Ok(record));
     }
-    let fresh = root.sandbox(&record.name).ok()??;
+    let fresh = root.sandbox(&record.spec.name).ok()??;
     if fresh.status() == Status::Exited {
         Some(Err(fresh))
     } else {

@@ -138,7 +138,7 @@ fn supervise(
 fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pipes, File)> {
     reservation.record.owner = ProcessId::current();
     root.write_sandbox(&reservation.record)?;
-    let path = log_path(root, &reservation.record.name);
+    let path = log_path(root, &reservation.record.spec.name);
     // Not world-readable: the command's output may hold secrets; a group
     // the admin gives the state root may read it.
     let log = OpenOptions::new()

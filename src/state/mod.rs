@@ -3,6 +3,7 @@
 //! liveness on their own: that comes from the kernel (see `liveness`).
 
 pub mod leases;
+mod legacy;
 pub mod liveness;
 pub mod records;
 
@@ -177,8 +178,8 @@ impl StateRoot {
         let dir = self.sandbox_dir(name);
         let path = dir.join("sandbox.json");
         match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<SandboxRecord>(&bytes) {
-                Ok(mut record) if record.name == name => {
+            Ok(bytes) => match SandboxRecord::from_json(&bytes) {
+                Ok(mut record) if record.spec.name == name => {
                     if record.init.is_none()
                         && let Some(init) = read_init(&dir)
                     {
@@ -194,7 +195,7 @@ impl StateRoot {
                     reason: format!(
                         "{} names another sandbox, {:?}",
                         path.display(),
-                        record.name
+                        record.spec.name
                     ),
                     missing: false,
                 }),
@@ -225,7 +226,10 @@ impl StateRoot {
 
     /// Writes a sandbox record atomically into its (existing) folder.
     pub fn write_sandbox(&self, record: &SandboxRecord) -> Result<()> {
-        write_json(&self.sandbox_dir(&record.name).join("sandbox.json"), record)
+        write_json(
+            &self.sandbox_dir(&record.spec.name).join("sandbox.json"),
+            record,
+        )
     }
 
     /// Gives back every lease, on every network, that names `holder`: for
@@ -300,7 +304,7 @@ impl StateRoot {
                 Entry::Absent => {}
             }
         }
-        records.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        records.sort_by(|a, b| (a.created, &a.spec.name).cmp(&(b.created, &b.spec.name)));
         Ok((records, unreadable))
     }
 
