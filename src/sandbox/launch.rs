@@ -2,6 +2,7 @@
 //! then the wait, then the cleanup. In the foreground, this process waits;
 //! with `-d`, a supervisor does (see `supervisor`).
 
+use super::kernel::{Host, Kernel};
 use super::{cleanup, reserve, supervisor};
 use crate::fs::etc_files;
 use crate::net::{Netlink, netns, veth};
@@ -12,6 +13,7 @@ use crate::state::{SandboxRecord, SandboxState, StateRoot};
 use crate::undo::Undo;
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
+use std::cell::Cell;
 use std::fs::File;
 use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
@@ -44,7 +46,7 @@ pub fn run(root: &StateRoot, request: &SandboxRequest) -> Result<i32> {
     };
 
     crate::crash::point("exited");
-    if let Err(e) = cleanup::finish(root, started.record, Some(status)) {
+    if let Err(e) = cleanup::finish(&Host, root, started.record, Some(status)) {
         crate::log::warn(&format!("{e:#}"));
     }
     Ok(status)
@@ -75,13 +77,20 @@ pub fn start(
     terminal: Option<process::pty::Stdio>,
 ) -> Result<Started> {
     let mut record = reservation.record;
+    // What the launch has made so far, for its one undo: the init once
+    // cloned; the netns pin unless another state root's file was in its way.
+    let init = Cell::new(None);
+    let pin_ours = Cell::new(true);
     let mut undo = Undo::new();
     let reserved = record.clone();
     let again = reservation.again;
-    undo.push("remove the record, the lease and the cgroups", move || {
-        let result = reserve::unreserve(root, &reserved, again);
-        cleanup::release_template(root);
-        result
+    let (made_init, made_pin) = (&init, &pin_ours);
+    undo.push("release what the launch made", move || {
+        let mut made = reserved;
+        if !made_pin.get() {
+            made.netns = None;
+        }
+        cleanup::undo_launch(&Host, root, made, made_init.get(), again)
     });
 
     let dir = root.sandbox_dir(&record.spec.name);
@@ -108,13 +117,10 @@ pub fn start(
     drop(template);
     drop(membership);
     let pid = child.pid;
-    undo.push("stop the init", move || {
-        process::abort(pid);
-        Ok(())
-    });
+    init.set(Some(pid));
     crate::crash::point("clone");
     let network = reservation.network.as_ref();
-    let wired = pin_and_wire(&mut undo, &nl, &child, &mut record, network);
+    let wired = pin_and_wire(&pin_ours, &nl, &child, &record, network);
     // The runtime and its sockets go now: a socket inside the sandbox's netns
     // would keep that namespace (and its veth) alive after the sandbox ends.
     drop(nl);
@@ -147,24 +153,37 @@ pub fn start(
 }
 
 /// Steps 3 and 4: the init's netns pinned under /run/netns, its network
-/// wired (the MAC recorded). Each undo is pushed. (The init joined its
-/// cgroups itself, first thing.)
-fn pin_and_wire<'a>(
-    undo: &mut Undo<'a>,
+/// wired. The undo releases both (the veth goes with the namespace); a pin
+/// refused because another state root's file has that name is not ours to
+/// remove (`pin_ours` says so). (The init joined its cgroups itself.)
+fn pin_and_wire(
+    pin_ours: &Cell<bool>,
     nl: &Netlink,
     child: &Child,
-    record: &mut SandboxRecord,
+    record: &SandboxRecord,
     network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
 ) -> Result<()> {
     let netns_path = record
         .netns
         .clone()
         .unwrap_or_else(|| netns::path_for(&record.spec.name));
-    netns::bind(child.pid.as_raw(), &netns_path)?;
-    let path = netns_path.clone();
-    undo.push("remove the netns file", move || netns::unbind(&path));
+    if let Err(e) = Host.pin_netns(child.pid, &netns_path) {
+        let foreign = netns_path.exists() && !is_pinned_by(child.pid, &netns_path);
+        pin_ours.set(!foreign);
+        return Err(e);
+    }
     crate::crash::point("netns");
     wire_network(nl, child, record, network)
+}
+
+/// Whether `path` pins the netns of `pid` (same namespace inode).
+fn is_pinned_by(pid: Pid, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::metadata(format!("/proc/{pid}/ns/net"));
+    match (ns, std::fs::metadata(path)) {
+        (Ok(ns), Ok(pin)) => ns.dev() == pin.dev() && ns.ino() == pin.ino(),
+        _ => false,
+    }
 }
 
 /// Step 3: the veth pair onto the bridge and the sandbox side's address,

@@ -7,6 +7,7 @@ pub mod control;
 pub mod damaged;
 pub mod exec;
 pub mod inspect;
+pub mod kernel;
 pub mod launch;
 mod logfile;
 pub mod logs;

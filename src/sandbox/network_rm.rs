@@ -5,6 +5,7 @@
 //! which only knows bridges, addresses and firewall chains.
 
 use super::cleanup;
+use super::kernel::Host;
 use crate::ipam::Subnet;
 use crate::net::Netlink;
 use crate::network;
@@ -49,7 +50,7 @@ fn live_users(
         .filter(|r| r.spec.network.as_deref() == Some(name))
     {
         if record.status() == Status::Exited {
-            cleanup::sweep(root, record.clone())?;
+            cleanup::sweep(&Host, root, record.clone())?;
         } else {
             users.push(record.spec.name.clone());
         }

@@ -1,6 +1,7 @@
 //! `sbx ps`: what runs, where, with which address.
 
 use super::damaged::Damaged;
+use super::kernel::Host;
 use super::ps_format;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
@@ -102,7 +103,7 @@ fn sweep_left_overs(root: &StateRoot, shown: &[(SandboxRecord, Status)]) {
     };
     for record in dead {
         if let Some(Err(dead)) = super::reserve::confirm_exited(root, record.clone())
-            && let Err(e) = super::cleanup::release_dead(root, dead)
+            && let Err(e) = super::cleanup::release_dead(&Host, root, dead)
         {
             crate::log::warn(&format!("{e:#}"));
         }

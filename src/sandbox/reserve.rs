@@ -13,6 +13,7 @@
 
 use super::cleanup;
 use super::damaged::{self, Damaged};
+use super::kernel::{Host, Kernel};
 use crate::ipam::{self, Holder};
 use crate::net::{Netlink, netns};
 use crate::network::{self, Attachment};
@@ -226,52 +227,19 @@ fn finish_reservation(
     // limits. Made here so that the one record write names them before any
     // process is in them (a crash is swept with them).
     let leaf = format!("{}-{}", spec.name, std::process::id());
-    let written = crate::cgroup::create(&leaf, &spec.limits).and_then(|cgroups| {
-        record.cgroups = cgroups;
-        root.write_sandbox(&record)
-    });
+    let written = Host
+        .create_cgroups(&leaf, &spec.limits)
+        .and_then(|cgroups| {
+            record.cgroups = cgroups;
+            root.write_sandbox(&record)
+        });
     if let Err(e) = written {
-        let _ = crate::cgroup::remove(&record.cgroups);
-        if !again {
-            let _ = root.remove_sandbox(&spec.name);
-        }
+        // Nothing pinned yet; the lease goes with the caller's guard.
+        record.netns = None;
+        let _ = cleanup::undo_launch(&Host, root, record, None, again);
         return Err(e);
     }
     Ok((record, attachment))
-}
-
-/// Undoes a reservation whose launch failed (the caller has stopped the
-/// init and unpinned its netns): the cgroups and the lease go; then the
-/// folder, unless `again` (a restart: the sandbox and its log stay, its
-/// record exited again, without an exit code) or something could not be
-/// removed (the record keeps naming it, so `rm`/`prune` try again).
-pub fn unreserve(root: &StateRoot, record: &SandboxRecord, again: bool) -> Result<()> {
-    let mut errors = Vec::new();
-    let mut kept = record.clone();
-    match crate::cgroup::remove(&record.cgroups) {
-        Ok(()) => kept.cgroups.clear(),
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    if let (Some(network), Some(ip)) = (&record.spec.network, record.ip)
-        && let Err(e) = root.release_lease(network, ip, &record.spec.name)
-    {
-        errors.push(format!("{e:#}"));
-    }
-    let result = if again || !errors.is_empty() {
-        kept.state = SandboxState::Exited;
-        kept.netns = None;
-        root.write_sandbox(&kept)
-    } else {
-        root.remove_sandbox(&record.spec.name)
-    };
-    if let Err(e) = result {
-        errors.push(format!("{e:#}"));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", errors.join("; "))
-    }
 }
 
 /// What the state root says about the name a launch wants.
@@ -361,7 +329,7 @@ fn sweep_one(root: &StateRoot, record: SandboxRecord) -> Result<()> {
     let Some(Err(dead)) = confirm_exited(root, record) else {
         return Ok(());
     };
-    cleanup::sweep(root, dead)
+    cleanup::sweep(&Host, root, dead)
 }
 
 /// Who holds a lease, as far as the state root can tell.
