@@ -141,6 +141,7 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     let record = made.borrow().clone();
     rules_made.set(true);
     ensure_firewall(&record)?;
+    crate::crash::fail_point("network-record")?;
     root.write_network(&record)?;
     undo.commit();
     warn_about_forward_drops(&record);
