@@ -61,6 +61,8 @@ pub struct SandboxRequest {
     pub detach: bool,
     /// `--rm`: remove the record when a detached sandbox ends.
     pub auto_remove: bool,
+    /// `--allow-spoofing`: no anti-spoofing filter on its port.
+    pub allow_spoofing: bool,
     /// The command and its arguments.
     pub command: Vec<String>,
 }
@@ -122,6 +124,7 @@ impl SandboxSpec {
             workdir,
             detach: args.detach,
             auto_remove: args.auto_remove,
+            allow_spoofing: args.allow_spoofing,
             fs,
             caps,
             seccomp,

@@ -32,6 +32,7 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         security_opt: args.security_opt.clone(),
         detach: args.detach,
         auto_remove: args.rm,
+        allow_spoofing: args.allow_spoofing,
         command: args.command.clone(),
     }
 }
@@ -157,6 +158,7 @@ mod tests {
             "0.5",
             "--security-opt",
             "seccomp=unconfined",
+            "--allow-spoofing",
             "sleep",
             "9",
         ]) else {
@@ -182,6 +184,7 @@ mod tests {
             security_opt: strings(&["seccomp=unconfined"]),
             detach: true,
             auto_remove: true,
+            allow_spoofing: true,
             command: strings(&["sleep", "9"]),
         };
         assert_eq!(req, expected);

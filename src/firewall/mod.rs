@@ -2,10 +2,14 @@
 //! per network. NAT networks get `post-BRIDGE` (masquerade what leaves the
 //! subnet through any other interface); internal ones get `fwd-BRIDGE`
 //! (drop whatever would cross between the bridge and anything else).
-//! Nobody else's tables are touched, and removing a network is one chain
-//! deletion.
+//! The same table isolates networks from each other (`isolation`), and a
+//! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`). Nobody
+//! else's tables are touched; removing a network is one chain deletion and
+//! two set elements, and the last one takes both tables.
 
+pub mod isolation;
 mod nft;
+pub mod spoofing;
 
 use anyhow::{Result, bail};
 use nft::{Attrs, Batch, Expr, Socket, attr};
@@ -94,6 +98,8 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
         format!("flush chain {chain}"),
     );
 
+    isolation::ensure(&mut batch, rules.bridge);
+    spoofing::ensure(&mut batch);
     for exprs in rule_set(rules) {
         let mut rule = Attrs::default();
         rule.string(attr::RULE_TABLE, TABLE)
@@ -154,14 +160,6 @@ fn rule_set(rules: &NetworkRules) -> Vec<Vec<Expr>> {
     }
 }
 
-/// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.
-fn ifname(name: &str) -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    let len = name.len().min(15);
-    bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
-    bytes
-}
-
 /// Base chains of other tables that drop forwarded IPv4 traffic by default
 /// (Docker's `FORWARD` policy, firewalld, ufw): whatever sbx accepts, their
 /// drop wins, and sandboxes lose the outside (and, with
@@ -212,9 +210,12 @@ pub fn chain_of(bridge: &str, masquerade: bool) -> String {
     format!("ip {TABLE} {}", chain_name(bridge, masquerade))
 }
 
-/// Removes the network's chain(s) (already gone is fine), then the table if
-/// nothing else is left in it: another state root's networks may still be
-/// there, so the table goes with `NLM_F_NONREC` and EBUSY means keep it.
+/// Removes the network's chain(s) and its isolation elements (already
+/// gone is fine), then, if no other network is left in it (another state
+/// root's may be), the table with its isolation chain and sets, and the
+/// anti-spoofing table: one transaction whose table deletion carries
+/// `NLM_F_NONREC`, so EBUSY (a chain of another network remains) keeps it
+/// all.
 pub fn remove_network(bridge: &str) -> Result<()> {
     let socket = Socket::open()?;
     for masquerade in [true, false] {
@@ -230,30 +231,120 @@ pub fn remove_network(bridge: &str) -> Result<()> {
             &attrs,
             format!("delete chain {chain}"),
         );
-        for (what, errno) in batch.commit(&socket)? {
-            if errno != 0 && errno != libc::ENOENT {
-                bail!(
-                    "{what} in table ip {TABLE}: {}",
-                    std::io::Error::from_raw_os_error(errno)
+        check_removal(batch.commit(&socket)?)?;
+    }
+    // Each element alone: one already gone must not keep the other.
+    let mut forget = Batch::new(&socket);
+    isolation::forget(&mut forget, bridge);
+    for (what, errno) in forget.commit(&socket)? {
+        if errno != 0 && errno != libc::ENOENT {
+            bail!(
+                "{what} in table ip {TABLE}: {}",
+                std::io::Error::from_raw_os_error(errno)
+            );
+        }
+    }
+    remove_tables_if_unused(&socket)
+}
+
+/// The last network's removal takes the tables: the ip table (with its
+/// isolation chain and sets) if nothing else is in it, and with it the
+/// bridge table. A part already missing (tables an older sbx made have no
+/// isolation chain) is left out and the rest tried again.
+fn remove_tables_if_unused(socket: &Socket) -> Result<()> {
+    let mut parts = vec![
+        Removal::Chain(isolation::CHAIN),
+        Removal::Set(isolation::BRIDGES.name),
+        Removal::Set(isolation::SAME.name),
+        Removal::SpoofingTable,
+        Removal::Table,
+    ];
+    loop {
+        let mut batch = Batch::new(socket);
+        for part in &parts {
+            part.add_to(&mut batch);
+        }
+        let results = batch.commit(socket)?;
+        let missing = results.iter().position(|(_, errno)| *errno == libc::ENOENT);
+        match missing {
+            Some(i) if parts[i] != Removal::Table => {
+                parts.remove(i);
+            }
+            _ => return check_removal(results),
+        }
+    }
+}
+
+/// One part of the final removal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    Chain(&'static str),
+    Set(&'static str),
+    SpoofingTable,
+    Table,
+}
+
+impl Removal {
+    fn add_to(self, batch: &mut Batch) {
+        let mut attrs = Attrs::default();
+        match self {
+            Removal::Chain(chain) => {
+                attrs
+                    .string(attr::CHAIN_TABLE, TABLE)
+                    .string(attr::CHAIN_NAME, chain);
+                batch.add(
+                    nft::NFT_MSG_DELCHAIN,
+                    0,
+                    &attrs,
+                    format!("delete chain {chain}"),
+                );
+            }
+            Removal::Set(set) => {
+                attrs
+                    .string(attr::SET_TABLE, TABLE)
+                    .string(attr::SET_NAME, set);
+                batch.add(nft::NFT_MSG_DELSET, 0, &attrs, format!("delete set {set}"));
+            }
+            Removal::SpoofingTable => {
+                attrs.string(attr::TABLE_NAME, spoofing::TABLE);
+                batch.add_in(
+                    nft::NFPROTO_BRIDGE,
+                    nft::NFT_MSG_DELTABLE,
+                    0,
+                    &attrs,
+                    format!("delete table bridge {}", spoofing::TABLE),
+                );
+            }
+            Removal::Table => {
+                attrs.string(attr::TABLE_NAME, TABLE);
+                batch.add(
+                    nft::NFT_MSG_DELTABLE,
+                    nft::NLM_F_NONREC,
+                    &attrs,
+                    format!("delete table ip {TABLE}"),
                 );
             }
         }
     }
-    let mut table = Attrs::default();
-    table.string(attr::TABLE_NAME, TABLE);
-    let mut batch = Batch::new(&socket);
-    batch.add(
-        nft::NFT_MSG_DELTABLE,
-        nft::NLM_F_NONREC,
-        &table,
-        format!("delete table ip {TABLE}"),
-    );
-    for (what, errno) in batch.commit(&socket)? {
+}
+
+/// A removal's answers: gone already (ENOENT) or still used by another
+/// network (EBUSY, which rolled the transaction back) are fine.
+fn check_removal(results: Vec<(String, i32)>) -> Result<()> {
+    for (what, errno) in results {
         if errno != 0 && errno != libc::ENOENT && errno != libc::EBUSY {
             bail!("{what}: {}", std::io::Error::from_raw_os_error(errno));
         }
     }
     Ok(())
+}
+
+/// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.
+pub(crate) fn ifname(name: &str) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    let len = name.len().min(15);
+    bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+    bytes
 }
 
 #[cfg(test)]

@@ -35,6 +35,9 @@ pub struct SandboxSpec {
     pub detach: bool,
     /// Remove the record when a detached sandbox ends (`--rm`).
     pub auto_remove: bool,
+    /// Its frames are not checked against its own addresses
+    /// (`--allow-spoofing`, SPEC "Trust").
+    pub allow_spoofing: bool,
     /// Root filesystem, volumes, read-only root, tmpfs mounts.
     pub fs: FsPlan,
     /// The capabilities the command keeps (`CAP_*` names on disk).

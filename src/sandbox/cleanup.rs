@@ -136,8 +136,9 @@ fn teardown(
     report(&record.spec.name, errors)
 }
 
-/// Releases the netns pin and the cgroups, dropping each from the record
-/// once it is gone; returns the failures. The netns file is ours only if
+/// Releases the netns pin, the port's anti-spoofing elements and the
+/// cgroups, dropping the pin and each cgroup from the record once gone
+/// (the elements are forgotten idempotently); returns the failures. The netns file is ours only if
 /// our record names it: a file of that name made by another state root is
 /// left alone.
 fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> Vec<String> {
@@ -147,6 +148,11 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
             Ok(()) => record.netns = None,
             Err(e) => errors.push(format!("{e:#}")),
         }
+    }
+    if let Some(port) = port_of(record)
+        && let Err(e) = k.unguard_port(&port)
+    {
+        errors.push(format!("{e:#}"));
     }
     record
         .cgroups
@@ -158,6 +164,20 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
             }
         });
     errors
+}
+
+/// The sandbox's port as the anti-spoofing filter knows it, if it has one
+/// (`None` with `--network none`).
+pub fn port_of(record: &SandboxRecord) -> Option<super::kernel::Port<'_>> {
+    match (&record.veth, record.ip) {
+        (Some(ifname), Some(ip)) => Some(super::kernel::Port {
+            ifname,
+            mac: crate::net::veth::sandbox_mac(ip),
+            ip,
+            trusted: record.spec.allow_spoofing,
+        }),
+        _ => None,
+    }
 }
 
 /// The last sandbox of the state root takes the template mount namespace

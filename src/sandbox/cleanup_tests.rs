@@ -90,6 +90,7 @@ fn a_failed_launch_is_undone_init_first_then_each_object_then_the_lease() {
         [
             "stop-init 4242",
             "unpin /run/netns/sbx-u1",
+            "unguard vsbxunit 10.99.0.7",
             "remove-cgroup /cg/a patient",
             "remove-cgroup /cg/b patient",
             "release-template",
@@ -138,7 +139,11 @@ fn what_cannot_be_released_stays_named_and_holds_the_lease() {
     remove(&k, &s.root, &kept).expect("removed on retry");
     assert_eq!(
         k.calls(),
-        ["remove-cgroup /cg/b patient", "release-template"]
+        [
+            "unguard vsbxunit 10.99.0.7",
+            "remove-cgroup /cg/b patient",
+            "release-template"
+        ]
     );
     assert!(s.record("u3").is_none());
     assert_eq!(s.lease_holder(), None);
@@ -186,8 +191,22 @@ fn the_sweep_releases_a_dead_sandbox_without_waiting_when_it_was_cleaned_before(
     assert!(sweep(&k, &s.root, left).is_err());
     assert_eq!(
         k.calls(),
-        ["remove-cgroup /cg/escaped quick", "release-template"]
+        [
+            "unguard vsbxunit 10.99.0.7",
+            "remove-cgroup /cg/escaped quick",
+            "release-template"
+        ]
     );
+}
+
+#[test]
+fn a_port_whose_elements_cannot_be_forgotten_keeps_the_lease_and_record() {
+    let s = Scratch::new("unguard");
+    let record = s.reserved("g1", false);
+    let k = Recording::failing(&["unguard"]);
+    assert!(finish(&k, &s.root, record, Some(0)).is_err());
+    assert_eq!(s.lease_holder().as_deref(), Some("g1"));
+    assert!(s.record("g1").is_some());
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "hostname": r.spec.hostname,
             "detached": r.spec.detach,
             "auto_remove": r.spec.auto_remove,
+            "allow_spoofing": r.spec.allow_spoofing,
             "rootfs": r.spec.fs.rootfs,
             "volumes": r.spec.fs.volumes,
             "read_only": r.spec.fs.read_only,

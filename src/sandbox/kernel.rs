@@ -1,6 +1,7 @@
 //! The seam between the lifecycle and the kernel: each kernel object a
 //! sandbox holds beyond its processes (its netns pin, which takes its veth
-//! with it; its cgroups; the state root's template mount namespace) is set
+//! with it; its port's anti-spoofing elements; its cgroups; the state
+//! root's template mount namespace) is set
 //! up and torn down by one pair of methods of [`Kernel`], side by side.
 //! The launch, its undo, the waiting sbx's cleanup, `rm`, `prune` and the
 //! sweep all go through it, so each teardown is written once (in
@@ -8,6 +9,7 @@
 //! still names, when the lease goes, what becomes of the record) is
 //! unit-tested without root against [`tests::Recording`].
 
+pub use crate::firewall::spoofing::Port;
 use crate::model::Limits;
 use anyhow::Result;
 use nix::unistd::Pid;
@@ -29,6 +31,11 @@ pub trait Kernel {
     /// Removes one cgroup folder; `patient`: wait a moment for the
     /// sandbox's last processes to leave it (EBUSY) instead of failing.
     fn remove_cgroup(&self, dir: &Path, patient: bool) -> Result<()>;
+    /// Lets the sandbox port `port` send from its own addresses only (or,
+    /// trusted, from any): its elements in the anti-spoofing sets.
+    fn guard_port(&self, port: &Port) -> Result<()>;
+    /// Forgets the port's elements (the port itself goes with the netns).
+    fn unguard_port(&self, port: &Port) -> Result<()>;
     /// Ends an init whose launch failed (SIGKILL, then reaped).
     fn stop_init(&self, pid: Pid);
     /// Lets the state root's template mount namespace go if no sandbox is
@@ -62,6 +69,14 @@ impl Kernel for Host {
             }
             _ => Ok(()),
         }
+    }
+
+    fn guard_port(&self, port: &Port) -> Result<()> {
+        crate::firewall::spoofing::guard(port)
+    }
+
+    fn unguard_port(&self, port: &Port) -> Result<()> {
+        crate::firewall::spoofing::unguard(port)
     }
 
     fn stop_init(&self, pid: Pid) {
@@ -130,6 +145,14 @@ pub mod tests {
         fn remove_cgroup(&self, dir: &Path, patient: bool) -> Result<()> {
             let how = if patient { "patient" } else { "quick" };
             self.call(format!("remove-cgroup {} {how}", dir.display()))
+        }
+
+        fn guard_port(&self, port: &Port) -> Result<()> {
+            self.call(format!("guard {} {}", port.ifname, port.ip))
+        }
+
+        fn unguard_port(&self, port: &Port) -> Result<()> {
+            self.call(format!("unguard {} {}", port.ifname, port.ip))
         }
 
         fn stop_init(&self, pid: Pid) {

@@ -201,6 +201,11 @@ fn wire_network(
     match (network, record.ip, record.veth.as_deref()) {
         (Some((net, attachment)), Some(ip), Some(host_ifname)) => {
             let mtu = net.mtu.unwrap_or(attachment.mtu);
+            // Before the port exists, so it never sends unchecked (and a
+            // port without its element drops everything anyway).
+            if let Some(port) = cleanup::port_of(record) {
+                Host.guard_port(&port)?;
+            }
             nl.block_on(veth::create(
                 nl.host(),
                 host_ifname,

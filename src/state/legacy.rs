@@ -82,6 +82,9 @@ impl FlatRecord {
                 workdir,
                 detach: self.detached,
                 auto_remove: self.auto_remove,
+                // Older sbx had no anti-spoofing: its sandboxes' ports
+                // have no element, and removing none is fine.
+                allow_spoofing: false,
                 fs: self.fs,
                 caps,
                 seccomp: !self.seccomp_unconfined,
