@@ -151,37 +151,65 @@ pub fn ensure(batch: &mut Batch) {
     }
 }
 
-/// Lets `port` send from its own addresses (or, trusted, from any).
+/// Lets `port` send from its own addresses (or, trusted, from any). If
+/// the table or its sets are gone (someone flushed the ruleset), they are
+/// made again first, with a warning, as `sbx run` restores NAT.
 pub fn guard(port: &Port) -> Result<()> {
-    change(port, nft::NFT_MSG_NEWSETELEM, nft::NLM_F_CREATE, "add")
-}
-
-/// Forgets `port`'s elements; ones already gone are fine.
-pub fn unguard(port: &Port) -> Result<()> {
-    change(port, nft::NFT_MSG_DELSETELEM, 0, "remove")
-}
-
-fn change(port: &Port, kind: u16, flags: u16, verb: &str) -> Result<()> {
     let socket = Socket::open()?;
-    let mut batch = Batch::new(&socket);
+    match change(&socket, port, nft::NFT_MSG_NEWSETELEM, nft::NLM_F_CREATE)? {
+        0 => Ok(()),
+        libc::ENOENT => {
+            crate::log::warn(&format!(
+                "the anti-spoofing table bridge {TABLE} was missing: sbx restored it"
+            ));
+            let mut batch = Batch::new(&socket);
+            ensure(&mut batch);
+            check(batch.commit(&socket)?)?;
+            let errno = change(&socket, port, nft::NFT_MSG_NEWSETELEM, nft::NLM_F_CREATE)?;
+            check(vec![(what(port, "add"), errno)])
+        }
+        errno => check(vec![(what(port, "add"), errno)]),
+    }
+}
+
+/// Forgets `port`'s elements; ones already gone (or a table already gone)
+/// are fine.
+pub fn unguard(port: &Port) -> Result<()> {
+    let socket = Socket::open()?;
+    match change(&socket, port, nft::NFT_MSG_DELSETELEM, 0)? {
+        0 | libc::ENOENT => Ok(()),
+        errno => check(vec![(what(port, "remove"), errno)]),
+    }
+}
+
+/// Sends one element message for `port`; returns the kernel's errno.
+fn change(socket: &Socket, port: &Port, kind: u16, flags: u16) -> Result<i32> {
+    let mut batch = Batch::new(socket);
     let (set, keys) = elements(port);
     batch.add_in(
         nft::NFPROTO_BRIDGE,
         kind,
         flags,
         &nft::element_list(TABLE, set, &keys),
-        format!(
-            "{verb} the elements of port {} in set bridge {TABLE} {set}",
-            port.ifname
-        ),
+        what(port, "change"),
     );
-    for (what, errno) in batch.commit(&socket)? {
-        let gone = kind == nft::NFT_MSG_DELSETELEM && errno == libc::ENOENT;
-        if errno != 0 && !gone {
-            bail!("{what}: {}", std::io::Error::from_raw_os_error(errno));
-        }
+    let results = batch.commit(socket)?;
+    Ok(results.iter().map(|(_, e)| *e).find(|e| *e != 0).unwrap_or(0))
+}
+
+fn what(port: &Port, verb: &str) -> String {
+    format!(
+        "{verb} the anti-spoofing elements of port {} in table bridge {TABLE}",
+        port.ifname
+    )
+}
+
+/// The first failure among a batch's answers, as an error.
+fn check(results: Vec<(String, i32)>) -> Result<()> {
+    match results.into_iter().find(|(_, errno)| *errno != 0) {
+        Some((what, errno)) => bail!("{what}: {}", std::io::Error::from_raw_os_error(errno)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The set and keys standing for `port`.
