@@ -204,3 +204,76 @@ for _ in range(3): s.send(b"\xff"*6 + mac + b"\x08\x06" + arp)
     let listing = text(&host("nft", &["list", "table", "bridge", "sbx"]).stdout);
     assert!(!listing.contains("10.216.2."), "{listing}");
 }
+
+/// `/etc/hosts` as sandbox `name` sees it.
+fn hosts_of(env: &TestEnv, name: &str) -> String {
+    text(&env.sbx(&["exec", name, "--", "cat", "/etc/hosts"]).stdout)
+}
+
+#[test]
+fn names_appear_and_disappear_in_every_neighbours_hosts_file() {
+    let mut env = TestEnv::new("names");
+    let net = env.network(
+        "tst-names",
+        &["--subnet", "10.216.3.0/24", "--bridge", "tstb-names"],
+    );
+    let run = |name: &str, ip: &str, extra: &[&str]| {
+        let mut args = vec!["--network", net.as_str(), "--ip", ip];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sleep", "120"]);
+        env.detach(name, &args);
+    };
+    run("tst-nama", "10.216.3.10", &[]);
+    run("tst-namb", "10.216.3.20", &["--hostname", "bee.lab"]);
+    // The first one learns of the second, started after it.
+    let a = hosts_of(&env, "tst-nama");
+    assert!(a.contains("10.216.3.20\tbee.lab bee tst-namb\n"), "{a}");
+    assert!(a.contains("10.216.3.10\ttst-nama\n"), "{a}");
+    assert!(
+        exec_ok(&env, "tst-nama", "ping -c1 -W2 tst-namb >/dev/null"),
+        "the name resolves and answers"
+    );
+    let b = hosts_of(&env, "tst-namb");
+    assert!(b.contains("10.216.3.10\ttst-nama\n"), "{b}");
+    // A sandbox cannot rename its neighbours.
+    assert!(!exec_ok(
+        &env,
+        "tst-namb",
+        "echo '10.216.3.99 tst-nama' >> /etc/hosts"
+    ));
+    // A foreground run joins and leaves too.
+    let out = env.ok(&[
+        "run",
+        "--network",
+        &net,
+        "--name",
+        "tst-namc",
+        "--",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(
+        out.contains("tst-nama") && out.contains("tst-namc"),
+        "{out}"
+    );
+    // Leaving: gone from the others' file at once.
+    env.ok(&["rm", "-f", "tst-namb"]);
+    let a = hosts_of(&env, "tst-nama");
+    assert!(!a.contains("tst-namb") && !a.contains("tst-namc"), "{a}");
+    // A sandbox on no network keeps a file of its own.
+    let alone = env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "tst-namd",
+        "--",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(
+        alone.contains("127.0.1.1\ttst-namd\n") && !alone.contains("tst-nama"),
+        "{alone}"
+    );
+    env.ok(&["rm", "-f", "tst-nama"]);
+}

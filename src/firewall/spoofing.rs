@@ -194,7 +194,11 @@ fn change(socket: &Socket, port: &Port, kind: u16, flags: u16) -> Result<i32> {
         what(port, "change"),
     );
     let results = batch.commit(socket)?;
-    Ok(results.iter().map(|(_, e)| *e).find(|e| *e != 0).unwrap_or(0))
+    Ok(results
+        .iter()
+        .map(|(_, e)| *e)
+        .find(|e| *e != 0)
+        .unwrap_or(0))
 }
 
 fn what(port: &Port, verb: &str) -> String {

@@ -7,6 +7,7 @@
 //! `rm` tries again instead of forgetting it.
 
 use super::kernel::Kernel;
+use crate::fs::hosts::NetworkHosts;
 use crate::state::{SandboxRecord, SandboxState, StateRoot};
 use anyhow::Result;
 use nix::unistd::Pid;
@@ -188,13 +189,20 @@ pub fn release_template(k: &dyn Kernel, root: &StateRoot) {
     }
 }
 
-/// Gives the sandbox's address back (its lease, if it still names it).
+/// Gives the sandbox's address back (its lease, if it still names it) and
+/// its line in the network's hosts file.
 /// Called once its namespace is gone, so that nothing still answers for
 /// the address when another sandbox gets it.
 fn release_lease(root: &StateRoot, record: &SandboxRecord, errors: &mut Vec<String>) {
-    if let (Some(network), Some(ip)) = (&record.spec.network, record.ip)
-        && let Err(e) = root.release_lease(network, ip, &record.spec.name)
-    {
+    let (Some(network), Some(ip)) = (&record.spec.network, record.ip) else {
+        return;
+    };
+    // Its neighbours stop resolving its name, then the address is free.
+    let hosts = NetworkHosts::at(root.network_hosts(network));
+    let released = hosts
+        .leave(ip, &record.spec.name)
+        .and_then(|()| root.release_lease(network, ip, &record.spec.name));
+    if let Err(e) = released {
         errors.push(format!("{e:#}"));
     }
 }

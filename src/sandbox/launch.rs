@@ -5,6 +5,7 @@
 use super::kernel::{Host, Kernel};
 use super::{cleanup, reserve, supervisor};
 use crate::fs::etc_files;
+use crate::fs::hosts::NetworkHosts;
 use crate::net::{Netlink, netns, veth};
 use crate::process::{self, Child};
 use crate::spec::{SandboxRequest, SandboxSpec};
@@ -94,13 +95,14 @@ pub fn start(
     });
 
     let dir = root.sandbox_dir(&record.spec.name);
-    etc_files::write(
-        &dir,
-        &spec.name,
-        &spec.hostname,
-        record.ip,
-        &reservation.neighbours,
-    )?;
+    let hosts = record
+        .spec
+        .network
+        .as_ref()
+        .map(|net| NetworkHosts::at(root.network_hosts(net)));
+    let shared = record.ip.zip(hosts.as_ref());
+    let neighbours = reservation.neighbours;
+    etc_files::write(&dir, &spec.name, &spec.hostname, shared, || neighbours)?;
     // The cgroups (device allow list, limits) were made and recorded by
     // the reservation, in its one record write.
     process::wait_set()

@@ -153,6 +153,13 @@ impl StateRoot {
         Leases::at(self.dir.join("leases").join(network))
     }
 
+    /// The hosts file shared by the sandboxes of network `name` (see
+    /// `fs::hosts`): `ROOT/hosts/NAME`, on the state root's filesystem so
+    /// each sandbox's `hosts` can be a hard link to it.
+    pub fn network_hosts(&self, name: &str) -> PathBuf {
+        self.dir.join("hosts").join(name)
+    }
+
     /// Gives back the address a sandbox held on its network, if its lease
     /// still names it (see [`Leases::release`]).
     pub fn release_lease(&self, network: &str, ip: std::net::Ipv4Addr, holder: &str) -> Result<()> {
@@ -376,6 +383,13 @@ impl StateRoot {
     /// records, an index without a record would be stale.
     pub fn remove_network(&self, name: &str) -> Result<()> {
         self.leases(name).remove()?;
+        let hosts = self.network_hosts(name);
+        match fs::remove_file(&hosts) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("remove {}", hosts.display()));
+            }
+            _ => {}
+        }
         let path = self.network_file(name);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
