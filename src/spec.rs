@@ -5,6 +5,7 @@
 
 pub mod caps;
 pub mod command;
+pub mod ports;
 pub mod security;
 
 use crate::model::Limits;
@@ -63,6 +64,8 @@ pub struct SandboxRequest {
     pub auto_remove: bool,
     /// `--allow-spoofing`: no anti-spoofing filter on its port.
     pub allow_spoofing: bool,
+    /// `-p`, as typed.
+    pub publish: Vec<String>,
     /// The command and its arguments.
     pub command: Vec<String>,
 }
@@ -114,6 +117,12 @@ impl SandboxSpec {
         let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
         let seccomp = security::from_security_opts(&args.security_opt)?;
         let limits = Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
+        let ports = ports::parse_all(&args.publish)?;
+        if !ports.is_empty() && network.is_none() {
+            bail!(
+                "-p needs a network, but --network is none: a sandbox with only loopback has nothing to publish"
+            );
+        }
         Ok(SandboxSpec {
             name,
             network,
@@ -125,6 +134,7 @@ impl SandboxSpec {
             detach: args.detach,
             auto_remove: args.auto_remove,
             allow_spoofing: args.allow_spoofing,
+            ports,
             fs,
             caps,
             seccomp,

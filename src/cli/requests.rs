@@ -33,6 +33,7 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         detach: args.detach,
         auto_remove: args.rm,
         allow_spoofing: args.allow_spoofing,
+        publish: args.publish.clone(),
         command: args.command.clone(),
     }
 }
@@ -159,6 +160,8 @@ mod tests {
             "--security-opt",
             "seccomp=unconfined",
             "--allow-spoofing",
+            "-p",
+            "8080:80",
             "sleep",
             "9",
         ]) else {
@@ -185,6 +188,7 @@ mod tests {
             detach: true,
             auto_remove: true,
             allow_spoofing: true,
+            publish: strings(&["8080:80"]),
             command: strings(&["sleep", "9"]),
         };
         assert_eq!(req, expected);

@@ -6,12 +6,13 @@
 //! set bridges { type ifname }              # every sbx network's bridge
 //! set same { type ifname . ifname }        # BRIDGE . BRIDGE, per network
 //! chain isolate { type filter hook forward priority 0;
+//!     ct status dnat accept
 //!     iifname @bridges oifname @bridges iifname . oifname != @same drop }
 //! ```
 //!
 //! Traffic within a bridge (seen by the forward hook only with
-//! br_netfilter), to the host (its gateways) and out to other interfaces
-//! (NAT) passes; a sandbox on two networks reaches both through its own
+//! br_netfilter), to the host (its gateways), out to other interfaces
+//! (NAT) and to published ports passes; a sandbox on two networks reaches both through its own
 //! interfaces, not through the host's forwarding.
 
 use super::TABLE;
@@ -28,12 +29,14 @@ const NF_INET_FORWARD: u32 = 2;
 pub const BRIDGES: SetSpec = SetSpec {
     name: "bridges",
     fields: &[(nft::datatype::IFNAME, 16)],
+    data: &[],
 };
 
 /// `BRIDGE . BRIDGE` for each network: the crossings that are no crossing.
 pub const SAME: SetSpec = SetSpec {
     name: "same",
     fields: &[(nft::datatype::IFNAME, 16), (nft::datatype::IFNAME, 16)],
+    data: &[],
 };
 
 /// Adds to `batch` (idempotently) the sets, the chain and its rule, and
@@ -75,16 +78,18 @@ pub fn ensure(batch: &mut Batch, bridge: &str) {
         &flush,
         format!("flush chain {CHAIN}"),
     );
-    let mut rule = Attrs::default();
-    rule.string(attr::RULE_TABLE, TABLE)
-        .string(attr::RULE_CHAIN, CHAIN);
-    rule.nest(attr::RULE_EXPRESSIONS, nft::expressions(&rule_exprs()));
-    batch.add(
-        nft::NFT_MSG_NEWRULE,
-        nft::NLM_F_CREATE | nft::NLM_F_APPEND,
-        &rule,
-        format!("add rule to chain {CHAIN}"),
-    );
+    for exprs in [published(), rule_exprs()] {
+        let mut rule = Attrs::default();
+        rule.string(attr::RULE_TABLE, TABLE)
+            .string(attr::RULE_CHAIN, CHAIN);
+        rule.nest(attr::RULE_EXPRESSIONS, nft::expressions(&exprs));
+        batch.add(
+            nft::NFT_MSG_NEWRULE,
+            nft::NLM_F_CREATE | nft::NLM_F_APPEND,
+            &rule,
+            format!("add rule to chain {CHAIN}"),
+        );
+    }
     for (set, key) in elements(bridge) {
         batch.add(
             nft::NFT_MSG_NEWSETELEM,
@@ -95,17 +100,12 @@ pub fn ensure(batch: &mut Batch, bridge: &str) {
     }
 }
 
-/// Adds to `batch` the removal of `bridge`'s elements (one message each,
-/// so that an element already gone fails alone with ENOENT).
-pub fn forget(batch: &mut Batch, bridge: &str) {
-    for (set, key) in elements(bridge) {
-        batch.add(
-            nft::NFT_MSG_DELSETELEM,
-            0,
-            &nft::element_list(TABLE, set, &[key]),
-            format!("remove {bridge} from set {set}"),
-        );
-    }
+/// `ct status dnat accept`: a published port (SPEC "Ports") is open to
+/// sandboxes of other networks too, as to any client, through the host.
+fn published() -> Vec<Expr> {
+    let mut exprs = Vec::from(super::ports::dnat_status());
+    exprs.push(Expr::verdict(Verdict::Accept));
+    exprs
 }
 
 /// `iifname @bridges oifname @bridges iifname . oifname != @same drop`.
@@ -123,8 +123,8 @@ fn rule_exprs() -> Vec<Expr> {
 }
 
 /// The elements naming `bridge`: in `bridges`, and `BRIDGE . BRIDGE` in
-/// `same`.
-fn elements(bridge: &str) -> [(&'static str, Vec<u8>); 2] {
+/// `same` (set name, key).
+pub fn elements(bridge: &str) -> [(&'static str, Vec<u8>); 2] {
     let name = super::ifname(bridge);
     [
         (BRIDGES.name, BRIDGES.key(&[&name])),

@@ -9,6 +9,7 @@
 
 pub mod isolation;
 mod nft;
+pub mod ports;
 pub mod spoofing;
 
 use anyhow::{Result, bail};
@@ -99,6 +100,7 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
     );
 
     isolation::ensure(&mut batch, rules.bridge);
+    ports::ensure(&mut batch);
     spoofing::ensure(&mut batch);
     for exprs in rule_set(rules) {
         let mut rule = Attrs::default();
@@ -133,15 +135,24 @@ fn rule_set(rules: &NetworkRules) -> Vec<Vec<Expr>> {
             u32::MAX << (32 - rules.prefix)
         };
         let network = u32::from(rules.subnet) & mask;
+        let from_subnet = || {
+            [
+                Expr::payload_network(IPV4_SADDR_OFFSET, 4),
+                Expr::bitwise_mask(&mask.to_be_bytes()),
+                Expr::cmp(true, &network.to_be_bytes()),
+                Expr::meta(NFT_META_OIFNAME),
+            ]
+        };
         // ip saddr SUBNET oifname != BRIDGE masquerade
-        vec![vec![
-            Expr::payload_network(IPV4_SADDR_OFFSET, 4),
-            Expr::bitwise_mask(&mask.to_be_bytes()),
-            Expr::cmp(true, &network.to_be_bytes()),
-            Expr::meta(NFT_META_OIFNAME),
-            Expr::cmp(false, &bridge),
-            Expr::masquerade(),
-        ]]
+        let mut outward = Vec::from(from_subnet());
+        outward.extend([Expr::cmp(false, &bridge), Expr::masquerade()]);
+        // ct status dnat ip saddr SUBNET oifname BRIDGE masquerade: the
+        // hairpin to a published port (see `ports`), whose reply must come
+        // back through the host.
+        let mut hairpin = Vec::from(ports::dnat_status());
+        hairpin.extend(from_subnet());
+        hairpin.extend([Expr::cmp(true, &bridge), Expr::masquerade()]);
+        vec![outward, hairpin]
     } else {
         // iifname BRIDGE oifname != BRIDGE drop; and the way back in.
         let crossing = |from: u32, to: u32| {
@@ -233,17 +244,7 @@ pub fn remove_network(bridge: &str) -> Result<()> {
         );
         check_removal(batch.commit(&socket)?)?;
     }
-    // Each element alone: one already gone must not keep the other.
-    let mut forget = Batch::new(&socket);
-    isolation::forget(&mut forget, bridge);
-    for (what, errno) in forget.commit(&socket)? {
-        if errno != 0 && errno != libc::ENOENT {
-            bail!(
-                "{what} in table ip {TABLE}: {}",
-                std::io::Error::from_raw_os_error(errno)
-            );
-        }
-    }
+    delete_elements(nft::NFPROTO_IPV4, TABLE, &isolation::elements(bridge))?;
     remove_tables_if_unused(&socket)
 }
 
@@ -254,6 +255,11 @@ pub fn remove_network(bridge: &str) -> Result<()> {
 fn remove_tables_if_unused(socket: &Socket) -> Result<()> {
     let mut parts = vec![
         Removal::Chain(isolation::CHAIN),
+        Removal::Chain(ports::CHAINS[0]),
+        Removal::Chain(ports::CHAINS[1]),
+        Removal::Chain(ports::CHAINS[2]),
+        Removal::Set(ports::BY_ADDRESS.name),
+        Removal::Set(ports::ANY_ADDRESS.name),
         Removal::Set(isolation::BRIDGES.name),
         Removal::Set(isolation::SAME.name),
         Removal::SpoofingTable,
@@ -339,6 +345,37 @@ fn check_removal(results: Vec<(String, i32)>) -> Result<()> {
     Ok(())
 }
 
+/// Deletes set elements (set name, key) of `table`; ones already gone are
+/// fine. One transaction, unless one is missing (which aborts it): then
+/// each alone, so a missing one never keeps the others.
+pub(crate) fn delete_elements(family: u8, table: &str, elements: &[(&str, Vec<u8>)]) -> Result<()> {
+    if elements.is_empty() {
+        return Ok(());
+    }
+    let socket = Socket::open()?;
+    let send = |part: &[(&str, Vec<u8>)]| -> Result<Vec<(String, i32)>> {
+        let mut batch = Batch::new(&socket);
+        for (set, key) in part {
+            batch.add_in(
+                family,
+                nft::NFT_MSG_DELSETELEM,
+                0,
+                &nft::element_list(table, set, std::slice::from_ref(key)),
+                format!("remove an element of set {set} in table {table}"),
+            );
+        }
+        batch.commit(&socket)
+    };
+    let results = send(elements)?;
+    if !results.iter().any(|(_, e)| *e == libc::ENOENT) {
+        return check_removal(results);
+    }
+    for element in elements {
+        check_removal(send(std::slice::from_ref(element))?)?;
+    }
+    Ok(())
+}
+
 /// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.
 pub(crate) fn ifname(name: &str) -> [u8; 16] {
     let mut bytes = [0u8; 16];
@@ -365,14 +402,14 @@ mod tests {
     }
 
     #[test]
-    fn a_nat_network_gets_one_masquerade_rule_and_an_internal_one_two_drops() {
+    fn a_nat_network_gets_two_masquerade_rules_and_an_internal_one_two_drops() {
         let mut rules = NetworkRules {
             bridge: "b",
             subnet: "10.11.0.0".parse().unwrap(),
             prefix: 16,
             masquerade: true,
         };
-        assert_eq!(rule_set(&rules).len(), 1);
+        assert_eq!(rule_set(&rules).len(), 2, "outward and hairpin");
         rules.masquerade = false;
         assert_eq!(rule_set(&rules).len(), 2);
     }

@@ -51,12 +51,14 @@ const ALLOW: SetSpec = SetSpec {
         (nft::datatype::ETHER_ADDR, 6),
         (nft::datatype::IPV4_ADDR, 4),
     ],
+    data: &[],
 };
 
 /// Ports of sandboxes run with `--allow-spoofing`.
 const SPOOFERS: SetSpec = SetSpec {
     name: "spoofers",
     fields: &[(nft::datatype::IFNAME, 16)],
+    data: &[],
 };
 
 /// One sandbox port as the filter knows it.

@@ -5,6 +5,7 @@
 
 pub mod fs_plan;
 mod limits;
+pub mod ports;
 mod sandbox_spec;
 mod subnet;
 

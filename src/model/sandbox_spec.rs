@@ -38,6 +38,8 @@ pub struct SandboxSpec {
     /// Its frames are not checked against its own addresses
     /// (`--allow-spoofing`, SPEC "Trust").
     pub allow_spoofing: bool,
+    /// Its published ports, one entry per port (`-p`, SPEC "Ports").
+    pub ports: Vec<super::ports::PortMapping>,
     /// Root filesystem, volumes, read-only root, tmpfs mounts.
     pub fs: FsPlan,
     /// The capabilities the command keeps (`CAP_*` names on disk).

@@ -155,6 +155,11 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
     {
         errors.push(format!("{e:#}"));
     }
+    if !record.spec.ports.is_empty()
+        && let Err(e) = k.unpublish(&record.spec.ports)
+    {
+        errors.push(format!("{e:#}"));
+    }
     record
         .cgroups
         .retain(|dir| match k.remove_cgroup(dir, patient) {
@@ -197,11 +202,13 @@ fn release_lease(root: &StateRoot, record: &SandboxRecord, errors: &mut Vec<Stri
     let (Some(network), Some(ip)) = (&record.spec.network, record.ip) else {
         return;
     };
-    // Its neighbours stop resolving its name, then the address is free.
+    // Its host ports go to whoever asks next; its neighbours stop
+    // resolving its name; then the address is free.
     let hosts = NetworkHosts::at(root.network_hosts(network));
-    let released = hosts
-        .leave(ip, &record.spec.name)
-        .and_then(|()| root.release_lease(network, ip, &record.spec.name));
+    let name = &record.spec.name;
+    let released = (root.ports().release(name, &record.spec.ports))
+        .and_then(|()| hosts.leave(ip, name))
+        .and_then(|()| root.release_lease(network, ip, name));
     if let Err(e) = released {
         errors.push(format!("{e:#}"));
     }

@@ -48,6 +48,7 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "seccomp": if r.spec.seccomp { "default" } else { "unconfined" },
         },
         "network": network,
+        "ports": r.spec.ports,
         "limits": r.spec.limits,
         "cgroups": r.cgroups,
         "netns": r.netns,

@@ -11,8 +11,10 @@
 
 pub use crate::firewall::spoofing::Port;
 use crate::model::Limits;
+use crate::model::ports::PortMapping;
 use anyhow::Result;
 use nix::unistd::Pid;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// The kernel as the lifecycle uses it. Teardowns are idempotent: an object
@@ -36,6 +38,11 @@ pub trait Kernel {
     fn guard_port(&self, port: &Port) -> Result<()>;
     /// Forgets the port's elements (the port itself goes with the netns).
     fn unguard_port(&self, port: &Port) -> Result<()>;
+    /// Makes the host ports `ports` lead to the sandbox at `ip` (one DNAT
+    /// map element each; all or none).
+    fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()>;
+    /// Forgets the ports' elements (ones already gone are fine).
+    fn unpublish(&self, ports: &[PortMapping]) -> Result<()>;
     /// Ends an init whose launch failed (SIGKILL, then reaped).
     fn stop_init(&self, pid: Pid);
     /// Lets the state root's template mount namespace go if no sandbox is
@@ -77,6 +84,14 @@ impl Kernel for Host {
 
     fn unguard_port(&self, port: &Port) -> Result<()> {
         crate::firewall::spoofing::unguard(port)
+    }
+
+    fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+        crate::firewall::ports::publish(ports, ip)
+    }
+
+    fn unpublish(&self, ports: &[PortMapping]) -> Result<()> {
+        crate::firewall::ports::unpublish(ports)
     }
 
     fn stop_init(&self, pid: Pid) {
@@ -153,6 +168,14 @@ pub mod tests {
 
         fn unguard_port(&self, port: &Port) -> Result<()> {
             self.call(format!("unguard {} {}", port.ifname, port.ip))
+        }
+
+        fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+            self.call(format!("publish {} -> {ip}", ports.len()))
+        }
+
+        fn unpublish(&self, ports: &[PortMapping]) -> Result<()> {
+            self.call(format!("unpublish {}", ports.len()))
         }
 
         fn stop_init(&self, pid: Pid) {

@@ -94,6 +94,9 @@ pub fn start(
         cleanup::undo_launch(&Host, root, made, made_init.get(), again)
     });
 
+    if let Some((net, _)) = &reservation.network {
+        super::publish::publish(&Host, root, &record, net)?;
+    }
     let dir = root.sandbox_dir(&record.spec.name);
     let hosts = record
         .spec
@@ -217,6 +220,9 @@ fn wire_network(
                 ip,
             ))?;
             crate::crash::point("veth");
+            if !record.spec.ports.is_empty() {
+                veth::set_hairpin(host_ifname)?;
+            }
             let prefix = net.subnet.prefix();
             nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))?;
             // Reachable before the record says running (see net::ready).

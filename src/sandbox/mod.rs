@@ -14,6 +14,7 @@ pub mod logs;
 pub mod network_rm;
 pub mod ps;
 mod ps_format;
+mod publish;
 mod reserve;
 pub mod restart;
 mod supervisor;

@@ -3,6 +3,7 @@
 use super::damaged::Damaged;
 use super::kernel::Host;
 use super::ps_format;
+use crate::model::ports::PortsCell;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
 use crate::table::format_columns;
@@ -130,6 +131,7 @@ fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
         "exit_code": record.exit_code,
         "created": timefmt::rfc3339(record.created),
         "command": record.spec.command,
+        "ports": record.spec.ports,
         "limits": record.spec.limits,
     })
 }
@@ -145,6 +147,7 @@ fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
         exit_code: record.exit_code,
         created: Some(record.created),
         command: &record.spec.command,
+        ports: &record.spec.ports,
     }
 }
 
@@ -160,6 +163,7 @@ fn unknown_template_row(damaged: &Damaged) -> ps_format::Row<'_> {
         exit_code: None,
         created: None,
         command: &[],
+        ports: &[],
     }
 }
 
@@ -176,6 +180,7 @@ fn unknown_json(damaged: &Damaged) -> serde_json::Value {
         "exit_code": null,
         "created": null,
         "command": null,
+        "ports": null,
     })
 }
 
@@ -200,12 +205,13 @@ fn unknown_row(damaged: &Damaged, whole: bool) -> Vec<String> {
             .replace('\n', " "),
             whole,
         ),
+        "?".into(),
     ]
 }
 
 fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
     let header = [
-        "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND",
+        "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND", "PORTS",
     ]
     .map(String::from);
     let mut lines = vec![header.to_vec()];
@@ -219,6 +225,7 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<
             status_text,
             timefmt::ago(r.created, now),
             ps_format::command_cell(&r.spec.command, no_trunc),
+            PortsCell(&r.spec.ports).to_string(),
         ]);
     }
     lines

@@ -85,6 +85,7 @@ impl FlatRecord {
                 // Older sbx had no anti-spoofing: its sandboxes' ports
                 // have no element, and removing none is fine.
                 allow_spoofing: false,
+                ports: Vec::new(),
                 fs: self.fs,
                 caps,
                 seccomp: !self.seccomp_unconfined,

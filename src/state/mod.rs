@@ -5,6 +5,7 @@
 pub mod leases;
 mod legacy;
 pub mod liveness;
+pub mod ports;
 pub mod records;
 
 use anyhow::{Context, Result};
@@ -151,6 +152,11 @@ impl StateRoot {
     /// `ROOT/leases/NAME/`, beside (not inside) the network records.
     pub fn leases(&self, network: &str) -> Leases {
         Leases::at(self.dir.join("leases").join(network))
+    }
+
+    /// The registry of published host ports (see [`ports::PortRegistry`]).
+    pub fn ports(&self) -> ports::PortRegistry {
+        ports::PortRegistry::at(self.dir.join("ports"))
     }
 
     /// The hosts file shared by the sandboxes of network `name` (see

@@ -17,8 +17,16 @@ impl Reg {
     /// `NFT_REG32_00` (8): registers 8 to 23 hold 4 bytes each.
     const BASE: u32 = 8;
 
+    /// The number as the kernel dumps it back (`nft_dump_register`): a
+    /// 32-bit register that starts a 128-bit one is written as that one
+    /// (`NFT_REG32_00` is `NFT_REG_1`), so a rule reads back byte for byte
+    /// (see `network_intact`). Both name the same storage.
     fn number(self) -> u32 {
-        Self::BASE + self.0
+        if self.0.is_multiple_of(4) {
+            1 + self.0 / 4
+        } else {
+            Self::BASE + self.0
+        }
     }
 
     /// The register after a field of `len` bytes loaded into this one.
@@ -43,6 +51,8 @@ pub mod base {
     pub const LINK: u32 = 0;
     /// The network (IPv4, ARP) header.
     pub const NETWORK: u32 = 1;
+    /// The transport (TCP, UDP) header.
+    pub const TRANSPORT: u32 = 2;
 }
 
 impl Expr {
@@ -74,6 +84,80 @@ impl Expr {
             a.bytes(attr::DATA_VALUE, value);
         });
         Expr { name: "cmp", data }
+    }
+
+    /// `cmp reg != value`.
+    pub fn cmp_ne(reg: Reg, value: &[u8]) -> Self {
+        let mut data = Attrs::default();
+        data.u32(1, reg.number()).u32(2, 1);
+        data.nest(3, |a| {
+            a.bytes(attr::DATA_VALUE, value);
+        });
+        Expr { name: "cmp", data }
+    }
+
+    /// `reg = reg & mask` (the XOR part zero).
+    pub fn and(reg: Reg, mask: &[u8]) -> Self {
+        let zeros = vec![0u8; mask.len()];
+        let mut data = Attrs::default();
+        data.u32(1, reg.number())
+            .u32(2, reg.number())
+            .u32(3, mask.len() as u32);
+        data.nest(4, |a| {
+            a.bytes(attr::DATA_VALUE, mask);
+        });
+        data.nest(5, |a| {
+            a.bytes(attr::DATA_VALUE, &zeros);
+        });
+        Expr {
+            name: "bitwise",
+            data,
+        }
+    }
+
+    /// `fib daddr type => reg`: the kind of the destination address
+    /// (`RTN_*`, host byte order), from the routing tables.
+    pub fn fib_daddr_type(reg: Reg) -> Self {
+        const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+        const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+        let mut data = Attrs::default();
+        data.u32(1, reg.number())
+            .u32(2, NFT_FIB_RESULT_ADDRTYPE)
+            .u32(3, NFTA_FIB_F_DADDR);
+        Expr { name: "fib", data }
+    }
+
+    /// `ct status => reg` (`IPS_*` bits, host byte order).
+    pub fn ct_status(reg: Reg) -> Self {
+        const NFT_CT_STATUS: u32 = 2;
+        let mut data = Attrs::default();
+        data.u32(1, reg.number()).u32(2, NFT_CT_STATUS);
+        Expr { name: "ct", data }
+    }
+
+    /// `lookup reg @MAP => out`: the value the key maps to, or the rule
+    /// stops here.
+    pub fn map(map: &str, reg: Reg, out: Reg) -> Self {
+        let mut data = Attrs::default();
+        data.string(1, map)
+            .u32(2, reg.number())
+            .u32(3, out.number());
+        Expr {
+            name: "lookup",
+            data,
+        }
+    }
+
+    /// `dnat ip to addr : port`, both read from registers.
+    pub fn dnat(addr: Reg, port: Reg) -> Self {
+        const NFT_NAT_DNAT: u32 = 1;
+        const NFPROTO_IPV4: u32 = 2;
+        let mut data = Attrs::default();
+        data.u32(1, NFT_NAT_DNAT)
+            .u32(2, NFPROTO_IPV4)
+            .u32(3, addr.number())
+            .u32(5, port.number());
+        Expr { name: "nat", data }
     }
 
     /// `lookup reg @SET` (or `!= @SET` with `inverted`): the rule goes on
@@ -121,11 +205,12 @@ mod tests {
 
     #[test]
     fn concatenated_fields_start_on_fresh_registers() {
-        // ifname (16) . ether_addr (6) . ipv4_addr (4): registers 8, 12, 14.
+        // ifname (16) . ether_addr (6) . ipv4_addr (4): 32-bit registers
+        // 8, 12, 14, the first two written as the 128-bit 1 and 2.
         let ifname = Reg(0);
         let mac = ifname.after(16);
         let ip = mac.after(6);
-        assert_eq!((ifname.number(), mac.number(), ip.number()), (8, 12, 14));
+        assert_eq!((ifname.number(), mac.number(), ip.number()), (1, 2, 14));
     }
 
     #[test]

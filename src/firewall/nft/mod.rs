@@ -15,7 +15,7 @@ mod socket;
 
 pub use encode::{Attrs, Expr, expressions, rule_expressions, same_expressions};
 pub use exprs::{Reg, Verdict, base};
-pub use sets::{SetSpec, datatype, element_list, set_attrs};
+pub use sets::{SetSpec, datatype, element_list, map_element_list, set_attrs};
 pub use socket::{Batch, Socket};
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -53,6 +53,8 @@ const NLM_F_ACK: u16 = 0x4;
 pub const NLM_F_CREATE: u16 = 0x400;
 /// Append a rule at the end of its chain.
 pub const NLM_F_APPEND: u16 = 0x800;
+/// Fail with EEXIST instead of keeping an existing object.
+pub const NLM_F_EXCL: u16 = 0x200;
 /// Delete only if nothing is left inside.
 pub const NLM_F_NONREC: u16 = 0x100;
 const NLA_F_NESTED: u16 = 0x8000;
@@ -89,6 +91,8 @@ pub mod attr {
     pub const SET_FLAGS: u16 = 3;
     pub const SET_KEY_TYPE: u16 = 4;
     pub const SET_KEY_LEN: u16 = 5;
+    pub const SET_DATA_TYPE: u16 = 6;
+    pub const SET_DATA_LEN: u16 = 7;
     pub const SET_DESC: u16 = 9;
     pub const SET_ID: u16 = 10;
     pub const SET_USERDATA: u16 = 13;
@@ -98,4 +102,5 @@ pub mod attr {
     pub const SET_ELEM_LIST_SET: u16 = 2;
     pub const SET_ELEM_LIST_ELEMENTS: u16 = 3;
     pub const SET_ELEM_KEY: u16 = 1;
+    pub const SET_ELEM_DATA: u16 = 2;
 }

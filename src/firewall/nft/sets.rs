@@ -16,6 +16,10 @@ pub mod datatype {
     pub const ETHER_ADDR: u32 = 9;
     /// `ifname`.
     pub const IFNAME: u32 = 41;
+    /// `inet_proto`.
+    pub const INET_PROTO: u32 = 12;
+    /// `inet_service` (a port).
+    pub const INET_SERVICE: u32 = 13;
 }
 
 /// A named set: its name and its key's fields as (nft data type, length in
@@ -25,31 +29,52 @@ pub struct SetSpec<'a> {
     pub name: &'a str,
     /// The key's fields.
     pub fields: &'a [(u32, u32)],
+    /// A map's value fields (empty for a plain set).
+    pub data: &'a [(u32, u32)],
+}
+
+/// The length of a concatenation: each field rounded up to whole registers.
+fn concat_len(fields: &[(u32, u32)]) -> u32 {
+    fields.iter().map(|(_, len)| len.div_ceil(4) * 4).sum()
+}
+
+/// nft's type number of a concatenation: each field's type shifted in 6
+/// bits at a time (`concat_type_alloc` in nftables).
+fn concat_type(fields: &[(u32, u32)]) -> u32 {
+    fields.iter().fold(0, |acc, (t, _)| (acc << 6) | t)
+}
+
+/// The bytes of a concatenation, each field zero-padded to whole
+/// registers. A field of the wrong length is a bug of the caller.
+fn concat(fields: &[(u32, u32)], values: &[&[u8]]) -> Vec<u8> {
+    debug_assert_eq!(values.len(), fields.len());
+    let mut out = Vec::with_capacity(concat_len(fields) as usize);
+    for ((_, len), value) in fields.iter().zip(values) {
+        debug_assert_eq!(value.len() as u32, *len);
+        out.extend_from_slice(value);
+        out.resize(out.len() + (len.div_ceil(4) * 4 - len) as usize, 0);
+    }
+    out
 }
 
 impl SetSpec<'_> {
     /// The key's length: each field rounded up to whole registers.
     pub fn key_len(&self) -> u32 {
-        self.fields.iter().map(|(_, len)| len.div_ceil(4) * 4).sum()
+        concat_len(self.fields)
     }
 
-    /// nft's type number of a concatenation: each field's type shifted in
-    /// 6 bits at a time (`concat_type_alloc` in nftables).
     fn key_type(&self) -> u32 {
-        self.fields.iter().fold(0, |acc, (t, _)| (acc << 6) | t)
+        concat_type(self.fields)
     }
 
-    /// One element's key from its fields' bytes, each zero-padded to whole
-    /// registers. A field of the wrong length is a bug of the caller.
+    /// One element's key from its fields' bytes.
     pub fn key(&self, values: &[&[u8]]) -> Vec<u8> {
-        debug_assert_eq!(values.len(), self.fields.len());
-        let mut key = Vec::with_capacity(self.key_len() as usize);
-        for ((_, len), value) in self.fields.iter().zip(values) {
-            debug_assert_eq!(value.len() as u32, *len);
-            key.extend_from_slice(value);
-            key.resize(key.len() + (len.div_ceil(4) * 4 - len) as usize, 0);
-        }
-        key
+        concat(self.fields, values)
+    }
+
+    /// One map element's value from its fields' bytes.
+    pub fn value(&self, values: &[&[u8]]) -> Vec<u8> {
+        concat(self.data, values)
     }
 }
 
@@ -57,12 +82,15 @@ impl SetSpec<'_> {
 /// set; a concatenation's field lengths are given too, with the
 /// `NFT_SET_CONCAT` flag the kernel then requires.
 pub fn set_attrs(table: &str, set: &SetSpec) -> Attrs {
+    const NFT_SET_MAP: u32 = 0x8;
     const NFT_SET_CONCAT: u32 = 0x80;
-    let flags = if set.fields.len() > 1 {
-        NFT_SET_CONCAT
-    } else {
-        0
-    };
+    let mut flags = 0;
+    if set.fields.len() > 1 {
+        flags |= NFT_SET_CONCAT;
+    }
+    if !set.data.is_empty() {
+        flags |= NFT_SET_MAP;
+    }
     let mut attrs = Attrs::default();
     attrs
         .string(attr::SET_TABLE, table)
@@ -72,6 +100,11 @@ pub fn set_attrs(table: &str, set: &SetSpec) -> Attrs {
         .u32(attr::SET_KEY_LEN, set.key_len())
         // Required; it names the set within one transaction (unused here).
         .u32(attr::SET_ID, crate::hash::fnv1a(set.name.as_bytes()) as u32);
+    if !set.data.is_empty() {
+        attrs
+            .u32(attr::SET_DATA_TYPE, concat_type(set.data))
+            .u32(attr::SET_DATA_LEN, concat_len(set.data));
+    }
     if let [(datatype::IFNAME, _)] = set.fields {
         // nft reads a one-field key in the byte order its user data names
         // (`NFTNL_UDATA_SET_KEYBYTEORDER`, 0) and would print a name, which
@@ -98,16 +131,29 @@ pub fn set_attrs(table: &str, set: &SetSpec) -> Attrs {
 /// The attributes of `NFT_MSG_NEWSETELEM`/`DELSETELEM`: `keys` (each as
 /// [`SetSpec::key`] made it) in set `set` of `table`.
 pub fn element_list(table: &str, set: &str, keys: &[Vec<u8>]) -> Attrs {
+    let elements: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+        keys.iter().map(|k| (k.clone(), None)).collect();
+    map_element_list(table, set, &elements)
+}
+
+/// [`element_list`] for a map: each key with its value, if any (a
+/// deletion names keys only).
+pub fn map_element_list(table: &str, set: &str, elements: &[(Vec<u8>, Option<Vec<u8>>)]) -> Attrs {
     let mut attrs = Attrs::default();
     attrs
         .string(attr::SET_ELEM_LIST_TABLE, table)
         .string(attr::SET_ELEM_LIST_SET, set);
     attrs.nest(attr::SET_ELEM_LIST_ELEMENTS, |list| {
-        for key in keys {
+        for (key, value) in elements {
             list.nest(attr::LIST_ELEM, |elem| {
                 elem.nest(attr::SET_ELEM_KEY, |k| {
                     k.bytes(attr::DATA_VALUE, key);
                 });
+                if let Some(value) = value {
+                    elem.nest(attr::SET_ELEM_DATA, |d| {
+                        d.bytes(attr::DATA_VALUE, value);
+                    });
+                }
             });
         }
     });
@@ -125,6 +171,7 @@ mod tests {
             (datatype::ETHER_ADDR, 6),
             (datatype::IPV4_ADDR, 4),
         ],
+        data: &[],
     };
 
     #[test]
