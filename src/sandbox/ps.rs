@@ -196,6 +196,7 @@ fn unknown_row(damaged: &Damaged, whole: bool) -> Vec<String> {
         "?".into(),
         "unknown".into(),
         "?".into(),
+        "?".into(),
         ps_format::cut(
             format!(
                 "(record unreadable: {}; {})",
@@ -205,13 +206,12 @@ fn unknown_row(damaged: &Damaged, whole: bool) -> Vec<String> {
             .replace('\n', " "),
             whole,
         ),
-        "?".into(),
     ]
 }
 
 fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
     let header = [
-        "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND", "PORTS",
+        "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "PORTS", "COMMAND",
     ]
     .map(String::from);
     let mut lines = vec![header.to_vec()];
@@ -224,8 +224,8 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<
             r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
             timefmt::ago(r.created, now),
-            ps_format::command_cell(&r.spec.command, no_trunc),
             PortsCell(&r.spec.ports).to_string(),
+            ps_format::command_cell(&r.spec.command, no_trunc),
         ]);
     }
     lines
