@@ -5,6 +5,7 @@
 
 pub mod caps;
 pub mod command;
+pub mod networks;
 pub mod ports;
 pub mod security;
 
@@ -12,11 +13,9 @@ use crate::model::Limits;
 pub use crate::model::SandboxSpec;
 use crate::model::fs_plan::{FsPlan, Volume, inside_path};
 use anyhow::{Result, bail};
-use std::net::Ipv4Addr;
 use std::path::Path;
 
-/// The network name that means "loopback only".
-pub const NO_NETWORK: &str = "none";
+pub use networks::NO_NETWORK;
 
 /// The default environment's PATH, the same as Docker's.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -28,8 +27,9 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct SandboxRequest {
     /// `--name`; `None`: a generated name.
     pub name: Option<String>,
-    /// `--network`: a network name, or [`NO_NETWORK`].
-    pub network: String,
+    /// `--network`, each as typed (`NAME`, `name=NET,ip=ADDR`, or
+    /// [`NO_NETWORK`] alone); empty: the default network.
+    pub networks: Vec<String>,
     /// `--ip`, as typed.
     pub ip: Option<String>,
     /// `--hostname`; `None`: the sandbox name.
@@ -87,16 +87,7 @@ impl SandboxSpec {
             }
             None => generated_name(),
         };
-        let network = (args.network != NO_NETWORK).then(|| args.network.clone());
-        let ip = match &args.ip {
-            None => None,
-            Some(_) if network.is_none() => {
-                bail!("--ip needs a network, but --network is none: drop --ip or pick a network")
-            }
-            Some(text) => Some(text.parse::<Ipv4Addr>().map_err(|_| {
-                anyhow::anyhow!("--ip {text:?} is not an IPv4 address: write it like 10.11.0.10")
-            })?),
-        };
+        let networks = networks::parse(&args.networks, args.ip.as_deref())?;
         let hostname = args.hostname.clone().unwrap_or_else(|| name.clone());
         check_hostname(&hostname, args.hostname.is_some())?;
         if args.command.is_empty() || args.command[0].is_empty() {
@@ -118,15 +109,14 @@ impl SandboxSpec {
         let seccomp = security::from_security_opts(&args.security_opt)?;
         let limits = Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
         let ports = ports::parse_all(&args.publish)?;
-        if !ports.is_empty() && network.is_none() {
+        if !ports.is_empty() && networks.is_empty() {
             bail!(
                 "-p needs a network, but --network is none: a sandbox with only loopback has nothing to publish"
             );
         }
         Ok(SandboxSpec {
             name,
-            network,
-            ip,
+            networks,
             hostname,
             command: args.command.clone(),
             env,
@@ -262,7 +252,7 @@ mod tests {
     /// A request for `command` on the default network, otherwise empty.
     fn request(command: &[&str]) -> SandboxRequest {
         SandboxRequest {
-            network: "sbx0".into(),
+            networks: Vec::new(),
             command: command.iter().map(|s| s.to_string()).collect(),
             ..SandboxRequest::default()
         }
@@ -286,7 +276,8 @@ mod tests {
         let spec = parse(request(&["/bin/true", "-x"])).unwrap();
         assert_eq!(spec.name, "gen");
         assert_eq!(spec.hostname, "gen");
-        assert_eq!(spec.network.as_deref(), Some("sbx0"));
+        assert_eq!(spec.networks.len(), 1);
+        assert_eq!(spec.networks[0].name, "sbx0");
         assert_eq!(spec.command, ["/bin/true", "-x"]);
         assert_eq!(spec.workdir, "/");
         assert!(spec.env.contains(&format!("PATH={DEFAULT_PATH}")));
@@ -324,7 +315,7 @@ mod tests {
         };
         assert!(err(ip("10.0.0.300")).contains("is not an IPv4 address"));
         let no_network = SandboxRequest {
-            network: "none".into(),
+            networks: vec!["none".into()],
             ..ip("10.0.0.3")
         };
         assert!(err(no_network).contains("--ip needs a network"));
@@ -344,12 +335,12 @@ mod tests {
     #[test]
     fn network_none_means_no_network() {
         let spec = parse(SandboxRequest {
-            network: "none".into(),
+            networks: vec!["none".into()],
             name: Some("a.b-c_1".into()),
             ..request(&["true"])
         })
         .unwrap();
-        assert!(spec.network.is_none());
+        assert!(spec.networks.is_empty());
         assert_eq!(spec.hostname, "a.b-c_1");
     }
 

@@ -107,10 +107,10 @@ fn a_published_port_answers_from_outside_the_host_and_by_hairpin() {
             &net,
             "10.218.0.10",
             &[
-                "18080:80",
-                "127.0.0.1:18081:81",
-                "18090-18091:90-91",
-                "18053:53/udp",
+                "47080:80",
+                "127.0.0.1:47081:81",
+                "47090-47091:90-91",
+                "47053:53/udp",
             ],
             &["tcp/80", "tcp/81", "tcp/90", "tcp/91", "udp/53"],
         ),
@@ -127,39 +127,39 @@ fn a_published_port_answers_from_outside_the_host_and_by_hairpin() {
             "120",
         ],
     );
-    wait_served("127.0.0.1:18080");
+    wait_served("127.0.0.1:47080");
 
     // From another machine, on a host address: the real client address.
     assert_eq!(
-        ask(Some(&outside.name), "10.218.9.1:18080").as_deref(),
+        ask(Some(&outside.name), "10.218.9.1:47080").as_deref(),
         Some("10.218.9.2 80")
     );
     // From the host, on 127.0.0.1 and on a host address (the gateway).
-    assert!(ask(None, "127.0.0.1:18080").is_some_and(|a| a.ends_with(" 80")));
-    assert!(ask(None, "10.218.0.1:18080").is_some_and(|a| a.ends_with(" 80")));
+    assert!(ask(None, "127.0.0.1:47080").is_some_and(|a| a.ends_with(" 80")));
+    assert!(ask(None, "10.218.0.1:47080").is_some_and(|a| a.ends_with(" 80")));
     // By hairpin, from a neighbour and from the publisher itself.
-    assert!(ask(Some("sbx-tst-ptnb"), "10.218.0.1:18080").is_some_and(|a| a.ends_with(" 80")));
-    assert!(ask(Some("sbx-tst-ptweb"), "10.218.0.1:18080").is_some_and(|a| a.ends_with(" 80")));
+    assert!(ask(Some("sbx-tst-ptnb"), "10.218.0.1:47080").is_some_and(|a| a.ends_with(" 80")));
+    assert!(ask(Some("sbx-tst-ptweb"), "10.218.0.1:47080").is_some_and(|a| a.ends_with(" 80")));
     // A range, port for port.
-    assert!(ask(None, "127.0.0.1:18091").is_some_and(|a| a.ends_with(" 91")));
+    assert!(ask(None, "127.0.0.1:47091").is_some_and(|a| a.ends_with(" 91")));
     // HOST_IP: only on that address.
-    assert!(ask(None, "127.0.0.1:18081").is_some_and(|a| a.ends_with(" 81")));
-    assert_eq!(ask(Some(&outside.name), "10.218.9.1:18081"), None);
+    assert!(ask(None, "127.0.0.1:47081").is_some_and(|a| a.ends_with(" 81")));
+    assert_eq!(ask(Some(&outside.name), "10.218.9.1:47081"), None);
     // UDP.
-    assert!(ask_udp("127.0.0.1:18053").is_some_and(|a| a.ends_with(" 53")));
+    assert!(ask_udp("127.0.0.1:47053").is_some_and(|a| a.ends_with(" 53")));
 
     // ps, --json and inspect show them.
     let table = env.ok(&["ps"]);
     let row = table.lines().find(|l| l.starts_with("tst-ptweb")).unwrap();
-    assert!(row.contains("0.0.0.0:18080->80/tcp"), "{row}");
-    assert!(row.contains("0.0.0.0:18090-18091->90-91/tcp"), "{row}");
-    assert!(row.contains("127.0.0.1:18081->81/tcp"), "{row}");
+    assert!(row.contains("0.0.0.0:47080->80/tcp"), "{row}");
+    assert!(row.contains("0.0.0.0:47090-47091->90-91/tcp"), "{row}");
+    assert!(row.contains("127.0.0.1:47081->81/tcp"), "{row}");
     let listed = env.ps_json();
     let web = listed.iter().find(|s| s["name"] == "tst-ptweb").unwrap();
     assert_eq!(web["ports"].as_array().map(Vec::len), Some(5));
     assert_eq!(
         web["ports"][0],
-        serde_json::json!({"host_ip": "0.0.0.0", "host_port": 18080, "port": 80, "proto": "tcp"})
+        serde_json::json!({"host_ip": "0.0.0.0", "host_port": 47080, "port": 80, "proto": "tcp"})
     );
     assert_eq!(env.inspect("tst-ptweb")["ports"], web["ports"]);
 
@@ -170,7 +170,7 @@ fn a_published_port_answers_from_outside_the_host_and_by_hairpin() {
         "{}",
         port_elements()
     );
-    assert_eq!(ask(None, "127.0.0.1:18080"), None);
+    assert_eq!(ask(None, "127.0.0.1:47080"), None);
     env.ok(&["rm", "-f", "tst-ptnb"]);
 }
 
@@ -183,7 +183,7 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
     );
     env.detach(
         "tst-pxa",
-        &["--network", &net, "-p", "18180:80", "--", "sleep", "120"],
+        &["--network", &net, "-p", "47180:80", "--", "sleep", "120"],
     );
     let internal = env.network(
         "tst-portsi",
@@ -215,11 +215,11 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
             "--name",
             "tst-pxb",
             "-p",
-            "18180:81",
+            "47180:81",
             "--",
             "true",
         ],
-        &["18180", "tst-pxa"],
+        &["47180", "tst-pxa"],
     );
     refused(
         &[
@@ -229,14 +229,14 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
             "--name",
             "tst-pxb",
             "-p",
-            "127.0.0.1:18180:81",
+            "127.0.0.1:47180:81",
             "--",
             "true",
         ],
-        &["18180", "tst-pxa"],
+        &["47180", "tst-pxa"],
     );
     // A host process listening on it.
-    let listener = std::net::TcpListener::bind("127.0.0.1:18181").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:47181").unwrap();
     refused(
         &[
             "run",
@@ -245,11 +245,11 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
             "--name",
             "tst-pxb",
             "-p",
-            "18181:80",
+            "47181:80",
             "--",
             "true",
         ],
-        &["18181", &std::process::id().to_string()],
+        &["47181", &std::process::id().to_string()],
     );
     drop(listener);
     // Nowhere to publish.
@@ -261,7 +261,7 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
             "--name",
             "tst-pxb",
             "-p",
-            "18182:80",
+            "47182:80",
             "--",
             "true",
         ],
@@ -275,7 +275,7 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
             "--name",
             "tst-pxb",
             "-p",
-            "18182:80",
+            "47182:80",
             "--",
             "true",
         ],
@@ -289,13 +289,13 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
             "--name",
             "tst-pxb",
             "-p",
-            "18182",
+            "47182",
             "--",
             "true",
         ],
-        &["-p 18182"],
+        &["-p 47182"],
     );
-    assert!(!port_elements().contains("18182"));
+    assert!(!port_elements().contains("47182"));
     // The same port on udp is another port.
     env.detach(
         "tst-pxc",
@@ -303,14 +303,14 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
             "--network",
             &net,
             "-p",
-            "18180:80/udp",
+            "47180:80/udp",
             "--",
             "sleep",
             "120",
         ],
     );
     env.ok(&["rm", "-f", "tst-pxa", "tst-pxc"]);
-    assert!(!port_elements().contains("18180"), "{}", port_elements());
+    assert!(!port_elements().contains("47180"), "{}", port_elements());
 }
 
 #[test]
@@ -322,7 +322,7 @@ fn a_killed_sandboxs_ports_are_swept_and_can_be_published_again() {
     );
     env.detach(
         "tst-pka",
-        &["--network", &net, "-p", "18280:80", "--", "sleep", "120"],
+        &["--network", &net, "-p", "47280:80", "--", "sleep", "120"],
     );
     let info = env.inspect("tst-pka");
     // kill -9 the supervisor and the init: nobody cleans up.
@@ -340,14 +340,14 @@ fn a_killed_sandboxs_ports_are_swept_and_can_be_published_again() {
     }
     signal(pid as u32, libc::SIGKILL);
     assert!(wait_until(5, || !alive(pid)));
-    assert!(port_elements().contains("18280"), "left until swept");
+    assert!(port_elements().contains("47280"), "left until swept");
     // The port is free for a new sandbox at once (its holder is dead)...
     env.detach(
         "tst-pkb",
-        &["--network", &net, "-p", "18280:80", "--", "sleep", "120"],
+        &["--network", &net, "-p", "47280:80", "--", "sleep", "120"],
     );
     env.ok(&["rm", "-f", "tst-pkb"]);
     env.ok(&["prune"]);
-    assert!(!port_elements().contains("18280"), "{}", port_elements());
+    assert!(!port_elements().contains("47280"), "{}", port_elements());
     assert!(env.records().is_empty(), "{:?}", env.records());
 }

@@ -277,3 +277,88 @@ fn names_appear_and_disappear_in_every_neighbours_hosts_file() {
     );
     env.ok(&["rm", "-f", "tst-nama"]);
 }
+
+#[test]
+fn a_sandbox_on_two_networks_reaches_both_and_knows_both_neighbourhoods() {
+    let mut env = TestEnv::new("multi");
+    let a = env.network(
+        "tst-mula",
+        &["--subnet", "10.216.4.0/24", "--bridge", "tstb-mula"],
+    );
+    let b = env.network(
+        "tst-mulb",
+        &["--subnet", "10.216.5.0/24", "--bridge", "tstb-mulb"],
+    );
+    env.detach("tst-mua", &["--network", &a, "--", "sleep", "120"]);
+    env.detach("tst-mub", &["--network", &b, "--", "sleep", "120"]);
+    let long = format!("name={b},ip=10.216.5.50");
+    env.detach(
+        "tst-muboth",
+        &[
+            "--network",
+            &a,
+            "--ip",
+            "10.216.4.40",
+            "--network",
+            &long,
+            "--",
+            "sleep",
+            "120",
+        ],
+    );
+    let inside = env.ok(&[
+        "exec",
+        "tst-muboth",
+        "--",
+        "sh",
+        "-c",
+        "ip -o -4 addr show; ip route show default",
+    ]);
+    assert!(inside.contains("eth0    inet 10.216.4.40/24"), "{inside}");
+    assert!(inside.contains("eth1    inet 10.216.5.50/24"), "{inside}");
+    assert!(
+        inside.contains("default via 10.216.4.1 dev eth0"),
+        "{inside}"
+    );
+    assert!(!inside.contains("default via 10.216.5.1"), "{inside}");
+    // It reaches both, by name; each network still cannot reach the other.
+    assert!(exec_ok(
+        &env,
+        "tst-muboth",
+        "ping -c1 -W2 tst-mua >/dev/null"
+    ));
+    assert!(exec_ok(
+        &env,
+        "tst-muboth",
+        "ping -c1 -W2 tst-mub >/dev/null"
+    ));
+    assert!(!ping(Some("sbx-tst-mua"), "10.216.5.2"));
+    let both = hosts_of(&env, "tst-muboth");
+    assert!(
+        both.contains("10.216.4.2\ttst-mua\n") && both.contains("10.216.5.2\ttst-mub\n"),
+        "{both}"
+    );
+    assert!(hosts_of(&env, "tst-mub").contains("10.216.5.50\ttst-muboth\n"));
+    assert!(
+        !hosts_of(&env, "tst-mua").contains("\ttst-mub\n"),
+        "no leak across networks"
+    );
+    // Its own file follows a join on either network.
+    env.detach("tst-mua2", &["--network", &a, "--", "sleep", "120"]);
+    assert!(hosts_of(&env, "tst-muboth").contains("tst-mua2"));
+    // ps lists both networks; inspect has each interface.
+    let row = env.ok(&["ps"]);
+    let row = row.lines().find(|l| l.starts_with("tst-muboth")).unwrap();
+    assert!(
+        row.contains("tst-mula,tst-mulb") && row.contains("10.216.4.40,10.216.5.50"),
+        "{row}"
+    );
+    let info = env.inspect("tst-muboth");
+    assert_eq!(info["networks"][1]["veth_sandbox"], "eth1");
+    assert_eq!(info["network"]["ip"], "10.216.4.40");
+    // Leaving frees both addresses and both lines.
+    env.ok(&["rm", "-f", "tst-muboth"]);
+    assert!(!hosts_of(&env, "tst-mub").contains("tst-muboth"));
+    env.detach("tst-muagain", &["--network", &long, "--", "sleep", "1"]);
+    env.ok(&["rm", "-f", "tst-mua", "tst-mub", "tst-mua2", "tst-muagain"]);
+}

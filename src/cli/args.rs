@@ -86,10 +86,12 @@ pub struct RunArgs {
     /// Unique name; default: generated.
     #[arg(long)]
     pub name: Option<String>,
-    /// Network to join (`none`: loopback only).
-    #[arg(long, default_value = "sbx0")]
-    pub network: String,
-    /// IPv4 address in the network's subnet; default: the lowest free one.
+    /// Network to join, repeatable (eth0, eth1, ...; the default route via
+    /// the first): NAME or name=NET,ip=ADDR; `none`: loopback only;
+    /// default: sbx0.
+    #[arg(long = "network", value_name = "NET")]
+    pub networks: Vec<String>,
+    /// IPv4 address on the first network; default: the lowest free one.
     #[arg(long)]
     pub ip: Option<String>,
     /// UTS hostname; default: the sandbox name.

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 pub fn sandbox(args: &RunArgs) -> SandboxRequest {
     SandboxRequest {
         name: args.name.clone(),
-        network: args.network.clone(),
+        networks: args.networks.clone(),
         ip: args.ip.clone(),
         hostname: args.hostname.clone(),
         env: args.env.clone(),
@@ -113,7 +113,10 @@ mod tests {
             panic!("not run")
         };
         let req = super::sandbox(&args);
-        assert_eq!(req.network, "sbx0");
+        assert!(
+            req.networks.is_empty(),
+            "the default network is the spec's to pick"
+        );
         assert_eq!(req.command, strings(&["/bin/true", "-x"]));
         assert_eq!(req.name, None);
         assert!(!req.detach && !req.auto_remove && !req.read_only);
@@ -170,7 +173,7 @@ mod tests {
         let req = super::sandbox(&args);
         let expected = crate::spec::SandboxRequest {
             name: Some("web".into()),
-            network: "n1".into(),
+            networks: strings(&["n1"]),
             ip: Some("10.9.0.7".into()),
             hostname: Some("h".into()),
             env: strings(&["A=1", "B"]),

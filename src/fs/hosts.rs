@@ -5,6 +5,11 @@
 //! running neighbour sees the change at once, and the cost of a join does
 //! not grow with the number of sandboxes that must learn of it.
 //!
+//! A sandbox on several networks cannot share one of those files: its own
+//! file is the union of its networks' files, registered with each network
+//! (`ROOT/hosts/NET.multi/NAME`: its file's path, then the network files
+//! it unites, one per line) and rewritten with it.
+//!
 //! The file is localhost's two lines, then one line per sandbox:
 //! `IP<TAB>HOSTNAME [SHORT] NAME` (its own names, see [`own_names`]).
 //! Writers take the file's own `flock`; a rewrite writes the new text over
@@ -65,7 +70,8 @@ impl NetworkHosts {
     }
 
     /// Removes the line of `ip` if it still names `name` last (another
-    /// sandbox may hold the address by now). A missing file is fine.
+    /// sandbox may hold the address by now), and `name`'s registration as
+    /// a sandbox of several networks. A missing file is fine.
     pub fn leave(&self, ip: Ipv4Addr, name: &str) -> Result<()> {
         if !self.path.exists() {
             return Ok(());
@@ -74,7 +80,60 @@ impl NetworkHosts {
             lines.retain(|l| {
                 !(address_of(l) == Some(ip) && l.split_whitespace().last() == Some(name))
             });
-        })
+        })?;
+        match std::fs::remove_file(self.members_dir().join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("unregister {name} from {}", self.path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Registers `file`, the own hosts file of sandbox `name`, as the
+    /// union of `networks` (this one among them): every change of this
+    /// network's file rewrites it. Call on each of its networks, then
+    /// [`unite`] once.
+    pub fn register(&self, name: &str, file: &Path, networks: &[&NetworkHosts]) -> Result<()> {
+        let dir = self.members_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let mut text = format!("{}\n", file.display());
+        for net in networks {
+            text.push_str(&format!("{}\n", net.path.display()));
+        }
+        let entry = dir.join(name);
+        std::fs::write(&entry, text).with_context(|| format!("write {}", entry.display()))
+    }
+
+    /// `ROOT/hosts/NET.multi`.
+    fn members_dir(&self) -> PathBuf {
+        let mut dir = self.path.clone().into_os_string();
+        dir.push(".multi");
+        PathBuf::from(dir)
+    }
+
+    /// Rewrites the own file of every sandbox of several networks that
+    /// this network's file is part of.
+    fn rewrite_members(&self) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(self.members_dir()) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let mut lines = text.lines();
+            let Some(file) = lines.next() else {
+                continue;
+            };
+            let networks: Vec<PathBuf> = lines.map(PathBuf::from).collect();
+            unite(Path::new(file), &networks)?;
+        }
+        Ok(())
+    }
+
+    /// The network's file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Makes `dest` (a sandbox's `hosts`) a hard link to this file,
@@ -132,8 +191,42 @@ impl NetworkHosts {
             new.push_str(line);
             new.push('\n');
         }
-        write_in_place(&file, &self.path, new.as_bytes())
+        write_in_place(&file, &self.path, new.as_bytes())?;
+        drop(file);
+        self.rewrite_members()
     }
+}
+
+/// Writes `file` (a sandbox's own, see [`NetworkHosts::register`]) as
+/// localhost's lines and every sandbox line of the `networks`' files,
+/// each once, in place, under the file's lock.
+pub fn unite(file: &Path, networks: &[PathBuf]) -> Result<()> {
+    let mut lines: Vec<String> = Vec::new();
+    for net in networks {
+        let text = std::fs::read_to_string(net).unwrap_or_default();
+        for line in text.lines().filter(|l| address_of(l).is_some()) {
+            if !lines.iter().any(|l| l == line) {
+                lines.push(line.to_string());
+            }
+        }
+    }
+    let mut new = String::from(LOCALHOST);
+    for line in &lines {
+        new.push_str(line);
+        new.push('\n');
+    }
+    let handle = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(file)
+        .with_context(|| format!("open {}", file.display()))?;
+    let handle = Flock::lock(handle, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("lock {}", file.display()))?;
+    write_in_place(&handle, file, new.as_bytes())
 }
 
 /// Writes `bytes` over the file from its start, then cuts what is left of

@@ -11,8 +11,11 @@ mod subnet;
 
 pub use fs_plan::FsPlan;
 pub use limits::Limits;
-pub use sandbox_spec::SandboxSpec;
+pub use sandbox_spec::{NetworkRequest, SandboxSpec};
 pub use subnet::Subnet;
+
+/// The network `sbx run` joins when none is named (SPEC "Networks").
+pub const DEFAULT_NETWORK: &str = "sbx0";
 
 /// Where `ip netns` (iproute2's `NETNS_RUN_DIR`) looks for named network
 /// namespaces: sbx pins each sandbox's there (`net::netns`), and keeps the

@@ -8,6 +8,17 @@ use caps::Capability;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
+/// One network a sandbox joins: `--network NAME` (with `--ip` for the
+/// first) or `--network name=NET,ip=ADDR`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRequest {
+    /// The network's name.
+    pub name: String,
+    /// The address asked for; `None` lets IPAM choose (the address it got
+    /// is the record's, see `state::Link`).
+    pub ip: Option<Ipv4Addr>,
+}
+
 /// Everything needed to launch one sandbox, already checked (see
 /// `spec::SandboxSpec::from_request`). Stored as the `spec` object of
 /// `sandboxes/NAME/sandbox.json`; a field added later must read as its
@@ -17,12 +28,9 @@ use std::net::Ipv4Addr;
 pub struct SandboxSpec {
     /// Unique name of the sandbox.
     pub name: String,
-    /// The network to join, or `None` for loopback only.
-    pub network: Option<String>,
-    /// The address asked for with `--ip`; `None` lets IPAM choose (the
-    /// address it got is the record's, not the spec's).
-    #[serde(rename = "requested_ip")]
-    pub ip: Option<Ipv4Addr>,
+    /// The networks to join, in order (`eth0`, `eth1`, ...; the default
+    /// route goes via the first); empty for loopback only.
+    pub networks: Vec<NetworkRequest>,
     /// The UTS hostname.
     pub hostname: String,
     /// The command and its arguments.

@@ -9,9 +9,6 @@ use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 
-/// The interface name a sandbox sees.
-pub const SANDBOX_IFNAME: &str = "eth0";
-
 /// The loopback interface's index, the same in every network namespace.
 const LOOPBACK_INDEX: u32 = 1;
 
@@ -50,6 +47,11 @@ pub fn sandbox_mac_text(ip: Ipv4Addr) -> String {
     sandbox_mac(ip).map(|b| format!("{b:02x}")).join(":")
 }
 
+/// The sandbox side's name of its `index`th network: `eth0`, `eth1`, ...
+pub fn sandbox_ifname(index: usize) -> String {
+    format!("eth{index}")
+}
+
 /// Lets frames the bridge received on the sandbox's port go back out of
 /// it (`hairpin_mode`, linux/if_bridge.h's BR_HAIRPIN_MODE): a sandbox
 /// reaching its own published port through the host needs it when the
@@ -61,22 +63,23 @@ pub fn set_hairpin(host_ifname: &str) -> Result<()> {
 }
 
 /// Creates the pair in one request: the host end up and on the bridge, the
-/// peer born inside the sandbox's netns as `eth0` with the MAC of its
-/// address `ip` (it must be brought up from inside).
+/// peer born inside the sandbox's netns as `ifname` (`eth0`, ...) with the
+/// MAC of its address `ip` (it must be brought up from inside).
 pub async fn create(
     host: &Handle,
     host_ifname: &str,
     netns: &impl AsRawFd,
+    ifname: &str,
     bridge_index: u32,
     mtu: u32,
     ip: Ipv4Addr,
 ) -> Result<()> {
-    let peer = LinkUnspec::new_with_name(SANDBOX_IFNAME)
+    let peer = LinkUnspec::new_with_name(ifname)
         .mtu(mtu)
         .address(sandbox_mac(ip).to_vec())
         .setns_by_fd(netns.as_raw_fd())
         .build();
-    let message = LinkVeth::new(host_ifname, SANDBOX_IFNAME)
+    let message = LinkVeth::new(host_ifname, ifname)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .controller(bridge_index)
         .mtu(mtu)
@@ -90,24 +93,29 @@ pub async fn create(
         .with_context(|| format!("create veth {host_ifname}"))
 }
 
-/// Inside the sandbox: address on `eth0`, `eth0` and `lo` up, default route
-/// via the gateway. Returns `eth0`'s MAC address, for `sbx inspect`.
+/// Inside the sandbox: address on `ifname`, it and `lo` up, and with
+/// `default_via` the default route via that gateway (the first network's
+/// only: SPEC "Sandboxes").
 pub async fn configure_inside(
     sandbox: &Handle,
+    ifname: &str,
     ip: Ipv4Addr,
     prefix: u8,
-    gateway: Ipv4Addr,
+    default_via: Option<Ipv4Addr>,
 ) -> Result<()> {
-    let eth0 = find(sandbox, SANDBOX_IFNAME).await?;
+    let eth0 = find(sandbox, ifname).await?;
     sandbox
         .address()
         .add(eth0, IpAddr::V4(ip), prefix)
         .execute()
         .await
         .map_err(describe)
-        .with_context(|| format!("add address {ip}/{prefix} to {SANDBOX_IFNAME}"))?;
-    set_up(sandbox, eth0, SANDBOX_IFNAME).await?;
+        .with_context(|| format!("add address {ip}/{prefix} to {ifname}"))?;
+    set_up(sandbox, eth0, ifname).await?;
     loopback_up(sandbox).await?;
+    let Some(gateway) = default_via else {
+        return Ok(());
+    };
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(gateway)
         .output_interface(eth0)

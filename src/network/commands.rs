@@ -73,8 +73,8 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
     let (records, _) = root.sandboxes()?;
     let sandboxes: Vec<_> = records
         .iter()
-        .filter(|r| r.spec.network.as_deref() == Some(name))
-        .map(|r| json!({"name": r.spec.name, "ip": r.ip.map(|ip| ip.to_string()), "status": r.status().as_str()}))
+        .filter_map(|r| r.link_on(name).map(|link| (r, link)))
+        .map(|(r, link)| json!({"name": r.spec.name, "ip": link.ip.to_string(), "status": r.status().as_str()}))
         .collect();
     println!(
         "{}",

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::net::Ipv4Addr;
 
 /// The network `sbx run` joins when none is named.
-pub const DEFAULT_NETWORK: &str = "sbx0";
+pub const DEFAULT_NETWORK: &str = crate::model::DEFAULT_NETWORK;
 /// Its subnet, as the SPEC fixes it.
 pub const DEFAULT_SUBNET: &str = "10.11.0.0/16";
 

@@ -150,10 +150,10 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    if let Some(port) = port_of(record)
-        && let Err(e) = k.unguard_port(&port)
-    {
-        errors.push(format!("{e:#}"));
+    for port in ports_of(record) {
+        if let Err(e) = k.unguard_port(&port) {
+            errors.push(format!("{e:#}"));
+        }
     }
     if !record.spec.ports.is_empty()
         && let Err(e) = k.unpublish(&record.spec.ports)
@@ -172,17 +172,22 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
     errors
 }
 
-/// The sandbox's port as the anti-spoofing filter knows it, if it has one
-/// (`None` with `--network none`).
-pub fn port_of(record: &SandboxRecord) -> Option<super::kernel::Port<'_>> {
-    match (&record.veth, record.ip) {
-        (Some(ifname), Some(ip)) => Some(super::kernel::Port {
-            ifname,
-            mac: crate::net::veth::sandbox_mac(ip),
-            ip,
-            trusted: record.spec.allow_spoofing,
-        }),
-        _ => None,
+/// The sandbox's bridge ports as the anti-spoofing filter knows them,
+/// one per network (none with `--network none`).
+pub fn ports_of(record: &SandboxRecord) -> impl Iterator<Item = super::kernel::Port<'_>> {
+    record.links.iter().map(|link| port_of(record, link))
+}
+
+/// One link's bridge port as the anti-spoofing filter knows it.
+pub fn port_of<'a>(
+    record: &SandboxRecord,
+    link: &'a crate::state::Link,
+) -> super::kernel::Port<'a> {
+    super::kernel::Port {
+        ifname: &link.veth,
+        mac: crate::net::veth::sandbox_mac(link.ip),
+        ip: link.ip,
+        trusted: record.spec.allow_spoofing,
     }
 }
 
@@ -194,23 +199,22 @@ pub fn release_template(k: &dyn Kernel, root: &StateRoot) {
     }
 }
 
-/// Gives the sandbox's address back (its lease, if it still names it) and
-/// its line in the network's hosts file.
+/// Gives the sandbox's host ports back, then on each network its line in
+/// the hosts file and its address (its lease, if it still names it).
 /// Called once its namespace is gone, so that nothing still answers for
-/// the address when another sandbox gets it.
+/// an address when another sandbox gets it.
 fn release_lease(root: &StateRoot, record: &SandboxRecord, errors: &mut Vec<String>) {
-    let (Some(network), Some(ip)) = (&record.spec.network, record.ip) else {
-        return;
-    };
-    // Its host ports go to whoever asks next; its neighbours stop
-    // resolving its name; then the address is free.
-    let hosts = NetworkHosts::at(root.network_hosts(network));
     let name = &record.spec.name;
-    let released = (root.ports().release(name, &record.spec.ports))
-        .and_then(|()| hosts.leave(ip, name))
-        .and_then(|()| root.release_lease(network, ip, name));
-    if let Err(e) = released {
+    if let Err(e) = root.ports().release(name, &record.spec.ports) {
         errors.push(format!("{e:#}"));
+    }
+    for link in &record.links {
+        let hosts = NetworkHosts::at(root.network_hosts(&link.network));
+        let released = (hosts.leave(link.ip, name))
+            .and_then(|()| root.release_lease(&link.network, link.ip, name));
+        if let Err(e) = released {
+            errors.push(format!("{e:#}"));
+        }
     }
 }
 

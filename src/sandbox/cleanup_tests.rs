@@ -35,20 +35,26 @@ impl Scratch {
         let record = SandboxRecord {
             spec: SandboxSpec {
                 name: name.into(),
-                network: Some(NET.into()),
+                networks: vec![crate::model::NetworkRequest {
+                    name: NET.into(),
+                    ip: None,
+                }],
                 detach,
                 command: vec!["true".into()],
                 ..SandboxSpec::default()
             },
-            ip: Some(IP),
+            links: vec![crate::state::Link {
+                network: NET.into(),
+                ip: IP,
+                veth: "vsbxunit".into(),
+                ifname: "eth0".into(),
+            }],
             created: 0,
             state: SandboxState::Running,
             owner: None,
             init: None,
             netns: Some(PathBuf::from(format!("/run/netns/sbx-{name}"))),
-            veth: Some("vsbxunit".into()),
             exit_code: None,
-            mac: None,
             cgroups: vec![PathBuf::from("/cg/a"), PathBuf::from("/cg/b")],
         };
         std::fs::create_dir(self.root.sandbox_dir(name)).expect("its folder");

@@ -235,8 +235,8 @@ pub fn prune(root: &StateRoot) -> Result<()> {
 
 fn describe(record: &SandboxRecord) -> String {
     let mut text = format!("sandbox {}", record.spec.name);
-    if let (Some(net), Some(ip)) = (&record.spec.network, record.ip) {
-        text.push_str(&format!(" (address {ip} on {net}"));
+    if let Some(link) = record.primary() {
+        text.push_str(&format!(" (address {} on {}", link.ip, link.network));
         if let Some(netns) = &record.netns {
             text.push_str(&format!(", netns {}", netns.display()));
         }

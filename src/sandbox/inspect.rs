@@ -10,22 +10,23 @@ use serde_json::json;
 pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
     let r = find(root, name)?;
     let status = r.status();
-    let network = match (&r.spec.network, r.ip) {
-        (Some(net_name), Some(ip)) => {
-            let net = root.network(net_name)?;
-            json!({
-                "name": net_name,
-                "ip": ip.to_string(),
-                "prefix": net.as_ref().map(|n| n.subnet.prefix()),
-                "gateway": net.as_ref().map(|n| n.gateway.to_string()),
-                "bridge": net.as_ref().map(|n| n.bridge.clone()),
-                "mac": r.mac,
-                "veth_host": r.veth,
-                "veth_sandbox": crate::net::veth::SANDBOX_IFNAME,
-            })
-        }
-        _ => serde_json::Value::Null,
-    };
+    let mut networks = Vec::new();
+    for link in &r.links {
+        let net = root.network(&link.network)?;
+        networks.push(json!({
+            "name": link.network,
+            "ip": link.ip.to_string(),
+            "prefix": net.as_ref().map(|n| n.subnet.prefix()),
+            "gateway": net.as_ref().map(|n| n.gateway.to_string()),
+            "bridge": net.as_ref().map(|n| n.bridge.clone()),
+            "mac": crate::net::veth::sandbox_mac_text(link.ip),
+            "veth_host": link.veth,
+            "veth_sandbox": link.ifname,
+        }));
+    }
+    // `network` is the first (where the default route goes), as before
+    // sandboxes joined several; `networks` lists them all.
+    let network = networks.first().cloned().unwrap_or(serde_json::Value::Null);
     let log = supervisor::log_path(root, &r.spec.name);
     let value = json!({
         "name": r.spec.name,
@@ -48,6 +49,7 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "seccomp": if r.spec.seccomp { "default" } else { "unconfined" },
         },
         "network": network,
+        "networks": networks,
         "ports": r.spec.ports,
         "limits": r.spec.limits,
         "cgroups": r.cgroups,

@@ -29,7 +29,7 @@ pub fn run(root: &StateRoot, request: &SandboxRequest) -> Result<i32> {
     let nl = Netlink::new()?;
     crate::crash::point("parse");
 
-    let reservation = reserve::reserve(root, &nl, &spec, veth::host_name(&spec.name, nonce))?;
+    let reservation = reserve::reserve(root, &nl, &spec, nonce)?;
     crate::crash::point("reserve");
     if spec.detach {
         // The supervisor opens its own sockets: nothing of this runtime
@@ -94,18 +94,19 @@ pub fn start(
         cleanup::undo_launch(&Host, root, made, made_init.get(), again)
     });
 
-    if let Some((net, _)) = &reservation.network {
+    if let Some((net, _)) = reservation.networks.first() {
         super::publish::publish(&Host, root, &record, net)?;
     }
     let dir = root.sandbox_dir(&record.spec.name);
-    let hosts = record
-        .spec
-        .network
-        .as_ref()
-        .map(|net| NetworkHosts::at(root.network_hosts(net)));
-    let shared = record.ip.zip(hosts.as_ref());
-    let neighbours = reservation.neighbours;
-    etc_files::write(&dir, &spec.name, &spec.hostname, shared, || neighbours)?;
+    let joined: Vec<etc_files::Joined> = (record.links.iter())
+        .zip(reservation.neighbours)
+        .map(|(link, neighbours)| etc_files::Joined {
+            ip: link.ip,
+            hosts: NetworkHosts::at(root.network_hosts(&link.network)),
+            seed: neighbours,
+        })
+        .collect();
+    etc_files::write(&dir, &spec.name, &spec.hostname, joined)?;
     // The cgroups (device allow list, limits) were made and recorded by
     // the reservation, in its one record write.
     process::wait_set()
@@ -124,8 +125,7 @@ pub fn start(
     let pid = child.pid;
     init.set(Some(pid));
     crate::crash::point("clone");
-    let network = reservation.network.as_ref();
-    let wired = pin_and_wire(&pin_ours, &nl, &child, &record, network);
+    let wired = pin_and_wire(&pin_ours, &nl, &child, &record, &reservation.networks);
     // The runtime and its sockets go now: a socket inside the sandbox's netns
     // would keep that namespace (and its veth) alive after the sandbox ends.
     drop(nl);
@@ -166,7 +166,7 @@ fn pin_and_wire(
     nl: &Netlink,
     child: &Child,
     record: &SandboxRecord,
-    network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
+    networks: &[(crate::state::NetworkRecord, crate::network::Attachment)],
 ) -> Result<()> {
     let netns_path = record
         .netns
@@ -178,7 +178,7 @@ fn pin_and_wire(
         return Err(e);
     }
     crate::crash::point("netns");
-    wire_network(nl, child, record, network)
+    wire_network(nl, child, record, networks)
 }
 
 /// Whether `path` pins the netns of `pid` (same namespace inode).
@@ -191,51 +191,59 @@ fn is_pinned_by(pid: Pid, path: &std::path::Path) -> bool {
     }
 }
 
-/// Step 3: the veth pair onto the bridge and the sandbox side's address,
-/// links and default route; with no network, just `lo` up. (`eth0`'s MAC
-/// follows from its address and is recorded at the reservation.)
+/// Step 3: a veth pair onto each network's bridge (`eth0`, `eth1`, ...
+/// inside, in the record's order) with the sandbox side's address and
+/// links, the default route via the first; with no network, just `lo` up.
+/// (Each MAC follows from its address: see `veth::sandbox_mac`.)
 fn wire_network(
     nl: &Netlink,
     child: &Child,
     record: &SandboxRecord,
-    network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
+    networks: &[(crate::state::NetworkRecord, crate::network::Attachment)],
 ) -> Result<()> {
     let netns_file =
         File::open(format!("/proc/{}/ns/net", child.pid)).context("open the sandbox's netns")?;
     let inside = nl.handle_in(&netns_file)?;
-    match (network, record.ip, record.veth.as_deref()) {
-        (Some((net, attachment)), Some(ip), Some(host_ifname)) => {
-            let mtu = net.mtu.unwrap_or(attachment.mtu);
-            // Before the port exists, so it never sends unchecked (and a
-            // port without its element drops everything anyway).
-            if let Some(port) = cleanup::port_of(record) {
-                Host.guard_port(&port)?;
-            }
-            nl.block_on(veth::create(
-                nl.host(),
-                host_ifname,
-                &netns_file,
-                attachment.bridge_index,
-                mtu,
-                ip,
-            ))?;
-            crate::crash::point("veth");
-            if !record.spec.ports.is_empty() {
-                veth::set_hairpin(host_ifname)?;
-            }
-            let prefix = net.subnet.prefix();
-            nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))?;
-            // Reachable before the record says running (see net::ready).
-            let (bridge, eth0) = (net.bridge.as_str(), veth::SANDBOX_IFNAME);
-            let ready =
-                crate::net::ready::await_link(nl.host(), host_ifname, bridge, &inside, eth0);
-            if let Some(warning) = nl.block_on(ready)? {
-                crate::log::warn(&warning);
-            }
-            Ok(())
-        }
-        _ => nl.block_on(veth::loopback_up(&inside)),
+    if record.links.is_empty() {
+        return nl.block_on(veth::loopback_up(&inside));
     }
+    for (i, (link, (net, attachment))) in record.links.iter().zip(networks).enumerate() {
+        let mtu = net.mtu.unwrap_or(attachment.mtu);
+        // Before the port exists, so it never sends unchecked (and a port
+        // without its element drops everything anyway).
+        Host.guard_port(&cleanup::port_of(record, link))?;
+        let host_ifname = link.veth.as_str();
+        nl.block_on(veth::create(
+            nl.host(),
+            host_ifname,
+            &netns_file,
+            &link.ifname,
+            attachment.bridge_index,
+            mtu,
+            link.ip,
+        ))?;
+        crate::crash::point("veth");
+        if i == 0 && !record.spec.ports.is_empty() {
+            veth::set_hairpin(host_ifname)?;
+        }
+        let prefix = net.subnet.prefix();
+        let default_via = (i == 0).then_some(net.gateway);
+        nl.block_on(veth::configure_inside(
+            &inside,
+            &link.ifname,
+            link.ip,
+            prefix,
+            default_via,
+        ))?;
+        // Reachable before the record says running (see net::ready).
+        let bridge = net.bridge.as_str();
+        let ready =
+            crate::net::ready::await_link(nl.host(), host_ifname, bridge, &inside, &link.ifname);
+        if let Some(warning) = nl.block_on(ready)? {
+            crate::log::warn(&warning);
+        }
+    }
+    Ok(())
 }
 
 /// A per-launch random-enough number: names and veth names derive from it.

@@ -45,10 +45,7 @@ fn live_users(
     name: &str,
 ) -> Result<Vec<String>> {
     let mut users = Vec::new();
-    for record in records
-        .iter()
-        .filter(|r| r.spec.network.as_deref() == Some(name))
-    {
+    for record in records.iter().filter(|r| r.link_on(name).is_some()) {
         if record.status() == Status::Exited {
             cleanup::sweep(&Host, root, record.clone())?;
         } else {

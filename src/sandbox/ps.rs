@@ -125,8 +125,9 @@ fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
     json!({
         "name": record.spec.name,
         "pid": live_pid(record, status),
-        "network": record.spec.network,
-        "ip": record.ip.map(|ip| ip.to_string()),
+        "network": record.primary().map(|l| &l.network),
+        "ip": record.primary().map(|l| l.ip.to_string()),
+        "networks": record.links.iter().map(|l| json!({"name": l.network, "ip": l.ip.to_string()})).collect::<Vec<_>>(),
         "status": status.as_str(),
         "exit_code": record.exit_code,
         "created": timefmt::rfc3339(record.created),
@@ -141,8 +142,8 @@ fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
     ps_format::Row {
         name: &record.spec.name,
         pid: live_pid(record, status),
-        network: record.spec.network.as_deref(),
-        ip: record.ip,
+        network: record.primary().map(|l| l.network.as_str()),
+        ip: record.primary().map(|l| l.ip),
         status: status.as_str(),
         exit_code: record.exit_code,
         created: Some(record.created),
@@ -209,6 +210,14 @@ fn unknown_row(damaged: &Damaged, whole: bool) -> Vec<String> {
     ]
 }
 
+/// The cells of a sandbox on several networks: `a,b` (Docker's form).
+fn joined(
+    links: &[crate::state::Link],
+    cell: impl Fn(&crate::state::Link) -> String,
+) -> Option<String> {
+    (!links.is_empty()).then(|| links.iter().map(cell).collect::<Vec<_>>().join(","))
+}
+
 fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
     let header = [
         "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "PORTS", "COMMAND",
@@ -220,8 +229,8 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<
         lines.push(vec![
             r.spec.name.clone(),
             live_pid(r, *status).map_or_else(|| "-".into(), |pid| pid.to_string()),
-            r.spec.network.clone().unwrap_or_else(|| "none".into()),
-            r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
+            joined(&r.links, |l| l.network.clone()).unwrap_or_else(|| "none".into()),
+            joined(&r.links, |l| l.ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
             timefmt::ago(r.created, now),
             PortsCell(&r.spec.ports).to_string(),

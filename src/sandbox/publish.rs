@@ -28,7 +28,8 @@ pub fn publish(
         );
     }
     let ip = record
-        .ip
+        .primary()
+        .map(|l| l.ip)
         .context("a sandbox with published ports has no address")?;
     for port in ports {
         if let Some(listener) = crate::net::listeners::in_the_way(port) {

@@ -15,25 +15,28 @@ use super::cleanup;
 use super::damaged::{self, Damaged};
 use super::kernel::{Host, Kernel};
 use crate::ipam::{self, Holder};
-use crate::net::{Netlink, netns};
+use crate::net::{Netlink, netns, veth};
 use crate::network::{self, Attachment};
 use crate::spec::SandboxSpec;
 use crate::state::liveness::ProcessId;
 use crate::state::records::Status;
-use crate::state::{Entry, Leases, NetworkRecord, SandboxRecord, SandboxState, StateRoot, Take};
+use crate::state::{
+    Entry, Leases, Link, NetworkRecord, SandboxRecord, SandboxState, StateRoot, Take,
+};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-/// What the reservation produced: the record as written, and the network to
-/// plug into (if any) with the neighbours for /etc/hosts.
+/// What the reservation produced: the record as written, and the networks
+/// to plug into (in the record's link order) with their neighbours for
+/// /etc/hosts.
 pub struct Reservation {
     /// The `creating` record.
     pub record: SandboxRecord,
-    /// The network, its bridge, and our prefix/gateway.
-    pub network: Option<(NetworkRecord, Attachment)>,
-    /// The other holders of the network's leases, for /etc/hosts.
-    pub neighbours: Vec<(String, Ipv4Addr)>,
+    /// Each network, its bridge, and our prefix/gateway.
+    pub networks: Vec<(NetworkRecord, Attachment)>,
+    /// The other holders of each network's leases, for /etc/hosts.
+    pub neighbours: Vec<Vec<(String, Ipv4Addr)>>,
     /// `sbx restart` took over an exited sandbox's folder (and its log):
     /// a failed launch gives it back as it was, exited, not removed.
     pub again: bool,
@@ -45,9 +48,9 @@ pub fn reserve(
     root: &StateRoot,
     nl: &Netlink,
     spec: &SandboxSpec,
-    veth: String,
+    nonce: u64,
 ) -> Result<Reservation> {
-    reserve_as(root, nl, spec, veth, false)
+    reserve_as(root, nl, spec, nonce, false)
 }
 
 /// [`reserve`] for `sbx restart`: an exited sandbox of the same name is
@@ -56,16 +59,16 @@ pub fn reserve_again(
     root: &StateRoot,
     nl: &Netlink,
     spec: &SandboxSpec,
-    veth: String,
+    nonce: u64,
 ) -> Result<Reservation> {
-    reserve_as(root, nl, spec, veth, true)
+    reserve_as(root, nl, spec, nonce, true)
 }
 
 fn reserve_as(
     root: &StateRoot,
     nl: &Netlink,
     spec: &SandboxSpec,
-    veth: String,
+    nonce: u64,
     again: bool,
 ) -> Result<Reservation> {
     // A restart takes over a folder that exists: exclusively, so that two
@@ -77,7 +80,7 @@ fn reserve_as(
         } else {
             root.lock_shared()?
         };
-        match attempt(root, nl, spec, &veth, again, exclusive)? {
+        match attempt(root, nl, spec, nonce, again, exclusive)? {
             Some(reservation) => return Ok(reservation),
             // Something must be swept, built or created first: again, with
             // the lock held exclusively (the shared one is dropped first).
@@ -92,7 +95,7 @@ fn attempt(
     root: &StateRoot,
     nl: &Netlink,
     spec: &SandboxSpec,
-    veth: &str,
+    nonce: u64,
     again: bool,
     exclusive: bool,
 ) -> Result<Option<Reservation>> {
@@ -108,54 +111,52 @@ fn attempt(
             netns_path.display()
         );
     }
-    let network = match &spec.network {
-        None => None,
-        Some(name) => match root.network(name)? {
-            Some(record) => Some(record),
-            None if exclusive => Some(find_or_create_network(root, nl, name)?),
-            None => return Ok(None),
-        },
-    };
-    let mut lease = None;
+    // On each network: its record (the default one made if missing), its
+    // lease index, an address.
+    let mut taken: Vec<(NetworkRecord, Lease)> = Vec::new();
     let mut neighbours = Vec::new();
-    if let Some(net) = &network {
+    for request in &spec.networks {
+        let net = match root.network(&request.name)? {
+            Some(record) => record,
+            None if exclusive => find_or_create_network(root, nl, &request.name)?,
+            None => return Ok(None),
+        };
         let leases = root.leases(&net.name);
         if !leases.exists() {
             if !exclusive {
                 return Ok(None);
             }
-            build_index(root, nl, net)?;
+            build_index(root, nl, &net)?;
         }
-        let Some((ip, held)) = take_address(root, &leases, net, spec, exclusive, again)? else {
+        let wanted = request.ip;
+        let Some((ip, held)) = take_address(root, &leases, &net, wanted, spec, exclusive, again)?
+        else {
             return Ok(None);
         };
-        neighbours = held
-            .into_iter()
-            .filter(|(held_ip, holder)| *held_ip != ip && *holder != spec.name && holder != "?")
-            .map(|(held_ip, holder)| (holder, held_ip))
-            .collect();
-        lease = Some(Lease {
+        neighbours.push(
+            held.into_iter()
+                .filter(|(held_ip, holder)| *held_ip != ip && *holder != spec.name && holder != "?")
+                .map(|(held_ip, holder)| (holder, held_ip))
+                .collect(),
+        );
+        let lease = Lease {
             leases,
             ip,
             holder: &spec.name,
             armed: true,
-        });
+        };
+        taken.push((net, lease));
     }
-    let result = finish_reservation(root, nl, spec, veth, again, network, lease.as_ref());
-    match result {
-        Ok((record, network)) => {
-            if let Some(mut lease) = lease {
-                lease.armed = false;
-            }
-            Ok(Some(Reservation {
-                record,
-                network,
-                neighbours,
-                again,
-            }))
-        }
-        Err(e) => Err(e),
+    let (record, networks) = finish_reservation(root, nl, spec, nonce, again, &taken)?;
+    for (_, lease) in &mut taken {
+        lease.armed = false;
     }
+    Ok(Some(Reservation {
+        record,
+        networks,
+        neighbours,
+        again,
+    }))
 }
 
 /// A lease taken by this launch, given back if the launch fails before its
@@ -176,39 +177,38 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// The steps after the address: the network made ready, the name claimed
-/// with `mkdir` (exclusive: the loser of a race learns it here), the
-/// `creating` record written.
+/// The steps after the addresses: the networks made ready, the name
+/// claimed with `mkdir` (exclusive: the loser of a race learns it here),
+/// the `creating` record written.
 fn finish_reservation(
     root: &StateRoot,
     nl: &Netlink,
     spec: &SandboxSpec,
-    veth: &str,
+    nonce: u64,
     again: bool,
-    network: Option<NetworkRecord>,
-    lease: Option<&Lease>,
-) -> Result<(SandboxRecord, Option<(NetworkRecord, Attachment)>)> {
-    let attachment = match network {
-        Some(net) => {
-            let attachment = network::ensure_ready(nl, &net)?;
-            Some((net, attachment))
-        }
-        None => None,
-    };
+    taken: &[(NetworkRecord, Lease)],
+) -> Result<(SandboxRecord, Vec<(NetworkRecord, Attachment)>)> {
+    let mut attachments = Vec::with_capacity(taken.len());
+    let mut links = Vec::with_capacity(taken.len());
+    for (i, (net, lease)) in taken.iter().enumerate() {
+        attachments.push((net.clone(), network::ensure_ready(nl, net)?));
+        links.push(Link {
+            network: net.name.clone(),
+            ip: lease.ip,
+            veth: veth::host_name(&spec.name, nonce.wrapping_add(i as u64)),
+            ifname: veth::sandbox_ifname(i),
+        });
+    }
     netns::ensure_dir()?;
     let mut record = SandboxRecord {
         spec: spec.clone(),
-        ip: lease.map(|l| l.ip),
+        links,
         created: crate::timefmt::now_unix(),
         state: SandboxState::Creating,
         owner: ProcessId::current(),
         init: None,
         netns: Some(netns::path_for(&spec.name)),
-        veth: attachment.as_ref().map(|_| veth.to_string()),
         exit_code: None,
-        // Known from the address (see `veth::sandbox_mac`), so the one
-        // record write needs no second one once the link exists.
-        mac: lease.map(|l| crate::net::veth::sandbox_mac_text(l.ip)),
         cgroups: Vec::new(),
     };
     let dir = root.sandbox_dir(&spec.name);
@@ -239,7 +239,7 @@ fn finish_reservation(
         let _ = cleanup::undo_launch(&Host, root, record, None, again);
         return Err(e);
     }
-    Ok((record, attachment))
+    Ok((record, attachments))
 }
 
 /// What the state root says about the name a launch wants.
@@ -360,7 +360,7 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
         Entry::Absent => Verdict::Stale,
         Entry::Unreadable(_) => Verdict::Held,
         Entry::Found(record) => {
-            if record.spec.network.as_deref() != Some(net.name.as_str()) || record.ip != Some(ip) {
+            if record.link_on(&net.name).map(|l| l.ip) != Some(ip) {
                 Verdict::Stale
             } else if record.status() == Status::Exited {
                 Verdict::Dead(Box::new(record))
@@ -392,12 +392,13 @@ fn take_address(
     root: &StateRoot,
     leases: &Leases,
     net: &NetworkRecord,
+    wanted: Option<Ipv4Addr>,
     spec: &SandboxSpec,
     exclusive: bool,
     again: bool,
 ) -> Result<Option<(Ipv4Addr, BTreeMap<Ipv4Addr, String>)>> {
     let mut held = leases.list()?;
-    if let Some(wanted) = spec.ip {
+    if let Some(wanted) = wanted {
         ipam::check_requested(&net.subnet, net.gateway, &net.name, wanted, &[])?;
         let mut reclaimed = false;
         loop {
@@ -488,10 +489,8 @@ fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()
     let mut leases = BTreeMap::new();
     for record in records {
         let cleaned = record.state == SandboxState::Exited && record.netns.is_none();
-        if let (Some(ip), false) = (record.ip, cleaned)
-            && record.spec.network.as_deref() == Some(net.name.as_str())
-        {
-            leases.entry(ip).or_insert(record.spec.name);
+        if let (Some(link), false) = (record.link_on(&net.name), cleaned) {
+            leases.entry(link.ip).or_insert(record.spec.name.clone());
         }
     }
     let damaged: Vec<Damaged> = damaged::probe_all(unreadable);

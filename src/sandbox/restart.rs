@@ -4,7 +4,7 @@
 //! folder and log stay, so `sbx logs` shows every run, as Docker's does.
 
 use super::{control, find, launch, reserve, supervisor};
-use crate::net::{Netlink, veth};
+use crate::net::Netlink;
 use crate::spec::SandboxSpec;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
@@ -42,12 +42,7 @@ fn restart(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
     let spec = spec_of(&record)?;
     control::stop(root, name, timeout)?;
     let nl = Netlink::new()?;
-    let reservation = reserve::reserve_again(
-        root,
-        &nl,
-        &spec,
-        veth::host_name(&spec.name, launch::nonce()),
-    )?;
+    let reservation = reserve::reserve_again(root, &nl, &spec, launch::nonce())?;
     // The supervisor opens its own sockets: nothing of this runtime may be
     // shared across its fork.
     drop(nl);
@@ -69,11 +64,16 @@ pub fn spec_of(record: &SandboxRecord) -> Result<SandboxSpec> {
             record.spec.name
         );
     }
-    Ok(SandboxSpec {
-        ip: record.ip.or(record.spec.ip),
+    let mut spec = SandboxSpec {
         detach: true,
         ..record.spec.clone()
-    })
+    };
+    for request in &mut spec.networks {
+        if let Some(link) = record.link_on(&request.name) {
+            request.ip = Some(link.ip);
+        }
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]
@@ -89,7 +89,7 @@ mod tests {
         let request = SandboxRequest {
             detach: true,
             name: Some("web".into()),
-            network: "sbx0".into(),
+            networks: strings(&["sbx0"]),
             ip: Some("10.9.0.7".into()),
             hostname: Some("h".into()),
             env: strings(&["A=1"]),
@@ -104,15 +104,13 @@ mod tests {
         let spec = SandboxSpec::from_request(&request, || "x".into(), |_| None, false).unwrap();
         let record = SandboxRecord {
             spec: spec.clone(),
-            ip: spec.ip,
+            links: Vec::new(),
             created: 0,
             state: crate::state::SandboxState::Exited,
             owner: None,
             init: None,
             netns: None,
-            veth: None,
             exit_code: Some(0),
-            mac: None,
             cgroups: Vec::new(),
         };
         let text = serde_json::to_vec(&record).unwrap();

@@ -6,8 +6,8 @@
 //! such a record uses the current layout.
 
 use super::liveness::ProcessId;
-use super::records::{SandboxRecord, SandboxState};
-use crate::model::{FsPlan, Limits, SandboxSpec};
+use super::records::{Link, SandboxRecord, SandboxState};
+use crate::model::{FsPlan, Limits, NetworkRequest, SandboxSpec};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -36,8 +36,6 @@ pub(super) struct FlatRecord {
     detached: bool,
     #[serde(default)]
     auto_remove: bool,
-    #[serde(default)]
-    mac: Option<String>,
     /// `CAP_*` names, as `caps` prints them.
     #[serde(default)]
     capabilities: Vec<String>,
@@ -69,13 +67,24 @@ impl FlatRecord {
         } else {
             self.workdir
         };
+        let links = match (&self.network, self.ip, self.veth) {
+            (Some(network), Some(ip), Some(veth)) => vec![Link {
+                network: network.clone(),
+                ip,
+                veth,
+                ifname: "eth0".into(),
+            }],
+            _ => Vec::new(),
+        };
+        // The oldest layout did not say whether the address was asked
+        // for; keeping it is what `sbx restart` did then.
+        let networks = (self.network.into_iter())
+            .map(|name| NetworkRequest { name, ip: self.ip })
+            .collect();
         SandboxRecord {
             spec: SandboxSpec {
                 name: self.name,
-                network: self.network,
-                // The oldest layout did not say whether the address was
-                // asked for; keeping it is what `sbx restart` did then.
-                ip: self.ip,
+                networks,
                 hostname: self.hostname,
                 command: self.command,
                 env: self.env,
@@ -91,15 +100,13 @@ impl FlatRecord {
                 seccomp: !self.seccomp_unconfined,
                 limits: self.limits,
             },
-            ip: self.ip,
+            links,
             created: self.created,
             state: self.state,
             owner: self.owner,
             init: self.init,
             netns: self.netns,
-            veth: self.veth,
             exit_code: self.exit_code,
-            mac: self.mac,
             cgroups: self.cgroups,
         }
     }
@@ -125,9 +132,23 @@ mod tests {
     fn a_flat_record_reads_as_the_current_layout() {
         let record = SandboxRecord::from_json(FLAT.as_bytes()).expect("flat record parses");
         assert_eq!(record.spec.name, "web");
-        assert_eq!(record.spec.network.as_deref(), Some("sbx0"));
-        assert_eq!(record.ip, Some(Ipv4Addr::new(10, 11, 0, 7)));
-        assert_eq!(record.spec.ip, Some(Ipv4Addr::new(10, 11, 0, 7)));
+        let ip = Ipv4Addr::new(10, 11, 0, 7);
+        assert_eq!(
+            record.spec.networks,
+            [NetworkRequest {
+                name: "sbx0".into(),
+                ip: Some(ip)
+            }]
+        );
+        assert_eq!(
+            record.links,
+            [Link {
+                network: "sbx0".into(),
+                ip,
+                veth: "vsbxab12".into(),
+                ifname: "eth0".into()
+            }]
+        );
         assert_eq!(record.spec.workdir, "/tmp");
         assert!(record.spec.detach && !record.spec.auto_remove);
         assert_eq!(
@@ -149,15 +170,15 @@ mod tests {
         assert!(text.contains(r#""spec":{"#), "{text}");
         let again = SandboxRecord::from_json(text.as_bytes()).expect("current record parses");
         assert_eq!(again.spec, old.spec);
-        assert_eq!(again.ip, old.ip);
+        assert_eq!(again.links, old.links);
         assert_eq!(again.cgroups, old.cgroups);
     }
 
     #[test]
     fn a_damaged_current_record_keeps_its_own_error() {
-        let err = SandboxRecord::from_json(br#"{"spec":{"name":"x"},"ip":7}"#)
-            .expect_err("a bad ip is refused");
-        assert!(err.to_string().contains("ip") || err.to_string().contains("invalid"));
+        let err = SandboxRecord::from_json(br#"{"spec":{"name":"x"},"links":7}"#)
+            .expect_err("bad links are refused");
+        assert!(err.to_string().contains("invalid type"), "{err}");
         assert!(SandboxRecord::from_json(b"{}").is_err());
     }
 }

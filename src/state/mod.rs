@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use leases::{Leases, Take};
 use liveness::ProcessId;
-pub use records::{NetworkRecord, SandboxRecord, SandboxState};
+pub use records::{Link, NetworkRecord, SandboxRecord, SandboxState};
 
 /// A record file that exists (or a sandbox folder whose record is missing)
 /// but cannot be read: set aside, never taken for a dead sandbox or an
@@ -393,6 +393,15 @@ impl StateRoot {
         match fs::remove_file(&hosts) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| format!("remove {}", hosts.display()));
+            }
+            _ => {}
+        }
+        // Its registrations of sandboxes on several networks (see
+        // `fs::hosts`): none is left once no sandbox uses the network.
+        let members = hosts.with_extension("multi");
+        match fs::remove_dir_all(&members) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("remove {}", members.display()));
             }
             _ => {}
         }

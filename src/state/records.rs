@@ -19,6 +19,20 @@ pub enum SandboxState {
     Exited,
 }
 
+/// A sandbox's interface on one network, as its reservation made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The network.
+    pub network: String,
+    /// The address it got (its lease).
+    pub ip: Ipv4Addr,
+    /// Host-side veth name, unique per launch so teardown never races a
+    /// reuse.
+    pub veth: String,
+    /// The sandbox side's name: `eth0`, `eth1`, ...
+    pub ifname: String,
+}
+
 /// One sandbox as recorded in `sandboxes/NAME/sandbox.json`: the spec it
 /// was launched from, and what the launch got and made (address, kernel
 /// objects, processes, exit code). Records of the older flat layout are
@@ -27,8 +41,9 @@ pub enum SandboxState {
 pub struct SandboxRecord {
     /// What was launched, as checked (`sbx restart` launches it again).
     pub spec: SandboxSpec,
-    /// The address it got on its network (the spec's is only a request).
-    pub ip: Option<Ipv4Addr>,
+    /// Its interfaces, one per network of the spec, in the same order.
+    #[serde(default)]
+    pub links: Vec<Link>,
     /// Unix seconds when the launch began.
     pub created: u64,
     /// Last step written.
@@ -39,13 +54,8 @@ pub struct SandboxRecord {
     pub init: Option<ProcessId>,
     /// The bind-mounted netns file, until it is released.
     pub netns: Option<PathBuf>,
-    /// Host-side veth name, unique per launch so teardown never races a reuse.
-    pub veth: Option<String>,
     /// The command's exit status, once known.
     pub exit_code: Option<i32>,
-    /// The MAC address of the sandbox's `eth0`.
-    #[serde(default)]
-    pub mac: Option<String>,
     /// The cgroup folders made for it, until they are removed.
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
@@ -85,6 +95,17 @@ impl SandboxRecord {
                 _ => Err(e),
             },
         }
+    }
+
+    /// Its interface on its first network, if any: what `ps` shows and
+    /// where published ports lead.
+    pub fn primary(&self) -> Option<&Link> {
+        self.links.first()
+    }
+
+    /// Its interface on network `name`, if it joined it.
+    pub fn link_on(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.network == name)
     }
 
     /// Whether the record stays after the sandbox ends (until `sbx rm`).
@@ -156,8 +177,8 @@ mod tests {
     ) -> SandboxRecord {
         serde_json::from_value::<SandboxRecord>(serde_json::json!({
             "spec": {"name": "t", "hostname": "t", "command": ["true"]},
-            "ip": null, "created": 0, "state": "creating", "owner": null, "init": null,
-            "netns": null, "veth": null, "exit_code": null,
+            "created": 0, "state": "creating", "owner": null, "init": null,
+            "netns": null, "exit_code": null,
         }))
         .map(|mut r| {
             r.state = state;
