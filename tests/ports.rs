@@ -295,7 +295,61 @@ fn conflicts_are_refused_naming_the_holder_and_leave_nothing() {
         ],
         &["-p 47182"],
     );
+    refused(
+        &[
+            "run",
+            "--network",
+            &net,
+            "--name",
+            "tst-pxb",
+            "-p",
+            "10.218.1.77:47182:80",
+            "--",
+            "true",
+        ],
+        &["10.218.1.77", "not an address of this host"],
+    );
+    refused(
+        &[
+            "run",
+            "--network",
+            &net,
+            "--name",
+            "tst-pxb",
+            "-p",
+            "40000-41999:40000-41999",
+            "--",
+            "true",
+        ],
+        &["at most 1024"],
+    );
     assert!(!port_elements().contains("47182"));
+    // No refusal took the holder's port away.
+    let holder_ip = env.inspect("tst-pxa")["network"]["ip"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        port_elements().contains(&format!("tcp . 47180 : {holder_ip} . 80")),
+        "{}",
+        port_elements()
+    );
+    // A range of many ports goes in and out whole.
+    env.detach(
+        "tst-pxr",
+        &[
+            "--network",
+            &net,
+            "-p",
+            "46000-46499:46000-46499",
+            "--",
+            "sleep",
+            "120",
+        ],
+    );
+    assert!(port_elements().contains("tcp . 46499"));
+    env.ok(&["rm", "-f", "tst-pxr"]);
+    assert!(!port_elements().contains("tcp . 46"), "{}", port_elements());
     // The same port on udp is another port.
     env.detach(
         "tst-pxc",
@@ -346,8 +400,18 @@ fn a_killed_sandboxs_ports_are_swept_and_can_be_published_again() {
         "tst-pkb",
         &["--network", &net, "-p", "47280:80", "--", "sleep", "120"],
     );
-    env.ok(&["rm", "-f", "tst-pkb"]);
+    let new_ip = env.inspect("tst-pkb")["network"]["ip"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // ...and sweeping the dead one leaves the new holder's port alone.
     env.ok(&["prune"]);
+    assert!(
+        port_elements().contains(&format!("tcp . 47280 : {new_ip} . 80")),
+        "{}",
+        port_elements()
+    );
+    env.ok(&["rm", "-f", "tst-pkb"]);
     assert!(!port_elements().contains("47280"), "{}", port_elements());
     assert!(env.records().is_empty(), "{:?}", env.records());
 }

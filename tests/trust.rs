@@ -362,3 +362,87 @@ fn a_sandbox_on_two_networks_reaches_both_and_knows_both_neighbourhoods() {
     env.detach("tst-muagain", &["--network", &long, "--", "sleep", "1"]);
     env.ok(&["rm", "-f", "tst-mua", "tst-mub", "tst-mua2", "tst-muagain"]);
 }
+
+#[test]
+fn network_connect_and_disconnect_change_a_running_sandboxs_interfaces() {
+    let mut env = TestEnv::new("connect");
+    let a = env.network(
+        "tst-cona",
+        &["--subnet", "10.216.6.0/24", "--bridge", "tstb-cona"],
+    );
+    let b = env.network(
+        "tst-conb",
+        &["--subnet", "10.216.7.0/24", "--bridge", "tstb-conb"],
+    );
+    env.detach("tst-conx", &["--network", &a, "--", "sleep", "120"]);
+    env.detach("tst-cony", &["--network", &b, "--", "sleep", "120"]);
+    assert!(!exec_ok(
+        &env,
+        "tst-conx",
+        "ping -c1 -W1 10.216.7.2 >/dev/null"
+    ));
+
+    env.ok(&["network", "connect", "--ip", "10.216.7.70", &b, "tst-conx"]);
+    let inside = env.ok(&[
+        "exec",
+        "tst-conx",
+        "--",
+        "sh",
+        "-c",
+        "ip -o -4 addr show; ip route show default",
+    ]);
+    assert!(inside.contains("eth1    inet 10.216.7.70/24"), "{inside}");
+    assert!(
+        inside.contains("default via 10.216.6.1 dev eth0"),
+        "the default route stays: {inside}"
+    );
+    assert!(
+        exec_ok(&env, "tst-conx", "ping -c1 -W2 tst-cony >/dev/null"),
+        "names and reach"
+    );
+    assert!(hosts_of(&env, "tst-cony").contains("10.216.7.70\ttst-conx\n"));
+    assert!(hosts_of(&env, "tst-conx").contains("10.216.6.2\ttst-conx\n"));
+    let info = env.inspect("tst-conx");
+    assert_eq!(info["networks"][1]["name"], "tst-conb");
+    // Errors: already on it, not on it, unknown network, not running.
+    let refused = |args: &[&str], says: &str| {
+        let out = env.sbx(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(
+        &["network", "connect", &b, "tst-conx"],
+        "already on network",
+    );
+    refused(
+        &["network", "connect", "tst-nonet", "tst-conx"],
+        "not found",
+    );
+    refused(
+        &["network", "disconnect", "tst-nonet", "tst-cony"],
+        "not on network",
+    );
+
+    env.ok(&["network", "disconnect", &b, "tst-conx"]);
+    let inside = env.ok(&["exec", "tst-conx", "--", "ip", "-o", "-4", "addr", "show"]);
+    assert!(!inside.contains("eth1"), "{inside}");
+    assert!(!hosts_of(&env, "tst-cony").contains("tst-conx"));
+    assert!(!hosts_of(&env, "tst-conx").contains("tst-cony"));
+    // Its address on b is free again.
+    env.detach(
+        "tst-conz",
+        &["--network", &b, "--ip", "10.216.7.70", "--", "sleep", "120"],
+    );
+    // A connected sandbox's extra link goes when it ends, too.
+    env.ok(&["network", "connect", &b, "tst-conx"]);
+    env.ok(&["rm", "-f", "tst-conx"]);
+    let leases = env.root.join("leases").join(&b);
+    let held = list(&leases);
+    assert_eq!(
+        held.iter().filter(|l| !l.starts_with('=')).count(),
+        2,
+        "{held:?}"
+    );
+    env.ok(&["rm", "-f", "tst-cony", "tst-conz"]);
+}

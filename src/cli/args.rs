@@ -240,6 +240,23 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Give a running sandbox one more interface (eth1, ...) on a network.
+    Connect {
+        /// Its address on the network; default: the lowest free one.
+        #[arg(long)]
+        ip: Option<String>,
+        /// Network name.
+        network: String,
+        /// Sandbox name.
+        sandbox: String,
+    },
+    /// Take a running sandbox off a network.
+    Disconnect {
+        /// Network name.
+        network: String,
+        /// Sandbox name.
+        sandbox: String,
+    },
 }
 
 /// `sbx network create`.

@@ -106,6 +106,14 @@ fn network_command(root: &state::StateRoot, command: &NetworkCommand) -> anyhow:
         NetworkCommand::Ls { json } => commands::ls(root, *json),
         NetworkCommand::Inspect { name } => commands::inspect(root, name),
         NetworkCommand::Rm { names } => sandbox::network_rm::rm(root, names),
+        NetworkCommand::Connect {
+            ip,
+            network,
+            sandbox,
+        } => sandbox::connect::connect(root, network, sandbox, ip.as_deref()),
+        NetworkCommand::Disconnect { network, sandbox } => {
+            sandbox::connect::disconnect(root, network, sandbox)
+        }
     }
 }
 

@@ -355,14 +355,23 @@ pub(crate) fn delete_elements(family: u8, table: &str, elements: &[(&str, Vec<u8
     let socket = Socket::open()?;
     let send = |part: &[(&str, Vec<u8>)]| -> Result<Vec<(String, i32)>> {
         let mut batch = Batch::new(&socket);
-        for (set, key) in part {
-            batch.add_in(
-                family,
-                nft::NFT_MSG_DELSETELEM,
-                0,
-                &nft::element_list(table, set, std::slice::from_ref(key)),
-                format!("remove an element of set {set} in table {table}"),
-            );
+        // Consecutive elements of one set share a message (a few hundred
+        // at most: one answer each, and a message a socket takes).
+        for group in part.chunk_by(|a, b| a.0 == b.0) {
+            for chunk in group.chunks(256) {
+                let set = chunk[0].0;
+                let keys: Vec<Vec<u8>> = chunk.iter().map(|(_, k)| k.clone()).collect();
+                batch.add_in(
+                    family,
+                    nft::NFT_MSG_DELSETELEM,
+                    0,
+                    &nft::element_list(table, set, &keys),
+                    format!(
+                        "remove {} elements of set {set} in table {table}",
+                        keys.len()
+                    ),
+                );
+            }
         }
         batch.commit(&socket)
     };

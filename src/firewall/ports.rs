@@ -135,43 +135,96 @@ pub fn publish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
     }
     let socket = Socket::open()?;
     let mut batch = Batch::new(&socket);
-    for port in ports {
-        let (map, key) = element(port);
-        let value = map.value(&[&ip.octets(), &port.port.to_be_bytes()]);
-        batch.add(
-            nft::NFT_MSG_NEWSETELEM,
-            nft::NLM_F_CREATE | nft::NLM_F_EXCL,
-            &nft::map_element_list(TABLE, map.name, &[(key, Some(value))]),
-            format!(
-                "publish {}:{}/{}",
-                port.host_ip,
-                port.host_port,
-                port.proto.as_str()
-            ),
-        );
+    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
+        let elements: Vec<(Vec<u8>, Option<Vec<u8>>)> = (ports.iter())
+            .filter(|p| std::ptr::eq(element(p).0, map))
+            .map(|p| (element(p).1, Some(target(p, ip))))
+            .collect();
+        // A few hundred elements per message: one answer each, and a
+        // message well under what a netlink socket takes.
+        for chunk in elements.chunks(ELEMENTS_PER_MESSAGE) {
+            batch.add(
+                nft::NFT_MSG_NEWSETELEM,
+                nft::NLM_F_CREATE | nft::NLM_F_EXCL,
+                &nft::map_element_list(TABLE, map.name, chunk),
+                format!("publish {} ports in map {}", chunk.len(), map.name),
+            );
+        }
     }
     for (what, errno) in batch.commit(&socket)? {
         match errno {
             0 => {}
-            libc::EEXIST => bail!(
-                "cannot {what}: that host port is already published by a sandbox of another sbx state root: pick another host port"
-            ),
+            libc::EEXIST => {
+                let taken = taken_by_others(&socket, ports, ip)?;
+                bail!(
+                    "host port {taken} is already published by a sandbox of another sbx state root: pick another host port"
+                )
+            }
             errno => bail!("{what}: {}", std::io::Error::from_raw_os_error(errno)),
         }
     }
     Ok(())
 }
 
-/// Forgets `ports`' elements; ones already gone are fine.
-pub fn unpublish(ports: &[PortMapping]) -> Result<()> {
-    let elements: Vec<(&str, Vec<u8>)> = ports
-        .iter()
-        .map(|p| {
-            let (map, key) = element(p);
-            (map.name, key)
-        })
-        .collect();
-    super::delete_elements(nft::NFPROTO_IPV4, TABLE, &elements)
+/// How many elements one message carries.
+const ELEMENTS_PER_MESSAGE: usize = 256;
+
+/// What a port maps to: the sandbox's address and port.
+fn target(port: &PortMapping, ip: Ipv4Addr) -> Vec<u8> {
+    ANY_ADDRESS.value(&[&ip.octets(), &port.port.to_be_bytes()])
+}
+
+/// The first of `ports` whose element exists and leads elsewhere, for the
+/// refusal.
+fn taken_by_others(socket: &Socket, ports: &[PortMapping], ip: Ipv4Addr) -> Result<String> {
+    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
+        let present = socket.dump_set_elements(nft::NFPROTO_IPV4, TABLE, map.name)?;
+        for port in ports.iter().filter(|p| std::ptr::eq(element(p).0, map)) {
+            let key = element(port).1;
+            if present
+                .iter()
+                .any(|(k, v)| *k == key && *v != target(port, ip))
+            {
+                return Ok(format!(
+                    "{}:{}/{}",
+                    port.host_ip,
+                    port.host_port,
+                    port.proto.as_str()
+                ));
+            }
+        }
+    }
+    Ok("(one of them)".into())
+}
+
+/// Forgets those of `ports`' elements that lead to the sandbox at `ip`:
+/// an element of that key leading elsewhere is another sandbox's (one
+/// that took the port over, or of another state root) and stays. Ones
+/// already gone are fine.
+pub fn unpublish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let socket = Socket::open()?;
+    let mut mine: Vec<(&str, Vec<u8>)> = Vec::new();
+    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
+        let wanted: Vec<&PortMapping> = (ports.iter())
+            .filter(|p| std::ptr::eq(element(p).0, map))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let present = socket.dump_set_elements(nft::NFPROTO_IPV4, TABLE, map.name)?;
+        for port in wanted {
+            let key = element(port).1;
+            let value = target(port, ip);
+            if present.iter().any(|(k, v)| *k == key && *v == value) {
+                mine.push((map.name, key));
+            }
+        }
+    }
+    drop(socket);
+    super::delete_elements(nft::NFPROTO_IPV4, TABLE, &mine)
 }
 
 /// The map and key of one port.
@@ -262,7 +315,7 @@ mod tests {
         let (map, key) = element(&one);
         assert_eq!(map.name, "ports-ip");
         assert_eq!(key, [127, 0, 0, 1, 17, 0, 0, 0, 0x1f, 0x90, 0, 0]);
-        let value = map.value(&[&[10, 0, 0, 2], &80u16.to_be_bytes()]);
+        let value = target(&one, Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(value, [10, 0, 0, 2, 0, 80, 0, 0]);
     }
 }

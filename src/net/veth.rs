@@ -62,6 +62,20 @@ pub fn set_hairpin(host_ifname: &str) -> Result<()> {
     std::fs::write(&path, "1").with_context(|| format!("set {path}"))
 }
 
+/// Deletes the pair by its host end's name (both ends go); already gone is
+/// fine.
+pub async fn delete(host: &Handle, host_ifname: &str) -> Result<()> {
+    let Some(link) = crate::net::bridge::find(host, host_ifname).await? else {
+        return Ok(());
+    };
+    match host.link().del(link.index).execute().await {
+        Err(e) if errno(&e) != Some(libc::ENODEV) => {
+            Err(describe(e)).with_context(|| format!("delete veth {host_ifname}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Creates the pair in one request: the host end up and on the bridge, the
 /// peer born inside the sandbox's netns as `ifname` (`eth0`, ...) with the
 /// MAC of its address `ip` (it must be brought up from inside).

@@ -33,6 +33,15 @@ pub fn finish(
     mut record: SandboxRecord,
     exit_code: Option<i32>,
 ) -> Result<()> {
+    // `network connect`/`disconnect` may have changed its links since the
+    // launch: read them under the sandbox's lock, which they hold.
+    let _lock = root.lock_sandbox(&record.spec.name);
+    if let Ok(Some(fresh)) = root.sandbox(&record.spec.name)
+        && fresh.created == record.created
+    {
+        record.links = fresh.links;
+        record.spec.networks = fresh.spec.networks;
+    }
     record.exit_code = exit_code;
     let disposal = disposal_after_exit(&record);
     teardown(k, root, record, disposal, true)
@@ -155,8 +164,9 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
             errors.push(format!("{e:#}"));
         }
     }
-    if !record.spec.ports.is_empty()
-        && let Err(e) = k.unpublish(&record.spec.ports)
+    if let Some(link) = record.primary()
+        && !record.spec.ports.is_empty()
+        && let Err(e) = k.unpublish(&record.spec.ports, link.ip)
     {
         errors.push(format!("{e:#}"));
     }
@@ -183,11 +193,16 @@ pub fn port_of<'a>(
     record: &SandboxRecord,
     link: &'a crate::state::Link,
 ) -> super::kernel::Port<'a> {
+    port_of_link(link, record.spec.allow_spoofing)
+}
+
+/// [`port_of`] for a link alone; `trusted`: `--allow-spoofing`.
+pub fn port_of_link(link: &crate::state::Link, trusted: bool) -> super::kernel::Port<'_> {
     super::kernel::Port {
         ifname: &link.veth,
         mac: crate::net::veth::sandbox_mac(link.ip),
         ip: link.ip,
-        trusted: record.spec.allow_spoofing,
+        trusted,
     }
 }
 

@@ -41,8 +41,9 @@ pub trait Kernel {
     /// Makes the host ports `ports` lead to the sandbox at `ip` (one DNAT
     /// map element each; all or none).
     fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()>;
-    /// Forgets the ports' elements (ones already gone are fine).
-    fn unpublish(&self, ports: &[PortMapping]) -> Result<()>;
+    /// Forgets the ports' elements that lead to `ip` (another sandbox's,
+    /// of the same key, stay; ones already gone are fine).
+    fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()>;
     /// Ends an init whose launch failed (SIGKILL, then reaped).
     fn stop_init(&self, pid: Pid);
     /// Lets the state root's template mount namespace go if no sandbox is
@@ -90,8 +91,8 @@ impl Kernel for Host {
         crate::firewall::ports::publish(ports, ip)
     }
 
-    fn unpublish(&self, ports: &[PortMapping]) -> Result<()> {
-        crate::firewall::ports::unpublish(ports)
+    fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+        crate::firewall::ports::unpublish(ports, ip)
     }
 
     fn stop_init(&self, pid: Pid) {
@@ -174,8 +175,8 @@ pub mod tests {
             self.call(format!("publish {} -> {ip}", ports.len()))
         }
 
-        fn unpublish(&self, ports: &[PortMapping]) -> Result<()> {
-            self.call(format!("unpublish {}", ports.len()))
+        fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+            self.call(format!("unpublish {} -> {ip}", ports.len()))
         }
 
         fn stop_init(&self, pid: Pid) {

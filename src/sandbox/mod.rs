@@ -3,6 +3,7 @@
 //! cleanup they share.
 
 pub mod cleanup;
+pub mod connect;
 pub mod control;
 pub mod damaged;
 pub mod exec;

@@ -148,7 +148,11 @@ fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
         exit_code: record.exit_code,
         created: Some(record.created),
         command: &record.spec.command,
-        ports: &record.spec.ports,
+        ports: if status == Status::Running {
+            &record.spec.ports
+        } else {
+            &[]
+        },
     }
 }
 
@@ -233,7 +237,12 @@ fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<
             joined(&r.links, |l| l.ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
             timefmt::ago(r.created, now),
-            PortsCell(&r.spec.ports).to_string(),
+            // Only a running sandbox answers on its ports (Docker's way).
+            if *status == Status::Running {
+                PortsCell(&r.spec.ports).to_string()
+            } else {
+                String::new()
+            },
             ps_format::command_cell(&r.spec.command, no_trunc),
         ]);
     }

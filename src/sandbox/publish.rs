@@ -32,6 +32,13 @@ pub fn publish(
         .map(|l| l.ip)
         .context("a sandbox with published ports has no address")?;
     for port in ports {
+        let ip = port.host_ip;
+        if !ip.is_unspecified() && !is_host_address(ip) {
+            bail!(
+                "-p {ip}:{}: {ip} is not an address of this host: publish on one of its addresses, or on all (leave HOST_IP out)",
+                port.host_port
+            );
+        }
         if let Some(listener) = crate::net::listeners::in_the_way(port) {
             let who = match (listener.pid, listener.name) {
                 (Some(pid), Some(name)) => format!("process {pid} ({name})"),
@@ -49,7 +56,7 @@ pub fn publish(
         name,
         ports,
         |holder| holds_ports(root, holder),
-        |stale| k.unpublish(std::slice::from_ref(stale)),
+        |stale, holder| forget_stale(k, root, stale, holder),
     )?;
     if let Err(taken) = claim {
         bail!(
@@ -67,6 +74,30 @@ pub fn publish(
         "1",
     )?;
     k.publish(ports, ip)
+}
+
+/// What a dead holder of a clashing port left: its elements of that port
+/// (and only those that still lead to it; a record already gone left
+/// none, its teardown removes them first).
+fn forget_stale(k: &dyn Kernel, root: &StateRoot, stale: &PortMapping, holder: &str) -> Result<()> {
+    let Entry::Found(record) = root.sandbox_entry(holder) else {
+        return Ok(());
+    };
+    let Some(link) = record.primary() else {
+        return Ok(());
+    };
+    let ports: Vec<PortMapping> = (record.spec.ports.iter())
+        .filter(|p| p.clashes_with(stale))
+        .copied()
+        .collect();
+    k.unpublish(&ports, link.ip)
+}
+
+/// Whether `ip` is an address of this host: binding a socket to it is
+/// what the kernel allows only for its own addresses (and all of 127/8),
+/// besides multicast and broadcast ones, which no connection goes to.
+fn is_host_address(ip: std::net::Ipv4Addr) -> bool {
+    !ip.is_multicast() && !ip.is_broadcast() && std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
 /// Whether `holder` may still hold its ports: it runs, is being launched,

@@ -388,7 +388,7 @@ fn reclaim(root: &StateRoot, leases: &Leases, ip: Ipv4Addr, holder: &str, verdic
 /// `symlink` per try. Returns it with the other leases of the network (for
 /// /etc/hosts), or `None` when a lease in the way must be reclaimed first
 /// (which needs the exclusive lock).
-fn take_address(
+pub(super) fn take_address(
     root: &StateRoot,
     leases: &Leases,
     net: &NetworkRecord,
@@ -484,7 +484,7 @@ fn reclaim_lowest(
 /// its address (not yet cleaned up) gets its lease, and so does every
 /// address found inside the namespace of a sandbox whose record cannot be
 /// read. Read once per network, never again.
-fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()> {
+pub(super) fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()> {
     let (records, unreadable) = root.sandboxes()?;
     let mut leases = BTreeMap::new();
     for record in records {

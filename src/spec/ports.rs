@@ -5,11 +5,23 @@ use crate::model::ports::{PortMapping, Proto};
 use anyhow::{Result, bail};
 use std::net::Ipv4Addr;
 
-/// Parses every `-p` value; a host port asked for twice is refused.
+/// The most ports one sandbox may publish: each is an element of a DNAT
+/// map and an entry of its record, and a launch publishes them in one
+/// transaction.
+pub const MAX_PORTS: usize = 1024;
+
+/// Parses every `-p` value; a host port asked for twice is refused, and so
+/// are more than [`MAX_PORTS`] ports.
 pub fn parse_all(values: &[String]) -> Result<Vec<PortMapping>> {
     let mut all: Vec<PortMapping> = Vec::new();
     for value in values {
-        for mapping in parse(value)? {
+        let mappings = parse(value)?;
+        if all.len() + mappings.len() > MAX_PORTS {
+            bail!(
+                "-p {value}: a sandbox publishes at most {MAX_PORTS} ports: publish fewer, or split them over several sandboxes"
+            );
+        }
+        for mapping in mappings {
             if let Some(twice) = all.iter().find(|m| m.clashes_with(&mapping)) {
                 bail!(
                     "-p {value}: host port {}/{} is already published by another -p of this sandbox ({}:{}): publish each host port once",
@@ -67,8 +79,9 @@ pub fn parse(value: &str) -> Result<Vec<PortMapping>> {
 /// `N` or `N-M` (N ≤ M), each 1 to 65535.
 fn range(value: &str, text: &str, form: &str) -> Result<(u16, u16)> {
     let port = |p: &str| -> Result<u16> {
+        let digits = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
         match p.parse::<u16>() {
-            Ok(n) if n > 0 => Ok(n),
+            Ok(n) if n > 0 && digits => Ok(n),
             _ => bail!("-p {value}: {p:?} is not a port (1 to 65535): {form}"),
         }
     };
@@ -119,6 +132,7 @@ mod tests {
             "9-1:9-1",
             "1.2.3:80:80",
             "::80",
+            "+8080:80",
         ] {
             let err = parse(bad).expect_err(bad).to_string();
             assert!(err.starts_with(&format!("-p {bad}: ")), "{err}");
@@ -133,5 +147,9 @@ mod tests {
                 .len(),
             2
         );
+        let err = parse_all(&["1-2000:1-2000".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 1024 ports"), "{err}");
     }
 }

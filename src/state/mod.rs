@@ -112,6 +112,24 @@ impl StateRoot {
         self.lock_as(FlockArg::LockShared)
     }
 
+    /// Takes one sandbox's own lock: `network connect`/`disconnect` hold it
+    /// while they change its links, and its cleanup while it reads them
+    /// for the last time, so neither loses the other's change.
+    pub fn lock_sandbox(&self, name: &str) -> Result<Lock> {
+        let path = self.sandbox_dir(name).join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .with_context(|| format!("open lock file {}", path.display()))?;
+        let flock = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| errno)
+            .with_context(|| format!("lock {}", path.display()))?;
+        Ok(Lock { _flock: flock })
+    }
+
     /// The exclusive lock if it is free now, else `None` (for `sbx ps`,
     /// which sweeps only when that costs it no wait).
     pub fn try_lock(&self) -> Option<Lock> {

@@ -37,13 +37,14 @@ impl PortRegistry {
     /// Claims every port of `ports` for `name`, all or none. An entry in
     /// the way whose holder `is_live` says still runs refuses the claim
     /// (`Ok(Err(..))`, naming it); one whose holder is gone is taken over,
-    /// after `forget` has removed what it left (its forwarding element).
+    /// after `forget(port, holder)` has removed what it left (its
+    /// forwarding element).
     pub fn claim(
         &self,
         name: &str,
         ports: &[PortMapping],
         is_live: impl Fn(&str) -> bool,
-        forget: impl Fn(&PortMapping) -> Result<()>,
+        forget: impl Fn(&PortMapping, &str) -> Result<()>,
     ) -> Result<std::result::Result<(), Taken>> {
         let _lock = self.lock()?;
         let held = self.entries()?;
@@ -60,7 +61,7 @@ impl PortRegistry {
         }
         for (port, holder) in &held {
             if ports.iter().any(|w| w.clashes_with(port)) {
-                forget(port)?;
+                forget(port, holder)?;
                 self.remove(port, holder)?;
             }
         }
@@ -179,7 +180,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sbx-ports-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let reg = PortRegistry::at(dir.clone());
-        let none = |_: &PortMapping| Ok(());
+        let none = |_: &PortMapping, _: &str| Ok(());
         let all_live = |_: &str| true;
         assert!(
             reg.claim("a", &[port([0, 0, 0, 0], 8080)], all_live, none)
@@ -201,7 +202,7 @@ mod tests {
         assert_eq!(reg.entries().unwrap().len(), 1);
         // A dead holder's port is taken over, its element forgotten first.
         let forgotten = std::cell::Cell::new(0);
-        let forget = |_: &PortMapping| {
+        let forget = |_: &PortMapping, _: &str| {
             forgotten.set(forgotten.get() + 1);
             Ok(())
         };

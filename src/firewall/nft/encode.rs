@@ -249,6 +249,37 @@ fn attrs_with_flags(data: &[u8]) -> impl Iterator<Item = (u16, bool, &[u8])> {
     })
 }
 
+/// The elements of an `NFT_MSG_NEWSETELEM` body (its attributes): each
+/// element's key and value (empty when it has none).
+pub(super) fn set_elements(body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let value_of = |nested: &[u8]| {
+        parse_attrs(nested)
+            .into_iter()
+            .find(|(kind, _)| *kind == attr::DATA_VALUE)
+            .map(|(_, v)| v.to_vec())
+            .unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    for (kind, list) in parse_attrs(body) {
+        if kind != attr::SET_ELEM_LIST_ELEMENTS {
+            continue;
+        }
+        for (_, element) in parse_attrs(list) {
+            let mut key = Vec::new();
+            let mut value = Vec::new();
+            for (kind, data) in parse_attrs(element) {
+                match kind {
+                    attr::SET_ELEM_KEY => key = value_of(data),
+                    attr::SET_ELEM_DATA => value = value_of(data),
+                    _ => {}
+                }
+            }
+            found.push((key, value));
+        }
+    }
+    found
+}
+
 pub(super) fn be_u32(data: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(data.get(..4)?.try_into().ok()?))
 }

@@ -44,6 +44,8 @@ pub const NFT_MSG_NEWSET: u16 = 9;
 pub const NFT_MSG_DELSET: u16 = 11;
 /// Adds elements to a set (an existing element is kept without EXCL).
 pub const NFT_MSG_NEWSETELEM: u16 = 12;
+/// Asks for a set's elements (dumped).
+pub const NFT_MSG_GETSETELEM: u16 = 13;
 /// Removes elements from a set (a missing one is ENOENT).
 pub const NFT_MSG_DELSETELEM: u16 = 14;
 

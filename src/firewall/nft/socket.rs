@@ -282,4 +282,31 @@ impl Socket {
                 .with_context(|| format!("list the rules of chain {chain} in table ip {table}")),
         }
     }
+
+    /// The elements of a set or map of `table` (family `family`), each as
+    /// (key, value; empty for a plain set). A missing set has none.
+    pub fn dump_set_elements(
+        &self,
+        family: u8,
+        table: &str,
+        set: &str,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut filter = Attrs::default();
+        filter
+            .string(attr::SET_ELEM_LIST_TABLE, table)
+            .string(attr::SET_ELEM_LIST_SET, set);
+        let objects = match self.dump(NFT_MSG_GETSETELEM, family, &filter)? {
+            Ok(objects) => objects,
+            Err(libc::ENOENT) => return Ok(Vec::new()),
+            Err(errno) => {
+                return Err(std::io::Error::from_raw_os_error(errno))
+                    .with_context(|| format!("list the elements of set {set} in table {table}"));
+            }
+        };
+        let mut elements = Vec::new();
+        for body in objects.iter().filter(|b| b.len() >= 4) {
+            elements.extend(super::encode::set_elements(&body[4..]));
+        }
+        Ok(elements)
+    }
 }
