@@ -4,6 +4,8 @@
 
 pub mod leases;
 pub mod liveness;
+pub mod pidfs;
+pub mod ps_index;
 pub mod records;
 
 use anyhow::{Context, Result};
