@@ -148,3 +148,36 @@ fn is_shared_mount(path: &Path) -> bool {
     let propagation = buf[MNT_PROPAGATION_AT / 8];
     rc == 0 && mask & STATMOUNT_MNT_BASIC != 0 && propagation & libc::MS_SHARED != 0
 }
+
+#[cfg(test)]
+mod tests {
+    /// The kernel's word (statmount) agrees with /proc/self/mountinfo's
+    /// `shared:N` for every mount point listed there (the topmost mount
+    /// of a path is the one a path lookup finds).
+    #[test]
+    fn shared_mounts_are_told_as_mountinfo_tells_them() {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let mut top = std::collections::BTreeMap::new();
+        for line in info.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let (Some(point), Some(dash)) = (fields.get(4), fields.iter().position(|f| *f == "-"))
+            else {
+                continue;
+            };
+            if point.contains('\\') {
+                continue;
+            }
+            let shared = fields[6..dash].iter().any(|f| f.starts_with("shared:"));
+            top.insert(point.to_string(), shared);
+        }
+        assert!(!top.is_empty());
+        for (point, shared) in top {
+            assert_eq!(
+                super::is_shared_mount(std::path::Path::new(&point)),
+                shared,
+                "{point}"
+            );
+        }
+        assert!(!super::is_shared_mount(std::path::Path::new("/proc/self")));
+    }
+}
