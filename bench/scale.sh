@@ -374,8 +374,11 @@ for s in json.loads(subprocess.run([sbx, "ps", "--json"], capture_output=True, c
 # mounts in the first and the last sandbox's mount namespace, and in the host's
 def mounts_of(name):
     try:
-        rec = json.load(open(f"{os.environ['SBX_ROOT']}/sandboxes/{name}/sandbox.json"))
+        folder = f"{os.environ['SBX_ROOT']}/sandboxes/{name}"
+        rec = json.load(open(f"{folder}/sandbox.json"))
         pid = (rec.get("init") or {}).get("pid")
+        if pid is None:  # since issue 9: the init is an `init` link PID:START
+            pid = int(os.readlink(f"{folder}/init").split(":")[0])
         lines = open(f"/proc/{pid}/mountinfo").read().splitlines()
         return len(lines), sum(1 for l in lines if " /run/netns/" in l)
     except (OSError, ValueError, TypeError):

@@ -18,6 +18,13 @@ pub fn path_for(sandbox: &str) -> PathBuf {
 /// first time), so a netns bind mount removed on the host also disappears
 /// from mount namespaces cloned while it existed, and the netns can die.
 pub fn ensure_dir() -> Result<()> {
+    // Already so (every launch after the first): nothing to do. Making it
+    // shared again (`MS_REC`) walked every pin below it, 0.5-0.9 ms a
+    // launch with 1000 sandboxes (BENCHMARKS.md, issue 9); a pin made
+    // below a shared mount is shared itself, so the first time is enough.
+    if is_shared_mount(Path::new(NETNS_DIR)) {
+        return Ok(());
+    }
     std::fs::create_dir_all(NETNS_DIR).with_context(|| format!("create {NETNS_DIR}"))?;
     let shared = || {
         mount(
@@ -80,5 +87,97 @@ pub fn unbind(path: &Path) -> Result<()> {
             Err(e).with_context(|| format!("remove {}", path.display()))
         }
         _ => Ok(()),
+    }
+}
+
+/// statmount(2)'s number (asm-generic/unistd.h and syscall_64.tbl agree).
+const SYS_STATMOUNT: libc::c_long = 457;
+/// statx(2): ask for the 64-bit unique mount ID (uapi linux/stat.h, 6.8+).
+const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+/// statx(2): the path is the root of a mount (uapi linux/stat.h).
+const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
+/// statmount(2): the mount's IDs, attributes and propagation (uapi
+/// linux/mount.h).
+const STATMOUNT_MNT_BASIC: u64 = 0x2;
+/// Byte offset of `mnt_propagation` in uapi `struct statmount`.
+const MNT_PROPAGATION_AT: usize = 72;
+
+/// uapi `struct mnt_id_req`, first version (MNT_ID_REQ_SIZE_VER0).
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+}
+
+/// Whether `path` is the root of a mount whose propagation is shared: one
+/// statx(2) and one statmount(2) (Linux 6.8+), no walk of the mount table.
+/// False whenever the kernel cannot tell (older kernels): the caller then
+/// does what it always did.
+fn is_shared_mount(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statx writes at most one `struct statx` into `stx`.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), 0, STATX_MNT_ID_UNIQUE, &mut stx) };
+    let root = stx.stx_attributes_mask & stx.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0;
+    if rc != 0 || stx.stx_mask & STATX_MNT_ID_UNIQUE == 0 || !root {
+        return false;
+    }
+    let req = MntIdReq {
+        size: std::mem::size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id: stx.stx_mnt_id,
+        param: STATMOUNT_MNT_BASIC,
+    };
+    // `struct statmount` without its strings is 512 bytes (6.8-6.18).
+    let mut buf = [0u64; 64];
+    // SAFETY: the kernel reads `req` and writes at most `size_of_val(&buf)` bytes.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_STATMOUNT,
+            &req as *const MntIdReq,
+            buf.as_mut_ptr(),
+            std::mem::size_of_val(&buf),
+            0u32,
+        )
+    };
+    let mask = buf[1];
+    let propagation = buf[MNT_PROPAGATION_AT / 8];
+    rc == 0 && mask & STATMOUNT_MNT_BASIC != 0 && propagation & libc::MS_SHARED != 0
+}
+
+#[cfg(test)]
+mod tests {
+    /// The kernel's word (statmount) agrees with /proc/self/mountinfo's
+    /// `shared:N` for every mount point listed there (the topmost mount
+    /// of a path is the one a path lookup finds).
+    #[test]
+    fn shared_mounts_are_told_as_mountinfo_tells_them() {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let mut top = std::collections::BTreeMap::new();
+        for line in info.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let (Some(point), Some(dash)) = (fields.get(4), fields.iter().position(|f| *f == "-"))
+            else {
+                continue;
+            };
+            if point.contains('\\') {
+                continue;
+            }
+            let shared = fields[6..dash].iter().any(|f| f.starts_with("shared:"));
+            top.insert(point.to_string(), shared);
+        }
+        assert!(!top.is_empty());
+        for (point, shared) in top {
+            assert_eq!(
+                super::is_shared_mount(std::path::Path::new(&point)),
+                shared,
+                "{point}"
+            );
+        }
+        assert!(!super::is_shared_mount(std::path::Path::new("/proc/self")));
     }
 }

@@ -4,7 +4,9 @@
 use super::{describe, errno};
 use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoVeth, LinkAttribute,
+};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
@@ -78,7 +80,8 @@ pub async fn delete(host: &Handle, host_ifname: &str) -> Result<()> {
 
 /// Creates the pair in one request: the host end up and on the bridge, the
 /// peer born inside the sandbox's netns as `ifname` (`eth0`, ...) with the
-/// MAC of its address `ip` (it must be brought up from inside).
+/// MAC of its address `ip` (it must be brought up from inside); then turns
+/// IPv6 off on the host end.
 pub async fn create(
     host: &Handle,
     host_ifname: &str,
@@ -104,7 +107,35 @@ pub async fn create(
         .execute()
         .await
         .map_err(describe)
-        .with_context(|| format!("create veth {host_ifname}"))
+        .with_context(|| format!("create veth {host_ifname}"))?;
+    // A bridge port needs no IPv6 of its own. Turned off before the
+    // carrier comes (with `eth0` up), which is when the kernel would give
+    // the port its link-local address, a `fe80::/64` and a `ff00::/8`
+    // route: with 1000 sandboxes, 2000 routes in the host's table, which
+    // every IPv6 route lookup and every port's removal walked
+    // (BENCHMARKS.md, issue 9). One sysctl write; the kernel's own knob
+    // for it (Documentation/networking/ip-sysctl.rst, `disable_ipv6`).
+    let knob = format!("/proc/sys/net/ipv6/conf/{host_ifname}/disable_ipv6");
+    match std::fs::write(&knob, "1") {
+        // A kernel without IPv6 has no such knob, and nothing to turn off.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.with_context(|| format!("turn off IPv6 on {host_ifname}")),
+    }
+}
+
+/// `IFLA_AF_SPEC` asking for no IPv6 link-local address
+/// (`IN6_ADDR_GEN_MODE_NONE`, include/uapi/linux/if_link.h), for a
+/// sandbox's `eth0` while its network has no IPv6 (SPEC "IPv6": only
+/// dual-stack networks give sandboxes IPv6). Without an address `eth0`
+/// sends nothing on its own: no duplicate address detection, no router
+/// solicitations, no MLD reports. Those went to every port of the bridge:
+/// with 1000 sandboxes on a network, each launch made the kernel deliver
+/// about a dozen packets into each of the 1000 namespaces in the following
+/// seconds (BENCHMARKS.md, issue 9).
+fn no_link_local() -> LinkAttribute {
+    LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+        In6AddrGenMode::None,
+    )])])
 }
 
 /// Inside the sandbox: address on `ifname`, it and `lo` up, and with
@@ -125,7 +156,19 @@ pub async fn configure_inside(
         .await
         .map_err(describe)
         .with_context(|| format!("add address {ip}/{prefix} to {ifname}"))?;
-    set_up(sandbox, eth0, ifname).await?;
+    // No link-local address, in the same request that brings it up (the
+    // kernel applies the mode first: no address is ever made).
+    let up = LinkUnspec::new_with_index(eth0)
+        .up()
+        .append_extra_attribute(no_link_local())
+        .build();
+    sandbox
+        .link()
+        .set(up)
+        .execute()
+        .await
+        .map_err(describe)
+        .with_context(|| format!("bring up {ifname}"))?;
     loopback_up(sandbox).await?;
     let Some(gateway) = default_via else {
         return Ok(());

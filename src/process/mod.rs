@@ -60,6 +60,9 @@ pub struct Child {
     channel: Channel,
     /// Its report was read (so [`Child::explain`] has nothing to wait for).
     reported: bool,
+    /// A pidfd of it, kept open by the sbx that waits for it (see
+    /// [`Child::release`]).
+    pidfd: Option<OwnedFd>,
 }
 
 /// Exit status when sbx itself failed, per the SPEC.
@@ -110,6 +113,7 @@ pub fn spawn(
         pid,
         channel: parent_end,
         reported: false,
+        pidfd: open_pidfd(pid),
     })
 }
 
@@ -150,8 +154,27 @@ impl Child {
     pub fn release(self) -> Result<()> {
         self.channel
             .send(&ToInit::Go, None)
-            .context("start the sandbox's command")
+            .context("start the sandbox's command")?;
+        // Held until this process ends, which is when the sandbox has
+        // ended: while a pidfd of the init is open, the kernel keeps its
+        // pidfs inode, so each `sbx ps` that looks at the init (see
+        // `state::pidfs`) opens a pidfd without making and freeing an
+        // inode (about half the cost, BENCHMARKS.md issue 9). Never
+        // inherited: pidfds are close-on-exec, and the init was cloned
+        // before it was opened.
+        if let Some(fd) = self.pidfd {
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        }
+        Ok(())
     }
+}
+
+/// A pidfd of `pid`, if the kernel has pidfds (5.3+).
+fn open_pidfd(pid: Pid) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open(2) returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) } as i32;
+    // SAFETY: a fresh descriptor owned by the caller.
+    (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 /// Kills an init that was never released and reaps it (the launch failed).

@@ -4,6 +4,7 @@ use super::damaged::Damaged;
 use super::kernel::Host;
 use super::ps_format;
 use crate::model::ports::PortsCell;
+use crate::state::ps_index::{self, Scan, Seen, Shown};
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
 use crate::table::format_columns;
@@ -26,9 +27,19 @@ pub struct PsQuery {
     pub no_trunc: bool,
 }
 
+/// One line of `ps`: what the record says, the status and the PID.
+struct Line {
+    shown: Shown,
+    status: Status,
+    /// The init's PID while it runs.
+    pid: Option<i32>,
+}
+
 /// Prints the sandboxes as a table, names, or JSON.
 pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
-    let (records, unreadable) = root.sandboxes()?;
+    // Running sandboxes come from `ps.index` where it still holds (see
+    // `state::ps_index`), the rest from their records.
+    let Scan { seen, unreadable } = ps_index::scan(root)?;
     // Unreadable records are listed as `unknown` (never as dead) with `-a`;
     // a folder without a record file and without a namespace is a launch
     // before its first write (or a removal under way): not a sandbox yet.
@@ -40,44 +51,65 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
     } else {
         Vec::new()
     };
-    let all: Vec<(SandboxRecord, Status)> = records
+    let mut read = Vec::new();
+    let mut all = Vec::with_capacity(seen.len());
+    for one in seen {
+        match one {
+            Seen::Indexed { shown, pid } => all.push(Line {
+                shown,
+                status: Status::Running,
+                pid: Some(pid),
+            }),
+            Seen::Read { record, status } => {
+                let record = *record;
+                all.push(Line {
+                    shown: Shown::of(&record),
+                    status,
+                    pid: live_pid(&record, status),
+                });
+                read.push((record, status));
+            }
+        }
+    }
+    sweep_left_overs(root, &read);
+    let shown: Vec<Line> = all
         .into_iter()
-        .map(|r| {
-            let status = r.status();
-            (r, status)
-        })
-        .collect();
-    sweep_left_overs(root, &all);
-    let shown: Vec<(SandboxRecord, Status)> = all
-        .into_iter()
-        .filter(|(_, status)| args.all || *status == Status::Running)
+        .filter(|line| args.all || line.status == Status::Running)
         .collect();
     let format = match &args.format {
         Some(text) => ps_format::parse(text)?,
         None => ps_format::Format::Table,
     };
     if let (ps_format::Format::Template(template), false) = (&format, args.quiet) {
-        let mut rows: Vec<ps_format::Row> = shown.iter().map(|(r, s)| row(r, *s)).collect();
+        let mut rows: Vec<ps_format::Row> = shown.iter().map(row).collect();
         rows.extend(unknown.iter().map(unknown_template_row));
         print!("{}", template.render(&rows));
     } else if format == ps_format::Format::JsonLines && !args.quiet {
-        for (r, s) in &shown {
-            println!("{}", serde_json::to_string(&to_json(r, *s))?);
+        let mut out = String::new();
+        for line in &shown {
+            out.push_str(&serde_json::to_string(&to_json(line))?);
+            out.push('\n');
         }
         for damaged in &unknown {
-            println!("{}", serde_json::to_string(&unknown_json(damaged))?);
+            out.push_str(&serde_json::to_string(&unknown_json(damaged))?);
+            out.push('\n');
         }
+        print!("{out}");
     } else if args.json {
-        let mut items: Vec<_> = shown.iter().map(|(r, s)| to_json(r, *s)).collect();
+        let mut items: Vec<_> = shown.iter().map(to_json).collect();
         items.extend(unknown.iter().map(unknown_json));
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if args.quiet {
-        for (record, _) in &shown {
-            println!("{}", record.spec.name);
+        let mut out = String::new();
+        for name in shown
+            .iter()
+            .map(|line| &line.shown.name)
+            .chain(unknown.iter().map(|d| &d.name))
+        {
+            out.push_str(name);
+            out.push('\n');
         }
-        for damaged in &unknown {
-            println!("{}", damaged.name);
-        }
+        print!("{out}");
     } else {
         let mut lines = table(&shown, timefmt::now_unix(), args.no_trunc);
         lines.extend(unknown.iter().map(|d| unknown_row(d, args.no_trunc)));
@@ -90,8 +122,8 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
 /// and lease; the record stays, `exited`), so that launches, which sweep
 /// only what is in their way, find less in it. Only as root, and only when
 /// the exclusive lock is free at once: `sbx ps` never waits for it.
-fn sweep_left_overs(root: &StateRoot, shown: &[(SandboxRecord, Status)]) {
-    let dead: Vec<&SandboxRecord> = shown
+fn sweep_left_overs(root: &StateRoot, read: &[(SandboxRecord, Status)]) {
+    let dead: Vec<&SandboxRecord> = read
         .iter()
         .filter(|(r, s)| *s == Status::Exited && super::cleanup::left_over(r))
         .map(|(r, _)| r)
@@ -120,36 +152,42 @@ fn live_pid(record: &SandboxRecord, status: Status) -> Option<i32> {
         .map(|p| p.pid)
 }
 
-/// The SPEC's JSON keys, one object per sandbox.
-fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
+/// The SPEC's JSON keys, one object per sandbox: `network` and `ip` are
+/// its first network's (where its default route goes), `networks` all.
+fn to_json(line: &Line) -> serde_json::Value {
+    let r = &line.shown;
+    let first = r.links.first();
     json!({
-        "name": record.spec.name,
-        "pid": live_pid(record, status),
-        "network": record.primary().map(|l| &l.network),
-        "ip": record.primary().map(|l| l.ip.to_string()),
-        "networks": record.links.iter().map(|l| json!({"name": l.network, "ip": l.ip.to_string()})).collect::<Vec<_>>(),
-        "status": status.as_str(),
-        "exit_code": record.exit_code,
-        "created": timefmt::rfc3339(record.created),
-        "command": record.spec.command,
-        "ports": record.spec.ports,
-        "limits": record.spec.limits,
+        "name": r.name,
+        "pid": line.pid,
+        "network": first.map(|l| &l.network),
+        "ip": first.map(|l| l.ip.to_string()),
+        "networks": r.links.iter().map(|l| json!({"name": l.network, "ip": l.ip.to_string()})).collect::<Vec<_>>(),
+        "status": line.status.as_str(),
+        "exit_code": r.exit_code,
+        "created": timefmt::rfc3339(r.created),
+        "command": r.command,
+        "ports": r.ports,
+        "limits": r.limits,
     })
 }
 
 /// A sandbox as `--format` templates see it.
-fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
+fn row(line: &Line) -> ps_format::Row<'_> {
+    let r = &line.shown;
+    let first = r.links.first();
     ps_format::Row {
-        name: &record.spec.name,
-        pid: live_pid(record, status),
-        network: record.primary().map(|l| l.network.as_str()),
-        ip: record.primary().map(|l| l.ip),
-        status: status.as_str(),
-        exit_code: record.exit_code,
-        created: Some(record.created),
-        command: &record.spec.command,
-        ports: if status == Status::Running {
-            &record.spec.ports
+        name: &r.name,
+        pid: line.pid,
+        network: first.map(|l| l.network.as_str()),
+        ip: first.map(|l| l.ip),
+        status: line.status.as_str(),
+        exit_code: r.exit_code,
+        created: Some(r.created),
+        command: &r.command,
+        // Only a running sandbox answers on its ports (Docker's way).
+        ports: if line.status == Status::Running {
+            &r.ports
         } else {
             &[]
         },
@@ -222,28 +260,30 @@ fn joined(
     (!links.is_empty()).then(|| links.iter().map(cell).collect::<Vec<_>>().join(","))
 }
 
-fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
+fn table(rows: &[Line], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
     let header = [
         "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "PORTS", "COMMAND",
     ]
     .map(String::from);
-    let mut lines = vec![header.to_vec()];
-    for (r, status) in rows {
-        let status_text = ps_format::status_text(status.as_str(), r.exit_code);
+    let mut lines = Vec::with_capacity(rows.len() + 1);
+    lines.push(header.to_vec());
+    for line in rows {
+        let r = &line.shown;
+        let status_text = ps_format::status_text(line.status.as_str(), r.exit_code);
         lines.push(vec![
-            r.spec.name.clone(),
-            live_pid(r, *status).map_or_else(|| "-".into(), |pid| pid.to_string()),
+            r.name.clone(),
+            line.pid.map_or_else(|| "-".into(), |pid| pid.to_string()),
             joined(&r.links, |l| l.network.clone()).unwrap_or_else(|| "none".into()),
             joined(&r.links, |l| l.ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
             timefmt::ago(r.created, now),
             // Only a running sandbox answers on its ports (Docker's way).
-            if *status == Status::Running {
-                PortsCell(&r.spec.ports).to_string()
+            if line.status == Status::Running {
+                PortsCell(&r.ports).to_string()
             } else {
                 String::new()
             },
-            ps_format::command_cell(&r.spec.command, no_trunc),
+            ps_format::command_cell(&r.command, no_trunc),
         ]);
     }
     lines

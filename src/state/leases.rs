@@ -12,7 +12,7 @@
 //! found the holder gone or dead (see `sandbox::reserve`).
 
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::ErrorKind;
 use std::net::Ipv4Addr;
@@ -46,15 +46,18 @@ impl Leases {
 
     /// Every lease: address -> holder name, in address order, from one
     /// listing: each lease has a twin entry `=ADDR=NAME` (see [`take`]), so
-    /// no link is read; only a lease without its twin (a crash between the
-    /// two) or with two (a twin left by a crash) is resolved by `readlink`.
-    /// A link whose target cannot be read still holds its address
-    /// (holder `"?"`).
+    /// no link is read; only a lease without its twin (made by an older
+    /// sbx that crashed between the two) or with two (a twin left by a
+    /// crash) is resolved by `readlink`. A twin without its lease (a crash
+    /// between the two) is ignored. A link whose target cannot be read
+    /// still holds its address (holder `"?"`).
     ///
     /// [`take`]: Leases::take
     pub fn list(&self) -> Result<BTreeMap<Ipv4Addr, String>> {
+        // Run at every launch on its network: with 1000 sandboxes, 2000
+        // entries, so nothing is allocated per entry but the holder names.
         let mut leased = Vec::new();
-        let mut twins: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
+        let mut twins: HashMap<Ipv4Addr, Option<String>> = HashMap::new();
         let entries =
             fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
         for entry in entries {
@@ -63,7 +66,10 @@ impl Leases {
             let Some(name) = name.to_str() else { continue };
             if let Some((ip, holder)) = name.strip_prefix('=').and_then(|n| n.split_once('=')) {
                 if let Ok(ip) = ip.parse::<Ipv4Addr>() {
-                    twins.entry(ip).or_default().push(holder.to_string());
+                    twins
+                        .entry(ip)
+                        .and_modify(|seen| *seen = None)
+                        .or_insert_with(|| Some(holder.to_string()));
                 }
             } else if let Ok(ip) = name.parse::<Ipv4Addr>() {
                 leased.push(ip);
@@ -72,7 +78,7 @@ impl Leases {
         let mut leases = BTreeMap::new();
         for ip in leased {
             let holder = match twins.remove(&ip) {
-                Some(mut names) if names.len() == 1 => names.pop().unwrap_or_default(),
+                Some(Some(name)) => name,
                 _ => self.holder(ip).unwrap_or_else(|| "?".into()),
             };
             leases.insert(ip, holder);
@@ -86,16 +92,31 @@ impl Leases {
         target.into_os_string().into_string().ok()
     }
 
-    /// Takes `ip` for `holder`: one `symlink(2)`, which the kernel makes
-    /// atomically or refuses with `EEXIST`; then its twin `=ADDR=NAME`, a
-    /// second symlink that only makes the holder readable from a listing
-    /// (the lease itself decides).
+    /// Takes `ip` for `holder`. The twin `=ADDR=NAME` (which only makes
+    /// the holder readable from a listing) is made first, as a symbolic
+    /// link to `holder`; the lease itself is a second name for that same
+    /// link (`link(2)`), which the kernel makes atomically or refuses with
+    /// `EEXIST`: the lease decides, and a launch makes one inode, not two
+    /// (on ext4 each new inode was a measurable part of a launch:
+    /// BENCHMARKS.md, issue 9). Readers see two symbolic links, as before.
     pub fn take(&self, ip: Ipv4Addr, holder: &str) -> Result<Take> {
-        match std::os::unix::fs::symlink(holder, self.path(ip)) {
-            Ok(()) => {
-                let _ = std::os::unix::fs::symlink(holder, self.twin(ip, holder));
-                Ok(Take::Taken)
+        let twin = self.twin(ip, holder);
+        let made_twin = match std::os::unix::fs::symlink(holder, &twin) {
+            Ok(()) => true,
+            // Ours from an earlier try (or a crash): it names us already.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
+            Err(e) => {
+                return Err(e).with_context(|| format!("lease {ip} in {}", self.dir.display()));
             }
+        };
+        // `link` of a symbolic link links the link itself (no
+        // AT_SYMLINK_FOLLOW), so the lease reads back as `holder`.
+        let taken = fs::hard_link(&twin, self.path(ip));
+        if taken.is_err() && made_twin {
+            let _ = fs::remove_file(&twin);
+        }
+        match taken {
+            Ok(()) => Ok(Take::Taken),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Take::Held(self.holder(ip))),
             Err(e) => Err(e).with_context(|| format!("lease {ip} in {}", self.dir.display())),
         }
@@ -234,6 +255,32 @@ mod tests {
         assert!(leases.twin(b, "y").symlink_metadata().is_ok());
         leases.release(b, "y").unwrap();
         assert_eq!(leases.list().unwrap().len(), 1);
+        leases.remove().unwrap();
+    }
+
+    #[test]
+    fn a_lease_and_its_twin_are_one_inode_and_a_lone_twin_is_harmless() {
+        use std::os::unix::fs::MetadataExt;
+        let leases = index("lease5");
+        let ip: Ipv4Addr = "10.9.0.4".parse().unwrap();
+        assert_eq!(leases.take(ip, "a").unwrap(), Take::Taken);
+        let lease = leases.path(ip).symlink_metadata().unwrap();
+        let twin = leases.twin(ip, "a").symlink_metadata().unwrap();
+        assert!(lease.file_type().is_symlink());
+        assert_eq!((lease.ino(), lease.nlink()), (twin.ino(), 2));
+        // The loser of a race leaves no twin behind.
+        assert_eq!(leases.take(ip, "b").unwrap(), Take::Held(Some("a".into())));
+        assert!(leases.twin(ip, "b").symlink_metadata().is_err());
+        // A crash between the twin and the lease: the twin alone is no
+        // lease, and the next take by that name reuses it.
+        leases.release(ip, "a").unwrap();
+        std::os::unix::fs::symlink("c", leases.twin(ip, "c")).unwrap();
+        assert!(leases.list().unwrap().is_empty());
+        assert_eq!(leases.take(ip, "c").unwrap(), Take::Taken);
+        assert_eq!(leases.list().unwrap()[&ip], "c");
+        // A stale twin of another name beside a lease: read from the link.
+        std::os::unix::fs::symlink("d", leases.twin(ip, "d")).unwrap();
+        assert_eq!(leases.list().unwrap()[&ip], "c");
         leases.remove().unwrap();
     }
 

@@ -5,7 +5,9 @@
 pub mod leases;
 mod legacy;
 pub mod liveness;
+pub mod pidfs;
 pub mod ports;
+pub mod ps_index;
 pub mod records;
 
 use anyhow::{Context, Result};
