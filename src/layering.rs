@@ -11,7 +11,7 @@ const FLOORS: [&[&str]; 8] = [
     &["sandbox"],
     &["network", "process"],
     &["spec", "net", "firewall"],
-    &["fs", "cgroup", "ipam"],
+    &["fs", "cgroup", "ipam", "image"],
     &["state"],
     &["model"],
     // The utilities: anyone may use them; they use only each other.

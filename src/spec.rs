@@ -5,6 +5,7 @@
 
 pub mod caps;
 pub mod command;
+pub mod image;
 pub mod security;
 
 use crate::model::Limits;
@@ -63,6 +64,14 @@ pub struct SandboxRequest {
     pub auto_remove: bool,
     /// The command and its arguments.
     pub command: Vec<String>,
+    /// `--image`: an image of the store to run (SPEC "Images").
+    pub image: Option<String>,
+    /// `--entrypoint`: replaces the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// `--rootfs-overlay`: an overlay over `--rootfs`, which stays pristine.
+    pub rootfs_overlay: bool,
+    /// `--image-store`; `None`: the default one.
+    pub image_store: Option<std::path::PathBuf>,
 }
 
 /// Everything needed to launch one sandbox, already checked.
@@ -125,20 +134,40 @@ impl SandboxSpec {
         };
         let hostname = args.hostname.clone().unwrap_or_else(|| name.clone());
         check_hostname(&hostname, args.hostname.is_some())?;
-        if args.command.is_empty() || args.command[0].is_empty() {
+        let from_image = image::resolve(args)?;
+        let command = match &from_image {
+            Some(i) => i.command.clone(),
+            None => args.command.clone(),
+        };
+        if command.is_empty() || command[0].is_empty() {
             bail!("no command given: write it after --, e.g. sbx run -- /bin/sh");
         }
-        let workdir = args.workdir.clone().unwrap_or_else(|| "/".into());
+        let workdir = (args.workdir.clone())
+            .or_else(|| from_image.as_ref().and_then(|i| i.workdir.clone()))
+            .unwrap_or_else(|| "/".into());
         if !workdir.starts_with('/') {
             bail!("--workdir {workdir:?} is not an absolute path: start it with /");
         }
-        let env = build_env(&hostname, &args.env, host_env, tty && !args.detach)?;
-        let fs = fs_plan(args)?;
+        // The image's Env first: `-e` entries come later and win.
+        let user_env: Vec<String> = (from_image.iter().flat_map(|i| i.env.iter()))
+            .chain(&args.env)
+            .cloned()
+            .collect();
+        let env = build_env(&hostname, &user_env, host_env, tty && !args.detach)?;
+        let mut fs = fs_plan(args)?;
+        if let Some(i) = from_image {
+            fs.image = Some(i.image);
+            fs.overlay = i.layers;
+        } else if args.rootfs_overlay
+            && let Some(rootfs) = &fs.rootfs
+        {
+            fs.overlay = vec![rootfs.clone()];
+        }
         if let Some(rootfs) = &fs.rootfs {
             let mounted: Vec<&Path> = (fs.volumes.iter().map(|v| v.target.as_path()))
                 .chain(fs.tmpfs.iter().map(|t| t.as_path()))
                 .collect();
-            command::check_command_in(rootfs, &args.command[0], &env, &mounted)?;
+            command::check_command_in(rootfs, &command[0], &env, &mounted)?;
         }
         let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
         let seccomp = security::from_security_opts(&args.security_opt)?;
@@ -148,7 +177,7 @@ impl SandboxSpec {
             network,
             ip,
             hostname,
-            command: args.command.clone(),
+            command,
             env,
             workdir,
             detach: args.detach,
@@ -193,6 +222,7 @@ fn fs_plan(args: &SandboxRequest) -> Result<FsPlan> {
         volumes,
         read_only: args.read_only,
         tmpfs,
+        ..FsPlan::default()
     };
     crate::fs::check::targets(&plan)?;
     Ok(plan)

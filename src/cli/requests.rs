@@ -33,6 +33,10 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         detach: args.detach,
         auto_remove: args.rm,
         command: args.command.clone(),
+        image: args.image.clone(),
+        entrypoint: args.entrypoint.clone(),
+        rootfs_overlay: args.rootfs_overlay,
+        image_store: None,
     }
 }
 
@@ -183,6 +187,7 @@ mod tests {
             detach: true,
             auto_remove: true,
             command: strings(&["sleep", "9"]),
+            ..Default::default()
         };
         assert_eq!(req, expected);
     }

@@ -151,6 +151,7 @@ mod tests {
                 .collect(),
             read_only: false,
             tmpfs: tmpfs.iter().map(Into::into).collect(),
+            ..FsPlan::default()
         };
         let err = |p: FsPlan| targets(&p).unwrap_err().to_string();
         assert!(

@@ -92,6 +92,9 @@ pub fn start(
         record.ip,
         &reservation.neighbours,
     )?;
+    if !spec.fs.overlay.is_empty() {
+        crate::fs::overlay::prepare(&dir)?;
+    }
     // The cgroups (device allow list, limits) were made and recorded by
     // the reservation, in its one record write.
     process::wait_set()

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod control;
 pub mod damaged;
 pub mod exec;
+pub mod images;
 pub mod inspect;
 pub mod launch;
 mod logfile;

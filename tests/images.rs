@@ -1,0 +1,475 @@
+//! Images (SPEC "Images"): `sbx image load` of the three forms, `run
+//! --image` on an overlay root with the config applied, layers shared and
+//! never written, upper layers gone with their sandboxes, `image rm`'s
+//! refusal, hostile input refused with the store unchanged, and a load
+//! killed midway leaving nothing trusted.
+
+mod common;
+mod imgbuild;
+use common::*;
+use imgbuild::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A test's world with its own image store and work folder.
+struct ImgEnv {
+    env: TestEnv,
+    store: PathBuf,
+    work: PathBuf,
+}
+
+impl ImgEnv {
+    fn new(id: &str) -> Self {
+        let env = TestEnv::new(id);
+        let store = PathBuf::from(format!("/tmp/sbx-tst-{id}-{}-store", std::process::id()));
+        let work = PathBuf::from(format!("/tmp/sbx-tst-{id}-{}-work", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).unwrap();
+        ImgEnv { env, store, work }
+    }
+
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["--image-store", self.store.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all
+    }
+
+    fn sbx(&self, args: &[&str]) -> Output {
+        self.env.sbx(&self.args(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.env.ok(&self.args(args))
+    }
+
+    /// Loads `input`, insisting it works.
+    fn load(&self, input: &Path) -> String {
+        self.ok(&["image", "load", input.to_str().unwrap()])
+    }
+
+    /// An OCI layout of the busybox image named `name` in the work folder.
+    fn layout(&self, name: &str) -> PathBuf {
+        let dir = self
+            .work
+            .join(format!("layout-{}", name.replace([':', '/'], "_")));
+        Image::busybox().oci_layout(&dir, json!({"org.opencontainers.image.ref.name": name}));
+        dir
+    }
+
+    fn ls(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["image", "ls", "--json"])).unwrap()
+    }
+}
+
+impl Drop for ImgEnv {
+    fn drop(&mut self) {
+        // Sandboxes first: their overlays sit on the store's layers.
+        self.env.stop_all();
+        for name in text(&self.env.sbx(&["ps", "-a", "-q"]).stdout).lines() {
+            let _ = self.env.sbx(&["rm", "-f", name]);
+        }
+        let _ = std::fs::remove_dir_all(&self.store);
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+fn stderr_of(out: &Output) -> String {
+    text(&out.stderr)
+}
+
+#[test]
+fn three_forms_load_and_run_with_the_image_config() {
+    let e = ImgEnv::new("imgfmt");
+    let layout = e.layout("test/oci-dir:v1");
+    assert!(e.load(&layout).contains("Loaded image: test/oci-dir:v1"));
+    let archive = e.work.join("oci.tar");
+    Image::busybox().oci_archive(&archive, json!({"io.containerd.image.name": "test/oci-tar:v2", "org.opencontainers.image.ref.name": "v2"}));
+    assert!(e.load(&archive).contains("Loaded image: test/oci-tar:v2"));
+    let docker = e.work.join("docker.tar");
+    Image::busybox().docker_archive(&docker, "test/docker:v3");
+    assert!(e.load(&docker).contains("Loaded image: test/docker:v3"));
+
+    let ls = e.ls();
+    let names: Vec<&str> = ls.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["test/docker:v3", "test/oci-dir:v1", "test/oci-tar:v2"]
+    );
+    for image in &ls {
+        assert!(
+            image["id"].as_str().unwrap().starts_with("sha256:"),
+            "{image}"
+        );
+        assert!(
+            image["digest"].as_str().unwrap().starts_with("sha256:"),
+            "{image}"
+        );
+        assert!(image["size"].as_u64().unwrap() > 100_000, "{image}");
+        assert_eq!(image["created"], "2026-12-01T00:00:00Z");
+    }
+    // The same two layers, by diff_id, whatever form they came in.
+    assert_eq!(list(&e.store.join("layers")).len(), 2);
+    let table = e.ok(&["image", "ls"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("test/oci-tar:v2"),
+        "{table}"
+    );
+
+    for name in names {
+        // Entrypoint + Cmd, Env, WorkingDir; the whiteout hides /etc/doomed.
+        let out = e.ok(&["run", "--network", "none", "--image", name]);
+        assert_eq!(out, "cmd-ran hello /app 0\nadded\n", "{name}");
+    }
+    // -e wins over the image's Env; COMMAND replaces Cmd, keeps Entrypoint.
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-e",
+        "GREETING=bye",
+        "-w",
+        "/tmp",
+        "--image",
+        "test/oci-dir:v1",
+        "--",
+        "echo $GREETING $(pwd)",
+    ]);
+    assert_eq!(out, "bye /tmp\n");
+    // --entrypoint replaces the Entrypoint (and Cmd with it).
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--image",
+        "test/oci-dir:v1",
+        "--entrypoint",
+        "/bin/cat",
+        "--",
+        "/etc/added",
+    ]);
+    assert_eq!(out, "added\n");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "inspect", "test/oci-dir:v1"])).unwrap();
+    assert_eq!(inspect["config"]["config"]["WorkingDir"], "/app");
+    assert_eq!(inspect["layers"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn sandboxes_share_the_layers_and_write_only_their_own_upper() {
+    let e = ImgEnv::new("imgshr");
+    e.load(&e.layout("test/share:v1"));
+    let before = listing(&e.store);
+    let run = |name: &str, script: &str| {
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--image",
+            "test/share:v1",
+            "--",
+            script,
+        ])
+    };
+    run(
+        "ia",
+        "echo changed > /etc/added; echo new > /newfile; exec sleep 60",
+    );
+    run("ib", "exec sleep 60");
+    for n in ["ia", "ib"] {
+        e.env.wait_running(n);
+    }
+    let upper = e.env.root.join("sandboxes/ia/rootfs/upper");
+    assert!(
+        wait_until(10, || upper.join("newfile").exists()),
+        "no write in ia's upper"
+    );
+    // B sees the image as it is; the store is untouched.
+    let out = e.ok(&[
+        "exec",
+        "ib",
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat /etc/added; test -e /newfile || echo no-newfile",
+    ]);
+    assert_eq!(out, "added\nno-newfile\n");
+    let layer_added = list(&e.store.join("layers"))
+        .iter()
+        .map(|l| e.store.join("layers").join(l).join("etc/added"))
+        .find(|p| p.exists())
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&layer_added).unwrap(), "added\n");
+    assert_eq!(before, listing(&e.store));
+
+    // Both sleeps map the store's one busybox file: the overlay shows it
+    // under its own device number but with the real file's inode, and
+    // maps it from the store's copy (one copy on disk and in page cache).
+    let store_bb = list(&e.store.join("layers"))
+        .iter()
+        .map(|l| e.store.join("layers").join(l).join("bin/busybox"))
+        .find(|p| p.exists())
+        .unwrap();
+    let want = nix::sys::stat::stat(&store_bb).unwrap().st_ino;
+    for n in ["ia", "ib"] {
+        let init = e.env.inspect(n)["pid"].as_i64().unwrap();
+        let children =
+            std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+        let child = children.split_whitespace().next().unwrap();
+        let maps = std::fs::read_to_string(format!("/proc/{child}/maps")).unwrap();
+        let line = maps.lines().find(|l| l.ends_with("/bin/busybox")).unwrap();
+        let ino: u64 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+        assert_eq!(ino, want, "{n} maps another busybox: {line}");
+        let inside = e.ok(&["exec", n, "--", "/bin/stat", "-c", "%i", "/bin/busybox"]);
+        assert_eq!(inside.trim(), want.to_string(), "{n}");
+    }
+
+    // image rm is refused while a sandbox uses the image, naming it.
+    let out = e.sbx(&["image", "rm", "test/share:v1"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("sbx: ") && err.contains("used by sandbox i"),
+        "{err}"
+    );
+    // The upper layer goes with the record.
+    e.ok(&["rm", "-f", "ia", "ib"]);
+    assert!(!upper.exists() && !e.env.root.join("sandboxes/ia").exists());
+    e.ok(&["image", "rm", "test/share:v1"]);
+    assert!(e.ls().is_empty());
+    assert!(list(&e.store.join("layers")).is_empty());
+    assert!(list(&e.store.join("blobs/sha256")).is_empty());
+}
+
+#[test]
+fn a_foreground_sandbox_leaves_no_upper_and_read_only_works() {
+    let e = ImgEnv::new("imgfg");
+    e.load(&e.layout("test/fg:v1"));
+    e.ok(&[
+        "run",
+        "--name",
+        "fg1",
+        "--network",
+        "none",
+        "--image",
+        "test/fg:v1",
+        "--",
+        "echo x > /x",
+    ]);
+    assert!(!e.env.root.join("sandboxes/fg1").exists());
+    let out = e.sbx(&[
+        "run",
+        "--network",
+        "none",
+        "--read-only",
+        "--image",
+        "test/fg:v1",
+        "--",
+        "cat /etc/added; echo x > /y",
+    ]);
+    assert_eq!(text(&out.stdout), "added\n");
+    assert!(
+        stderr_of(&out).contains("Read-only file system"),
+        "{}",
+        stderr_of(&out)
+    );
+    // A user: numeric, or by name from the image's /etc/passwd.
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--image",
+        "test/fg:v1",
+        "--",
+        "id -u; id -g",
+    ]);
+    assert_eq!(out, "0\n0\n");
+}
+
+#[test]
+fn the_image_user_is_applied() {
+    let e = ImgEnv::new("imgusr");
+    let mut image = Image::busybox();
+    image.run["User"] = json!("worker");
+    let dir = e.work.join("user-layout");
+    image.oci_layout(
+        &dir,
+        json!({"org.opencontainers.image.ref.name": "test/user:v1"}),
+    );
+    e.load(&dir);
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--image",
+        "test/user:v1",
+        "--",
+        "id -u; id -g",
+    ]);
+    assert_eq!(out, "1234\n4321\n");
+}
+
+#[test]
+fn rootfs_overlay_keeps_the_rootfs_pristine() {
+    let e = ImgEnv::new("imgrov");
+    let rootfs = busybox_rootfs();
+    let marker = format!("sbx-rov-{}", std::process::id());
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--rootfs-overlay",
+        "--",
+        "/bin/sh",
+        "-c",
+        &format!("echo hi > /{marker}; cat /{marker}"),
+    ]);
+    assert_eq!(out, "hi\n");
+    assert!(!rootfs.join(&marker).exists());
+}
+
+/// Loads `layout` and expects a refusal naming `what`, with the store as it was.
+fn refused(e: &ImgEnv, input: &Path, what: &str) {
+    let before = listing(&e.store);
+    let out = e.sbx(&["image", "load", input.to_str().unwrap()]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.starts_with("sbx: ") && err.contains(what),
+        "{what} not in: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(before, listing(&e.store), "the store changed");
+}
+
+/// A layout whose top layer is `entries` (the base layer is busybox's).
+fn hostile_layout(e: &ImgEnv, tag: &str, entries: &[Ent]) -> PathBuf {
+    let mut image = Image::busybox();
+    image.layers[1] = (tar(entries), true);
+    let dir = e.work.join(format!("hostile-{tag}"));
+    image.oci_layout(
+        &dir,
+        json!({"org.opencontainers.image.ref.name": format!("test/hostile:{tag}")}),
+    );
+    dir
+}
+
+#[test]
+fn hostile_images_are_refused_and_the_store_stays_as_it_was() {
+    let e = ImgEnv::new("imghost");
+    e.load(&e.layout("test/good:v1"));
+
+    // A blob that does not match its digest.
+    let dir = e.work.join("bad-digest");
+    let written = Image::busybox().oci_layout(
+        &dir,
+        json!({"org.opencontainers.image.ref.name": "test/bad:v1"}),
+    );
+    let (layer, _) = written.iter().find(|(_, l)| *l).unwrap();
+    let path = dir
+        .join("blobs/sha256")
+        .join(layer.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.push(0);
+    std::fs::write(&path, bytes).unwrap();
+    refused(&e, &dir, layer);
+
+    let file = |n: &str| Ent::File(n.into(), b"x".to_vec(), 0o644);
+    refused(
+        &e,
+        &hostile_layout(&e, "dotdot", &[file("../escaped")]),
+        "../escaped",
+    );
+    refused(
+        &e,
+        &hostile_layout(&e, "abs", &[file("/etc/abs")]),
+        "/etc/abs",
+    );
+    let outside = e.work.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let link = hostile_layout(
+        &e,
+        "link",
+        &[
+            Ent::Symlink("evil".into(), outside.to_str().unwrap().into()),
+            file("evil/pwned"),
+        ],
+    );
+    refused(&e, &link, "evil/pwned");
+    assert!(!outside.join("pwned").exists());
+    let hard = hostile_layout(
+        &e,
+        "hard",
+        &[Ent::Link("h".into(), "../../etc/shadow".into())],
+    );
+    refused(&e, &hard, "../../etc/shadow");
+    refused(
+        &e,
+        &hostile_layout(&e, "wh", &[file("etc/.wh..")]),
+        "etc/.wh..",
+    );
+    // Still only the good image, and it still runs.
+    assert_eq!(e.ls().len(), 1);
+    let out = e.ok(&["run", "--network", "none", "--image", "test/good:v1"]);
+    assert!(out.contains("cmd-ran"), "{out}");
+}
+
+#[test]
+fn a_load_killed_midway_leaves_nothing_trusted() {
+    let e = ImgEnv::new("imgcrash");
+    let layout = e.layout("test/crash:v1");
+    let crash = |step: &str| {
+        let out = e
+            .env
+            .cmd(&e.args(&["image", "load", layout.to_str().unwrap()]))
+            .env("SBX_CRASH_AT", step)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), None, "{step}: not killed");
+        assert!(e.ls().is_empty(), "{step}: a name after a crash");
+    };
+    // Killed with the layers unpacked in tmp/: nothing else is there.
+    crash("image-unpacked");
+    assert_eq!(
+        list(&e.store.join("tmp")).len(),
+        2,
+        "the crash left no temp folders"
+    );
+    assert!(list(&e.store.join("layers")).is_empty());
+    // Killed after the layers moved into place (complete and verified:
+    // trusted and reused), before the name: still no image.
+    crash("image-layers");
+    assert_eq!(list(&e.store.join("layers")).len(), 2);
+    e.load(&layout);
+    assert!(
+        list(&e.store.join("tmp")).is_empty(),
+        "the next load did not sweep"
+    );
+    let out = e.ok(&["run", "--network", "none", "--image", "test/crash:v1"]);
+    assert_eq!(out, "cmd-ran hello /app 0\nadded\n");
+}
+
+#[test]
+fn image_errors_are_one_line() {
+    let e = ImgEnv::new("imgerr");
+    let out = e.sbx(&["run", "--network", "none", "--image", "no/such:v1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr_of(&out).contains("no image no/such:v1"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = e.sbx(&["image", "load", "/nonexistent/image.tar"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr_of(&out).starts_with("sbx: open /nonexistent/image.tar"),
+        "{}",
+        stderr_of(&out)
+    );
+}
