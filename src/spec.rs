@@ -163,6 +163,7 @@ impl SandboxSpec {
         {
             fs.overlay = vec![rootfs.clone()];
         }
+        crate::fs::check::targets(&fs)?;
         if let Some(rootfs) = &fs.rootfs {
             let mounted: Vec<&Path> = (fs.volumes.iter().map(|v| v.target.as_path()))
                 .chain(fs.tmpfs.iter().map(|t| t.as_path()))
@@ -224,7 +225,6 @@ fn fs_plan(args: &SandboxRequest) -> Result<FsPlan> {
         tmpfs,
         ..FsPlan::default()
     };
-    crate::fs::check::targets(&plan)?;
     Ok(plan)
 }
 

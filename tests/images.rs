@@ -91,11 +91,25 @@ fn three_forms_load_and_run_with_the_image_config() {
     Image::busybox().docker_archive(&docker, "test/docker:v3");
     assert!(e.load(&docker).contains("Loaded image: test/docker:v3"));
 
+    let mut zstd = Image::busybox();
+    zstd.zstd = true;
+    let dir = e.work.join("zstd-layout");
+    zstd.oci_layout(
+        &dir,
+        json!({"org.opencontainers.image.ref.name": "test/zstd:v4"}),
+    );
+    assert!(e.load(&dir).contains("Loaded image: test/zstd:v4"));
+
     let ls = e.ls();
     let names: Vec<&str> = ls.iter().map(|i| i["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["test/docker:v3", "test/oci-dir:v1", "test/oci-tar:v2"]
+        [
+            "test/docker:v3",
+            "test/oci-dir:v1",
+            "test/oci-tar:v2",
+            "test/zstd:v4"
+        ]
     );
     for image in &ls {
         assert!(
@@ -122,6 +136,17 @@ fn three_forms_load_and_run_with_the_image_config() {
         let out = e.ok(&["run", "--network", "none", "--image", name]);
         assert_eq!(out, "cmd-ran hello /app 0\nadded\n", "{name}");
     }
+    // An opaque folder hides what lower layers had in it.
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--image",
+        "test/zstd:v4",
+        "--",
+        "ls /opq",
+    ]);
+    assert_eq!(out, "new\n");
     // -e wins over the image's Env; COMMAND replaces Cmd, keeps Entrypoint.
     let out = e.ok(&[
         "run",
@@ -249,17 +274,24 @@ fn sandboxes_share_the_layers_and_write_only_their_own_upper() {
 fn a_foreground_sandbox_leaves_no_upper_and_read_only_works() {
     let e = ImgEnv::new("imgfg");
     e.load(&e.layout("test/fg:v1"));
+    // A volume onto a path the image lacks: made in the upper layer.
+    let vol = e.work.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    let spec = format!("{}:/data/vol", vol.display());
     e.ok(&[
         "run",
         "--name",
         "fg1",
         "--network",
         "none",
+        "-v",
+        &spec,
         "--image",
         "test/fg:v1",
         "--",
-        "echo x > /x",
+        "echo x > /x; echo v > /data/vol/v",
     ]);
+    assert_eq!(std::fs::read_to_string(vol.join("v")).unwrap(), "v\n");
     assert!(!e.env.root.join("sandboxes/fg1").exists());
     let out = e.sbx(&[
         "run",
@@ -472,4 +504,40 @@ fn image_errors_are_one_line() {
         "{}",
         stderr_of(&out)
     );
+}
+
+#[test]
+fn inspect_names_the_image_and_prune_sweeps_a_crashed_sandboxs_upper() {
+    let e = ImgEnv::new("imgprn");
+    e.load(&e.layout("test/prune:v1"));
+    let out = e
+        .env
+        .cmd(&e.args(&[
+            "run",
+            "--name",
+            "crashed",
+            "--network",
+            "none",
+            "--image",
+            "test/prune:v1",
+            "--",
+            "sleep 30",
+        ]))
+        .env("SBX_CRASH_AT", "running")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "not killed: {}", stderr_of(&out));
+    let upper = e.env.root.join("sandboxes/crashed/rootfs/upper");
+    assert!(upper.is_dir(), "no upper layer for the crashed sandbox");
+    let inspect = e.env.inspect("crashed");
+    assert_eq!(inspect["spec"]["image"]["name"], "test/prune:v1");
+    assert_eq!(inspect["spec"]["overlay"].as_array().unwrap().len(), 2);
+    assert!(wait_until(10, || e.env.status("crashed").as_deref() == Some("exited")));
+    e.ok(&["prune"]);
+    assert!(
+        !e.env.root.join("sandboxes/crashed").exists(),
+        "prune left the upper layer"
+    );
+    // Nothing uses the image any more.
+    e.ok(&["image", "rm", "test/prune:v1"]);
 }

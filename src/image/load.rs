@@ -3,7 +3,7 @@
 //! any point leaves the store as it was: every blob is checked against its
 //! digest; every missing layer is unpacked into `tmp/` (its uncompressed
 //! stream checked against the config's diff_id on the way); only then are
-//! layers, blobs and names moved into place.
+//! layers, blobs and names moved into place, under the store's lock.
 
 use super::digest::{Digest, HashingReader};
 use super::reference;
@@ -64,10 +64,25 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
         }
     }
     crate::crash::point("image-unpacked");
-    // Phase 3: into place, layers first, names last.
-    for (diff_id, temp) in unpacked {
-        temp.commit(&store.layer_dir(&diff_id))?;
+    // Phase 3, under the store's lock (an `image rm` may have taken a
+    // layer found above): into place, layers first, names last.
+    let lock = store.lock()?;
+    for c in &candidates {
+        for (file, diff_id) in &c.layers {
+            let dest = store.layer_dir(diff_id);
+            let temp = match unpacked.remove(diff_id) {
+                Some(temp) => temp,
+                None if dest.is_dir() => continue,
+                None => {
+                    let temp = store.temp_dir("layer")?;
+                    unpack_checked(file, diff_id, temp.path())?;
+                    temp
+                }
+            };
+            temp.commit(&dest)?;
+        }
     }
+    crate::crash::point("image-layers");
     let mut names = Vec::new();
     let mut entries = Vec::new();
     for c in &candidates {
@@ -75,8 +90,6 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
         let digest = store.put_blob(&c.manifest)?;
         entries.push((c.name.clone(), digest));
     }
-    crate::crash::point("image-layers");
-    let lock = store.lock()?;
     let mut index = store.index()?;
     for (name, digest) in entries {
         index.images.insert(name.clone(), digest.to_string());

@@ -43,6 +43,8 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "volumes": r.fs.volumes,
             "read_only": r.fs.read_only,
             "tmpfs": r.fs.tmpfs,
+            "image": r.fs.image,
+            "overlay": r.fs.overlay,
             "capabilities": r.capabilities,
             "seccomp": if r.seccomp_unconfined { "unconfined" } else { "default" },
         },

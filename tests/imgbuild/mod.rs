@@ -76,6 +76,8 @@ pub struct Image {
     pub layers: Vec<(Vec<u8>, bool)>,
     /// The config's `config` object (Entrypoint, Cmd, Env, ...).
     pub run: serde_json::Value,
+    /// Compress with zstd instead of gzip.
+    pub zstd: bool,
 }
 
 impl Image {
@@ -105,12 +107,16 @@ impl Image {
             Ent::File("etc/group".into(), b"root:x:0:\n".to_vec(), 0o644),
             Ent::File("etc/doomed".into(), b"doomed\n".to_vec(), 0o644),
             Ent::Dir("tmp/"),
+            Ent::Dir("opq/"),
+            Ent::File("opq/old".into(), b"old\n".to_vec(), 0o644),
         ]);
         let top = tar(&[
             Ent::Dir("etc/"),
             Ent::File("etc/.wh.doomed".into(), Vec::new(), 0o644),
             Ent::File("etc/added".into(), b"added\n".to_vec(), 0o644),
             Ent::Dir("app/"),
+            Ent::File("opq/.wh..wh..opq".into(), Vec::new(), 0o644),
+            Ent::File("opq/new".into(), b"new\n".to_vec(), 0o644),
         ]);
         Image {
             layers: vec![(base, false), (top, true)],
@@ -120,6 +126,7 @@ impl Image {
                 "Env": ["PATH=/bin", "GREETING=hello"],
                 "WorkingDir": "/app"
             }),
+            zstd: false,
         }
     }
 
@@ -153,7 +160,15 @@ impl Image {
         let (cd, cs) = put(&config, false);
         let mut layers = Vec::new();
         for (t, gz) in &self.layers {
-            let (bytes, mt) = if *gz {
+            let (bytes, mt) = if *gz && self.zstd {
+                (
+                    ruzstd::encoding::compress_to_vec(
+                        &t[..],
+                        ruzstd::encoding::CompressionLevel::Fastest,
+                    ),
+                    "application/vnd.oci.image.layer.v1.tar+zstd",
+                )
+            } else if *gz {
                 (gzip(t), "application/vnd.oci.image.layer.v1.tar+gzip")
             } else {
                 (t.clone(), "application/vnd.oci.image.layer.v1.tar")
