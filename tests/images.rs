@@ -343,6 +343,21 @@ fn the_image_user_is_applied() {
         "id -u; id -g",
     ]);
     assert_eq!(out, "1234\n4321\n");
+    // sbx exec runs as the image's user too, as docker exec does.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "us1",
+        "--network",
+        "none",
+        "--image",
+        "test/user:v1",
+        "--",
+        "exec sleep 60",
+    ]);
+    e.env.wait_running("us1");
+    assert_eq!(e.ok(&["exec", "us1", "--", "/bin/id", "-u"]), "1234\n");
 }
 
 #[test]
@@ -540,4 +555,31 @@ fn inspect_names_the_image_and_prune_sweeps_a_crashed_sandboxs_upper() {
     );
     // Nothing uses the image any more.
     e.ok(&["image", "rm", "test/prune:v1"]);
+}
+
+#[test]
+fn a_restarted_image_sandbox_keeps_its_upper_layer() {
+    let e = ImgEnv::new("imgrst");
+    e.load(&e.layout("test/restart:v1"));
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rs1",
+        "--network",
+        "none",
+        "--image",
+        "test/restart:v1",
+        "--",
+        "echo x >> /state; exec sleep 60",
+    ]);
+    e.env.wait_running("rs1");
+    let state = e.env.root.join("sandboxes/rs1/rootfs/upper/state");
+    assert!(wait_until(10, || state.exists()));
+    e.ok(&["restart", "-t", "1", "rs1"]);
+    e.env.wait_running("rs1");
+    assert!(wait_until(10, || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s == "x\nx\n")
+    }));
+    assert_eq!(e.ok(&["exec", "rs1", "--", "/bin/cat", "/state"]), "x\nx\n");
 }

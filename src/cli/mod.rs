@@ -97,7 +97,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             control::each(names, |n| control::rm(&root, n, *force)).map(|()| 0)
         }
         Command::Inspect { name } => sandbox::inspect::inspect(&root, name).map(|()| 0),
-        Command::Prune => control::prune(&root).map(|()| 0),
+        Command::Prune => {
+            // What dead image loads and pulls left in the store's tmp/ too.
+            if let Some(store) = crate::image::Store::existing(&cli.image_store) {
+                store.sweep();
+            }
+            control::prune(&root).map(|()| 0)
+        }
         Command::Network(command) => network_command(&root, command).map(|()| 0),
         Command::Image(command) => image_command(&root, &cli.image_store, command).map(|()| 0),
     }

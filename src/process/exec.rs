@@ -30,9 +30,16 @@ pub const EXEC_TITLE: &str = "sbx-exec";
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
-        let mut command = Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?;
-        command.user = spec.fs.image.as_ref().and_then(|i| i.user);
-        Ok(command)
+        Ok(
+            Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
+                .as_user(spec.fs.image.as_ref().and_then(|i| i.user)),
+        )
+    }
+
+    /// Runs the command as `user` (uid, gid: an image's User), not root.
+    pub fn as_user(mut self, user: Option<(u32, u32)>) -> Self {
+        self.user = user;
+        self
     }
 
     /// The same from its parts (`sbx exec` has no spec).
