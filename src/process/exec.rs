@@ -32,12 +32,12 @@ impl Command {
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
         Ok(
             Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
-                .as_user(spec.fs.image.as_ref().and_then(|i| i.user)),
+                .run_as(spec.fs.image.as_ref().and_then(|i| i.user)),
         )
     }
 
     /// Runs the command as `user` (uid, gid: an image's User), not root.
-    pub fn as_user(mut self, user: Option<(u32, u32)>) -> Self {
+    pub fn run_as(mut self, user: Option<(u32, u32)>) -> Self {
         self.user = user;
         self
     }
