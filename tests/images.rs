@@ -583,3 +583,44 @@ fn a_restarted_image_sandbox_keeps_its_upper_layer() {
     }));
     assert_eq!(e.ok(&["exec", "rs1", "--", "/bin/cat", "/state"]), "x\nx\n");
 }
+
+#[test]
+fn a_docker_archive_with_linked_layers_loads_both_images() {
+    let e = ImgEnv::new("imglnk");
+    let image = Image::busybox();
+    let config = image.config();
+    let cname = format!("{}.json", &digest(&config)[7..]);
+    let archive = |second: [&str; 2]| {
+        let manifest = json!([
+            {"Config": cname, "RepoTags": ["test/a:v1"], "Layers": ["l0/layer.tar", "l1/layer.tar"]},
+            {"Config": cname, "RepoTags": ["test/b:v1"], "Layers": ["s0/layer.tar", "s1/layer.tar"]},
+        ]);
+        tar(&[
+            Ent::File(
+                "manifest.json".into(),
+                serde_json::to_vec(&manifest).unwrap(),
+                0o644,
+            ),
+            Ent::File(cname.clone(), config.clone(), 0o644),
+            Ent::File("l0/layer.tar".into(), image.layers[0].0.clone(), 0o644),
+            Ent::File("l1/layer.tar".into(), image.layers[1].0.clone(), 0o644),
+            Ent::Symlink("s0/layer.tar".into(), second[0].into()),
+            Ent::Symlink("s1/layer.tar".into(), second[1].into()),
+        ])
+    };
+    let bad = e.work.join("linked-out.tar");
+    std::fs::write(&bad, archive(["../l0/layer.tar", "../../../../etc/passwd"])).unwrap();
+    let out = e.sbx(&["image", "load", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr_of(&out).contains("s1/layer.tar links out of the archive"),
+        "{}",
+        stderr_of(&out)
+    );
+    let good = e.work.join("linked.tar");
+    std::fs::write(&good, archive(["../l0/layer.tar", "../l1/layer.tar"])).unwrap();
+    let out = e.load(&good);
+    assert_eq!(out, "Loaded image: test/a:v1\nLoaded image: test/b:v1\n");
+    let out = e.ok(&["run", "--network", "none", "--image", "test/b:v1"]);
+    assert_eq!(out, "cmd-ran hello /app 0\nadded\n");
+}

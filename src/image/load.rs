@@ -63,6 +63,13 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
             unpacked.insert(diff_id.clone(), temp);
         }
     }
+    // One flush of the store's filesystem before anything unpacked is
+    // renamed into place: no trusted layer with unwritten files after a
+    // power loss.
+    if !unpacked.is_empty() {
+        let dir = std::fs::File::open(store.dir()).context("open the image store")?;
+        nix::unistd::syncfs(&dir).context("flush the image store")?;
+    }
     crate::crash::point("image-unpacked");
     // Phase 3, under the store's lock (an `image rm` may have taken a
     // layer found above): into place, layers first, names last.

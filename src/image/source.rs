@@ -32,6 +32,7 @@ pub fn open(store: &Store, path: &Path) -> Result<Source> {
         )
     })?;
     let temp = store.temp_dir("load")?;
+    let mut links = Vec::new();
     let mut archive = tar::Archive::new(decompress(BufReader::new(file))?);
     for entry in archive
         .entries()
@@ -59,15 +60,60 @@ pub fn open(store: &Store, path: &Path) -> Result<Source> {
                 std::io::copy(&mut entry, &mut out)
                     .with_context(|| format!("extract {}", name.display()))?;
             }
-            // Links and devices have no place in an image archive: the
-            // layers inside are files, read by digest.
+            // `docker save` writes a layer shared by two images once and
+            // links the other name to it: kept, resolved below.
+            kind @ (tar::EntryType::Symlink | tar::EntryType::Link) => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned()))
+                    .unwrap_or_default();
+                let base = match kind {
+                    tar::EntryType::Symlink => name.parent().map(Path::to_path_buf),
+                    _ => Some(PathBuf::new()),
+                };
+                links.push((dest, base.unwrap_or_default().join(target), name));
+            }
+            // Devices have no place in an image archive.
             _ => {}
+        }
+    }
+    for (dest, target, name) in links {
+        let inside = lexical(&target)
+            .with_context(|| format!("{} links out of the archive: refused", name.display()))?;
+        let source: PathBuf = inside
+            .iter()
+            .fold(temp.path().to_path_buf(), |p, c| p.join(c));
+        // Only a regular file extracted above can be the target (no link
+        // is ever followed): hard-linked into place.
+        if std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::hard_link(&source, &dest)
+                .with_context(|| format!("extract {}", name.display()))?;
         }
     }
     Ok(Source {
         dir: temp.path().to_path_buf(),
         _temp: Some(temp),
     })
+}
+
+/// `path` (relative, inside the archive) with `.` and `..` resolved
+/// lexically; `None` when it climbs above the archive's root or is absolute.
+fn lexical(path: &Path) -> Option<Vec<std::ffi::OsString>> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(p) => out.push(p.to_os_string()),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 /// `reader`, decompressed by its magic number: gzip, zstd, or as is (tar).
