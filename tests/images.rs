@@ -123,6 +123,15 @@ fn three_forms_load_and_run_with_the_image_config() {
         assert!(image["size"].as_u64().unwrap() > 100_000, "{image}");
         assert_eq!(image["created"], "2026-12-01T00:00:00Z");
     }
+    // Set-id binaries of images stay out of reach of the host's users.
+    use std::os::unix::fs::PermissionsExt;
+    for sub in ["layers", "tmp"] {
+        let mode = std::fs::metadata(e.store.join(sub))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{sub}");
+    }
     // The same two layers, by diff_id, whatever form they came in.
     assert_eq!(list(&e.store.join("layers")).len(), 2);
     let table = e.ok(&["image", "ls"]);

@@ -88,12 +88,20 @@ impl Drop for Temp {
 }
 
 impl Store {
-    /// Opens the store at `dir`, making its folders when missing.
+    /// Opens the store at `dir`, making its folders when missing. `layers/`
+    /// and `tmp/` are root's alone (0700): an image's set-id binaries and
+    /// device nodes must not be reachable by the host's other users (in a
+    /// sandbox they are defused by no_new_privs and nodev).
     pub fn open(dir: &Path) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
         for sub in ["blobs/sha256", "layers", "tmp"] {
             let path = dir.join(sub);
             fs::create_dir_all(&path)
                 .with_context(|| format!("create the image store folder {}", path.display()))?;
+            if sub != "blobs/sha256" {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("make {} root's alone", path.display()))?;
+            }
         }
         Ok(Store {
             dir: dir.to_path_buf(),
