@@ -633,3 +633,49 @@ fn a_docker_archive_with_linked_layers_loads_both_images() {
     let out = e.ok(&["run", "--network", "none", "--image", "test/b:v1"]);
     assert_eq!(out, "cmd-ran hello /app 0\nadded\n");
 }
+
+#[test]
+fn image_rm_collects_what_no_image_or_sandbox_needs() {
+    let e = ImgEnv::new("imggc");
+    e.load(&e.layout("test/gc:v1"));
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gc1",
+        "--network",
+        "none",
+        "--image",
+        "test/gc:v1",
+        "--",
+        "exec sleep 60",
+    ]);
+    e.env.wait_running("gc1");
+    // The name loaded again with another top layer: the old one is named by
+    // no image now, but gc1 still stands on it.
+    let mut v2 = Image::busybox();
+    v2.layers[1] = (
+        tar(&[Ent::File("etc/v2".into(), b"v2\n".to_vec(), 0o644)]),
+        true,
+    );
+    for name in ["test/gc:v1", "test/other:v1"] {
+        let dir = e.work.join(format!("v2-{}", name.replace([':', '/'], "_")));
+        v2.oci_layout(&dir, json!({"org.opencontainers.image.ref.name": name}));
+        e.load(&dir);
+    }
+    assert_eq!(list(&e.store.join("layers")).len(), 3);
+    e.ok(&["image", "rm", "test/other:v1"]);
+    assert_eq!(
+        list(&e.store.join("layers")).len(),
+        3,
+        "a layer in use was collected"
+    );
+    assert_eq!(
+        e.ok(&["exec", "gc1", "--", "/bin/cat", "/etc/added"]),
+        "added\n"
+    );
+    e.ok(&["rm", "-f", "gc1"]);
+    e.ok(&["image", "rm", "test/gc:v1"]);
+    assert!(list(&e.store.join("layers")).is_empty());
+    assert!(list(&e.store.join("blobs/sha256")).is_empty());
+}

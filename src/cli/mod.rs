@@ -124,9 +124,7 @@ fn image_command(
         } => crate::image::pull::pull(store, reference, *insecure),
         ImageCommand::Ls { json } => commands::ls(store, *json),
         ImageCommand::Inspect { name } => commands::inspect(store, name),
-        ImageCommand::Rm { names } => {
-            commands::rm(store, names, |image| sandbox::images::users(root, image))
-        }
+        ImageCommand::Rm { names } => commands::rm(store, names, &sandbox::images::in_use(root)?),
     }
 }
 

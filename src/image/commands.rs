@@ -2,10 +2,10 @@
 
 use super::digest::Digest;
 use super::{Image, Store};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `sbx image load FILE|DIR`: prints `Loaded image: NAME` per image.
 pub fn load(store_dir: &Path, input: &Path) -> Result<()> {
@@ -92,10 +92,20 @@ pub fn inspect(store_dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `sbx image rm NAME...`: refused while `users` names a sandbox using the
-/// image; otherwise its name goes, then every layer and blob no other
-/// image of the store needs.
-pub fn rm(store_dir: &Path, names: &[String], users: impl Fn(&str) -> Vec<String>) -> Result<()> {
+/// What sandboxes hold (read from their records by the caller, a floor up).
+#[derive(Debug, Default)]
+pub struct InUse {
+    /// Image name -> the sandboxes whose records name it.
+    pub images: std::collections::BTreeMap<String, Vec<String>>,
+    /// Every layer folder some sandbox's overlay stands on.
+    pub layers: BTreeSet<PathBuf>,
+}
+
+/// `sbx image rm NAME...`: refused while a sandbox uses the image (see
+/// [`InUse`]); otherwise its name goes, then every layer and blob no image
+/// of the store needs any more (this one's, and those an image loaded again
+/// under its name left behind), except layers a sandbox stands on.
+pub fn rm(store_dir: &Path, names: &[String], in_use: &InUse) -> Result<()> {
     let Some(store) = Store::existing(store_dir) else {
         bail!(
             "no image {}: the image store {} is empty",
@@ -105,7 +115,7 @@ pub fn rm(store_dir: &Path, names: &[String], users: impl Fn(&str) -> Vec<String
     };
     for name in names {
         let image = store.image(name)?;
-        let using = users(&image.name);
+        let using = in_use.images.get(&image.name).cloned().unwrap_or_default();
         if let Some(first) = using.first() {
             bail!(
                 "image {} is used by sandbox {first}: remove the sandbox first (sbx rm -f {first})",
@@ -116,28 +126,35 @@ pub fn rm(store_dir: &Path, names: &[String], users: impl Fn(&str) -> Vec<String
         let mut index = store.index()?;
         index.images.remove(&image.name);
         store.write_index(&lock, &index)?;
-        let mut kept_layers = BTreeSet::new();
-        let mut kept_blobs = BTreeSet::new();
-        for other in store.images()? {
-            kept_blobs.insert(other.digest.clone());
-            kept_blobs.insert(other.id.clone());
-            for id in other.config.rootfs().diff_ids() {
-                kept_layers.insert(Digest::parse(id)?);
-            }
-        }
-        for id in image.config.rootfs().diff_ids() {
-            let id = Digest::parse(id)?;
-            if !kept_layers.contains(&id) {
-                store.discard(&store.layer_dir(&id))?;
-            }
-        }
-        for blob in [&image.digest, &image.id] {
-            if !kept_blobs.contains(blob) {
-                store.discard(&store.blob_path(blob))?;
-            }
-        }
+        collect_garbage(&store, &in_use.layers)?;
         drop(lock);
         println!("Untagged: {}", image.name);
+    }
+    Ok(())
+}
+
+/// Removes every layer and blob no image of the index names, except the
+/// layers in `in_use`. Call under the store's lock (loads commit under it).
+fn collect_garbage(store: &Store, in_use: &BTreeSet<PathBuf>) -> Result<()> {
+    let mut kept_layers = BTreeSet::new();
+    let mut kept_blobs = BTreeSet::new();
+    for other in store.images()? {
+        kept_blobs.insert(other.digest.hex().to_string());
+        kept_blobs.insert(other.id.hex().to_string());
+        for id in other.config.rootfs().diff_ids() {
+            kept_layers.insert(Digest::parse(id)?.hex().to_string());
+        }
+    }
+    for (sub, kept) in [("layers", &kept_layers), ("blobs/sha256", &kept_blobs)] {
+        let dir = store.dir().join(sub);
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !kept.contains(&name) && !in_use.contains(&path) {
+                store.discard(&path)?;
+            }
+        }
     }
     Ok(())
 }

@@ -1,17 +1,24 @@
-//! What sandboxes hold on to images: `sbx image rm` is refused while a
-//! sandbox's record names the image (SPEC "Images"), running or not, since
-//! a kept record can be restarted on the same layers.
+//! What sandboxes hold on to in the image store: `sbx image rm` is refused
+//! while a sandbox's record names the image (SPEC "Images"), running or
+//! not, since a kept record can be restarted on the same layers; and no
+//! layer a record's overlay stands on is collected.
 
+use crate::image::commands::InUse;
 use crate::state::StateRoot;
+use anyhow::Result;
 
-/// The sandboxes whose records name image `name`, by name.
-pub fn users(root: &StateRoot, name: &str) -> Vec<String> {
-    let Ok((records, _)) = root.sandboxes() else {
-        return Vec::new();
-    };
-    records
-        .into_iter()
-        .filter(|r| r.fs.image.as_ref().is_some_and(|i| i.name == name))
-        .map(|r| r.name)
-        .collect()
+/// The images and layer folders the sandboxes' records name.
+pub fn in_use(root: &StateRoot) -> Result<InUse> {
+    let (records, _) = root.sandboxes()?;
+    let mut held = InUse::default();
+    for r in records {
+        if let Some(image) = &r.fs.image {
+            held.images
+                .entry(image.name.clone())
+                .or_default()
+                .push(r.name.clone());
+        }
+        held.layers.extend(r.fs.overlay);
+    }
+    Ok(held)
 }
