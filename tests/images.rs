@@ -313,6 +313,25 @@ fn a_foreground_sandbox_leaves_no_upper_and_read_only_works() {
         "cat /etc/added; echo x > /y",
     ]);
     assert_eq!(text(&out.stdout), "added\n");
+    // Nothing of a read-only sandbox reaches the disk: its upper layer is
+    // a tmpfs of its own.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ro1",
+        "--network",
+        "none",
+        "--read-only",
+        "--image",
+        "test/fg:v1",
+        "--",
+        "exec sleep 60",
+    ]);
+    e.env.wait_running("ro1");
+    let upper = e.env.root.join("sandboxes/ro1/rootfs/upper");
+    assert!(list(&upper).is_empty(), "{:?}", list(&upper));
+    e.ok(&["rm", "-f", "ro1"]);
     assert!(
         stderr_of(&out).contains("Read-only file system"),
         "{}",

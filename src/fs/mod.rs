@@ -68,7 +68,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     // An image (or --rootfs-overlay): the overlay is the root.
     let overlay_root = (!plan.overlay.is_empty())
-        .then(|| overlay::mount(&plan.overlay, etc_dir))
+        .then(|| overlay::mount(&plan.overlay, etc_dir, plan.read_only))
         .transpose()?;
     let in_rootfs = plan.rootfs.is_some() || overlay_root.is_some();
     let root_path = (overlay_root.as_deref())

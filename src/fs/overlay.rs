@@ -28,8 +28,28 @@ pub fn prepare(sandbox_dir: &Path) -> Result<()> {
 /// the sandbox's `merged` folder and returns that path. Each lower layer is
 /// its own `lowerdir+` option (Linux 6.8), so no option string outgrows
 /// fsconfig's 256-byte limit however many layers an image has.
-pub fn mount(lowers: &[PathBuf], sandbox_dir: &Path) -> Result<PathBuf> {
-    let (upper, work, merged) = dirs(sandbox_dir);
+///
+/// With `read_only` (`--read-only`) nothing is written to disk: the upper
+/// layer is a small tmpfs mounted over `upper` in the sandbox's own mount
+/// namespace, holding only the mount points sbx makes before the root
+/// turns read-only (an image need not have /proc, /dev or /etc/hosts).
+pub fn mount(lowers: &[PathBuf], sandbox_dir: &Path, read_only: bool) -> Result<PathBuf> {
+    let (mut upper, mut work, merged) = dirs(sandbox_dir);
+    if read_only {
+        let fs = newmount::new_fs(
+            "tmpfs",
+            &["size=1m", "mode=0755"],
+            newmount::NOSUID | newmount::NODEV,
+        )
+        .context("mount the read-only root's tmpfs")?;
+        newmount::attach(&fs, &super::at::open_root(&upper)?)
+            .context("mount the read-only root's tmpfs")?;
+        let base = upper.clone();
+        (upper, work) = (base.join("upper"), base.join("work"));
+        for dir in [&upper, &work] {
+            std::fs::create_dir(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+    }
     let mut options: Vec<String> = lowers
         .iter()
         .map(|l| format!("lowerdir+={}", l.display()))
