@@ -113,4 +113,12 @@ fn an_image_pushed_to_a_local_registry_is_pulled_and_runs() {
             .unwrap();
     assert_eq!(ls.len(), 1);
     assert_eq!(list(&store.join("layers")).len(), 2);
+    // A tag the registry lacks: one line, 125, nothing left behind.
+    let missing = format!("127.0.0.1:{}/test/pulled:nope", registry.port);
+    let out = env.sbx(&["--image-store", store_arg, "image", "pull", &missing]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.starts_with(&format!("sbx: pull {missing}: ")), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(list(&store.join("tmp")).is_empty());
 }

@@ -247,7 +247,7 @@ fn is_index(media_type: &MediaType, bytes: &[u8]) -> bool {
 }
 
 /// The manifest for linux on this host's architecture, else the first.
-pub(super) fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
+fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
