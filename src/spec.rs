@@ -6,11 +6,12 @@
 pub mod caps;
 pub mod command;
 pub mod image;
+pub mod ports;
 pub mod security;
 
 use crate::model::Limits;
+pub use crate::model::SandboxSpec;
 use crate::model::fs_plan::{FsPlan, Volume, inside_path};
-use ::caps::Capability;
 use anyhow::{Result, bail};
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -62,6 +63,10 @@ pub struct SandboxRequest {
     pub detach: bool,
     /// `--rm`: remove the record when a detached sandbox ends.
     pub auto_remove: bool,
+    /// `--allow-spoofing`: no anti-spoofing filter on its port.
+    pub allow_spoofing: bool,
+    /// `-p`, as typed.
+    pub publish: Vec<String>,
     /// The command and its arguments.
     pub command: Vec<String>,
     /// `--image`: an image of the store to run (SPEC "Images").
@@ -72,37 +77,6 @@ pub struct SandboxRequest {
     pub rootfs_overlay: bool,
     /// `--image-store`; `None`: the default one.
     pub image_store: Option<std::path::PathBuf>,
-}
-
-/// Everything needed to launch one sandbox, already checked.
-#[derive(Debug, Clone)]
-pub struct SandboxSpec {
-    /// Unique name of the sandbox.
-    pub name: String,
-    /// The network to join, or `None` for loopback only.
-    pub network: Option<String>,
-    /// A requested address; `None` lets IPAM choose.
-    pub ip: Option<Ipv4Addr>,
-    /// The UTS hostname.
-    pub hostname: String,
-    /// The command and its arguments.
-    pub command: Vec<String>,
-    /// The full environment the command starts with, as `KEY=VALUE`.
-    pub env: Vec<String>,
-    /// Working directory inside the sandbox.
-    pub workdir: String,
-    /// Run in the background under a supervisor.
-    pub detach: bool,
-    /// Remove the record when a detached sandbox ends.
-    pub auto_remove: bool,
-    /// Root filesystem, volumes, read-only root, tmpfs mounts.
-    pub fs: FsPlan,
-    /// The capabilities the command keeps.
-    pub caps: Vec<Capability>,
-    /// The default seccomp filter applies (not `seccomp=unconfined`).
-    pub seccomp: bool,
-    /// cgroup limits.
-    pub limits: Limits,
 }
 
 impl SandboxSpec {
@@ -173,6 +147,12 @@ impl SandboxSpec {
         let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
         let seccomp = security::from_security_opts(&args.security_opt)?;
         let limits = Limits::parse(args.memory.as_deref(), args.pids_limit, args.cpus)?;
+        let ports = ports::parse_all(&args.publish)?;
+        if !ports.is_empty() && network.is_none() {
+            bail!(
+                "-p needs a network, but --network is none: a sandbox with only loopback has nothing to publish"
+            );
+        }
         Ok(SandboxSpec {
             name,
             network,
@@ -183,6 +163,8 @@ impl SandboxSpec {
             workdir,
             detach: args.detach,
             auto_remove: args.auto_remove,
+            allow_spoofing: args.allow_spoofing,
+            ports,
             fs,
             caps,
             seccomp,

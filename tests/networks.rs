@@ -114,3 +114,50 @@ fn network_ls_lists_and_create_picks_a_free_subnet() {
         "{table}"
     );
 }
+
+/// A `network create` that fails after making its bridge, gateway and
+/// rules takes them all down again (the same teardown as `network rm`).
+#[test]
+fn a_network_create_that_fails_late_leaves_nothing() {
+    let env = TestEnv::new("netfail");
+    let bridge = "tstb-netfail";
+    let out = env
+        .cmd(&[
+            "network",
+            "create",
+            "tst-netfail",
+            "--subnet",
+            "10.214.0.0/24",
+        ])
+        .args(["--bridge", bridge])
+        .env("SBX_FAIL_AT", "network-record")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("SBX_FAIL_AT=network-record"), "{err}");
+    assert!(!link_exists(bridge), "the bridge was deleted");
+    assert!(sbx_chains_of(bridge).is_empty(), "its rules are gone");
+    assert!(!env.ok(&["network", "ls"]).contains("tst-netfail"));
+
+    // An adopted bridge stays, without the gateway sbx added to it.
+    let _hand = HandLink("tstb-netfail2");
+    host("ip", &["link", "add", "tstb-netfail2", "type", "bridge"]);
+    let out = env
+        .cmd(&[
+            "network",
+            "create",
+            "tst-netfail2",
+            "--subnet",
+            "10.214.1.0/24",
+        ])
+        .args(["--bridge", "tstb-netfail2"])
+        .env("SBX_FAIL_AT", "network-record")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(link_exists("tstb-netfail2"), "not ours to delete");
+    let addrs = text(&host("ip", &["-4", "addr", "show", "tstb-netfail2"]).stdout);
+    assert!(!addrs.contains("10.214.1.1"), "{addrs}");
+    assert!(sbx_chains_of("tstb-netfail2").is_empty());
+}

@@ -184,6 +184,13 @@ pub struct RunArgs {
     /// CPU limit in CPUs (e.g. 0.5).
     #[arg(long, value_name = "F")]
     pub cpus: Option<f64>,
+    /// Publish a port or a range: [HOST_IP:]HOST_PORT[-END]:PORT[-END][/tcp|/udp].
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Let this sandbox send from addresses other than its own (a lab
+    /// router); anti-spoofing is on for every other one.
+    #[arg(long)]
+    pub allow_spoofing: bool,
     /// seccomp=unconfined turns the default seccomp filter off.
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,

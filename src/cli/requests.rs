@@ -32,6 +32,8 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         security_opt: args.security_opt.clone(),
         detach: args.detach,
         auto_remove: args.rm,
+        allow_spoofing: args.allow_spoofing,
+        publish: args.publish.clone(),
         command: args.command.clone(),
         image: args.image.clone(),
         entrypoint: args.entrypoint.clone(),
@@ -161,6 +163,9 @@ mod tests {
             "0.5",
             "--security-opt",
             "seccomp=unconfined",
+            "--allow-spoofing",
+            "-p",
+            "8080:80",
             "sleep",
             "9",
         ]) else {
@@ -186,6 +191,8 @@ mod tests {
             security_opt: strings(&["seccomp=unconfined"]),
             detach: true,
             auto_remove: true,
+            allow_spoofing: true,
+            publish: strings(&["8080:80"]),
             command: strings(&["sleep", "9"]),
             ..Default::default()
         };

@@ -2,10 +2,15 @@
 //! per network. NAT networks get `post-BRIDGE` (masquerade what leaves the
 //! subnet through any other interface); internal ones get `fwd-BRIDGE`
 //! (drop whatever would cross between the bridge and anything else).
-//! Nobody else's tables are touched, and removing a network is one chain
-//! deletion.
+//! The same table isolates networks from each other (`isolation`), and a
+//! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`). Nobody
+//! else's tables are touched; removing a network is one chain deletion and
+//! two set elements, and the last one takes both tables.
 
+pub mod isolation;
 mod nft;
+pub mod ports;
+pub mod spoofing;
 
 use anyhow::{Result, bail};
 use nft::{Attrs, Batch, Expr, Socket, attr};
@@ -94,6 +99,9 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
         format!("flush chain {chain}"),
     );
 
+    isolation::ensure(&mut batch, rules.bridge);
+    ports::ensure(&mut batch);
+    spoofing::ensure(&mut batch);
     for exprs in rule_set(rules) {
         let mut rule = Attrs::default();
         rule.string(attr::RULE_TABLE, TABLE)
@@ -127,15 +135,24 @@ fn rule_set(rules: &NetworkRules) -> Vec<Vec<Expr>> {
             u32::MAX << (32 - rules.prefix)
         };
         let network = u32::from(rules.subnet) & mask;
+        let from_subnet = || {
+            [
+                Expr::payload_network(IPV4_SADDR_OFFSET, 4),
+                Expr::bitwise_mask(&mask.to_be_bytes()),
+                Expr::cmp(true, &network.to_be_bytes()),
+                Expr::meta(NFT_META_OIFNAME),
+            ]
+        };
         // ip saddr SUBNET oifname != BRIDGE masquerade
-        vec![vec![
-            Expr::payload_network(IPV4_SADDR_OFFSET, 4),
-            Expr::bitwise_mask(&mask.to_be_bytes()),
-            Expr::cmp(true, &network.to_be_bytes()),
-            Expr::meta(NFT_META_OIFNAME),
-            Expr::cmp(false, &bridge),
-            Expr::masquerade(),
-        ]]
+        let mut outward = Vec::from(from_subnet());
+        outward.extend([Expr::cmp(false, &bridge), Expr::masquerade()]);
+        // ct status dnat ip saddr SUBNET oifname BRIDGE masquerade: the
+        // hairpin to a published port (see `ports`), whose reply must come
+        // back through the host.
+        let mut hairpin = Vec::from(ports::dnat_status());
+        hairpin.extend(from_subnet());
+        hairpin.extend([Expr::cmp(true, &bridge), Expr::masquerade()]);
+        vec![outward, hairpin]
     } else {
         // iifname BRIDGE oifname != BRIDGE drop; and the way back in.
         let crossing = |from: u32, to: u32| {
@@ -152,14 +169,6 @@ fn rule_set(rules: &NetworkRules) -> Vec<Vec<Expr>> {
             crossing(NFT_META_OIFNAME, NFT_META_IIFNAME),
         ]
     }
-}
-
-/// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.
-fn ifname(name: &str) -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    let len = name.len().min(15);
-    bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
-    bytes
 }
 
 /// Base chains of other tables that drop forwarded IPv4 traffic by default
@@ -212,9 +221,12 @@ pub fn chain_of(bridge: &str, masquerade: bool) -> String {
     format!("ip {TABLE} {}", chain_name(bridge, masquerade))
 }
 
-/// Removes the network's chain(s) (already gone is fine), then the table if
-/// nothing else is left in it: another state root's networks may still be
-/// there, so the table goes with `NLM_F_NONREC` and EBUSY means keep it.
+/// Removes the network's chain(s) and its isolation elements (already
+/// gone is fine), then, if no other network is left in it (another state
+/// root's may be), the table with its isolation chain and sets, and the
+/// anti-spoofing table: one transaction whose table deletion carries
+/// `NLM_F_NONREC`, so EBUSY (a chain of another network remains) keeps it
+/// all.
 pub fn remove_network(bridge: &str) -> Result<()> {
     let socket = Socket::open()?;
     for masquerade in [true, false] {
@@ -230,30 +242,146 @@ pub fn remove_network(bridge: &str) -> Result<()> {
             &attrs,
             format!("delete chain {chain}"),
         );
-        for (what, errno) in batch.commit(&socket)? {
-            if errno != 0 && errno != libc::ENOENT {
-                bail!(
-                    "{what} in table ip {TABLE}: {}",
-                    std::io::Error::from_raw_os_error(errno)
+        check_removal(batch.commit(&socket)?)?;
+    }
+    delete_elements(nft::NFPROTO_IPV4, TABLE, &isolation::elements(bridge))?;
+    remove_tables_if_unused(&socket)
+}
+
+/// The last network's removal takes the tables: the ip table (with its
+/// isolation chain and sets) if nothing else is in it, and with it the
+/// bridge table. A part already missing (tables an older sbx made have no
+/// isolation chain) is left out and the rest tried again.
+fn remove_tables_if_unused(socket: &Socket) -> Result<()> {
+    let mut parts = vec![
+        Removal::Chain(isolation::CHAIN),
+        Removal::Chain(ports::CHAINS[0]),
+        Removal::Chain(ports::CHAINS[1]),
+        Removal::Chain(ports::CHAINS[2]),
+        Removal::Set(ports::BY_ADDRESS.name),
+        Removal::Set(ports::ANY_ADDRESS.name),
+        Removal::Set(isolation::BRIDGES.name),
+        Removal::Set(isolation::SAME.name),
+        Removal::SpoofingTable,
+        Removal::Table,
+    ];
+    loop {
+        let mut batch = Batch::new(socket);
+        for part in &parts {
+            part.add_to(&mut batch);
+        }
+        let results = batch.commit(socket)?;
+        let missing = results.iter().position(|(_, errno)| *errno == libc::ENOENT);
+        match missing {
+            Some(i) if parts[i] != Removal::Table => {
+                parts.remove(i);
+            }
+            _ => return check_removal(results),
+        }
+    }
+}
+
+/// One part of the final removal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    Chain(&'static str),
+    Set(&'static str),
+    SpoofingTable,
+    Table,
+}
+
+impl Removal {
+    fn add_to(self, batch: &mut Batch) {
+        let mut attrs = Attrs::default();
+        match self {
+            Removal::Chain(chain) => {
+                attrs
+                    .string(attr::CHAIN_TABLE, TABLE)
+                    .string(attr::CHAIN_NAME, chain);
+                batch.add(
+                    nft::NFT_MSG_DELCHAIN,
+                    0,
+                    &attrs,
+                    format!("delete chain {chain}"),
+                );
+            }
+            Removal::Set(set) => {
+                attrs
+                    .string(attr::SET_TABLE, TABLE)
+                    .string(attr::SET_NAME, set);
+                batch.add(nft::NFT_MSG_DELSET, 0, &attrs, format!("delete set {set}"));
+            }
+            Removal::SpoofingTable => {
+                attrs.string(attr::TABLE_NAME, spoofing::TABLE);
+                batch.add_in(
+                    nft::NFPROTO_BRIDGE,
+                    nft::NFT_MSG_DELTABLE,
+                    0,
+                    &attrs,
+                    format!("delete table bridge {}", spoofing::TABLE),
+                );
+            }
+            Removal::Table => {
+                attrs.string(attr::TABLE_NAME, TABLE);
+                batch.add(
+                    nft::NFT_MSG_DELTABLE,
+                    nft::NLM_F_NONREC,
+                    &attrs,
+                    format!("delete table ip {TABLE}"),
                 );
             }
         }
     }
-    let mut table = Attrs::default();
-    table.string(attr::TABLE_NAME, TABLE);
-    let mut batch = Batch::new(&socket);
-    batch.add(
-        nft::NFT_MSG_DELTABLE,
-        nft::NLM_F_NONREC,
-        &table,
-        format!("delete table ip {TABLE}"),
-    );
-    for (what, errno) in batch.commit(&socket)? {
+}
+
+/// A removal's answers: gone already (ENOENT) or still used by another
+/// network (EBUSY, which rolled the transaction back) are fine.
+fn check_removal(results: Vec<(String, i32)>) -> Result<()> {
+    for (what, errno) in results {
         if errno != 0 && errno != libc::ENOENT && errno != libc::EBUSY {
             bail!("{what}: {}", std::io::Error::from_raw_os_error(errno));
         }
     }
     Ok(())
+}
+
+/// Deletes set elements (set name, key) of `table`; ones already gone are
+/// fine. One transaction, unless one is missing (which aborts it): then
+/// each alone, so a missing one never keeps the others.
+pub(crate) fn delete_elements(family: u8, table: &str, elements: &[(&str, Vec<u8>)]) -> Result<()> {
+    if elements.is_empty() {
+        return Ok(());
+    }
+    let socket = Socket::open()?;
+    let send = |part: &[(&str, Vec<u8>)]| -> Result<Vec<(String, i32)>> {
+        let mut batch = Batch::new(&socket);
+        for (set, key) in part {
+            batch.add_in(
+                family,
+                nft::NFT_MSG_DELSETELEM,
+                0,
+                &nft::element_list(table, set, std::slice::from_ref(key)),
+                format!("remove an element of set {set} in table {table}"),
+            );
+        }
+        batch.commit(&socket)
+    };
+    let results = send(elements)?;
+    if !results.iter().any(|(_, e)| *e == libc::ENOENT) {
+        return check_removal(results);
+    }
+    for element in elements {
+        check_removal(send(std::slice::from_ref(element))?)?;
+    }
+    Ok(())
+}
+
+/// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.
+pub(crate) fn ifname(name: &str) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    let len = name.len().min(15);
+    bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+    bytes
 }
 
 #[cfg(test)]
@@ -274,14 +402,14 @@ mod tests {
     }
 
     #[test]
-    fn a_nat_network_gets_one_masquerade_rule_and_an_internal_one_two_drops() {
+    fn a_nat_network_gets_two_masquerade_rules_and_an_internal_one_two_drops() {
         let mut rules = NetworkRules {
             bridge: "b",
             subnet: "10.11.0.0".parse().unwrap(),
             prefix: 16,
             masquerade: true,
         };
-        assert_eq!(rule_set(&rules).len(), 1);
+        assert_eq!(rule_set(&rules).len(), 2, "outward and hairpin");
         rules.masquerade = false;
         assert_eq!(rule_set(&rules).len(), 2);
     }

@@ -1,8 +1,9 @@
-//! The sandbox's private /etc/hostname, /etc/hosts and /etc/resolv.conf,
-//! written into its state folder and bind-mounted over the real ones.
+//! The sandbox's /etc/hostname, /etc/hosts and /etc/resolv.conf, written
+//! into its state folder and bind-mounted over the real ones: hostname and
+//! resolv.conf are its own, hosts its network's (see `hosts`).
 
+use super::hosts::{LOCALHOST, NetworkHosts, own_names};
 use anyhow::{Context, Result};
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -10,87 +11,40 @@ use std::path::Path;
 pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
 
 /// Writes the three files into `dir`. `name` is the sandbox's name, by
-/// which its neighbours know it; `neighbours` are the other sandboxes of
-/// its network (name, address).
+/// which its neighbours know it. On a network (`shared`: its address and
+/// the network's hosts file), its `hosts` is a hard link to the network's
+/// file, which it joins (see `hosts`; `seed` lists the network's other
+/// sandboxes should that file be new); without one, it is its own.
 pub fn write(
     dir: &Path,
     name: &str,
     hostname: &str,
-    own: Option<Ipv4Addr>,
-    neighbours: &[(String, Ipv4Addr)],
+    shared: Option<(Ipv4Addr, &NetworkHosts)>,
+    seed: impl FnOnce() -> Vec<(String, Ipv4Addr)>,
 ) -> Result<()> {
     // sbx gives sandboxes no IPv6 yet: IPv6 resolvers would be unreachable.
     let ipv6 = false;
-    let contents = [
-        format!("{hostname}\n"),
-        hosts(name, hostname, own, neighbours),
-        super::resolv::from_host(&super::resolv::HostFiles::default(), ipv6),
+    let names = own_names(name, hostname);
+    let own = [
+        ("hostname", format!("{hostname}\n")),
+        (
+            "resolv.conf",
+            super::resolv::from_host(&super::resolv::HostFiles::default(), ipv6),
+        ),
     ];
-    for (file, text) in FILES.iter().zip(contents) {
+    for (file, text) in own {
         let path = dir.join(file);
         std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
     }
-    Ok(())
-}
-
-/// The names a sandbox answers to itself (SPEC, "What a sandbox sees"):
-/// its hostname, the first label of an FQDN hostname, and its name (which
-/// its neighbours use), without repeats.
-fn own_names<'a>(name: &'a str, hostname: &'a str) -> Vec<&'a str> {
-    let short = hostname.split('.').next().unwrap_or(hostname);
-    let mut names: Vec<&str> = Vec::new();
-    for n in [hostname, short, name] {
-        if !n.is_empty() && !names.contains(&n) {
-            names.push(n);
+    let path = dir.join("hosts");
+    match shared {
+        Some((ip, hosts)) => {
+            hosts.join(ip, &names, seed)?;
+            hosts.link_into(&path)
         }
-    }
-    names
-}
-
-/// localhost, the sandbox itself, and its network's other sandboxes.
-fn hosts(
-    name: &str,
-    hostname: &str,
-    own: Option<Ipv4Addr>,
-    neighbours: &[(String, Ipv4Addr)],
-) -> String {
-    let mut text =
-        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    let names = own_names(name, hostname).join(" ");
-    match own {
-        Some(ip) => writeln!(text, "{ip}\t{names}"),
-        None => writeln!(text, "127.0.1.1\t{names}"),
-    }
-    .ok();
-    for (name, ip) in neighbours {
-        writeln!(text, "{ip}\t{name}").ok();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_lists_self_and_neighbours() {
-        let text = hosts(
-            "web",
-            "web",
-            Some("10.0.0.2".parse().unwrap()),
-            &[("db".into(), "10.0.0.3".parse().unwrap())],
-        );
-        assert!(text.contains("127.0.0.1\tlocalhost\n"));
-        assert!(text.contains("\n10.0.0.2\tweb\n"));
-        assert!(text.contains("\n10.0.0.3\tdb\n"));
-    }
-
-    #[test]
-    fn own_line_has_name_hostname_and_short_hostname() {
-        let ip = Some("10.0.0.2".parse().unwrap());
-        assert!(hosts("a", "h", ip, &[]).contains("\n10.0.0.2\th a\n"));
-        assert!(hosts("a", "h.example.org", ip, &[]).contains("\n10.0.0.2\th.example.org h a\n"));
-        assert!(hosts("web", "web.lan", ip, &[]).contains("\n10.0.0.2\tweb.lan web\n"));
-        assert!(hosts("a", "a", None, &[]).contains("\n127.0.1.1\ta\n"));
+        None => {
+            let text = format!("{LOCALHOST}127.0.1.1\t{}\n", names.join(" "));
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod at;
 pub mod check;
 mod dev;
 pub mod etc_files;
+pub mod hosts;
 mod masks;
 pub mod newmount;
 pub mod overlay;
@@ -155,7 +156,15 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
                 Err(e) => return Err(at::lookup_error(&inside, e)),
             }
         };
-        newmount::bind_tree(tree, &etc_dir.join(file), &target, 0)
+        // A network's shared hosts file (hard-linked, see `hosts`) is
+        // read-only: a sandbox must not rename its neighbours.
+        let source = etc_dir.join(file);
+        let shared = std::fs::metadata(&source).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.nlink() > 1
+        });
+        let attrs = if shared { newmount::RDONLY } else { 0 };
+        newmount::bind_tree(tree, &source, &target, attrs)
             .with_context(|| format!("bind /etc/{file}"))?;
     }
     if in_rootfs {

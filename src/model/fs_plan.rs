@@ -18,7 +18,7 @@ pub struct Volume {
 }
 
 /// The whole filesystem request of a sandbox.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FsPlan {
     /// The sandbox's root; `None`: the host's root through a private mount namespace.
     pub rootfs: Option<PathBuf>,

@@ -5,10 +5,13 @@
 
 pub mod fs_plan;
 mod limits;
+pub mod ports;
+mod sandbox_spec;
 mod subnet;
 
 pub use fs_plan::FsPlan;
 pub use limits::Limits;
+pub use sandbox_spec::SandboxSpec;
 pub use subnet::Subnet;
 
 /// Where `ip netns` (iproute2's `NETNS_RUN_DIR`) looks for named network

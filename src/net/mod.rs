@@ -2,6 +2,7 @@
 //! addresses, routes, netns files and sysctls. No `ip` is ever spawned.
 
 pub mod bridge;
+pub mod listeners;
 pub mod netns;
 pub mod ready;
 pub mod routes;

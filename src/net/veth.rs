@@ -50,6 +50,16 @@ pub fn sandbox_mac_text(ip: Ipv4Addr) -> String {
     sandbox_mac(ip).map(|b| format!("{b:02x}")).join(":")
 }
 
+/// Lets frames the bridge received on the sandbox's port go back out of
+/// it (`hairpin_mode`, linux/if_bridge.h's BR_HAIRPIN_MODE): a sandbox
+/// reaching its own published port through the host needs it when the
+/// host's bridge hands IPv4 to netfilter (br_netfilter), which then
+/// bridges the translated frame back towards its sender.
+pub fn set_hairpin(host_ifname: &str) -> Result<()> {
+    let path = format!("/sys/class/net/{host_ifname}/brport/hairpin_mode");
+    std::fs::write(&path, "1").with_context(|| format!("set {path}"))
+}
+
 /// Creates the pair in one request: the host end up and on the bridge, the
 /// peer born inside the sandbox's netns as `eth0` with the MAC of its
 /// address `ip` (it must be brought up from inside).

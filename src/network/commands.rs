@@ -73,8 +73,8 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
     let (records, _) = root.sandboxes()?;
     let sandboxes: Vec<_> = records
         .iter()
-        .filter(|r| r.network.as_deref() == Some(name))
-        .map(|r| json!({"name": r.name, "ip": r.ip.map(|ip| ip.to_string()), "status": r.status().as_str()}))
+        .filter(|r| r.spec.network.as_deref() == Some(name))
+        .map(|r| json!({"name": r.spec.name, "ip": r.ip.map(|ip| ip.to_string()), "status": r.status().as_str()}))
         .collect();
     println!(
         "{}",

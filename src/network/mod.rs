@@ -11,6 +11,7 @@ use crate::net::{Netlink, bridge, routes, sysctl};
 use crate::state::{NetworkRecord, StateRoot};
 use crate::undo::Undo;
 use anyhow::{Result, bail};
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 
 /// The network `sbx run` joins when none is named.
@@ -98,20 +99,35 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         bail!("gateway {gateway} is not a host address of subnet {subnet}: pick one inside it");
     }
 
+    // What is made so far, written down as it is made: a failure undoes
+    // it with the very teardown `network rm` uses.
+    let made = RefCell::new(NetworkRecord {
+        name: req.name,
+        bridge: bridge_name,
+        subnet,
+        gateway,
+        internal: req.internal,
+        mtu: req.mtu,
+        created: crate::timefmt::now_unix(),
+        bridge_created: false,
+        gateway_added: false,
+    });
+    // The rules are this network's only once it made them: an adopted
+    // bridge may carry another state root's.
+    let rules_made = std::cell::Cell::new(false);
     let mut undo = Undo::new();
-    let bridge_created = existing.is_none();
+    undo.push("tear the network down", || {
+        release_objects(nl, &made.borrow(), rules_made.get())
+    });
     let link = match existing {
         Some(link) => {
             nl.block_on(bridge::set_up(nl.host(), link.index))?;
             link
         }
         None => {
-            let link = nl.block_on(bridge::create(nl.host(), &bridge_name, req.mtu))?;
-            let index = link.index;
-            let name = bridge_name.clone();
-            undo.push(format!("delete bridge {name}"), move || {
-                nl.block_on(bridge::delete(nl.host(), &name, index))
-            });
+            let name = made.borrow().bridge.clone();
+            let link = nl.block_on(bridge::create(nl.host(), &name, req.mtu))?;
+            made.borrow_mut().bridge_created = true;
             link
         }
     };
@@ -121,33 +137,11 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         gateway,
         subnet.prefix(),
     ))?;
-    if gateway_added {
-        let index = link.index;
-        undo.push("remove gateway address", move || {
-            nl.block_on(bridge::remove_address(
-                nl.host(),
-                index,
-                gateway,
-                subnet.prefix(),
-            ))
-        });
-    }
-    let record = NetworkRecord {
-        name: req.name,
-        bridge: bridge_name,
-        subnet,
-        gateway,
-        internal: req.internal,
-        mtu: req.mtu,
-        created: crate::timefmt::now_unix(),
-        bridge_created,
-        gateway_added,
-    };
+    made.borrow_mut().gateway_added = gateway_added;
+    let record = made.borrow().clone();
+    rules_made.set(true);
     ensure_firewall(&record)?;
-    let bridge = record.bridge.clone();
-    undo.push("remove firewall rules", move || {
-        firewall::remove_network(&bridge)
-    });
+    crate::crash::fail_point("network-record")?;
     root.write_network(&record)?;
     undo.commit();
     warn_about_forward_drops(&record);
@@ -317,8 +311,35 @@ pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> 
 /// place, with a warning. The caller holds the lock and has checked that no
 /// sandbox uses the network.
 pub fn remove(root: &StateRoot, nl: &Netlink, record: &NetworkRecord) -> Result<()> {
+    let mut errors = match release_objects(nl, record, true) {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![format!("{e:#}")],
+    };
+    if errors.is_empty()
+        && let Err(e) = root.remove_network(&record.name)
+    {
+        errors.push(format!("{e:#}"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "removing network {}: {}; its record is kept, so 'sbx network rm {}' tries again",
+            record.name,
+            errors.join("; "),
+            record.name
+        )
+    }
+}
+
+/// The network's kernel objects torn down (the record's flags say what sbx
+/// made): its firewall rules (with `rules`), then the gateway address sbx
+/// added or the bridge sbx created. Every step runs; the failures come back
+/// together. Used by `network rm` and by a `network create` that failed
+/// part-way.
+fn release_objects(nl: &Netlink, record: &NetworkRecord, rules: bool) -> Result<()> {
     let mut errors = Vec::new();
-    if let Err(e) = firewall::remove_network(&record.bridge) {
+    if rules && let Err(e) = firewall::remove_network(&record.bridge) {
         errors.push(format!("{e:#}"));
     }
     match nl.block_on(bridge::find(nl.host(), &record.bridge)) {
@@ -346,19 +367,9 @@ pub fn remove(root: &StateRoot, nl: &Netlink, record: &NetworkRecord) -> Result<
             }
         }
     }
-    if errors.is_empty()
-        && let Err(e) = root.remove_network(&record.name)
-    {
-        errors.push(format!("{e:#}"));
-    }
     if errors.is_empty() {
         Ok(())
     } else {
-        bail!(
-            "removing network {}: {}; its record is kept, so 'sbx network rm {}' tries again",
-            record.name,
-            errors.join("; "),
-            record.name
-        )
+        bail!("{}", errors.join("; "))
     }
 }

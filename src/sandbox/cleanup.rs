@@ -6,74 +6,80 @@
 //! keeps naming what could not be released, so the next sweep, `prune` or
 //! `rm` tries again instead of forgetting it.
 
-use crate::net::netns;
+use super::kernel::Kernel;
+use crate::fs::hosts::NetworkHosts;
 use crate::state::{SandboxRecord, SandboxState, StateRoot};
 use anyhow::Result;
+use nix::unistd::Pid;
+
+/// What becomes of a record once its sandbox's objects are released. If
+/// one could not be released the record is kept, `exited`, still naming it,
+/// whatever was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Disposal {
+    /// Removed, folder and all.
+    Remove,
+    /// Kept, marked `exited` (until `sbx rm` or `sbx prune`).
+    KeepExited,
+}
 
 /// Releases the kernel objects of an ended sandbox, then either marks its
 /// record `exited` with `exit_code` (a detached sandbox, kept until
 /// `sbx rm`) or removes it. If a kernel object could not be released, the
 /// record is kept `exited` whatever the sandbox was, still naming it.
-pub fn finish(root: &StateRoot, record: SandboxRecord, exit_code: Option<i32>) -> Result<()> {
-    finish_with(root, record, exit_code, true)
-}
-
-/// [`finish`], with `patient` saying whether a busy cgroup is waited for
-/// (just after the sandbox ended its last processes may still be leaving).
-fn finish_with(
+pub fn finish(
+    k: &dyn Kernel,
     root: &StateRoot,
     mut record: SandboxRecord,
     exit_code: Option<i32>,
-    patient: bool,
 ) -> Result<()> {
-    let mut errors = release_kernel(&mut record, patient);
-    if errors.is_empty() {
-        release_lease(root, &record, &mut errors);
+    record.exit_code = exit_code;
+    let disposal = disposal_after_exit(&record);
+    teardown(k, root, record, disposal, true)
+}
+
+/// Undoes a launch that failed after its reservation: the init (if one was
+/// cloned) is stopped, then everything the record names is released like
+/// any ending sandbox's, and the folder goes, unless `again` (a restart:
+/// the sandbox and its log stay, its record exited again, without an exit
+/// code) or something could not be removed (the record keeps naming it, so
+/// `rm`/`prune` try again).
+pub fn undo_launch(
+    k: &dyn Kernel,
+    root: &StateRoot,
+    mut record: SandboxRecord,
+    init: Option<Pid>,
+    again: bool,
+) -> Result<()> {
+    if let Some(pid) = init {
+        k.stop_init(pid);
     }
-    let result = if record.kept_after_exit() || !errors.is_empty() {
-        record.state = SandboxState::Exited;
-        record.exit_code = exit_code;
-        root.write_sandbox(&record)
+    record.exit_code = None;
+    let disposal = if again {
+        Disposal::KeepExited
     } else {
-        root.remove_sandbox(&record.name)
+        Disposal::Remove
     };
-    if let Err(e) = result {
-        errors.push(format!("{e:#}"));
-    }
-    release_template(root);
-    report(&record.name, errors)
+    teardown(k, root, record, disposal, true)
 }
 
 /// What the sweep does with a dead sandbox nobody cleaned up (its sbx was
-/// killed): the same as its own ending, exit code unknown. A sandbox whose
-/// cleanup already ran and left something (a cgroup a process escaped
-/// into) gets one quick retry, so that every launch's sweep stays cheap.
-pub fn sweep(root: &StateRoot, record: SandboxRecord) -> Result<()> {
-    let code = record.exit_code;
-    if record.state == SandboxState::Exited && record.netns.is_none() && record.cgroups.is_empty() {
-        // Cleaned up but for its lease, if its sbx died in between.
-        let mut errors = Vec::new();
-        release_lease(root, &record, &mut errors);
-        return report(&record.name, errors);
-    }
+/// killed): the same as its own ending, exit code unknown (or the one it
+/// recorded). A sandbox whose cleanup already ran is not waited for (a
+/// cgroup a process escaped into gets one quick try), so that every
+/// sweep stays cheap.
+pub fn sweep(k: &dyn Kernel, root: &StateRoot, record: SandboxRecord) -> Result<()> {
     let patient = record.state != SandboxState::Exited;
-    finish_with(root, record, code, patient)
+    let disposal = disposal_after_exit(&record);
+    teardown(k, root, record, disposal, patient)
 }
 
 /// What `sbx ps` does with a dead sandbox nobody cleaned up: releases its
 /// kernel objects and its lease, and keeps its record, marked `exited`,
 /// for `sbx prune` or `sbx rm` to remove (so it is still listed and the
 /// user learns it died). Never waits for a busy cgroup.
-pub fn release_dead(root: &StateRoot, mut record: SandboxRecord) -> Result<()> {
-    let mut errors = release_kernel(&mut record, false);
-    if errors.is_empty() {
-        release_lease(root, &record, &mut errors);
-    }
-    record.state = SandboxState::Exited;
-    if let Err(e) = root.write_sandbox(&record) {
-        errors.push(format!("{e:#}"));
-    }
-    report(&record.name, errors)
+pub fn release_dead(k: &dyn Kernel, root: &StateRoot, record: SandboxRecord) -> Result<()> {
+    teardown(k, root, record, Disposal::KeepExited, false)
 }
 
 /// Whether an ended sandbox still holds something nobody will give back:
@@ -89,73 +95,121 @@ pub fn left_over(record: &SandboxRecord) -> bool {
 /// Removes an ended sandbox for good (`sbx rm`, `sbx prune`); if part of it
 /// cannot be released, the record stays (rewritten to name only what
 /// remains) and the error says so.
-pub fn remove(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
-    let mut record = record.clone();
-    let mut errors = release_kernel(&mut record, true);
+pub fn remove(k: &dyn Kernel, root: &StateRoot, record: &SandboxRecord) -> Result<()> {
+    teardown(k, root, record.clone(), Disposal::Remove, true)
+}
+
+/// Detached sandboxes (without `--rm`) stay listed after they end.
+fn disposal_after_exit(record: &SandboxRecord) -> Disposal {
+    if record.kept_after_exit() {
+        Disposal::KeepExited
+    } else {
+        Disposal::Remove
+    }
+}
+
+/// The one teardown every ending goes through: the kernel objects the
+/// record names are released, then its lease (once nothing in the kernel
+/// can still answer for its address), then the record is disposed of; the
+/// template goes with the state root's last sandbox. Every step runs even
+/// when another failed; the errors are reported together.
+fn teardown(
+    k: &dyn Kernel,
+    root: &StateRoot,
+    mut record: SandboxRecord,
+    disposal: Disposal,
+    patient: bool,
+) -> Result<()> {
+    let mut errors = release_kernel(k, &mut record, patient);
     if errors.is_empty() {
         release_lease(root, &record, &mut errors);
     }
-    let result = if errors.is_empty() {
-        root.remove_sandbox(&record.name)
-    } else {
+    let result = if disposal == Disposal::KeepExited || !errors.is_empty() {
+        record.state = SandboxState::Exited;
         root.write_sandbox(&record)
+    } else {
+        root.remove_sandbox(&record.spec.name)
     };
     if let Err(e) = result {
         errors.push(format!("{e:#}"));
     }
-    release_template(root);
-    report(&record.name, errors)
+    release_template(k, root);
+    report(&record.spec.name, errors)
 }
 
-/// Releases the netns file and the cgroups, dropping each from the record
-/// once it is gone; returns the failures. The netns file is ours only if
+/// Releases the netns pin, the port's anti-spoofing elements and the
+/// cgroups, dropping the pin and each cgroup from the record once gone
+/// (the elements are forgotten idempotently); returns the failures. The netns file is ours only if
 /// our record names it: a file of that name made by another state root is
 /// left alone.
-fn release_kernel(record: &mut SandboxRecord, patient: bool) -> Vec<String> {
+fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> Vec<String> {
     let mut errors = Vec::new();
     if let Some(path) = &record.netns {
-        match netns::unbind(path) {
+        match k.unpin_netns(path) {
             Ok(()) => record.netns = None,
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    record.cgroups.retain(|dir| {
-        let removed = if patient {
-            crate::cgroup::remove(std::slice::from_ref(dir))
-        } else {
-            match std::fs::remove_dir(dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(anyhow::Error::new(e).context(format!("remove cgroup {}", dir.display())))
-                }
-                _ => Ok(()),
-            }
-        };
-        match removed {
+    if let Some(port) = port_of(record)
+        && let Err(e) = k.unguard_port(&port)
+    {
+        errors.push(format!("{e:#}"));
+    }
+    if !record.spec.ports.is_empty()
+        && let Err(e) = k.unpublish(&record.spec.ports)
+    {
+        errors.push(format!("{e:#}"));
+    }
+    record
+        .cgroups
+        .retain(|dir| match k.remove_cgroup(dir, patient) {
             Ok(()) => false,
             Err(e) => {
                 errors.push(format!("{e:#}"));
                 true
             }
-        }
-    });
+        });
     errors
+}
+
+/// The sandbox's port as the anti-spoofing filter knows it, if it has one
+/// (`None` with `--network none`).
+pub fn port_of(record: &SandboxRecord) -> Option<super::kernel::Port<'_>> {
+    match (&record.veth, record.ip) {
+        (Some(ifname), Some(ip)) => Some(super::kernel::Port {
+            ifname,
+            mac: crate::net::veth::sandbox_mac(ip),
+            ip,
+            trusted: record.spec.allow_spoofing,
+        }),
+        _ => None,
+    }
 }
 
 /// The last sandbox of the state root takes the template mount namespace
 /// with it (see `process::template`).
-pub fn release_template(root: &StateRoot) {
-    if let Err(e) = crate::process::template::release_if_idle(root.path()) {
+pub fn release_template(k: &dyn Kernel, root: &StateRoot) {
+    if let Err(e) = k.release_template(root.path()) {
         crate::log::warn(&format!("{e:#}"));
     }
 }
 
-/// Gives the sandbox's address back (its lease, if it still names it).
+/// Gives the sandbox's address back (its lease, if it still names it) and
+/// its line in the network's hosts file.
 /// Called once its namespace is gone, so that nothing still answers for
 /// the address when another sandbox gets it.
 fn release_lease(root: &StateRoot, record: &SandboxRecord, errors: &mut Vec<String>) {
-    if let (Some(network), Some(ip)) = (&record.network, record.ip)
-        && let Err(e) = root.release_lease(network, ip, &record.name)
-    {
+    let (Some(network), Some(ip)) = (&record.spec.network, record.ip) else {
+        return;
+    };
+    // Its host ports go to whoever asks next; its neighbours stop
+    // resolving its name; then the address is free.
+    let hosts = NetworkHosts::at(root.network_hosts(network));
+    let name = &record.spec.name;
+    let released = (root.ports().release(name, &record.spec.ports))
+        .and_then(|()| hosts.leave(ip, name))
+        .and_then(|()| root.release_lease(network, ip, name));
+    if let Err(e) = released {
         errors.push(format!("{e:#}"));
     }
 }
@@ -170,3 +224,7 @@ fn report(name: &str, errors: Vec<String>) -> Result<()> {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "cleanup_tests.rs"]
+mod tests;

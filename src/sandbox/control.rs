@@ -3,6 +3,7 @@
 //! the command (SIGKILL ends the whole PID namespace at once).
 
 use super::damaged::Damaged;
+use super::kernel::{Host, Kernel};
 use super::{cleanup, find, reserve};
 pub use crate::batch::each;
 use crate::state::liveness::ProcessId;
@@ -68,7 +69,7 @@ pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
     crate::spec::check_name(name)?;
     if let Entry::Unreadable(unreadable) = root.sandbox_entry(name) {
         let removed = rm_damaged(root, Damaged::probe(unreadable), force);
-        cleanup::release_template(root);
+        cleanup::release_template(&Host, root);
         return removed;
     }
     let record = find(root, name)?;
@@ -91,7 +92,7 @@ pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
     }
     let _lock = root.lock()?;
     match root.sandbox(name)? {
-        Some(current) => cleanup::remove(root, &current),
+        Some(current) => cleanup::remove(&Host, root, &current),
         None => Ok(()),
     }
 }
@@ -128,7 +129,7 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
     }
     let _lock = root.lock()?;
     let mut errors = Vec::new();
-    match crate::net::netns::unbind(&damaged.netns) {
+    match Host.unpin_netns(&damaged.netns) {
         // Its namespace is gone: nothing answers for its addresses now.
         Ok(()) => {
             if let Err(e) = root.release_leases_of(&name) {
@@ -139,7 +140,7 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
     }
     // Its cgroups, which the waiting sbx would have removed were it alive.
     for dir in crate::sandbox::damaged::cgroups_of(&name) {
-        if let Err(e) = crate::cgroup::remove(std::slice::from_ref(&dir)) {
+        if let Err(e) = Host.remove_cgroup(&dir, true) {
             errors.push(format!("{e:#}"));
         }
     }
@@ -153,7 +154,7 @@ fn rm_damaged(root: &StateRoot, damaged: Damaged, force: bool) -> Result<()> {
     }
     // The waiting sbx may have written a whole record meanwhile.
     let removed = match root.sandbox_entry(&name) {
-        Entry::Found(record) => cleanup::remove(root, &record),
+        Entry::Found(record) => cleanup::remove(&Host, root, &record),
         _ => root.remove_sandbox(&name),
     };
     if let Err(e) = removed {
@@ -219,12 +220,12 @@ pub fn prune(root: &StateRoot) -> Result<()> {
         let Some(Err(dead)) = reserve::confirm_exited(root, record) else {
             continue;
         };
-        match cleanup::remove(root, &dead) {
+        match cleanup::remove(&Host, root, &dead) {
             Ok(()) => println!("removed {}", describe(&dead)),
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    cleanup::release_template(root);
+    cleanup::release_template(&Host, root);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -233,8 +234,8 @@ pub fn prune(root: &StateRoot) -> Result<()> {
 }
 
 fn describe(record: &SandboxRecord) -> String {
-    let mut text = format!("sandbox {}", record.name);
-    if let (Some(net), Some(ip)) = (&record.network, record.ip) {
+    let mut text = format!("sandbox {}", record.spec.name);
+    if let (Some(net), Some(ip)) = (&record.spec.network, record.ip) {
         text.push_str(&format!(" (address {ip} on {net}"));
         if let Some(netns) = &record.netns {
             text.push_str(&format!(", netns {}", netns.display()));
@@ -250,14 +251,14 @@ fn await_cleanup(root: &StateRoot, record: &SandboxRecord) -> Result<()> {
     if let Some(owner) = record.owner {
         owner.wait_gone(CLEANUP_GRACE);
     }
-    let Some(current) = root.sandbox(&record.name)? else {
+    let Some(current) = root.sandbox(&record.spec.name)? else {
         return Ok(());
     };
     if let Some(Err(dead)) = reserve::confirm_exited(root, current) {
         let _lock = root.lock()?;
         // It did stop; what could not be released stays in its record for
         // `sbx rm` or `sbx prune` to retry, and the user hears about it.
-        if let Err(e) = cleanup::sweep(root, dead) {
+        if let Err(e) = cleanup::sweep(&Host, root, dead) {
             crate::log::warn(&format!("{e:#}"));
         }
     }

@@ -4,7 +4,6 @@
 
 use super::find;
 use crate::process::{self, caps, exec::Command};
-use crate::spec::caps as cap_set;
 use crate::state::StateRoot;
 use crate::state::records::Status;
 use anyhow::{Context, Result, bail};
@@ -47,9 +46,9 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
         );
     };
     let tty = std::io::stdin().is_terminal();
-    let mut env = record.env.clone();
+    let mut env = record.spec.env.clone();
     let host_env = |k: &str| std::env::var(k).ok();
-    let extra = crate::spec::build_env(&record.hostname, &args.env, host_env, tty)?;
+    let extra = crate::spec::build_env(&record.spec.hostname, &args.env, host_env, tty)?;
     // The sandbox's environment, then exec's own additions (and TERM).
     for entry in extra.iter().filter(|e| args_or_term(e, &args.env)) {
         let key = entry.split('=').next().unwrap_or_default();
@@ -59,7 +58,7 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     let workdir = args
         .workdir
         .clone()
-        .unwrap_or_else(|| record.workdir.clone());
+        .unwrap_or_else(|| record.spec.workdir.clone());
     let workdir = if workdir.is_empty() {
         "/".to_string()
     } else {
@@ -68,17 +67,13 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     if !workdir.starts_with('/') {
         bail!("--workdir {workdir:?} is not an absolute path: start it with /");
     }
-    let command = Command::from_parts(&args.command, &env, &workdir, !record.seccomp_unconfined)?
-        .run_as(record.fs.image.as_ref().and_then(|i| i.user))
+    let command = Command::from_parts(&args.command, &env, &workdir, record.spec.seccomp)?
+        .run_as(record.spec.fs.image.as_ref().and_then(|i| i.user))
         .hiding_sbx_command_line()?;
     let pause = crate::crash::pause_requested("exec-child");
     // Exactly the sandbox's own set: an empty one (`--cap-drop ALL`) is
     // empty here too, never Docker's default.
-    let keep: Vec<::caps::Capability> = record
-        .capabilities
-        .iter()
-        .map(|c| cap_set::parse(c))
-        .collect::<Result<_>>()?;
+    let keep: Vec<::caps::Capability> = record.spec.caps.clone();
 
     // Open every namespace before entering any, then check the process is
     // still the sandbox's init (a reused PID would be someone else's).

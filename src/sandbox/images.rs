@@ -12,13 +12,13 @@ pub fn in_use(root: &StateRoot) -> Result<InUse> {
     let (records, _) = root.sandboxes()?;
     let mut held = InUse::default();
     for r in records {
-        if let Some(image) = &r.fs.image {
+        if let Some(image) = &r.spec.fs.image {
             held.images
                 .entry(image.name.clone())
                 .or_default()
-                .push(r.name.clone());
+                .push(r.spec.name.clone());
         }
-        held.layers.extend(r.fs.overlay);
+        held.layers.extend(r.spec.fs.overlay);
     }
     Ok(held)
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
     let r = find(root, name)?;
     let status = r.status();
-    let network = match (&r.network, r.ip) {
+    let network = match (&r.spec.network, r.ip) {
         (Some(net_name), Some(ip)) => {
             let net = root.network(net_name)?;
             json!({
@@ -26,30 +26,32 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
         }
         _ => serde_json::Value::Null,
     };
-    let log = supervisor::log_path(root, &r.name);
+    let log = supervisor::log_path(root, &r.spec.name);
     let value = json!({
-        "name": r.name,
+        "name": r.spec.name,
         "status": status.as_str(),
         "exit_code": r.exit_code,
         "created": timefmt::rfc3339(r.created),
         "spec": {
-            "command": r.command,
-            "env": r.env,
-            "workdir": r.workdir,
-            "hostname": r.hostname,
-            "detached": r.detached,
-            "auto_remove": r.auto_remove,
-            "rootfs": r.fs.rootfs,
-            "volumes": r.fs.volumes,
-            "read_only": r.fs.read_only,
-            "tmpfs": r.fs.tmpfs,
-            "image": r.fs.image,
-            "overlay": r.fs.overlay,
-            "capabilities": r.capabilities,
-            "seccomp": if r.seccomp_unconfined { "unconfined" } else { "default" },
+            "command": r.spec.command,
+            "env": r.spec.env,
+            "workdir": r.spec.workdir,
+            "hostname": r.spec.hostname,
+            "detached": r.spec.detach,
+            "auto_remove": r.spec.auto_remove,
+            "allow_spoofing": r.spec.allow_spoofing,
+            "rootfs": r.spec.fs.rootfs,
+            "volumes": r.spec.fs.volumes,
+            "read_only": r.spec.fs.read_only,
+            "tmpfs": r.spec.fs.tmpfs,
+            "image": r.spec.fs.image,
+            "overlay": r.spec.fs.overlay,
+            "capabilities": r.spec.caps,
+            "seccomp": if r.spec.seccomp { "default" } else { "unconfined" },
         },
         "network": network,
-        "limits": r.limits,
+        "ports": r.spec.ports,
+        "limits": r.spec.limits,
         "cgroups": r.cgroups,
         "netns": r.netns,
         "pid": r.init.map(|p| p.pid),

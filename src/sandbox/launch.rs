@@ -2,8 +2,10 @@
 //! then the wait, then the cleanup. In the foreground, this process waits;
 //! with `-d`, a supervisor does (see `supervisor`).
 
+use super::kernel::{Host, Kernel};
 use super::{cleanup, reserve, supervisor};
 use crate::fs::etc_files;
+use crate::fs::hosts::NetworkHosts;
 use crate::net::{Netlink, netns, veth};
 use crate::process::{self, Child};
 use crate::spec::{SandboxRequest, SandboxSpec};
@@ -12,6 +14,7 @@ use crate::state::{SandboxRecord, SandboxState, StateRoot};
 use crate::undo::Undo;
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
+use std::cell::Cell;
 use std::fs::File;
 use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
@@ -44,7 +47,7 @@ pub fn run(root: &StateRoot, request: &SandboxRequest) -> Result<i32> {
     };
 
     crate::crash::point("exited");
-    if let Err(e) = cleanup::finish(root, started.record, Some(status)) {
+    if let Err(e) = cleanup::finish(&Host, root, started.record, Some(status)) {
         crate::log::warn(&format!("{e:#}"));
     }
     Ok(status)
@@ -75,23 +78,34 @@ pub fn start(
     terminal: Option<process::pty::Stdio>,
 ) -> Result<Started> {
     let mut record = reservation.record;
+    // What the launch has made so far, for its one undo: the init once
+    // cloned; the netns pin unless another state root's file was in its way.
+    let init = Cell::new(None);
+    let pin_ours = Cell::new(true);
     let mut undo = Undo::new();
     let reserved = record.clone();
     let again = reservation.again;
-    undo.push("remove the record, the lease and the cgroups", move || {
-        let result = reserve::unreserve(root, &reserved, again);
-        cleanup::release_template(root);
-        result
+    let (made_init, made_pin) = (&init, &pin_ours);
+    undo.push("release what the launch made", move || {
+        let mut made = reserved;
+        if !made_pin.get() {
+            made.netns = None;
+        }
+        cleanup::undo_launch(&Host, root, made, made_init.get(), again)
     });
 
-    let dir = root.sandbox_dir(&record.name);
-    etc_files::write(
-        &dir,
-        &spec.name,
-        &spec.hostname,
-        record.ip,
-        &reservation.neighbours,
-    )?;
+    if let Some((net, _)) = &reservation.network {
+        super::publish::publish(&Host, root, &record, net)?;
+    }
+    let dir = root.sandbox_dir(&record.spec.name);
+    let hosts = record
+        .spec
+        .network
+        .as_ref()
+        .map(|net| NetworkHosts::at(root.network_hosts(net)));
+    let shared = record.ip.zip(hosts.as_ref());
+    let neighbours = reservation.neighbours;
+    etc_files::write(&dir, &spec.name, &spec.hostname, shared, || neighbours)?;
     if !spec.fs.overlay.is_empty() {
         crate::fs::overlay::prepare(&dir)?;
     }
@@ -111,13 +125,10 @@ pub fn start(
     drop(template);
     drop(membership);
     let pid = child.pid;
-    undo.push("stop the init", move || {
-        process::abort(pid);
-        Ok(())
-    });
+    init.set(Some(pid));
     crate::crash::point("clone");
     let network = reservation.network.as_ref();
-    let wired = pin_and_wire(&mut undo, &nl, &child, &mut record, network);
+    let wired = pin_and_wire(&pin_ours, &nl, &child, &record, network);
     // The runtime and its sockets go now: a socket inside the sandbox's netns
     // would keep that namespace (and its veth) alive after the sandbox ends.
     drop(nl);
@@ -132,7 +143,7 @@ pub fn start(
     // Not a rewrite of the record: one symlink naming the init, whose
     // liveness the kernel tells (see `StateRoot::mark_running`).
     match record.init {
-        Some(init) => root.mark_running(&record.name, init)?,
+        Some(init) => root.mark_running(&record.spec.name, init)?,
         None => root.write_sandbox(&record)?,
     }
     crate::crash::point("running");
@@ -150,24 +161,37 @@ pub fn start(
 }
 
 /// Steps 3 and 4: the init's netns pinned under /run/netns, its network
-/// wired (the MAC recorded). Each undo is pushed. (The init joined its
-/// cgroups itself, first thing.)
-fn pin_and_wire<'a>(
-    undo: &mut Undo<'a>,
+/// wired. The undo releases both (the veth goes with the namespace); a pin
+/// refused because another state root's file has that name is not ours to
+/// remove (`pin_ours` says so). (The init joined its cgroups itself.)
+fn pin_and_wire(
+    pin_ours: &Cell<bool>,
     nl: &Netlink,
     child: &Child,
-    record: &mut SandboxRecord,
+    record: &SandboxRecord,
     network: Option<&(crate::state::NetworkRecord, crate::network::Attachment)>,
 ) -> Result<()> {
     let netns_path = record
         .netns
         .clone()
-        .unwrap_or_else(|| netns::path_for(&record.name));
-    netns::bind(child.pid.as_raw(), &netns_path)?;
-    let path = netns_path.clone();
-    undo.push("remove the netns file", move || netns::unbind(&path));
+        .unwrap_or_else(|| netns::path_for(&record.spec.name));
+    if let Err(e) = Host.pin_netns(child.pid, &netns_path) {
+        let foreign = netns_path.exists() && !is_pinned_by(child.pid, &netns_path);
+        pin_ours.set(!foreign);
+        return Err(e);
+    }
     crate::crash::point("netns");
     wire_network(nl, child, record, network)
+}
+
+/// Whether `path` pins the netns of `pid` (same namespace inode).
+fn is_pinned_by(pid: Pid, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::metadata(format!("/proc/{pid}/ns/net"));
+    match (ns, std::fs::metadata(path)) {
+        (Ok(ns), Ok(pin)) => ns.dev() == pin.dev() && ns.ino() == pin.ino(),
+        _ => false,
+    }
 }
 
 /// Step 3: the veth pair onto the bridge and the sandbox side's address,
@@ -185,6 +209,11 @@ fn wire_network(
     match (network, record.ip, record.veth.as_deref()) {
         (Some((net, attachment)), Some(ip), Some(host_ifname)) => {
             let mtu = net.mtu.unwrap_or(attachment.mtu);
+            // Before the port exists, so it never sends unchecked (and a
+            // port without its element drops everything anyway).
+            if let Some(port) = cleanup::port_of(record) {
+                Host.guard_port(&port)?;
+            }
             nl.block_on(veth::create(
                 nl.host(),
                 host_ifname,
@@ -194,6 +223,9 @@ fn wire_network(
                 ip,
             ))?;
             crate::crash::point("veth");
+            if !record.spec.ports.is_empty() {
+                veth::set_hairpin(host_ifname)?;
+            }
             let prefix = net.subnet.prefix();
             nl.block_on(veth::configure_inside(&inside, ip, prefix, net.gateway))?;
             // Reachable before the record says running (see net::ready).

@@ -50,7 +50,7 @@ pub fn logs(root: &StateRoot, args: &LogsQuery) -> Result<()> {
             );
             true
         }
-        _ => find(root, name)?.detached,
+        _ => find(root, name)?.spec.detach,
     };
     let path = supervisor::log_path(root, name);
     let mut file = match File::open(&path) {

@@ -5,6 +5,7 @@
 //! which only knows bridges, addresses and firewall chains.
 
 use super::cleanup;
+use super::kernel::Host;
 use crate::ipam::Subnet;
 use crate::net::Netlink;
 use crate::network;
@@ -46,12 +47,12 @@ fn live_users(
     let mut users = Vec::new();
     for record in records
         .iter()
-        .filter(|r| r.network.as_deref() == Some(name))
+        .filter(|r| r.spec.network.as_deref() == Some(name))
     {
         if record.status() == Status::Exited {
-            cleanup::sweep(root, record.clone())?;
+            cleanup::sweep(&Host, root, record.clone())?;
         } else {
-            users.push(record.name.clone());
+            users.push(record.spec.name.clone());
         }
     }
     Ok(users)

@@ -1,7 +1,9 @@
 //! `sbx ps`: what runs, where, with which address.
 
 use super::damaged::Damaged;
+use super::kernel::Host;
 use super::ps_format;
+use crate::model::ports::PortsCell;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
 use crate::table::format_columns;
@@ -71,7 +73,7 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if args.quiet {
         for (record, _) in &shown {
-            println!("{}", record.name);
+            println!("{}", record.spec.name);
         }
         for damaged in &unknown {
             println!("{}", damaged.name);
@@ -102,7 +104,7 @@ fn sweep_left_overs(root: &StateRoot, shown: &[(SandboxRecord, Status)]) {
     };
     for record in dead {
         if let Some(Err(dead)) = super::reserve::confirm_exited(root, record.clone())
-            && let Err(e) = super::cleanup::release_dead(root, dead)
+            && let Err(e) = super::cleanup::release_dead(&Host, root, dead)
         {
             crate::log::warn(&format!("{e:#}"));
         }
@@ -121,29 +123,31 @@ fn live_pid(record: &SandboxRecord, status: Status) -> Option<i32> {
 /// The SPEC's JSON keys, one object per sandbox.
 fn to_json(record: &SandboxRecord, status: Status) -> serde_json::Value {
     json!({
-        "name": record.name,
+        "name": record.spec.name,
         "pid": live_pid(record, status),
-        "network": record.network,
+        "network": record.spec.network,
         "ip": record.ip.map(|ip| ip.to_string()),
         "status": status.as_str(),
         "exit_code": record.exit_code,
         "created": timefmt::rfc3339(record.created),
-        "command": record.command,
-        "limits": record.limits,
+        "command": record.spec.command,
+        "ports": record.spec.ports,
+        "limits": record.spec.limits,
     })
 }
 
 /// A sandbox as `--format` templates see it.
 fn row(record: &SandboxRecord, status: Status) -> ps_format::Row<'_> {
     ps_format::Row {
-        name: &record.name,
+        name: &record.spec.name,
         pid: live_pid(record, status),
-        network: record.network.as_deref(),
+        network: record.spec.network.as_deref(),
         ip: record.ip,
         status: status.as_str(),
         exit_code: record.exit_code,
         created: Some(record.created),
-        command: &record.command,
+        command: &record.spec.command,
+        ports: &record.spec.ports,
     }
 }
 
@@ -159,6 +163,7 @@ fn unknown_template_row(damaged: &Damaged) -> ps_format::Row<'_> {
         exit_code: None,
         created: None,
         command: &[],
+        ports: &[],
     }
 }
 
@@ -175,6 +180,7 @@ fn unknown_json(damaged: &Damaged) -> serde_json::Value {
         "exit_code": null,
         "created": null,
         "command": null,
+        "ports": null,
     })
 }
 
@@ -190,6 +196,7 @@ fn unknown_row(damaged: &Damaged, whole: bool) -> Vec<String> {
         "?".into(),
         "unknown".into(),
         "?".into(),
+        "?".into(),
         ps_format::cut(
             format!(
                 "(record unreadable: {}; {})",
@@ -204,20 +211,21 @@ fn unknown_row(damaged: &Damaged, whole: bool) -> Vec<String> {
 
 fn table(rows: &[(SandboxRecord, Status)], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
     let header = [
-        "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "COMMAND",
+        "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "PORTS", "COMMAND",
     ]
     .map(String::from);
     let mut lines = vec![header.to_vec()];
     for (r, status) in rows {
         let status_text = ps_format::status_text(status.as_str(), r.exit_code);
         lines.push(vec![
-            r.name.clone(),
+            r.spec.name.clone(),
             live_pid(r, *status).map_or_else(|| "-".into(), |pid| pid.to_string()),
-            r.network.clone().unwrap_or_else(|| "none".into()),
+            r.spec.network.clone().unwrap_or_else(|| "none".into()),
             r.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
             status_text,
             timefmt::ago(r.created, now),
-            ps_format::command_cell(&r.command, no_trunc),
+            PortsCell(&r.spec.ports).to_string(),
+            ps_format::command_cell(&r.spec.command, no_trunc),
         ]);
     }
     lines

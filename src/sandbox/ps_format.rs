@@ -45,10 +45,11 @@ enum Field {
     RunningFor,
     Command,
     ExitCode,
+    Ports,
 }
 
 /// Every field with its template spelling and its header, in help order.
-const FIELDS: [(Field, &str, &str); 9] = [
+const FIELDS: [(Field, &str, &str); 10] = [
     (Field::Name, "Name", "NAME"),
     (Field::Pid, "PID", "PID"),
     (Field::Network, "Network", "NETWORK"),
@@ -58,6 +59,7 @@ const FIELDS: [(Field, &str, &str); 9] = [
     (Field::RunningFor, "RunningFor", "CREATED"),
     (Field::Command, "Command", "COMMAND"),
     (Field::ExitCode, "ExitCode", "EXIT CODE"),
+    (Field::Ports, "Ports", "PORTS"),
 ];
 
 /// One sandbox as a template sees it.
@@ -78,6 +80,8 @@ pub struct Row<'a> {
     pub created: Option<u64>,
     /// Its command and arguments.
     pub command: &'a [String],
+    /// Its published ports.
+    pub ports: &'a [crate::model::ports::PortMapping],
 }
 
 /// Parses `--format`. A template naming an unknown field, or using
@@ -198,6 +202,7 @@ fn value(field: Field, row: &Row) -> String {
             .unwrap_or_default(),
         Field::Command => command_cell(row.command, true),
         Field::ExitCode => opt(row.exit_code.map(|c| c.to_string())),
+        Field::Ports => crate::model::ports::PortsCell(row.ports).to_string(),
     }
 }
 
@@ -278,6 +283,7 @@ mod tests {
             exit_code: None,
             created: Some(0),
             command,
+            ports: &[],
         }
     }
 

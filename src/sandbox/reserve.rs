@@ -13,6 +13,7 @@
 
 use super::cleanup;
 use super::damaged::{self, Damaged};
+use super::kernel::{Host, Kernel};
 use crate::ipam::{self, Holder};
 use crate::net::{Netlink, netns};
 use crate::network::{self, Attachment};
@@ -196,11 +197,8 @@ fn finish_reservation(
     };
     netns::ensure_dir()?;
     let mut record = SandboxRecord {
-        name: spec.name.clone(),
-        network: attachment.as_ref().map(|(n, _)| n.name.clone()),
+        spec: spec.clone(),
         ip: lease.map(|l| l.ip),
-        hostname: spec.hostname.clone(),
-        command: spec.command.clone(),
         created: crate::timefmt::now_unix(),
         state: SandboxState::Creating,
         owner: ProcessId::current(),
@@ -208,17 +206,9 @@ fn finish_reservation(
         netns: Some(netns::path_for(&spec.name)),
         veth: attachment.as_ref().map(|_| veth.to_string()),
         exit_code: None,
-        env: spec.env.clone(),
-        workdir: spec.workdir.clone(),
-        detached: spec.detach,
-        auto_remove: spec.auto_remove,
         // Known from the address (see `veth::sandbox_mac`), so the one
         // record write needs no second one once the link exists.
         mac: lease.map(|l| crate::net::veth::sandbox_mac_text(l.ip)),
-        capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
-        fs: spec.fs.clone(),
-        seccomp_unconfined: !spec.seccomp,
-        limits: spec.limits.clone(),
         cgroups: Vec::new(),
     };
     let dir = root.sandbox_dir(&spec.name);
@@ -237,52 +227,19 @@ fn finish_reservation(
     // limits. Made here so that the one record write names them before any
     // process is in them (a crash is swept with them).
     let leaf = format!("{}-{}", spec.name, std::process::id());
-    let written = crate::cgroup::create(&leaf, &spec.limits).and_then(|cgroups| {
-        record.cgroups = cgroups;
-        root.write_sandbox(&record)
-    });
+    let written = Host
+        .create_cgroups(&leaf, &spec.limits)
+        .and_then(|cgroups| {
+            record.cgroups = cgroups;
+            root.write_sandbox(&record)
+        });
     if let Err(e) = written {
-        let _ = crate::cgroup::remove(&record.cgroups);
-        if !again {
-            let _ = root.remove_sandbox(&spec.name);
-        }
+        // Nothing pinned yet; the lease goes with the caller's guard.
+        record.netns = None;
+        let _ = cleanup::undo_launch(&Host, root, record, None, again);
         return Err(e);
     }
     Ok((record, attachment))
-}
-
-/// Undoes a reservation whose launch failed (the caller has stopped the
-/// init and unpinned its netns): the cgroups and the lease go; then the
-/// folder, unless `again` (a restart: the sandbox and its log stay, its
-/// record exited again, without an exit code) or something could not be
-/// removed (the record keeps naming it, so `rm`/`prune` try again).
-pub fn unreserve(root: &StateRoot, record: &SandboxRecord, again: bool) -> Result<()> {
-    let mut errors = Vec::new();
-    let mut kept = record.clone();
-    match crate::cgroup::remove(&record.cgroups) {
-        Ok(()) => kept.cgroups.clear(),
-        Err(e) => errors.push(format!("{e:#}")),
-    }
-    if let (Some(network), Some(ip)) = (&record.network, record.ip)
-        && let Err(e) = root.release_lease(network, ip, &record.name)
-    {
-        errors.push(format!("{e:#}"));
-    }
-    let result = if again || !errors.is_empty() {
-        kept.state = SandboxState::Exited;
-        kept.netns = None;
-        root.write_sandbox(&kept)
-    } else {
-        root.remove_sandbox(&record.name)
-    };
-    if let Err(e) = result {
-        errors.push(format!("{e:#}"));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", errors.join("; "))
-    }
 }
 
 /// What the state root says about the name a launch wants.
@@ -372,7 +329,7 @@ fn sweep_one(root: &StateRoot, record: SandboxRecord) -> Result<()> {
     let Some(Err(dead)) = confirm_exited(root, record) else {
         return Ok(());
     };
-    cleanup::sweep(root, dead)
+    cleanup::sweep(&Host, root, dead)
 }
 
 /// Who holds a lease, as far as the state root can tell.
@@ -403,7 +360,7 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
         Entry::Absent => Verdict::Stale,
         Entry::Unreadable(_) => Verdict::Held,
         Entry::Found(record) => {
-            if record.network.as_deref() != Some(net.name.as_str()) || record.ip != Some(ip) {
+            if record.spec.network.as_deref() != Some(net.name.as_str()) || record.ip != Some(ip) {
                 Verdict::Stale
             } else if record.status() == Status::Exited {
                 Verdict::Dead(Box::new(record))
@@ -532,9 +489,9 @@ fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()
     for record in records {
         let cleaned = record.state == SandboxState::Exited && record.netns.is_none();
         if let (Some(ip), false) = (record.ip, cleaned)
-            && record.network.as_deref() == Some(net.name.as_str())
+            && record.spec.network.as_deref() == Some(net.name.as_str())
         {
-            leases.entry(ip).or_insert(record.name);
+            leases.entry(ip).or_insert(record.spec.name);
         }
     }
     let damaged: Vec<Damaged> = damaged::probe_all(unreadable);
@@ -589,7 +546,7 @@ pub fn confirm_exited(
     if record.status() != Status::Exited {
         return Some(Ok(record));
     }
-    let fresh = root.sandbox(&record.name).ok()??;
+    let fresh = root.sandbox(&record.spec.name).ok()??;
     if fresh.status() == Status::Exited {
         Some(Err(fresh))
     } else {

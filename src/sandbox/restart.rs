@@ -9,7 +9,6 @@ use crate::spec::SandboxSpec;
 use crate::state::records::Status;
 use crate::state::{SandboxRecord, StateRoot};
 use anyhow::{Result, bail};
-use std::str::FromStr;
 use std::time::Duration;
 
 /// Restarts each named sandbox in turn, going on past failures like
@@ -30,7 +29,7 @@ pub fn restart_all(root: &StateRoot, names: &[String], timeout: Duration) -> Res
 /// Restarts one sandbox; its name is printed (by the launch) once it runs.
 fn restart(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
     let record = find(root, name)?;
-    if !record.detached {
+    if !record.spec.detach {
         bail!(
             "sandbox {name} runs in the foreground: its 'sbx run' ends with it, so it cannot be restarted; start it with 'sbx run -d' to restart it later"
         );
@@ -58,44 +57,22 @@ fn restart(root: &StateRoot, name: &str, timeout: Duration) -> Result<()> {
     }
 }
 
-/// Rebuilds the launch request from a record: everything `sbx run`
-/// validated then, and the address it got (so it keeps it).
+/// The spec to launch again: the record's own, with the address it got
+/// (so it keeps it). Its rootfs must still be there.
 pub fn spec_of(record: &SandboxRecord) -> Result<SandboxSpec> {
-    let caps = record
-        .capabilities
-        .iter()
-        .map(|c| {
-            caps::Capability::from_str(c).map_err(|_| {
-                anyhow::anyhow!(
-                    "the record of sandbox {} names an unknown capability {c}: remove it and run it again",
-                    record.name
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(rootfs) = &record.fs.rootfs
+    if let Some(rootfs) = &record.spec.fs.rootfs
         && !rootfs.is_dir()
     {
         bail!(
             "rootfs {} of sandbox {} is gone: it cannot be restarted",
             rootfs.display(),
-            record.name
+            record.spec.name
         );
     }
     Ok(SandboxSpec {
-        name: record.name.clone(),
-        network: record.network.clone(),
-        ip: record.ip,
-        hostname: record.hostname.clone(),
-        command: record.command.clone(),
-        env: record.env.clone(),
-        workdir: record.workdir.clone(),
+        ip: record.ip.or(record.spec.ip),
         detach: true,
-        auto_remove: record.auto_remove,
-        fs: record.fs.clone(),
-        caps,
-        seccomp: !record.seccomp_unconfined,
-        limits: record.limits.clone(),
+        ..record.spec.clone()
     })
 }
 
@@ -105,7 +82,7 @@ mod tests {
     use crate::spec::SandboxRequest;
 
     /// A record made the way `reserve` makes it from a validated `sbx run`
-    /// request, turned back into a spec, equals the original spec.
+    /// request, written and read back, gives back the original spec.
     #[test]
     fn a_record_gives_back_its_spec() {
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -126,11 +103,8 @@ mod tests {
         };
         let spec = SandboxSpec::from_request(&request, || "x".into(), |_| None, false).unwrap();
         let record = SandboxRecord {
-            name: spec.name.clone(),
-            network: spec.network.clone(),
+            spec: spec.clone(),
             ip: spec.ip,
-            hostname: spec.hostname.clone(),
-            command: spec.command.clone(),
             created: 0,
             state: crate::state::SandboxState::Exited,
             owner: None,
@@ -138,18 +112,12 @@ mod tests {
             netns: None,
             veth: None,
             exit_code: Some(0),
-            env: spec.env.clone(),
-            workdir: spec.workdir.clone(),
-            detached: true,
-            auto_remove: false,
             mac: None,
-            capabilities: spec.caps.iter().map(|c| c.to_string()).collect(),
-            limits: spec.limits.clone(),
             cgroups: Vec::new(),
-            seccomp_unconfined: !spec.seccomp,
-            fs: spec.fs.clone(),
         };
+        let text = serde_json::to_vec(&record).unwrap();
+        let record = SandboxRecord::from_json(&text).unwrap();
         let again = spec_of(&record).unwrap();
-        assert_eq!(format!("{again:?}"), format!("{spec:?}"));
+        assert_eq!(again, spec);
     }
 }

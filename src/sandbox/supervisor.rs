@@ -3,6 +3,7 @@
 //! its output to a log file, records the exit code and cleans the network
 //! up. The `sbx run` that started it waits only for "launched" or the error.
 
+use super::kernel::Host;
 use super::launch::{self, Started};
 use super::{cleanup, logfile, reserve::Reservation};
 use crate::net::Netlink;
@@ -103,7 +104,10 @@ fn supervise(
         Ok(started) => started,
         Err(e) => {
             if !started_launch {
-                let _ = super::reserve::unreserve(root, &reserved, again);
+                // Nothing was pinned yet: a netns file of its name is not its.
+                let mut reserved = reserved;
+                reserved.netns = None;
+                let _ = cleanup::undo_launch(&Host, root, reserved, None, again);
             }
             let _ = write!(report, "{e:#}");
             return EXIT_SBX_FAILED;
@@ -120,7 +124,7 @@ fn supervise(
     // Every record is in the log before the record says `exited`, so
     // `sbx logs -f` can stop at that word without missing the end.
     let mut log = copier.and_then(logfile::Copier::finish);
-    match cleanup::finish(root, record, Some(status)) {
+    match cleanup::finish(&Host, root, record, Some(status)) {
         Ok(()) => 0,
         Err(e) => {
             if let Some(log) = log.as_mut() {
@@ -138,7 +142,7 @@ fn supervise(
 fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pipes, File)> {
     reservation.record.owner = ProcessId::current();
     root.write_sandbox(&reservation.record)?;
-    let path = log_path(root, &reservation.record.name);
+    let path = log_path(root, &reservation.record.spec.name);
     // Not world-readable: the command's output may hold secrets; a group
     // the admin gives the state root may read it.
     let log = OpenOptions::new()

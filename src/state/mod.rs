@@ -3,7 +3,9 @@
 //! liveness on their own: that comes from the kernel (see `liveness`).
 
 pub mod leases;
+mod legacy;
 pub mod liveness;
+pub mod ports;
 pub mod records;
 
 use anyhow::{Context, Result};
@@ -152,6 +154,18 @@ impl StateRoot {
         Leases::at(self.dir.join("leases").join(network))
     }
 
+    /// The registry of published host ports (see [`ports::PortRegistry`]).
+    pub fn ports(&self) -> ports::PortRegistry {
+        ports::PortRegistry::at(self.dir.join("ports"))
+    }
+
+    /// The hosts file shared by the sandboxes of network `name` (see
+    /// `fs::hosts`): `ROOT/hosts/NAME`, on the state root's filesystem so
+    /// each sandbox's `hosts` can be a hard link to it.
+    pub fn network_hosts(&self, name: &str) -> PathBuf {
+        self.dir.join("hosts").join(name)
+    }
+
     /// Gives back the address a sandbox held on its network, if its lease
     /// still names it (see [`Leases::release`]).
     pub fn release_lease(&self, network: &str, ip: std::net::Ipv4Addr, holder: &str) -> Result<()> {
@@ -177,8 +191,8 @@ impl StateRoot {
         let dir = self.sandbox_dir(name);
         let path = dir.join("sandbox.json");
         match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<SandboxRecord>(&bytes) {
-                Ok(mut record) if record.name == name => {
+            Ok(bytes) => match SandboxRecord::from_json(&bytes) {
+                Ok(mut record) if record.spec.name == name => {
                     if record.init.is_none()
                         && let Some(init) = read_init(&dir)
                     {
@@ -194,7 +208,7 @@ impl StateRoot {
                     reason: format!(
                         "{} names another sandbox, {:?}",
                         path.display(),
-                        record.name
+                        record.spec.name
                     ),
                     missing: false,
                 }),
@@ -225,7 +239,10 @@ impl StateRoot {
 
     /// Writes a sandbox record atomically into its (existing) folder.
     pub fn write_sandbox(&self, record: &SandboxRecord) -> Result<()> {
-        write_json(&self.sandbox_dir(&record.name).join("sandbox.json"), record)
+        write_json(
+            &self.sandbox_dir(&record.spec.name).join("sandbox.json"),
+            record,
+        )
     }
 
     /// Gives back every lease, on every network, that names `holder`: for
@@ -300,7 +317,7 @@ impl StateRoot {
                 Entry::Absent => {}
             }
         }
-        records.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        records.sort_by(|a, b| (a.created, &a.spec.name).cmp(&(b.created, &b.spec.name)));
         Ok((records, unreadable))
     }
 
@@ -372,6 +389,13 @@ impl StateRoot {
     /// records, an index without a record would be stale.
     pub fn remove_network(&self, name: &str) -> Result<()> {
         self.leases(name).remove()?;
+        let hosts = self.network_hosts(name);
+        match fs::remove_file(&hosts) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("remove {}", hosts.display()));
+            }
+            _ => {}
+        }
         let path = self.network_file(name);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

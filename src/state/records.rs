@@ -1,7 +1,7 @@
 //! What sbx writes down about sandboxes and networks, as JSON files.
 
 use super::liveness::ProcessId;
-use crate::model::Subnet;
+use crate::model::{SandboxSpec, Subnet};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -19,19 +19,16 @@ pub enum SandboxState {
     Exited,
 }
 
-/// One sandbox as recorded in `sandboxes/NAME/sandbox.json`.
+/// One sandbox as recorded in `sandboxes/NAME/sandbox.json`: the spec it
+/// was launched from, and what the launch got and made (address, kernel
+/// objects, processes, exit code). Records of the older flat layout are
+/// read too (see [`SandboxRecord::from_json`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SandboxRecord {
-    /// Unique name.
-    pub name: String,
-    /// Network joined, `None` for loopback only.
-    pub network: Option<String>,
-    /// Address on that network.
+    /// What was launched, as checked (`sbx restart` launches it again).
+    pub spec: SandboxSpec,
+    /// The address it got on its network (the spec's is only a request).
     pub ip: Option<Ipv4Addr>,
-    /// The UTS hostname.
-    pub hostname: String,
-    /// Command and arguments.
-    pub command: Vec<String>,
     /// Unix seconds when the launch began.
     pub created: u64,
     /// Last step written.
@@ -40,42 +37,18 @@ pub struct SandboxRecord {
     pub owner: Option<ProcessId>,
     /// The sandbox's init (its PID 1), once started.
     pub init: Option<ProcessId>,
-    /// The bind-mounted netns file, once made.
+    /// The bind-mounted netns file, until it is released.
     pub netns: Option<PathBuf>,
     /// Host-side veth name, unique per launch so teardown never races a reuse.
     pub veth: Option<String>,
     /// The command's exit status, once known.
     pub exit_code: Option<i32>,
-    /// The environment the command started with (`sbx exec` starts from it).
-    #[serde(default)]
-    pub env: Vec<String>,
-    /// The command's working directory (`sbx exec`'s default).
-    #[serde(default)]
-    pub workdir: String,
-    /// Run with `-d`: a supervisor waits for it and the record outlives it.
-    #[serde(default)]
-    pub detached: bool,
-    /// Run with `--rm`: the record goes when the sandbox ends.
-    #[serde(default)]
-    pub auto_remove: bool,
     /// The MAC address of the sandbox's `eth0`.
     #[serde(default)]
     pub mac: Option<String>,
-    /// The capabilities its processes keep (`sbx exec` gets the same).
-    #[serde(default)]
-    pub capabilities: Vec<String>,
-    /// Its cgroup limits.
-    #[serde(default)]
-    pub limits: crate::model::Limits,
-    /// The cgroup folders made for it (removed when it ends).
+    /// The cgroup folders made for it, until they are removed.
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
-    /// Run with `--security-opt seccomp=unconfined`.
-    #[serde(default)]
-    pub seccomp_unconfined: bool,
-    /// Its root filesystem, volumes and read-only flag, for `sbx inspect`.
-    #[serde(default)]
-    pub fs: crate::model::FsPlan,
 }
 
 /// What `sbx ps` reports, derived from the record and the kernel.
@@ -101,9 +74,22 @@ impl Status {
 }
 
 impl SandboxRecord {
+    /// Parses `sandbox.json`, of either layout: the current one (the spec
+    /// nested under `spec`) or the flat one sbx wrote before it (see
+    /// `legacy`), so an upgrade loses no running sandbox.
+    pub fn from_json(bytes: &[u8]) -> serde_json::Result<Self> {
+        match serde_json::from_slice::<SandboxRecord>(bytes) {
+            Ok(record) => Ok(record),
+            Err(e) => match serde_json::from_slice::<super::legacy::FlatRecord>(bytes) {
+                Ok(flat) if flat.is_flat() => Ok(flat.into_record()),
+                _ => Err(e),
+            },
+        }
+    }
+
     /// Whether the record stays after the sandbox ends (until `sbx rm`).
     pub fn kept_after_exit(&self) -> bool {
-        self.detached && !self.auto_remove
+        self.spec.detach && !self.spec.auto_remove
     }
 
     /// Liveness from the kernel, never from the record alone: a record that
@@ -169,9 +155,9 @@ mod tests {
         owner: Option<ProcessId>,
     ) -> SandboxRecord {
         serde_json::from_value::<SandboxRecord>(serde_json::json!({
-            "name": "t", "network": null, "ip": null, "hostname": "t", "command": ["true"],
-            "created": 0, "state": "creating", "owner": null, "init": null, "netns": null,
-            "veth": null, "exit_code": null,
+            "spec": {"name": "t", "hostname": "t", "command": ["true"]},
+            "ip": null, "created": 0, "state": "creating", "owner": null, "init": null,
+            "netns": null, "veth": null, "exit_code": null,
         }))
         .map(|mut r| {
             r.state = state;

@@ -52,8 +52,8 @@ impl Attrs {
 
 /// One rule expression: its name and its attributes.
 pub struct Expr {
-    name: &'static str,
-    data: Attrs,
+    pub(super) name: &'static str,
+    pub(super) data: Attrs,
 }
 
 impl Expr {

@@ -44,19 +44,26 @@ impl Batch {
         }
     }
 
-    /// Adds one nf_tables message; `what` names it in errors.
+    /// Adds one nf_tables message for the `ip` family; `what` names it in
+    /// errors.
     pub fn add(&mut self, kind: u16, flags: u16, attrs: &Attrs, what: impl Into<String>) {
+        self.add_in(NFPROTO_IPV4, kind, flags, attrs, what);
+    }
+
+    /// [`Batch::add`] for a table of another family (`NFPROTO_*`).
+    pub fn add_in(
+        &mut self,
+        family: u8,
+        kind: u16,
+        flags: u16,
+        attrs: &Attrs,
+        what: impl Into<String>,
+    ) {
         self.seq = self.seq.wrapping_add(1);
         let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
         let flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-        self.buf.extend(message(
-            kind,
-            flags,
-            self.seq,
-            NFPROTO_IPV4,
-            0,
-            attrs.as_bytes(),
-        ));
+        self.buf
+            .extend(message(kind, flags, self.seq, family, 0, attrs.as_bytes()));
         self.acks.push((self.seq, what.into()));
     }
 

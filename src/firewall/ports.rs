@@ -1,0 +1,268 @@
+//! Published ports (SPEC "Ports"): kernel-only DNAT through two maps in
+//! sbx's `ip` table, one element per port, so neither the cost per packet
+//! nor per new connection grows with the number of published ports:
+//!
+//! ```text
+//! map ports-ip  { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//! map ports-any { type inet_proto . inet_service : ipv4_addr . inet_service }
+//! chain ports-pre  { type nat hook prerouting priority dstnat;
+//!     fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @ports-ip
+//!     fib daddr type local dnat ip to meta l4proto . th dport map @ports-any }
+//! chain ports-out  { type nat hook output priority -100; (the same two rules) }
+//! chain ports-post { type nat hook postrouting priority srcnat;
+//!     ct status dnat ip saddr 127.0.0.0/8 masquerade }
+//! chain post-BRIDGE { ...; (each NAT network's own chain, see `super`)
+//!     ct status dnat ip saddr SUBNET oifname BRIDGE masquerade }
+//! ```
+//!
+//! `ports-pre` serves other machines (the client's address is kept) and
+//! sandboxes (through a host address or their gateway); `ports-out` the
+//! host itself. Two paths need a masquerade, and only they get one: the
+//! host's `127.0.0.1` (with `route_localnet` on the bridge, so a loopback
+//! source may leave through it), and the hairpin, where a sandbox reaches
+//! a port of its own bridge (the reply must come back through the host).
+
+use super::TABLE;
+use super::nft::{self, Attrs, Batch, Expr, Reg, SetSpec, Socket, attr, base};
+use crate::model::ports::PortMapping;
+use anyhow::{Result, bail};
+use std::net::Ipv4Addr;
+
+/// The chains, for the last network's removal.
+pub const CHAINS: [&str; 3] = ["ports-pre", "ports-out", "ports-post"];
+
+/// Ports published on one host address.
+pub const BY_ADDRESS: SetSpec = SetSpec {
+    name: "ports-ip",
+    fields: &[
+        (nft::datatype::IPV4_ADDR, 4),
+        (nft::datatype::INET_PROTO, 1),
+        (nft::datatype::INET_SERVICE, 2),
+    ],
+    data: TARGET,
+};
+
+/// Ports published on every host address.
+pub const ANY_ADDRESS: SetSpec = SetSpec {
+    name: "ports-any",
+    fields: &[
+        (nft::datatype::INET_PROTO, 1),
+        (nft::datatype::INET_SERVICE, 2),
+    ],
+    data: TARGET,
+};
+
+/// What a port maps to: the sandbox's address and port.
+const TARGET: &[(u32, u32)] = &[
+    (nft::datatype::IPV4_ADDR, 4),
+    (nft::datatype::INET_SERVICE, 2),
+];
+
+const NF_INET_PRE_ROUTING: u32 = 0;
+const NF_INET_LOCAL_OUT: u32 = 3;
+const NF_INET_POST_ROUTING: u32 = 4;
+const NFT_META_L4PROTO: u32 = 16;
+/// `RTN_LOCAL` (linux/rtnetlink.h): an address of this host.
+const RTN_LOCAL: u32 = 2;
+/// `IPS_DST_NAT` (linux/netfilter/nf_conntrack_common.h).
+const IPS_DST_NAT: u32 = 1 << 5;
+
+/// Adds to `batch` (idempotently) the maps, chains and rules, the rules
+/// flushed and written again.
+pub fn ensure(batch: &mut Batch) {
+    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
+        batch.add(
+            nft::NFT_MSG_NEWSET,
+            nft::NLM_F_CREATE,
+            &nft::set_attrs(TABLE, map),
+            format!("create map {}", map.name),
+        );
+    }
+    let chains: [(&str, u32, i32, Vec<Vec<Expr>>); 3] = [
+        (CHAINS[0], NF_INET_PRE_ROUTING, -100, dnat_rules()),
+        (CHAINS[1], NF_INET_LOCAL_OUT, -100, dnat_rules()),
+        (CHAINS[2], NF_INET_POST_ROUTING, 100, masquerade_rules()),
+    ];
+    for (name, hook, priority, rules) in chains {
+        let mut chain = Attrs::default();
+        chain
+            .string(attr::CHAIN_TABLE, TABLE)
+            .string(attr::CHAIN_NAME, name);
+        chain.nest(attr::CHAIN_HOOK, |h| {
+            h.u32(attr::HOOK_HOOKNUM, hook)
+                .u32(attr::HOOK_PRIORITY, priority as u32);
+        });
+        chain
+            .u32(attr::CHAIN_POLICY, 1)
+            .string(attr::CHAIN_TYPE, "nat");
+        batch.add(
+            nft::NFT_MSG_NEWCHAIN,
+            nft::NLM_F_CREATE,
+            &chain,
+            format!("create chain {name}"),
+        );
+        let mut flush = Attrs::default();
+        flush
+            .string(attr::RULE_TABLE, TABLE)
+            .string(attr::RULE_CHAIN, name);
+        batch.add(
+            nft::NFT_MSG_DELRULE,
+            0,
+            &flush,
+            format!("flush chain {name}"),
+        );
+        for exprs in rules {
+            let mut rule = Attrs::default();
+            rule.string(attr::RULE_TABLE, TABLE)
+                .string(attr::RULE_CHAIN, name);
+            rule.nest(attr::RULE_EXPRESSIONS, nft::expressions(&exprs));
+            batch.add(
+                nft::NFT_MSG_NEWRULE,
+                nft::NLM_F_CREATE | nft::NLM_F_APPEND,
+                &rule,
+                format!("add rule to chain {name}"),
+            );
+        }
+    }
+}
+
+/// Publishes `ports` to the sandbox at `ip`: one element each, added in
+/// one transaction (all or none). A port already in a map (published by
+/// a sandbox of another state root) is refused, naming where it leads.
+pub fn publish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let socket = Socket::open()?;
+    let mut batch = Batch::new(&socket);
+    for port in ports {
+        let (map, key) = element(port);
+        let value = map.value(&[&ip.octets(), &port.port.to_be_bytes()]);
+        batch.add(
+            nft::NFT_MSG_NEWSETELEM,
+            nft::NLM_F_CREATE | nft::NLM_F_EXCL,
+            &nft::map_element_list(TABLE, map.name, &[(key, Some(value))]),
+            format!(
+                "publish {}:{}/{}",
+                port.host_ip,
+                port.host_port,
+                port.proto.as_str()
+            ),
+        );
+    }
+    for (what, errno) in batch.commit(&socket)? {
+        match errno {
+            0 => {}
+            libc::EEXIST => bail!(
+                "cannot {what}: that host port is already published by a sandbox of another sbx state root: pick another host port"
+            ),
+            errno => bail!("{what}: {}", std::io::Error::from_raw_os_error(errno)),
+        }
+    }
+    Ok(())
+}
+
+/// Forgets `ports`' elements; ones already gone are fine.
+pub fn unpublish(ports: &[PortMapping]) -> Result<()> {
+    let elements: Vec<(&str, Vec<u8>)> = ports
+        .iter()
+        .map(|p| {
+            let (map, key) = element(p);
+            (map.name, key)
+        })
+        .collect();
+    super::delete_elements(nft::NFPROTO_IPV4, TABLE, &elements)
+}
+
+/// The map and key of one port.
+fn element(port: &PortMapping) -> (&'static SetSpec<'static>, Vec<u8>) {
+    let proto = [port.proto.number()];
+    let host_port = port.host_port.to_be_bytes();
+    if port.host_ip.is_unspecified() {
+        (&ANY_ADDRESS, ANY_ADDRESS.key(&[&proto, &host_port]))
+    } else {
+        let ip = port.host_ip.octets();
+        (&BY_ADDRESS, BY_ADDRESS.key(&[&ip, &proto, &host_port]))
+    }
+}
+
+/// `fib daddr type local`, then DNAT through each map.
+fn dnat_rules() -> Vec<Vec<Expr>> {
+    let (k0, k1, k2) = (Reg(0), Reg(1), Reg(2));
+    let (addr, port) = (Reg(4), Reg(5));
+    let local = || {
+        [
+            Expr::fib_daddr_type(k0),
+            Expr::cmp_eq(k0, &RTN_LOCAL.to_ne_bytes()),
+        ]
+    };
+    let mut by_address = Vec::from(local());
+    by_address.extend([
+        Expr::payload_into(base::NETWORK, 16, 4, k0),
+        Expr::meta_into(NFT_META_L4PROTO, k1),
+        Expr::payload_into(base::TRANSPORT, 2, 2, k2),
+        Expr::map(BY_ADDRESS.name, k0, addr),
+        Expr::dnat(addr, port),
+    ]);
+    let mut any = Vec::from(local());
+    any.extend([
+        Expr::meta_into(NFT_META_L4PROTO, k0),
+        Expr::payload_into(base::TRANSPORT, 2, 2, k1),
+        Expr::map(ANY_ADDRESS.name, k0, addr),
+        Expr::dnat(addr, port),
+    ]);
+    vec![by_address, any]
+}
+
+/// `ct status dnat`: the connection was sent to a published port.
+pub fn dnat_status() -> [Expr; 3] {
+    let status = Reg(0);
+    [
+        Expr::ct_status(status),
+        Expr::and(status, &IPS_DST_NAT.to_ne_bytes()),
+        Expr::cmp_ne(status, &0u32.to_ne_bytes()),
+    ]
+}
+
+/// The host's own `127.0.0.1` path needs its source translated (the
+/// hairpin's rule is per network, in its `post-BRIDGE` chain: the input
+/// interface is unknown in postrouting).
+fn masquerade_rules() -> Vec<Vec<Expr>> {
+    let mut localhost = Vec::from(dnat_status());
+    localhost.extend([
+        Expr::payload_into(base::NETWORK, 12, 4, Reg(1)),
+        Expr::and(Reg(1), &[255, 0, 0, 0]),
+        Expr::cmp_eq(Reg(1), &[127, 0, 0, 0]),
+        Expr::masquerade(),
+    ]);
+    vec![localhost]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ports::Proto;
+
+    #[test]
+    fn a_port_on_every_address_and_one_on_a_single_address_use_their_maps() {
+        let any = PortMapping {
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: 8080,
+            port: 80,
+            proto: Proto::Tcp,
+        };
+        let (map, key) = element(&any);
+        assert_eq!(map.name, "ports-any");
+        assert_eq!(key, [6, 0, 0, 0, 0x1f, 0x90, 0, 0]);
+        let one = PortMapping {
+            host_ip: Ipv4Addr::LOCALHOST,
+            proto: Proto::Udp,
+            ..any
+        };
+        let (map, key) = element(&one);
+        assert_eq!(map.name, "ports-ip");
+        assert_eq!(key, [127, 0, 0, 1, 17, 0, 0, 0, 0x1f, 0x90, 0, 0]);
+        let value = map.value(&[&[10, 0, 0, 2], &80u16.to_be_bytes()]);
+        assert_eq!(value, [10, 0, 0, 2, 0, 80, 0, 0]);
+    }
+}

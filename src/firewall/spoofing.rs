@@ -1,0 +1,316 @@
+//! Anti-spoofing (SPEC "Trust"; measured layout in DESIGN.md,
+//! "Anti-spoofing"): a frame entering a bridge from a sandbox's port passes
+//! only if its source MAC and IPv4 source (or ARP sender MAC and address)
+//! are that sandbox's own. One `bridge`-family table with constant rules
+//! and one set element per sandbox, so the cost per packet does not grow
+//! with the number of sandboxes:
+//!
+//! ```text
+//! table bridge sbx {
+//!   set allow { type ifname . ether_addr . ipv4_addr }   # PORT . MAC . IP
+//!   set spoofers { type ifname }                         # --allow-spoofing
+//!   chain prerouting { type filter hook prerouting priority -300;
+//!       iifname "sbx*" jump sandbox }
+//!   chain sandbox {
+//!       iifname @spoofers accept
+//!       ether type ip iifname . ether saddr . ip saddr @allow accept
+//!       ether type arp iifname . ether saddr . arp saddr ip @allow
+//!           iifname . arp saddr ether . arp saddr ip @allow accept
+//!       drop }
+//! }
+//! ```
+//!
+//! Every sandbox port (`sbx` + 8 hex digits, see `net::veth::host_name`)
+//! is checked, so a port without an element fails closed; other frames
+//! (IPv6, VLAN-tagged, other ethertypes) from a sandbox are dropped. Each
+//! sandbox also gets `PORT . MAC . 0.0.0.0`, the source of DHCP and of ARP
+//! probes (RFC 5227).
+
+use super::nft::{self, Attrs, Batch, Expr, Reg, SetSpec, Socket, Verdict, attr, base};
+use anyhow::{Result, bail};
+use std::net::Ipv4Addr;
+
+/// The table's name (family bridge).
+pub const TABLE: &str = "sbx";
+
+/// What every sandbox port's name starts with.
+const PORT_PREFIX: &[u8] = b"sbx";
+
+const CHAIN: &str = "sandbox";
+const HOOK_CHAIN: &str = "prerouting";
+const NFT_META_IIFNAME: u32 = 6;
+const NF_BR_PRE_ROUTING: u32 = 0;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_ARP: u16 = 0x0806;
+
+/// `PORT . MAC . IPv4` a sandbox may send from.
+const ALLOW: SetSpec = SetSpec {
+    name: "allow",
+    fields: &[
+        (nft::datatype::IFNAME, 16),
+        (nft::datatype::ETHER_ADDR, 6),
+        (nft::datatype::IPV4_ADDR, 4),
+    ],
+    data: &[],
+};
+
+/// Ports of sandboxes run with `--allow-spoofing`.
+const SPOOFERS: SetSpec = SetSpec {
+    name: "spoofers",
+    fields: &[(nft::datatype::IFNAME, 16)],
+    data: &[],
+};
+
+/// One sandbox port as the filter knows it.
+pub struct Port<'a> {
+    /// The host end of its veth, on the bridge.
+    pub ifname: &'a str,
+    /// Its `eth0`'s MAC.
+    pub mac: [u8; 6],
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// `--allow-spoofing`: nothing is checked.
+    pub trusted: bool,
+}
+
+/// Adds to `batch` (idempotently) the table, its sets, chains and rules
+/// (flushed and written again, so an edited chain comes back whole).
+pub fn ensure(batch: &mut Batch) {
+    let add = |batch: &mut Batch, kind, flags, attrs: &Attrs, what: String| {
+        batch.add_in(nft::NFPROTO_BRIDGE, kind, flags, attrs, what);
+    };
+    let mut table = Attrs::default();
+    table.string(attr::TABLE_NAME, TABLE);
+    add(
+        batch,
+        nft::NFT_MSG_NEWTABLE,
+        nft::NLM_F_CREATE,
+        &table,
+        format!("create table bridge {TABLE}"),
+    );
+    for set in [&ALLOW, &SPOOFERS] {
+        let attrs = nft::set_attrs(TABLE, set);
+        add(
+            batch,
+            nft::NFT_MSG_NEWSET,
+            nft::NLM_F_CREATE,
+            &attrs,
+            format!("create set bridge {TABLE} {}", set.name),
+        );
+    }
+    let mut hook = Attrs::default();
+    hook.string(attr::CHAIN_TABLE, TABLE)
+        .string(attr::CHAIN_NAME, HOOK_CHAIN);
+    hook.nest(attr::CHAIN_HOOK, |h| {
+        h.u32(attr::HOOK_HOOKNUM, NF_BR_PRE_ROUTING)
+            .u32(attr::HOOK_PRIORITY, -300i32 as u32);
+    });
+    hook.u32(attr::CHAIN_POLICY, 1)
+        .string(attr::CHAIN_TYPE, "filter");
+    add(
+        batch,
+        nft::NFT_MSG_NEWCHAIN,
+        nft::NLM_F_CREATE,
+        &hook,
+        format!("create chain {HOOK_CHAIN}"),
+    );
+    let mut chain = Attrs::default();
+    chain
+        .string(attr::CHAIN_TABLE, TABLE)
+        .string(attr::CHAIN_NAME, CHAIN);
+    add(
+        batch,
+        nft::NFT_MSG_NEWCHAIN,
+        nft::NLM_F_CREATE,
+        &chain,
+        format!("create chain {CHAIN}"),
+    );
+    for (name, rules) in [(HOOK_CHAIN, vec![jump_rule()]), (CHAIN, sandbox_rules())] {
+        let mut flush = Attrs::default();
+        flush
+            .string(attr::RULE_TABLE, TABLE)
+            .string(attr::RULE_CHAIN, name);
+        add(
+            batch,
+            nft::NFT_MSG_DELRULE,
+            0,
+            &flush,
+            format!("flush chain {name}"),
+        );
+        for exprs in rules {
+            let mut rule = Attrs::default();
+            rule.string(attr::RULE_TABLE, TABLE)
+                .string(attr::RULE_CHAIN, name);
+            rule.nest(attr::RULE_EXPRESSIONS, nft::expressions(&exprs));
+            add(
+                batch,
+                nft::NFT_MSG_NEWRULE,
+                nft::NLM_F_CREATE | nft::NLM_F_APPEND,
+                &rule,
+                format!("add rule to chain bridge {TABLE} {name}"),
+            );
+        }
+    }
+}
+
+/// Lets `port` send from its own addresses (or, trusted, from any). If
+/// the table or its sets are gone (someone flushed the ruleset), they are
+/// made again first, with a warning, as `sbx run` restores NAT.
+pub fn guard(port: &Port) -> Result<()> {
+    let socket = Socket::open()?;
+    match change(&socket, port, nft::NFT_MSG_NEWSETELEM, nft::NLM_F_CREATE)? {
+        0 => Ok(()),
+        libc::ENOENT => {
+            crate::log::warn(&format!(
+                "the anti-spoofing table bridge {TABLE} was missing: sbx restored it"
+            ));
+            let mut batch = Batch::new(&socket);
+            ensure(&mut batch);
+            check(batch.commit(&socket)?)?;
+            let errno = change(&socket, port, nft::NFT_MSG_NEWSETELEM, nft::NLM_F_CREATE)?;
+            check(vec![(what(port, "add"), errno)])
+        }
+        errno => check(vec![(what(port, "add"), errno)]),
+    }
+}
+
+/// Forgets `port`'s elements; ones already gone (or a table already gone)
+/// are fine.
+pub fn unguard(port: &Port) -> Result<()> {
+    let socket = Socket::open()?;
+    match change(&socket, port, nft::NFT_MSG_DELSETELEM, 0)? {
+        0 | libc::ENOENT => Ok(()),
+        errno => check(vec![(what(port, "remove"), errno)]),
+    }
+}
+
+/// Sends one element message for `port`; returns the kernel's errno.
+fn change(socket: &Socket, port: &Port, kind: u16, flags: u16) -> Result<i32> {
+    let mut batch = Batch::new(socket);
+    let (set, keys) = elements(port);
+    batch.add_in(
+        nft::NFPROTO_BRIDGE,
+        kind,
+        flags,
+        &nft::element_list(TABLE, set, &keys),
+        what(port, "change"),
+    );
+    let results = batch.commit(socket)?;
+    Ok(results
+        .iter()
+        .map(|(_, e)| *e)
+        .find(|e| *e != 0)
+        .unwrap_or(0))
+}
+
+fn what(port: &Port, verb: &str) -> String {
+    format!(
+        "{verb} the anti-spoofing elements of port {} in table bridge {TABLE}",
+        port.ifname
+    )
+}
+
+/// The first failure among a batch's answers, as an error.
+fn check(results: Vec<(String, i32)>) -> Result<()> {
+    match results.into_iter().find(|(_, errno)| *errno != 0) {
+        Some((what, errno)) => bail!("{what}: {}", std::io::Error::from_raw_os_error(errno)),
+        None => Ok(()),
+    }
+}
+
+/// The set and keys standing for `port`.
+fn elements(port: &Port) -> (&'static str, Vec<Vec<u8>>) {
+    let name = super::ifname(port.ifname);
+    if port.trusted {
+        return (SPOOFERS.name, vec![SPOOFERS.key(&[&name])]);
+    }
+    let keys = [port.ip, Ipv4Addr::UNSPECIFIED]
+        .iter()
+        .map(|ip| ALLOW.key(&[&name, &port.mac, &ip.octets()]))
+        .collect();
+    (ALLOW.name, keys)
+}
+
+/// `iifname "sbx*" jump sandbox`.
+fn jump_rule() -> Vec<Expr> {
+    let iif = Reg(0);
+    vec![
+        Expr::meta_into(NFT_META_IIFNAME, iif),
+        Expr::cmp_eq(iif, PORT_PREFIX),
+        Expr::verdict(Verdict::Jump(CHAIN)),
+    ]
+}
+
+/// The `sandbox` chain: trusted ports, then IPv4 and ARP from the port's
+/// own addresses, then drop.
+fn sandbox_rules() -> Vec<Vec<Expr>> {
+    let (iif, mac, ip) = (Reg(0), Reg(0).after(16), Reg(0).after(16).after(6));
+    let ethertype = Reg(8);
+    let is = |proto: u16| {
+        [
+            Expr::payload_into(base::LINK, 12, 2, ethertype),
+            Expr::cmp_eq(ethertype, &proto.to_be_bytes()),
+        ]
+    };
+    let mut ipv4 = Vec::from(is(ETH_P_IP));
+    ipv4.extend([
+        Expr::meta_into(NFT_META_IIFNAME, iif),
+        Expr::payload_into(base::LINK, 6, 6, mac),
+        Expr::payload_into(base::NETWORK, 12, 4, ip),
+        Expr::lookup(ALLOW.name, iif, false),
+        Expr::verdict(Verdict::Accept),
+    ]);
+    // ARP for Ethernet/IPv4: sender MAC at 8, sender IP at 14.
+    let mut arp = Vec::from(is(ETH_P_ARP));
+    arp.extend([
+        Expr::meta_into(NFT_META_IIFNAME, iif),
+        Expr::payload_into(base::LINK, 6, 6, mac),
+        Expr::payload_into(base::NETWORK, 14, 4, ip),
+        Expr::lookup(ALLOW.name, iif, false),
+        Expr::payload_into(base::NETWORK, 8, 6, mac),
+        Expr::lookup(ALLOW.name, iif, false),
+        Expr::verdict(Verdict::Accept),
+    ]);
+    vec![
+        vec![
+            Expr::meta_into(NFT_META_IIFNAME, iif),
+            Expr::lookup(SPOOFERS.name, iif, false),
+            Expr::verdict(Verdict::Accept),
+        ],
+        ipv4,
+        arp,
+        vec![Expr::verdict(Verdict::Drop)],
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sandbox_may_send_from_its_address_and_from_nothing_yet() {
+        let port = Port {
+            ifname: "sbx0123abcd",
+            mac: [0x0a, 0x53, 10, 11, 0, 2],
+            ip: Ipv4Addr::new(10, 11, 0, 2),
+            trusted: false,
+        };
+        let (set, keys) = elements(&port);
+        assert_eq!(set, "allow");
+        assert_eq!(keys.len(), 2);
+        assert_eq!(&keys[0][24..], &[10, 11, 0, 2]);
+        assert_eq!(&keys[1][24..], &[0, 0, 0, 0]);
+        let trusted = Port {
+            trusted: true,
+            ..port
+        };
+        assert_eq!(elements(&trusted).0, "spoofers");
+    }
+
+    #[test]
+    fn the_filter_ends_in_a_drop() {
+        let rules = sandbox_rules();
+        assert_eq!(rules.len(), 4);
+        assert_eq!(rules[3].len(), 1);
+    }
+}

@@ -1,0 +1,52 @@
+//! The checked description of one sandbox: what `spec` makes of a face's
+//! request, what the lifecycle launches, and what the record keeps, so that
+//! `sbx restart`, `sbx exec` and `sbx inspect` read back exactly what was
+//! launched instead of a field-by-field copy.
+
+use super::{FsPlan, Limits};
+use caps::Capability;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// Everything needed to launch one sandbox, already checked (see
+/// `spec::SandboxSpec::from_request`). Stored as the `spec` object of
+/// `sandboxes/NAME/sandbox.json`; a field added later must read as its
+/// default from records written before it (hence `serde(default)`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxSpec {
+    /// Unique name of the sandbox.
+    pub name: String,
+    /// The network to join, or `None` for loopback only.
+    pub network: Option<String>,
+    /// The address asked for with `--ip`; `None` lets IPAM choose (the
+    /// address it got is the record's, not the spec's).
+    #[serde(rename = "requested_ip")]
+    pub ip: Option<Ipv4Addr>,
+    /// The UTS hostname.
+    pub hostname: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// The full environment the command starts with, as `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Working directory inside the sandbox.
+    pub workdir: String,
+    /// Run in the background under a supervisor (`-d`).
+    pub detach: bool,
+    /// Remove the record when a detached sandbox ends (`--rm`).
+    pub auto_remove: bool,
+    /// Its frames are not checked against its own addresses
+    /// (`--allow-spoofing`, SPEC "Trust").
+    pub allow_spoofing: bool,
+    /// Its published ports, one entry per port (`-p`, SPEC "Ports").
+    pub ports: Vec<super::ports::PortMapping>,
+    /// Root filesystem, volumes, read-only root, tmpfs mounts.
+    pub fs: FsPlan,
+    /// The capabilities the command keeps (`CAP_*` names on disk).
+    #[serde(rename = "capabilities")]
+    pub caps: Vec<Capability>,
+    /// The default seccomp filter applies (not `seccomp=unconfined`).
+    pub seccomp: bool,
+    /// cgroup limits.
+    pub limits: Limits,
+}

@@ -1,0 +1,222 @@
+//! Undo, cleanup and the sweep, run against the recording kernel (see
+//! `kernel::tests::Recording`) and a state root in a temporary folder: no
+//! root needed, no kernel object touched.
+
+use super::*;
+use crate::model::SandboxSpec;
+use crate::sandbox::kernel::tests::Recording;
+use crate::state::{Entry, Take};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+const NET: &str = "unitnet";
+const IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 7);
+
+/// A state root of its own, removed on drop.
+struct Scratch {
+    dir: PathBuf,
+    root: StateRoot,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sbx-unit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = StateRoot::open(&dir).expect("a temporary state root");
+        root.leases(NET)
+            .create_empty()
+            .expect("an empty lease index");
+        Scratch { dir, root }
+    }
+
+    /// A sandbox as its reservation leaves it: folder, record naming a
+    /// netns pin and two cgroups, lease taken.
+    fn reserved(&self, name: &str, detach: bool) -> SandboxRecord {
+        let record = SandboxRecord {
+            spec: SandboxSpec {
+                name: name.into(),
+                network: Some(NET.into()),
+                detach,
+                command: vec!["true".into()],
+                ..SandboxSpec::default()
+            },
+            ip: Some(IP),
+            created: 0,
+            state: SandboxState::Running,
+            owner: None,
+            init: None,
+            netns: Some(PathBuf::from(format!("/run/netns/sbx-{name}"))),
+            veth: Some("vsbxunit".into()),
+            exit_code: None,
+            mac: None,
+            cgroups: vec![PathBuf::from("/cg/a"), PathBuf::from("/cg/b")],
+        };
+        std::fs::create_dir(self.root.sandbox_dir(name)).expect("its folder");
+        self.root.write_sandbox(&record).expect("its record");
+        assert_eq!(
+            self.root.leases(NET).take(IP, name).expect("lease"),
+            Take::Taken
+        );
+        record
+    }
+
+    fn lease_holder(&self) -> Option<String> {
+        self.root.leases(NET).holder(IP)
+    }
+
+    fn record(&self, name: &str) -> Option<SandboxRecord> {
+        match self.root.sandbox_entry(name) {
+            Entry::Found(r) => Some(r),
+            Entry::Absent => None,
+            Entry::Unreadable(u) => panic!("unreadable record: {}", u.reason),
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn a_failed_launch_is_undone_init_first_then_each_object_then_the_lease() {
+    let s = Scratch::new("undo");
+    let record = s.reserved("u1", false);
+    let k = Recording::default();
+    undo_launch(&k, &s.root, record, Some(Pid::from_raw(4242)), false).expect("undone");
+    assert_eq!(
+        k.calls(),
+        [
+            "stop-init 4242",
+            "unpin /run/netns/sbx-u1",
+            "unguard vsbxunit 10.99.0.7",
+            "remove-cgroup /cg/a patient",
+            "remove-cgroup /cg/b patient",
+            "release-template",
+        ]
+    );
+    assert_eq!(s.lease_holder(), None, "the address is free again");
+    assert!(s.record("u1").is_none(), "no record, no folder");
+    assert!(!s.root.sandbox_dir("u1").exists());
+}
+
+#[test]
+fn a_failed_restart_keeps_the_sandbox_exited_without_an_exit_code() {
+    let s = Scratch::new("again");
+    let mut record = s.reserved("u2", true);
+    record.exit_code = Some(3);
+    let k = Recording::default();
+    undo_launch(&k, &s.root, record, None, true).expect("undone");
+    let kept = s.record("u2").expect("the restart's sandbox stays");
+    assert_eq!(kept.state, SandboxState::Exited);
+    assert_eq!(kept.exit_code, None);
+    assert!(kept.netns.is_none() && kept.cgroups.is_empty());
+    assert_eq!(s.lease_holder(), None);
+    assert!(!k.calls().iter().any(|c| c.starts_with("stop-init")));
+}
+
+#[test]
+fn what_cannot_be_released_stays_named_and_holds_the_lease() {
+    let s = Scratch::new("busy");
+    let record = s.reserved("u3", false);
+    let k = Recording::failing(&["remove-cgroup /cg/b"]);
+    let err = undo_launch(&k, &s.root, record, None, false).expect_err("reported");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("/cg/b") && text.contains("sbx rm u3"),
+        "{text}"
+    );
+    let kept = s.record("u3").expect("kept, to try again");
+    assert_eq!(kept.state, SandboxState::Exited);
+    assert_eq!(kept.cgroups, [PathBuf::from("/cg/b")], "only what remains");
+    assert!(kept.netns.is_none(), "the pin went");
+    // The address is not handed out while something of it may remain.
+    assert_eq!(s.lease_holder().as_deref(), Some("u3"));
+
+    // The retry (`sbx rm`) finishes the job with the same teardown.
+    let k = Recording::default();
+    remove(&k, &s.root, &kept).expect("removed on retry");
+    assert_eq!(
+        k.calls(),
+        [
+            "unguard vsbxunit 10.99.0.7",
+            "remove-cgroup /cg/b patient",
+            "release-template"
+        ]
+    );
+    assert!(s.record("u3").is_none());
+    assert_eq!(s.lease_holder(), None);
+}
+
+#[test]
+fn an_ended_sandbox_is_kept_exited_when_detached_and_removed_otherwise() {
+    let s = Scratch::new("finish");
+    let k = Recording::default();
+    let detached = s.reserved("d1", true);
+    finish(&k, &s.root, detached, Some(7)).expect("finished");
+    let kept = s.record("d1").expect("a detached sandbox stays listed");
+    assert_eq!(
+        (kept.state, kept.exit_code),
+        (SandboxState::Exited, Some(7))
+    );
+    assert!(kept.netns.is_none() && kept.cgroups.is_empty());
+    assert_eq!(s.lease_holder(), None);
+
+    let s = Scratch::new("finish-fg");
+    let foreground = s.reserved("f1", false);
+    finish(&k, &s.root, foreground, Some(0)).expect("finished");
+    assert!(s.record("f1").is_none());
+}
+
+#[test]
+fn the_sweep_releases_a_dead_sandbox_without_waiting_when_it_was_cleaned_before() {
+    let s = Scratch::new("sweep");
+    let mut record = s.reserved("w1", true);
+    // Its own sbx died while launching: nothing was released yet.
+    record.state = SandboxState::Creating;
+    let k = Recording::default();
+    sweep(&k, &s.root, record).expect("swept");
+    assert!(
+        k.calls()
+            .contains(&"remove-cgroup /cg/a patient".to_string())
+    );
+    assert_eq!(s.lease_holder(), None);
+    assert_eq!(s.record("w1").map(|r| r.state), Some(SandboxState::Exited));
+
+    // One whose cleanup already ran but left a cgroup: one quick try.
+    let mut left = s.record("w1").expect("kept");
+    left.cgroups = vec![PathBuf::from("/cg/escaped")];
+    let k = Recording::failing(&["remove-cgroup"]);
+    assert!(sweep(&k, &s.root, left).is_err());
+    assert_eq!(
+        k.calls(),
+        [
+            "unguard vsbxunit 10.99.0.7",
+            "remove-cgroup /cg/escaped quick",
+            "release-template"
+        ]
+    );
+}
+
+#[test]
+fn a_port_whose_elements_cannot_be_forgotten_keeps_the_lease_and_record() {
+    let s = Scratch::new("unguard");
+    let record = s.reserved("g1", false);
+    let k = Recording::failing(&["unguard"]);
+    assert!(finish(&k, &s.root, record, Some(0)).is_err());
+    assert_eq!(s.lease_holder().as_deref(), Some("g1"));
+    assert!(s.record("g1").is_some());
+}
+
+#[test]
+fn ps_releases_a_dead_sandbox_but_keeps_it_listed() {
+    let s = Scratch::new("psdead");
+    let record = s.reserved("p1", false);
+    let k = Recording::default();
+    release_dead(&k, &s.root, record).expect("released");
+    let kept = s.record("p1").expect("still listed for the user to see");
+    assert_eq!(kept.state, SandboxState::Exited);
+    assert!(k.calls().iter().all(|c| !c.ends_with("patient")));
+    assert_eq!(s.lease_holder(), None);
+}
