@@ -4,9 +4,11 @@
 //! and that `sbx prune` or the next `sbx run` sweeps it.
 //!
 //! Steps, in launch order: parse, reserve, supervisor (with -d), clone,
-//! netns, veth, network, running, released, exited. `SBX_FAIL_AT=init`
-//! makes the init's setup fail instead, `SBX_FAIL_AT=network-record`
-//! `network create` just before its record (see [`fail_point`]).
+//! netns, veth, network, running, released, exited; in `sbx image load`:
+//! image-unpacked (layers in `tmp/`), image-layers (moved into place, no
+//! name yet). `SBX_FAIL_AT=init` makes the init's setup fail instead,
+//! `SBX_FAIL_AT=network-record` `network create` just before its record
+//! (see [`fail_point`]).
 
 /// Dies here if the environment asks for it; otherwise a no-op and, when
 /// debug logging is on, a timing line for the step just finished.

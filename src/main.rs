@@ -12,7 +12,7 @@
 //! sandbox                 the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm
 //! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
 //! spec  net  firewall     the checked request; rtnetlink; nf_tables
-//! fs  cgroup  ipam        mounts; cgroups; address allocation
+//! fs  cgroup  ipam  image mounts; cgroups; address allocation; the image store
 //! state                   records, lock, liveness
 //! model                   plain values records keep: Subnet, Limits, FsPlan
 //! ```
@@ -26,6 +26,7 @@ mod crash;
 mod firewall;
 mod fs;
 mod hash;
+mod image;
 mod ipam;
 #[cfg(test)]
 mod layering;

@@ -5,6 +5,7 @@
 
 pub mod caps;
 pub mod command;
+pub mod image;
 pub mod networks;
 pub mod ports;
 pub mod security;
@@ -68,6 +69,14 @@ pub struct SandboxRequest {
     pub publish: Vec<String>,
     /// The command and its arguments.
     pub command: Vec<String>,
+    /// `--image`: an image of the store to run (SPEC "Images").
+    pub image: Option<String>,
+    /// `--entrypoint`: replaces the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// `--rootfs-overlay`: an overlay over `--rootfs`, which stays pristine.
+    pub rootfs_overlay: bool,
+    /// `--image-store`; `None`: the default one.
+    pub image_store: Option<std::path::PathBuf>,
 }
 
 impl SandboxSpec {
@@ -90,20 +99,41 @@ impl SandboxSpec {
         let networks = networks::parse(&args.networks, args.ip.as_deref())?;
         let hostname = args.hostname.clone().unwrap_or_else(|| name.clone());
         check_hostname(&hostname, args.hostname.is_some())?;
-        if args.command.is_empty() || args.command[0].is_empty() {
+        let from_image = image::resolve(args)?;
+        let command = match &from_image {
+            Some(i) => i.command.clone(),
+            None => args.command.clone(),
+        };
+        if command.is_empty() || command[0].is_empty() {
             bail!("no command given: write it after --, e.g. sbx run -- /bin/sh");
         }
-        let workdir = args.workdir.clone().unwrap_or_else(|| "/".into());
+        let workdir = (args.workdir.clone())
+            .or_else(|| from_image.as_ref().and_then(|i| i.workdir.clone()))
+            .unwrap_or_else(|| "/".into());
         if !workdir.starts_with('/') {
             bail!("--workdir {workdir:?} is not an absolute path: start it with /");
         }
-        let env = build_env(&hostname, &args.env, host_env, tty && !args.detach)?;
-        let fs = fs_plan(args)?;
+        // The image's Env first: `-e` entries come later and win.
+        let user_env: Vec<String> = (from_image.iter().flat_map(|i| i.env.iter()))
+            .chain(&args.env)
+            .cloned()
+            .collect();
+        let env = build_env(&hostname, &user_env, host_env, tty && !args.detach)?;
+        let mut fs = fs_plan(args)?;
+        if let Some(i) = from_image {
+            fs.image = Some(i.image);
+            fs.overlay = i.layers;
+        } else if args.rootfs_overlay
+            && let Some(rootfs) = &fs.rootfs
+        {
+            fs.overlay = vec![rootfs.clone()];
+        }
+        crate::fs::check::targets(&fs)?;
         if let Some(rootfs) = &fs.rootfs {
             let mounted: Vec<&Path> = (fs.volumes.iter().map(|v| v.target.as_path()))
                 .chain(fs.tmpfs.iter().map(|t| t.as_path()))
                 .collect();
-            command::check_command_in(rootfs, &args.command[0], &env, &mounted)?;
+            command::check_command_in(rootfs, &command[0], &env, &mounted)?;
         }
         let caps = caps::resolve(&args.cap_add, &args.cap_drop)?;
         let seccomp = security::from_security_opts(&args.security_opt)?;
@@ -118,7 +148,7 @@ impl SandboxSpec {
             name,
             networks,
             hostname,
-            command: args.command.clone(),
+            command,
             env,
             workdir,
             detach: args.detach,
@@ -165,8 +195,8 @@ fn fs_plan(args: &SandboxRequest) -> Result<FsPlan> {
         volumes,
         read_only: args.read_only,
         tmpfs,
+        ..FsPlan::default()
     };
-    crate::fs::check::targets(&plan)?;
     Ok(plan)
 }
 

@@ -16,6 +16,15 @@ pub struct Cli {
     #[arg(long, global = true, env = "SBX_LOG", default_value = "warn")]
     pub log_level: String,
 
+    /// Where images are kept (one unpacked folder per layer, shared).
+    #[arg(
+        long,
+        global = true,
+        env = "SBX_IMAGE_STORE",
+        default_value = "/var/lib/sbx/images"
+    )]
+    pub image_store: PathBuf,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -78,6 +87,44 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `sbx image ...` (SPEC "Images").
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Load images from a docker save tar, an OCI archive or an OCI layout folder.
+    Load {
+        /// The tar file or folder.
+        input: PathBuf,
+    },
+    /// Pull an image from a registry (plain HTTP only for localhost or with --insecure).
+    Pull {
+        /// HOST[:PORT]/NAME[:TAG].
+        reference: String,
+        /// Allow plain HTTP to a registry other than localhost.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// List images.
+    Ls {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove images (refused while a sandbox uses one).
+    Rm {
+        /// Image names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show one image as JSON.
+    Inspect {
+        /// Image name.
+        name: String,
+    },
 }
 
 /// `sbx run`: everything that describes one sandbox.
@@ -104,8 +151,17 @@ pub struct RunArgs {
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
     /// Make DIR the sandbox's root filesystem (pivot_root).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
     pub rootfs: Option<String>,
+    /// With --rootfs: an overlay over DIR, so DIR itself is never written.
+    #[arg(long, requires = "rootfs")]
+    pub rootfs_overlay: bool,
+    /// Run an image of the image store; the command defaults to its entrypoint + cmd.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// Replace the image's entrypoint ("" clears it).
+    #[arg(long, value_name = "CMD", requires = "image")]
+    pub entrypoint: Option<String>,
     /// Bind mount SRC:DST[:ro] (repeatable).
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
@@ -152,8 +208,8 @@ pub struct RunArgs {
     /// With -d: remove the sandbox's record when it exits.
     #[arg(long)]
     pub rm: bool,
-    /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true)]
+    /// The command and its arguments (with --image: replaces its cmd).
+    #[arg(required_unless_present = "image", trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 

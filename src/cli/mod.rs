@@ -8,7 +8,7 @@ mod requests;
 use crate::process::EXIT_SBX_FAILED;
 use crate::sandbox::{self, control};
 use crate::{log, network, state};
-use args::{Cli, Command, NetworkCommand};
+use args::{Cli, Command, ImageCommand, NetworkCommand};
 use clap::Parser as _;
 
 /// Runs `sbx` with this process's arguments and returns its exit status:
@@ -73,7 +73,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         state::StateRoot::open(&cli.root)?
     };
     match &cli.command {
-        Command::Run(args) => sandbox::launch::run(&root, &requests::sandbox(args)),
+        Command::Run(args) => {
+            let mut request = requests::sandbox(args);
+            request.image_store = Some(cli.image_store.clone());
+            sandbox::launch::run(&root, &request)
+        }
         Command::Ps(args) => sandbox::ps::ps(&root, &requests::ps(args)).map(|()| 0),
         Command::Exec(args) => sandbox::exec::exec(&root, &requests::exec(args)),
         Command::Logs(args) => sandbox::logs::logs(&root, &requests::logs(args)).map(|()| 0),
@@ -93,8 +97,34 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             control::each(names, |n| control::rm(&root, n, *force)).map(|()| 0)
         }
         Command::Inspect { name } => sandbox::inspect::inspect(&root, name).map(|()| 0),
-        Command::Prune => control::prune(&root).map(|()| 0),
+        Command::Prune => {
+            // What dead image loads and pulls left in the store's tmp/ too.
+            if let Some(store) = crate::image::Store::existing(&cli.image_store) {
+                store.sweep();
+            }
+            control::prune(&root).map(|()| 0)
+        }
         Command::Network(command) => network_command(&root, command).map(|()| 0),
+        Command::Image(command) => image_command(&root, &cli.image_store, command).map(|()| 0),
+    }
+}
+
+/// One `sbx image` subcommand.
+fn image_command(
+    root: &state::StateRoot,
+    store: &std::path::Path,
+    command: &ImageCommand,
+) -> anyhow::Result<()> {
+    use crate::image::commands;
+    match command {
+        ImageCommand::Load { input } => commands::load(store, input),
+        ImageCommand::Pull {
+            reference,
+            insecure,
+        } => crate::image::pull::pull(store, reference, *insecure),
+        ImageCommand::Ls { json } => commands::ls(store, *json),
+        ImageCommand::Inspect { name } => commands::inspect(store, name),
+        ImageCommand::Rm { names } => commands::rm(store, names, &sandbox::images::in_use(root)?),
     }
 }
 
@@ -126,6 +156,7 @@ fn is_read_only(command: &Command) -> bool {
             | Command::Inspect { .. }
             | Command::Logs(_)
             | Command::Network(NetworkCommand::Ls { .. } | NetworkCommand::Inspect { .. })
+            | Command::Image(ImageCommand::Ls { .. } | ImageCommand::Inspect { .. })
     )
 }
 

@@ -35,6 +35,10 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         allow_spoofing: args.allow_spoofing,
         publish: args.publish.clone(),
         command: args.command.clone(),
+        image: args.image.clone(),
+        entrypoint: args.entrypoint.clone(),
+        rootfs_overlay: args.rootfs_overlay,
+        image_store: None,
     }
 }
 
@@ -193,6 +197,7 @@ mod tests {
             allow_spoofing: true,
             publish: strings(&["8080:80"]),
             command: strings(&["sleep", "9"]),
+            ..Default::default()
         };
         assert_eq!(req, expected);
     }

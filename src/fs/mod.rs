@@ -12,6 +12,7 @@ pub mod etc_files;
 pub mod hosts;
 mod masks;
 pub mod newmount;
+pub mod overlay;
 pub mod resolv;
 
 /// The filesystem plan (a plain value that records keep) lives in `model`.
@@ -66,9 +67,15 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
             newmount::clone_path(&etc_dir.join(f), false).with_context(|| format!("bind /etc/{f}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let in_rootfs = plan.rootfs.is_some();
-    let root_path = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
-    if in_rootfs {
+    // An image (or --rootfs-overlay): the overlay is the root.
+    let overlay_root = (!plan.overlay.is_empty())
+        .then(|| overlay::mount(&plan.overlay, etc_dir, plan.read_only))
+        .transpose()?;
+    let in_rootfs = plan.rootfs.is_some() || overlay_root.is_some();
+    let root_path = (overlay_root.as_deref())
+        .or(plan.rootfs.as_deref())
+        .unwrap_or(Path::new("/"));
+    if in_rootfs && overlay_root.is_none() {
         // The rootfs path is the user's own host path, named on the command
         // line; everything under it is looked up through `root` below.
         mount(

@@ -28,6 +28,27 @@ pub struct FsPlan {
     pub read_only: bool,
     /// Empty tmpfs mounts.
     pub tmpfs: Vec<PathBuf>,
+    /// The image the sandbox runs (`--image`): for `image rm`'s refusal and
+    /// `sbx inspect`.
+    #[serde(default)]
+    pub image: Option<ImageRef>,
+    /// Read-only lower layers of an overlay root, topmost first (an image's
+    /// layers, or `--rootfs` with `--rootfs-overlay`); empty: no overlay.
+    /// The upper layer lives in the sandbox's folder and goes with it.
+    #[serde(default)]
+    pub overlay: Vec<PathBuf>,
+}
+
+/// Which image a sandbox runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// `REPO:TAG`, as the store names it.
+    pub name: String,
+    /// Its manifest's digest (`sha256:HEX`).
+    pub digest: String,
+    /// The uid and gid its config's User resolves to; `None`: root.
+    #[serde(default)]
+    pub user: Option<(u32, u32)>,
 }
 
 impl Volume {

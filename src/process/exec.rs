@@ -20,6 +20,8 @@ pub struct Command {
     seccomp: Option<super::seccomp::Filter>,
     /// `sbx exec`'s argument ranges, to hide its command line in the child.
     hide: Option<super::title::Ranges>,
+    /// The uid and gid to switch to before exec (an image's User); `None`: root.
+    user: Option<(u32, u32)>,
 }
 
 /// What `sbx exec`'s child shows in /proc/PID/cmdline until its execve.
@@ -28,7 +30,16 @@ pub const EXEC_TITLE: &str = "sbx-exec";
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
-        Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)
+        Ok(
+            Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
+                .run_as(spec.fs.image.as_ref().and_then(|i| i.user)),
+        )
+    }
+
+    /// Runs the command as `user` (uid, gid: an image's User), not root.
+    pub fn run_as(mut self, user: Option<(u32, u32)>) -> Self {
+        self.user = user;
+        self
     }
 
     /// The same from its parts (`sbx exec` has no spec).
@@ -62,6 +73,7 @@ impl Command {
             workdir: workdir.to_string(),
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
             hide: None,
+            user: None,
         })
     }
 
@@ -91,6 +103,18 @@ pub fn exec(command: &Command) -> ! {
     // Rust ignores SIGPIPE; an ignored disposition would survive exec.
     // SAFETY: restoring the default disposition installs no handler.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    if let Some((uid, gid)) = command.user {
+        let gid = nix::unistd::Gid::from_raw(gid);
+        let switched = nix::unistd::setgroups(&[gid])
+            .and_then(|()| nix::unistd::setgid(gid))
+            .and_then(|()| nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)));
+        if let Err(e) = switched {
+            fail(
+                EXIT_SBX_FAILED,
+                &format!("switch to the image's user {uid}:{gid}: {}", e.desc()),
+            );
+        }
+    }
     if let Err(e) = nix::unistd::chdir(command.workdir.as_str()) {
         fail(
             EXIT_SBX_FAILED,

@@ -45,6 +45,8 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "volumes": r.spec.fs.volumes,
             "read_only": r.spec.fs.read_only,
             "tmpfs": r.spec.fs.tmpfs,
+            "image": r.spec.fs.image,
+            "overlay": r.spec.fs.overlay,
             "capabilities": r.spec.caps,
             "seccomp": if r.spec.seccomp { "default" } else { "unconfined" },
         },

@@ -107,6 +107,9 @@ pub fn start(
         })
         .collect();
     etc_files::write(&dir, &spec.name, &spec.hostname, joined)?;
+    if !spec.fs.overlay.is_empty() {
+        crate::fs::overlay::prepare(&dir)?;
+    }
     // The cgroups (device allow list, limits) were made and recorded by
     // the reservation, in its one record write.
     process::wait_set()

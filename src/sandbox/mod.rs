@@ -7,6 +7,7 @@ pub mod connect;
 pub mod control;
 pub mod damaged;
 pub mod exec;
+pub mod images;
 pub mod inspect;
 pub mod kernel;
 pub mod launch;

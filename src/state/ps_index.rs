@@ -342,8 +342,8 @@ mod tests {
             "command": ["sleep", "1"], "created": 7, "state": "creating", "owner": null,
             "init": null, "netns": null, "veth": "sbxunit0", "exit_code": null,
         });
-        let mut r = SandboxRecord::from_json(flat.to_string().as_bytes())
-            .expect("a minimal record parses");
+        let mut r =
+            SandboxRecord::from_json(flat.to_string().as_bytes()).expect("a minimal record parses");
         r.init = Some(init);
         r
     }

@@ -1,0 +1,366 @@
+//! `sbx image load FILE|DIR` (SPEC "Images"): an OCI image layout (folder
+//! or archive) or a `docker save` archive. Three phases, so a refusal at
+//! any point leaves the store as it was: every blob is checked against its
+//! digest; every missing layer is unpacked into `tmp/` (its uncompressed
+//! stream checked against the config's diff_id on the way); only then are
+//! layers, blobs and names moved into place, under the store's lock.
+
+use super::digest::{Digest, HashingReader};
+use super::reference;
+use super::store::{Store, Temp};
+use super::{source, unpack};
+use anyhow::{Context, Result, bail};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// One image found in the input, every blob already verified.
+struct Candidate {
+    name: String,
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    /// (file, diff_id), bottom layer first.
+    layers: Vec<(PathBuf, Digest)>,
+}
+
+/// One entry of `docker save`'s manifest.json.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// Loads every image in `path`; returns their names.
+pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
+    store.sweep();
+    let src = source::open(store, path)?;
+    let dir = &src.dir;
+    let candidates = if dir.join("index.json").is_file() {
+        oci(dir)?
+    } else if dir.join("manifest.json").is_file() {
+        docker(dir)?
+    } else {
+        bail!(
+            "{} holds neither index.json (OCI) nor manifest.json (docker save): nothing to load",
+            path.display()
+        );
+    };
+    // Phase 2: unpack what the store lacks, nothing visible yet.
+    let mut unpacked: BTreeMap<Digest, Temp> = BTreeMap::new();
+    for c in &candidates {
+        for (file, diff_id) in &c.layers {
+            if store.layer_dir(diff_id).is_dir() || unpacked.contains_key(diff_id) {
+                continue;
+            }
+            let temp = store.temp_dir("layer")?;
+            unpack_checked(file, diff_id, temp.path())?;
+            unpacked.insert(diff_id.clone(), temp);
+        }
+    }
+    // One flush of the store's filesystem before anything unpacked is
+    // renamed into place: no trusted layer with unwritten files after a
+    // power loss.
+    if !unpacked.is_empty() {
+        let dir = std::fs::File::open(store.dir()).context("open the image store")?;
+        nix::unistd::syncfs(&dir).context("flush the image store")?;
+    }
+    crate::crash::point("image-unpacked");
+    // Phase 3, under the store's lock (an `image rm` may have taken a
+    // layer found above): into place, layers first, names last.
+    let lock = store.lock()?;
+    for c in &candidates {
+        for (file, diff_id) in &c.layers {
+            let dest = store.layer_dir(diff_id);
+            let temp = match unpacked.remove(diff_id) {
+                Some(temp) => temp,
+                None if dest.is_dir() => continue,
+                None => {
+                    let temp = store.temp_dir("layer")?;
+                    unpack_checked(file, diff_id, temp.path())?;
+                    temp
+                }
+            };
+            temp.commit(&dest)?;
+        }
+    }
+    crate::crash::point("image-layers");
+    let mut names = Vec::new();
+    let mut entries = Vec::new();
+    for c in &candidates {
+        store.put_blob(&c.config)?;
+        let digest = store.put_blob(&c.manifest)?;
+        entries.push((c.name.clone(), digest));
+    }
+    let mut index = store.index()?;
+    for (name, digest) in entries {
+        index.images.insert(name.clone(), digest.to_string());
+        names.push(name);
+    }
+    store.write_index(&lock, &index)?;
+    Ok(names)
+}
+
+/// Unpacks the layer blob `file` into `dest`, its uncompressed stream
+/// checked against `diff_id`.
+fn unpack_checked(file: &Path, diff_id: &Digest, dest: &Path) -> Result<()> {
+    let reader =
+        BufReader::new(File::open(file).with_context(|| format!("open {}", file.display()))?);
+    let mut hashing = HashingReader::new(source::decompress(reader)?);
+    unpack::unpack(&mut hashing, dest).with_context(|| format!("layer {diff_id}"))?;
+    let got = hashing.finish().context("read the layer")?;
+    if got != *diff_id {
+        bail!(
+            "layer {diff_id} does not match its digest (its contents hash to {got}): refused, nothing loaded"
+        );
+    }
+    Ok(())
+}
+
+/// Reads the file `path` and checks it against `expected`.
+fn verified(path: &Path, expected: &Digest) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("read blob {expected}"))?;
+    let got = Digest::of_bytes(&bytes);
+    if got != *expected {
+        bail!(
+            "blob {expected} does not match its digest (it hashes to {got}): refused, nothing loaded"
+        );
+    }
+    Ok(bytes)
+}
+
+/// Checks the (large) file `path` against `expected`, streaming.
+fn verify_file(path: &Path, expected: &Digest) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("read blob {expected}"))?;
+    let got =
+        Digest::of_reader(BufReader::new(file)).with_context(|| format!("read blob {expected}"))?;
+    if got != *expected {
+        bail!(
+            "blob {expected} does not match its digest (it hashes to {got}): refused, nothing loaded"
+        );
+    }
+    Ok(())
+}
+
+fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
+    dir.join("blobs/sha256").join(digest.hex())
+}
+
+fn descriptor_digest(d: &Descriptor) -> Result<Digest> {
+    Digest::parse(d.digest().as_ref())
+}
+
+/// An OCI image layout: index.json, every manifest it names (one level of
+/// nested index, the platform matching this host chosen).
+fn oci(dir: &Path) -> Result<Vec<Candidate>> {
+    let index = ImageIndex::from_file(dir.join("index.json")).context("parse index.json")?;
+    let docker_tags = docker_tags(dir);
+    let mut out = Vec::new();
+    for d in index.manifests() {
+        let annotations = d.annotations().clone().unwrap_or_default();
+        let mut digest = descriptor_digest(d)?;
+        let mut bytes = verified(&blob_path(dir, &digest), &digest)?;
+        if is_index(d.media_type(), &bytes) {
+            let nested: ImageIndex =
+                serde_json::from_slice(&bytes).with_context(|| format!("parse index {digest}"))?;
+            let chosen = pick_platform(nested.manifests())
+                .with_context(|| format!("index {digest} lists no image"))?;
+            digest = descriptor_digest(chosen)?;
+            bytes = verified(&blob_path(dir, &digest), &digest)?;
+        }
+        let manifest: ImageManifest =
+            serde_json::from_slice(&bytes).with_context(|| format!("parse manifest {digest}"))?;
+        let config_digest = descriptor_digest(manifest.config())?;
+        let config = verified(&blob_path(dir, &config_digest), &config_digest)?;
+        let tags = docker_tags
+            .get(config_digest.hex())
+            .cloned()
+            .unwrap_or_default();
+        let name = reference::resolve_name(
+            annotations.get("io.containerd.image.name").map(String::as_str),
+            annotations
+                .get("org.opencontainers.image.ref.name")
+                .map(String::as_str),
+            &tags,
+        )
+        .with_context(|| format!("image {digest} in index.json has no name (no io.containerd.image.name, full org.opencontainers.image.ref.name or RepoTags)"))?;
+        let layers = manifest
+            .layers()
+            .iter()
+            .map(|l| {
+                let digest = descriptor_digest(l)?;
+                let path = blob_path(dir, &digest);
+                verify_file(&path, &digest)?;
+                Ok((path, digest))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(candidate(name, bytes, config, layers)?);
+    }
+    if out.is_empty() {
+        bail!("index.json lists no image: nothing to load");
+    }
+    Ok(out)
+}
+
+/// Pairs each verified layer file with its diff_id from `config`.
+fn candidate(
+    name: String,
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layers: Vec<(PathBuf, Digest)>,
+) -> Result<Candidate> {
+    let parsed: ImageConfiguration =
+        serde_json::from_slice(&config).with_context(|| format!("parse the config of {name}"))?;
+    let diff_ids = parsed.rootfs().diff_ids();
+    if diff_ids.len() != layers.len() {
+        bail!(
+            "image {name}: {} layers but {} diff_ids in its config: refused",
+            layers.len(),
+            diff_ids.len()
+        );
+    }
+    let layers = layers
+        .into_iter()
+        .zip(diff_ids)
+        .map(|((path, _), id)| Ok((path, Digest::parse(id)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Candidate {
+        name,
+        manifest,
+        config,
+        layers,
+    })
+}
+
+fn is_index(media_type: &MediaType, bytes: &[u8]) -> bool {
+    match media_type {
+        MediaType::ImageIndex => true,
+        MediaType::Other(t) => t.contains("manifest.list"),
+        _ => serde_json::from_slice::<serde_json::Value>(bytes)
+            .is_ok_and(|v| v.get("manifests").is_some()),
+    }
+}
+
+/// The manifest for linux on this host's architecture, else the first.
+fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    manifests
+        .iter()
+        .find(|m| {
+            m.platform().as_ref().is_some_and(|p| {
+                p.os().to_string() == "linux" && p.architecture().to_string() == arch
+            })
+        })
+        .or_else(|| manifests.first())
+}
+
+/// RepoTags of a manifest.json beside index.json (Docker 25+ writes both),
+/// by config hex.
+fn docker_tags(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let Ok(bytes) = std::fs::read(dir.join("manifest.json")) else {
+        return BTreeMap::new();
+    };
+    let entries: Vec<DockerEntry> = serde_json::from_slice(&bytes).unwrap_or_default();
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let hex = hex_in_path(&e.config)?;
+            Some((hex, e.repo_tags.unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// The digest hex a `docker save` path carries: `blobs/sha256/HEX` or `HEX.json`.
+fn hex_in_path(path: &str) -> Option<String> {
+    let last = path.rsplit('/').next()?;
+    let hex = last.strip_suffix(".json").unwrap_or(last);
+    Digest::from_hex(hex).map(|d| d.hex().to_string())
+}
+
+/// A `docker save` archive: manifest.json with Config, RepoTags, Layers.
+/// Layers are checked against the digest their path carries, else their
+/// diff_id (they are uncompressed tars); a manifest is made for the store.
+fn docker(dir: &Path) -> Result<Vec<Candidate>> {
+    let bytes = std::fs::read(dir.join("manifest.json")).context("read manifest.json")?;
+    let entries: Vec<DockerEntry> =
+        serde_json::from_slice(&bytes).context("parse manifest.json")?;
+    let inside = |p: &str| -> Result<PathBuf> {
+        let parts = super::paths::components(Path::new(p))?;
+        Ok(parts.iter().fold(dir.to_path_buf(), |acc, c| acc.join(c)))
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let config_path = inside(&e.config)?;
+        let config = match hex_in_path(&e.config).and_then(|h| Digest::from_hex(&h)) {
+            Some(d) => verified(&config_path, &d)?,
+            None => std::fs::read(&config_path).with_context(|| format!("read {}", e.config))?,
+        };
+        let parsed: ImageConfiguration =
+            serde_json::from_slice(&config).with_context(|| format!("parse {}", e.config))?;
+        let tags = e.repo_tags.unwrap_or_default();
+        let name = reference::resolve_name(None, None, &tags).with_context(|| {
+            format!(
+                "image {} in manifest.json has no RepoTags: tag it before docker save",
+                e.config
+            )
+        })?;
+        let diff_ids = parsed.rootfs().diff_ids();
+        if diff_ids.len() != e.layers.len() {
+            bail!(
+                "image {name}: {} layers but {} diff_ids in its config: refused",
+                e.layers.len(),
+                diff_ids.len()
+            );
+        }
+        let mut layers = Vec::new();
+        let mut descriptors = Vec::new();
+        for (layer, id) in e.layers.iter().zip(diff_ids) {
+            let path = inside(layer)?;
+            let expected = match hex_in_path(layer).and_then(|h| Digest::from_hex(&h)) {
+                Some(d) => d,
+                None => Digest::parse(id)?,
+            };
+            verify_file(&path, &expected)?;
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            descriptors.push(Descriptor::new(
+                MediaType::ImageLayer,
+                size,
+                oci_digest(&expected)?,
+            ));
+            layers.push((path, expected));
+        }
+        let config_desc = Descriptor::new(
+            MediaType::ImageConfig,
+            config.len() as u64,
+            oci_digest(&Digest::of_bytes(&config))?,
+        );
+        let manifest = oci_spec::image::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(config_desc)
+            .layers(descriptors)
+            .build()
+            .context("make a manifest")?;
+        let manifest = serde_json::to_vec(&manifest)?;
+        out.push(candidate(name, manifest, config, layers)?);
+    }
+    if out.is_empty() {
+        bail!("manifest.json lists no image: nothing to load");
+    }
+    Ok(out)
+}
+
+fn oci_digest(d: &Digest) -> Result<oci_spec::image::Digest> {
+    d.to_string()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("digest {d}: {e}"))
+}

@@ -1,0 +1,24 @@
+//! What sandboxes hold on to in the image store: `sbx image rm` is refused
+//! while a sandbox's record names the image (SPEC "Images"), running or
+//! not, since a kept record can be restarted on the same layers; and no
+//! layer a record's overlay stands on is collected.
+
+use crate::image::commands::InUse;
+use crate::state::StateRoot;
+use anyhow::Result;
+
+/// The images and layer folders the sandboxes' records name.
+pub fn in_use(root: &StateRoot) -> Result<InUse> {
+    let (records, _) = root.sandboxes()?;
+    let mut held = InUse::default();
+    for r in records {
+        if let Some(image) = &r.spec.fs.image {
+            held.images
+                .entry(image.name.clone())
+                .or_default()
+                .push(r.spec.name.clone());
+        }
+        held.layers.extend(r.spec.fs.overlay);
+    }
+    Ok(held)
+}

@@ -1,0 +1,81 @@
+//! `--image`, `--entrypoint` and `--rootfs-overlay` checked and turned into
+//! the spec's parts (SPEC "Images"): the image's layers as the overlay's
+//! lower layers, its config's Entrypoint/Cmd (Docker's rules, see
+//! `image::config`), Env, WorkingDir and User.
+
+use super::SandboxRequest;
+use crate::image::{self, Store, config};
+use crate::model::fs_plan::ImageRef;
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+
+/// What an image gives a sandbox, before the command line overrides it.
+pub struct FromImage {
+    /// The command: entrypoint + cmd, after `--entrypoint` and `-- COMMAND`.
+    pub command: Vec<String>,
+    /// The image's Env (`KEY=VALUE`), to which `-e` entries are added.
+    pub env: Vec<String>,
+    /// The image's WorkingDir, unless `-w` overrides it.
+    pub workdir: Option<String>,
+    /// Which image, for the record.
+    pub image: ImageRef,
+    /// Its layer folders, topmost first.
+    pub layers: Vec<PathBuf>,
+}
+
+/// Reads the image `--image` names from the store; `None` without `--image`.
+pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
+    let Some(name) = &args.image else {
+        return Ok(None);
+    };
+    let dir = args
+        .image_store
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(image::store::DEFAULT_DIR));
+    let Some(store) = Store::existing(&dir) else {
+        bail!(
+            "no image {name}: the image store {} is empty; load it with sbx image load or pull it with sbx image pull",
+            dir.display()
+        );
+    };
+    let found = store.image(name)?;
+    let layers = found.layer_dirs(&store)?;
+    let command = config::command(&found.config, args.entrypoint.as_deref(), &args.command);
+    if command.is_empty() {
+        bail!(
+            "image {} has no entrypoint or cmd: give a command after --, e.g. sbx run --image {name} -- /bin/sh",
+            found.name
+        );
+    }
+    let user = match config::user(&found.config) {
+        None => None,
+        Some(user) => {
+            let passwd = read_in_layers(&layers, "etc/passwd");
+            let group = read_in_layers(&layers, "etc/group");
+            Some(config::resolve_user(&user, &passwd, &group)?).filter(|ids| *ids != (0, 0))
+        }
+    };
+    Ok(Some(FromImage {
+        command,
+        env: config::env(&found.config),
+        workdir: config::workdir(&found.config),
+        image: ImageRef {
+            name: found.name.clone(),
+            digest: found.digest.to_string(),
+            user,
+        },
+        layers,
+    }))
+}
+
+/// A small text file as the image shows it: from the topmost layer that
+/// has it as a regular file (a deletion by whiteout in a higher layer is
+/// not looked for: for /etc/passwd this is close enough). Empty if none.
+fn read_in_layers(layers: &[PathBuf], inside: &str) -> String {
+    layers
+        .iter()
+        .map(|l| l.join(inside))
+        .find(|p| Path::new(p).symlink_metadata().is_ok_and(|m| m.is_file()))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
+}
