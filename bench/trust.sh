@@ -41,6 +41,10 @@
 #   SECS=2      seconds per trial
 #   THREADS=2   connect loops of the TCP client
 #   RUNS=30     launches per median in (3)
+#   PROFILE=1   also one extra trial of each kind (not counted in the
+#               medians) under `perf record -a`: where the CPU time of the
+#               netbench processes (sender, sink, and the kernel path they
+#               run: softirqs on their CPU) goes, nf_tables vs the rest
 #   SBX=PATH NETBENCH=PATH  the binaries (default: `cargo build --release`
 #               and `cargo build --release --example netbench`, in target/)
 # Needs: root, python3, iproute2; cargo if the binaries are built. The load
@@ -67,6 +71,11 @@ PROUNDS=${PROUNDS:-3}
 SECS=${SECS:-2}
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-30}
+PROFILE=${PROFILE:-0}
+[[ $PROFILE =~ ^[01]$ ]] || { echo "bench/trust.sh: PROFILE must be 0 or 1 (got '$PROFILE')" >&2; exit 2; }
+if [ "$PROFILE" = 1 ]; then
+    command -v perf >/dev/null || { echo "bench/trust.sh: PROFILE=1 needs perf (package linux-perf)" >&2; exit 1; }
+fi
 for v in ROUNDS PROUNDS SECS THREADS RUNS; do
     [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} >= 1 )) || { echo "bench/trust.sh: $v must be a whole number >= 1 (got '${!v}')" >&2; exit 2; }
 done
@@ -151,7 +160,7 @@ d=[y-x for x,y in zip(a,b)]; t=sum(d[:8]); print(f"{100*(t-d[3]-d[4])/t:.0f}%")'
 }
 echo "sbx: $SBX ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), netbench: $NETBENCH, state root $SBX_ROOT" >&2
 echo "date: $(date -u '+%F %T UTC'); $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg); CPU busy before start (3 s): $(busy)" >&2
-echo "ROUNDS=$ROUNDS PROUNDS=$PROUNDS SECS=$SECS THREADS=$THREADS RUNS=$RUNS" >&2
+echo "ROUNDS=$ROUNDS PROUNDS=$PROUNDS SECS=$SECS THREADS=$THREADS RUNS=$RUNS PROFILE=$PROFILE" >&2
 
 for i in "${!NETS[@]}"; do
     "$SBX" network create "${NETS[$i]}" --subnet "${SUBNETS[$i]}" --bridge "${BRIDGES[$i]}" >/dev/null
@@ -186,12 +195,12 @@ SINKPID=$!
 "$SBX" run -d --name bt-son --network sbxbt-on -- "$NETBENCH" udp-sink 21600 >/dev/null
 "$SBX" run -d --name bt-soff --network sbxbt-off --allow-spoofing -- "$NETBENCH" udp-sink 21600 >/dev/null
 
-python3 - "$SBX" "$NETBENCH" "$SINKPID" "$ROUNDS" "$PROUNDS" "$SECS" "$THREADS" "$RUNS" <<'PY' &
+python3 - "$SBX" "$NETBENCH" "$SINKPID" "$ROUNDS" "$PROUNDS" "$SECS" "$THREADS" "$RUNS" "$PROFILE" <<'PY' &
 import json, os, signal, statistics, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
 sbx, nb, hand_sink = sys.argv[1], sys.argv[2], int(sys.argv[3])
-rounds, prounds, secs, threads, runs = map(int, sys.argv[4:9])
+rounds, prounds, secs, threads, runs, profile = map(int, sys.argv[4:10])
 stop = []
 signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
 med = statistics.median
@@ -248,6 +257,45 @@ def busy(secs=1.0):
     a = snap(); time.sleep(secs); b = snap()
     d = [y - x for x, y in zip(a, b)]
     return f"{100 * (sum(d) - d[3] - d[4]) / max(sum(d), 1):.0f}%"
+
+GROUPS = [("nf_tables rules (nft_*)", ("nft_", "__nft_", "nf_tables")),
+          ("conntrack (nf_conntrack*, nf_ct_*)", ("nf_conntrack", "nf_ct_", "__nf_conntrack", "nf_confirm", "__nf_ct")),
+          ("NAT (nf_nat*)", ("nf_nat", "__nf_nat")),
+          ("br_netfilter (br_nf_*)", ("br_nf_",)),
+          ("bridge (br_*)", ("br_", "__br_")),
+          ("netfilter hooks (nf_hook*)", ("nf_hook",))]
+def perf_trial(label, fn):
+    """fn() under `perf record -a`; prints where the netbench processes'
+    samples went (per cent of theirs)."""
+    f = f"/tmp/sbx-bench-trust-perf.{os.getpid()}"
+    rec = subprocess.Popen(["perf", "record", "-a", "-q", "-o", f, "--", "sleep", str(secs + 3)],
+                           stdin=DEV, stdout=DEV, stderr=DEV)
+    try:
+        time.sleep(0.5)
+        r = fn()
+        rec.wait()
+        rep = subprocess.run(["perf", "report", "-i", f, "--stdio", "--no-children", "--comms", "netbench",
+                              "--percentage", "relative", "--sort", "sym", "-q"],
+                             stdin=DEV, capture_output=True, text=True).stdout
+    finally:
+        if rec.poll() is None: rec.kill(); rec.wait()
+        for g in (f, f + ".old"):
+            try: os.unlink(g)
+            except OSError: pass
+    rows = []
+    for line in rep.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].endswith("%"):
+            rows.append((float(parts[0][:-1]), parts[-1]))
+    groups = {}
+    for pct, sym in rows:
+        for name, prefixes in GROUPS:
+            if sym.startswith(prefixes):
+                groups[name] = groups.get(name, 0.0) + pct
+                break
+    log(f"  perf, {label}: " + ", ".join(f"{k} {v:.1f}%" for k, v in groups.items()))
+    log("    top: " + ", ".join(f"{sym} {pct:.1f}%" for pct, sym in rows[:10]))
+    return r
 
 def stats(v): return f"median {med(v):>9.0f}  min {min(v):>9.0f}  max {max(v):>9.0f}"
 results = []   # (what, ratio, target)
@@ -314,11 +362,25 @@ for r in range(rounds):
         s["udp"].append(got); s["sent"].append(sent); s["tcp"].append(cps)
         log(f"  round {r} ports {n:3}: udp {got:9.0f} pps arrived ({sent:9.0f} sent)  tcp {cps:7.0f} conn/s"
             f"  conntrack {ct_count()}  load {load()}")
+if profile:
+    for n in (500, 1):
+        set_many(n == 500)
+        time.sleep(1)
+        got, snt = perf_trial(f"{n} ports, udp", lambda: udp_trial(CLIENT + ["udp-flood", "10.219.250.1:21500", str(secs)], usrv))
+        log(f"    ({got:.0f} pps)")
+        cps = perf_trial(f"{n} ports, tcp", tcp_trial)
+        log(f"    ({cps:.0f} conn/s)")
 set_many(False)
 for n in (1, 500):
     s = samples[n]
     log(f"  {n:3} ports: udp arrived {stats(s['udp'])}   sent {stats(s['sent'])}")
     log(f"  {n:3} ports: tcp conn/s  {stats(s['tcp'])}")
+def paired(a, b):
+    """The median of per-round ratios a[i]/b[i] (each pair measured
+    back to back, so slow phases of the machine cancel better)."""
+    return med([x / y for x, y in zip(a, b)])
+log(f"  paired (per round) 500/1: tcp {paired(samples[500]['tcp'], samples[1]['tcp']):.3f}"
+    f"  udp {paired(samples[500]['udp'], samples[1]['udp']):.3f}")
 verdict("(1) TCP conn/s, 500 ports / 1 port", med(samples[500]["tcp"]), med(samples[1]["tcp"]), 0.8)
 verdict("(1) UDP 64 B pps, 500 ports / 1 port", med(samples[500]["udp"]), med(samples[1]["udp"]), 0.8)
 
@@ -376,10 +438,21 @@ for phase, size in enumerate((2, 300, 2, 300)):
             sent.setdefault((size, v), []).append(s)
             line.append(f"{v} {got:8.0f} ({s:8.0f} sent)")
         log(f"  round {r}: " + "  ".join(line) + f"  load {load()}")
+    if profile and phase >= 2:
+        for v in names:
+            argv, pid = variants[v]
+            got, _ = perf_trial(f"{size} on the bridge, {v}", lambda: udp_trial(argv, pid))
+            log(f"    ({got:.0f} pps)")
+            settle_pair()
 remove(fillers)
 log("")
 for key in sorted(pair):
     log(f"  {key[0]:3} on the bridge, {key[1]:4}: arrived {stats(pair[key])}   sent median {med(sent[key]):9.0f}")
+log(f"  paired (per round): on 300/2 {paired(pair[(300, 'on')], pair[(2, 'on')]):.3f}"
+    f"  on/off at 2 {paired(pair[(2, 'on')], pair[(2, 'off')]):.3f}"
+    f"  on/off at 300 {paired(pair[(300, 'on')], pair[(300, 'off')]):.3f}"
+    f"  on/bare at 2 {paired(pair[(2, 'on')], pair[(2, 'bare')]):.3f}"
+    f"  off/bare at 2 {paired(pair[(2, 'off')], pair[(2, 'bare')]):.3f}")
 verdict("(2) UDP 64 B pps sandbox->sandbox, anti-spoofing on: 300 / 2 on the bridge",
         med(pair[(300, "on")]), med(pair[(2, "on")]), 0.85)
 verdict("(2) ... 2 on the bridge: on / off (--allow-spoofing)", med(pair[(2, "on")]), med(pair[(2, "off")]), 0.9)
