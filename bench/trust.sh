@@ -41,6 +41,8 @@
 #   SECS=2      seconds per trial
 #   THREADS=2   connect loops of the TCP client
 #   RUNS=30     launches per median in (3)
+#   PIN=1       UDP senders on CPU 0, UDP sinks on CPU 1 (taskset); PIN=0:
+#               left to the scheduler (bimodal rates, see BENCHMARKS.md)
 #   PROFILE=1   also one extra trial of each kind (not counted in the
 #               medians) under `perf record -a`: where the CPU time of the
 #               netbench processes (sender, sink, and the kernel path they
@@ -72,6 +74,9 @@ SECS=${SECS:-2}
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-30}
 PROFILE=${PROFILE:-0}
+PIN=${PIN:-1}
+[[ $PIN =~ ^[01]$ ]] || { echo "bench/trust.sh: PIN must be 0 or 1 (got '$PIN')" >&2; exit 2; }
+[ "$PIN" = 0 ] || command -v taskset >/dev/null || { echo "bench/trust.sh: PIN=1 needs taskset (package util-linux)" >&2; exit 1; }
 [[ $PROFILE =~ ^[01]$ ]] || { echo "bench/trust.sh: PROFILE must be 0 or 1 (got '$PROFILE')" >&2; exit 2; }
 if [ "$PROFILE" = 1 ]; then
     command -v perf >/dev/null || { echo "bench/trust.sh: PROFILE=1 needs perf (package linux-perf)" >&2; exit 1; }
@@ -160,7 +165,7 @@ d=[y-x for x,y in zip(a,b)]; t=sum(d[:8]); print(f"{100*(t-d[3]-d[4])/t:.0f}%")'
 }
 echo "sbx: $SBX ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), netbench: $NETBENCH, state root $SBX_ROOT" >&2
 echo "date: $(date -u '+%F %T UTC'); $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg); CPU busy before start (3 s): $(busy)" >&2
-echo "ROUNDS=$ROUNDS PROUNDS=$PROUNDS SECS=$SECS THREADS=$THREADS RUNS=$RUNS PROFILE=$PROFILE" >&2
+echo "ROUNDS=$ROUNDS PROUNDS=$PROUNDS SECS=$SECS THREADS=$THREADS RUNS=$RUNS PROFILE=$PROFILE PIN=$PIN" >&2
 
 for i in "${!NETS[@]}"; do
     "$SBX" network create "${NETS[$i]}" --subnet "${SUBNETS[$i]}" --bridge "${BRIDGES[$i]}" >/dev/null
@@ -195,12 +200,23 @@ SINKPID=$!
 "$SBX" run -d --name bt-son --network sbxbt-on -- "$NETBENCH" udp-sink 21600 >/dev/null
 "$SBX" run -d --name bt-soff --network sbxbt-off --allow-spoofing -- "$NETBENCH" udp-sink 21600 >/dev/null
 
-python3 - "$SBX" "$NETBENCH" "$SINKPID" "$ROUNDS" "$PROUNDS" "$SECS" "$THREADS" "$RUNS" "$PROFILE" <<'PY' &
+python3 - "$SBX" "$NETBENCH" "$SINKPID" "$ROUNDS" "$PROUNDS" "$SECS" "$THREADS" "$RUNS" "$PROFILE" "$PIN" <<'PY' &
 import json, os, signal, statistics, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
 sbx, nb, hand_sink = sys.argv[1], sys.argv[2], int(sys.argv[3])
-rounds, prounds, secs, threads, runs, profile = map(int, sys.argv[4:10])
+rounds, prounds, secs, threads, runs, profile, pin = map(int, sys.argv[4:11])
+# The UDP senders on CPU 0 and the sinks on CPU 1: on 2 cores, left to the
+# scheduler, a sender and its sink sometimes share a CPU and sometimes not,
+# and the rate jumps between ~85k and ~120k packets/s with it.
+PIN = ["taskset", "-c", "0"] if pin else []
+def pin_sink(pid):
+    if not pin: return
+    pids = [pid]
+    for t in os.listdir(f"/proc/{pid}/task"):
+        pids += [int(c) for c in open(f"/proc/{pid}/task/{t}/children").read().split()]
+    for p in pids:
+        run(["taskset", "-a", "-p", "-c", "1", str(p)])
 stop = []
 signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
 med = statistics.median
@@ -239,6 +255,7 @@ def udp_trial(client_argv, sink_pid):
     return got / s, int(out["sent"]) / s
 
 CLIENT = ["ip", "netns", "exec", "sbxbt-cl", nb]
+UCLIENT = ["ip", "netns", "exec", "sbxbt-cl", *PIN, nb]
 
 def tcp_trial():
     out = fields(run(CLIENT + ["tcp-connect-loop", "10.219.250.1:21501", str(secs), str(threads)]))
@@ -336,6 +353,7 @@ log(f"  on - off: {d:+.3f} ms (medians); median of paired differences {med(diffs
 
 # ---------------------------------------------------------------- (1) ports --
 usrv = inspect("bt-usrv")["pid"]
+pin_sink(usrv)
 log(f"\n(1) published ports; load {load()}, CPU busy {busy()}")
 samples = {1: {"udp": [], "sent": [], "tcp": []}, 500: {"udp": [], "sent": [], "tcp": []}}
 many = False
@@ -356,7 +374,7 @@ for r in range(rounds):
     for n in ((1, 500) if r % 2 == 0 else (500, 1)):
         set_many(n == 500)
         time.sleep(1)   # let the kernel finish tearing down removed sandboxes
-        got, sent = udp_trial(CLIENT + ["udp-flood", "10.219.250.1:21500", str(secs)], usrv)
+        got, sent = udp_trial(UCLIENT + ["udp-flood", "10.219.250.1:21500", str(secs)], usrv)
         cps = tcp_trial()
         s = samples[n]
         s["udp"].append(got); s["sent"].append(sent); s["tcp"].append(cps)
@@ -366,7 +384,7 @@ if profile:
     for n in (500, 1):
         set_many(n == 500)
         time.sleep(1)
-        got, snt = perf_trial(f"{n} ports, udp", lambda: udp_trial(CLIENT + ["udp-flood", "10.219.250.1:21500", str(secs)], usrv))
+        got, snt = perf_trial(f"{n} ports, udp", lambda: udp_trial(UCLIENT + ["udp-flood", "10.219.250.1:21500", str(secs)], usrv))
         log(f"    ({got:.0f} pps)")
         cps = perf_trial(f"{n} ports, tcp", tcp_trial)
         log(f"    ({cps:.0f} conn/s)")
@@ -387,11 +405,12 @@ verdict("(1) UDP 64 B pps, 500 ports / 1 port", med(samples[500]["udp"]), med(sa
 # ----------------------------------------------------------- (2) the bridge --
 son, soff = inspect("bt-son"), inspect("bt-soff")
 son_ip, soff_ip = son["network"]["ip"], soff["network"]["ip"]
+for p in (son["pid"], soff["pid"], hand_sink): pin_sink(p)
 variants = {
-    "on": ([sbx, "run", "--rm", "--network", "sbxbt-on", "--", nb, "udp-flood", f"{son_ip}:21600", str(secs)], son["pid"]),
+    "on": ([sbx, "run", "--rm", "--network", "sbxbt-on", "--", *PIN, nb, "udp-flood", f"{son_ip}:21600", str(secs)], son["pid"]),
     "off": ([sbx, "run", "--rm", "--network", "sbxbt-off", "--allow-spoofing", "--",
-             nb, "udp-flood", f"{soff_ip}:21600", str(secs)], soff["pid"]),
-    "bare": (["ip", "netns", "exec", "sbxbt-ha", nb, "udp-flood", "10.219.4.201:21600", str(secs)], hand_sink),
+             *PIN, nb, "udp-flood", f"{soff_ip}:21600", str(secs)], soff["pid"]),
+    "bare": (["ip", "netns", "exec", "sbxbt-ha", *PIN, nb, "udp-flood", "10.219.4.201:21600", str(secs)], hand_sink),
 }
 fillers = [f"bt-f{i:03}" for i in range(298)]
 def launch_filler(name):
