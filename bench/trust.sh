@@ -42,7 +42,8 @@
 #   THREADS=2   connect loops of the TCP client
 #   RUNS=30     launches per median in (3)
 #   PIN=1       UDP senders on CPU 0, UDP sinks on CPU 1 (taskset); PIN=0:
-#               left to the scheduler (bimodal rates, see BENCHMARKS.md)
+#               left to the scheduler (the spread is as wide either way,
+#               see BENCHMARKS.md)
 #   PROFILE=1   also one extra trial of each kind (not counted in the
 #               medians) under `perf record -a`: where the CPU time of the
 #               netbench processes (sender, sink, and the kernel path they
@@ -206,9 +207,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 sbx, nb, hand_sink = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rounds, prounds, secs, threads, runs, profile, pin = map(int, sys.argv[4:11])
-# The UDP senders on CPU 0 and the sinks on CPU 1: on 2 cores, left to the
-# scheduler, a sender and its sink sometimes share a CPU and sometimes not,
-# and the rate jumps between ~85k and ~120k packets/s with it.
+# The UDP senders on CPU 0 and the sinks on CPU 1, so that sender and sink
+# never share a CPU on these 2 cores (it did not narrow the spread of the
+# rates in BENCHMARKS.md's run D, but makes the placement the same each time).
 PIN = ["taskset", "-c", "0"] if pin else []
 def pin_sink(pid):
     if not pin: return
