@@ -415,3 +415,57 @@ fn a_killed_sandboxs_ports_are_swept_and_can_be_published_again() {
     assert!(!port_elements().contains("47280"), "{}", port_elements());
     assert!(env.records().is_empty(), "{:?}", env.records());
 }
+
+/// What a UDP datagram from netns `ns`, sent from source port `from`,
+/// gets back from `ip`:`port`.
+fn ask_udp_from(ns: &str, from: u16, ip: &str, port: u16) -> Option<String> {
+    let script = format!(
+        "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('', {from})); \
+         s.settimeout(2); s.sendto(b'hi', ('{ip}', {port})); print(s.recv(100).decode())"
+    );
+    let out = host("ip", &["netns", "exec", ns, "python3", "-c", &script]);
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn a_udp_client_that_keeps_its_source_port_reaches_the_ports_next_holder() {
+    let mut env = TestEnv::new("portsu");
+    let net = env.network(
+        "tst-portsu",
+        &["--subnet", "10.218.4.0/24", "--bridge", "tstb-portsu"],
+    );
+    let outside = HandNetns::new("tst-out-pu", "tstu-pu", "10.218.8.1/24", "10.218.8.2/24");
+    let serve = |name: &str, ip: &'static str| {
+        env.detach(name, &server_args(&net, ip, &["47353:53/udp"], &["udp/53"]));
+    };
+    serve("tst-puold", "10.218.4.10");
+    assert!(wait_until(10, || ask_udp_from(
+        &outside.name,
+        47999,
+        "10.218.8.1",
+        47353
+    )
+    .is_some()));
+    assert_eq!(
+        ask_udp_from(&outside.name, 47999, "10.218.8.1", 47353).as_deref(),
+        Some("10.218.8.2 53")
+    );
+    env.ok(&["rm", "-f", "tst-puold"]);
+    serve("tst-punew", "10.218.4.20");
+    // The same client, the same source port: the new holder answers (the
+    // old translation was forgotten with the old sandbox).
+    assert!(
+        wait_until(5, || ask_udp_from(
+            &outside.name,
+            47999,
+            "10.218.8.1",
+            47353
+        )
+        .is_some()),
+        "the client still goes to the old address"
+    );
+    env.ok(&["rm", "-f", "tst-punew"]);
+}

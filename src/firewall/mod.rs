@@ -7,6 +7,7 @@
 //! else's tables are touched; removing a network is one chain deletion and
 //! two set elements, and the last one takes both tables.
 
+pub mod conntrack;
 pub mod isolation;
 mod nft;
 pub mod ports;

@@ -224,7 +224,10 @@ pub fn unpublish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
         }
     }
     drop(socket);
-    super::delete_elements(nft::NFPROTO_IPV4, TABLE, &mine)
+    super::delete_elements(nft::NFPROTO_IPV4, TABLE, &mine)?;
+    // Connections still tracked to it would keep their translation.
+    super::conntrack::forget(ip)?;
+    Ok(())
 }
 
 /// The map and key of one port.

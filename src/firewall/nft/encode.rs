@@ -31,6 +31,13 @@ impl Attrs {
         self.bytes(kind, &value.to_be_bytes())
     }
 
+    /// Appends attributes already encoded (as a dump returned them).
+    pub fn raw(&mut self, encoded: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(encoded);
+        self.pad();
+        self
+    }
+
     /// A nested attribute whose content `fill` writes.
     pub fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Attrs)) -> &mut Self {
         let mut inner = Attrs::default();
@@ -176,7 +183,7 @@ pub struct ChainInfo {
 }
 
 /// Splits attributes into (type, payload), flags masked off.
-pub(super) fn parse_attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
+pub fn parse_attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
     let mut attrs = Vec::new();
     while data.len() >= 4 {
         let len = u16::from_ne_bytes([data[0], data[1]]) as usize;

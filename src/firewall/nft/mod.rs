@@ -13,7 +13,7 @@ mod reply;
 mod sets;
 mod socket;
 
-pub use encode::{Attrs, Expr, expressions, rule_expressions, same_expressions};
+pub use encode::{Attrs, Expr, expressions, parse_attrs, rule_expressions, same_expressions};
 pub use exprs::{Reg, Verdict, base};
 pub use sets::{SetSpec, datatype, element_list, map_element_list, set_attrs};
 pub use socket::{Batch, Socket};

@@ -221,7 +221,19 @@ impl Socket {
     /// `family`: the body (nfgenmsg + attributes) of each. A dump the kernel
     /// marks as interrupted by a concurrent change is asked for again.
     fn dump(&self, get: u16, family: u8, attrs: &Attrs) -> Result<Result<Vec<Vec<u8>>, i32>> {
-        let kind = (NFNL_SUBSYS_NFTABLES << 8) | get;
+        self.dump_of(NFNL_SUBSYS_NFTABLES, get, family, attrs)
+    }
+
+    /// [`Socket::dump`] for any nfnetlink subsystem (`NFNL_SUBSYS_*`)
+    /// whose objects answer a GET as the NEW one just before it.
+    pub fn dump_of(
+        &self,
+        subsys: u16,
+        get: u16,
+        family: u8,
+        attrs: &Attrs,
+    ) -> Result<Result<Vec<Vec<u8>>, i32>> {
+        let kind = (subsys << 8) | get;
         let answer_kind = kind - 1;
         for _ in 0..DUMP_ATTEMPTS {
             let seq = self.next_seq();
@@ -308,5 +320,27 @@ impl Socket {
             elements.extend(super::encode::set_elements(&body[4..]));
         }
         Ok(elements)
+    }
+
+    /// Sends one request of nfnetlink subsystem `subsys` outside a batch
+    /// and waits for its ack: the kernel's errno, 0 for success.
+    pub fn request(&self, subsys: u16, kind: u16, family: u8, attrs: &Attrs) -> Result<i32> {
+        let seq = self.next_seq();
+        self.send(&message(
+            (subsys << 8) | kind,
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            family,
+            0,
+            attrs.as_bytes(),
+        ))?;
+        let mut acks = Acks::new(seq..=seq, vec![(seq, String::new())]);
+        while !acks.complete() {
+            match self.receive(true)? {
+                Some(messages) => acks.feed(messages)?,
+                None => break,
+            }
+        }
+        Ok(acks.results.first().map(|(_, errno)| *errno).unwrap_or(0))
     }
 }
