@@ -15,9 +15,18 @@ pub fn dirs(sandbox_dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 /// Makes the overlay's folders in the sandbox's state folder (the parent
-/// does it, before the clone; kept ones, of a restart, are reused).
+/// does it, before the clone). A restart reuses the upper layer, but its
+/// work folder is made anew: the last instance, mounted `volatile`, left
+/// `work/incompat/volatile` there, and overlayfs refuses to mount over it.
+/// Its sandbox is gone by then, so no overlay uses that folder any more.
 pub fn prepare(sandbox_dir: &Path) -> Result<()> {
     let (upper, work, merged) = dirs(sandbox_dir);
+    match std::fs::remove_dir_all(&work) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("remove {}", work.display()));
+        }
+        _ => {}
+    }
     for dir in [upper, work, merged] {
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     }
@@ -56,6 +65,9 @@ pub fn mount(lowers: &[PathBuf], sandbox_dir: &Path, read_only: bool) -> Result<
         .collect();
     options.push(format!("upperdir={}", upper.display()));
     options.push(format!("workdir={}", work.display()));
+    // No syncs of the upper layer (at unmount above all): it dies with the
+    // sandbox, or is kept only while the host stays up (a restart).
+    options.push("volatile".to_string());
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
     let fs = newmount::new_fs("overlay", &options, 0).context("mount the overlay root")?;
     let target = super::at::open_root(&merged)?;
