@@ -446,3 +446,61 @@ fn network_connect_and_disconnect_change_a_running_sandboxs_interfaces() {
     );
     env.ok(&["rm", "-f", "tst-cony", "tst-conz"]);
 }
+
+/// A namespace wired to an sbx bridge by hand, through a port named like
+/// sbx's own (`sbx*`), removed on drop.
+struct HandPort {
+    netns: &'static str,
+    port: &'static str,
+}
+
+impl Drop for HandPort {
+    fn drop(&mut self) {
+        let _ = host("ip", &["link", "del", self.port]);
+        let _ = host("ip", &["netns", "del", self.netns]);
+    }
+}
+
+#[test]
+fn a_port_sbx_did_not_guard_is_left_alone() {
+    let mut env = TestEnv::new("unguard");
+    let net = env.network(
+        "tst-ugd",
+        &["--subnet", "10.216.8.0/24", "--bridge", "tstb-ugd"],
+    );
+    env.detach("tst-ugdsb", &["--network", &net, "--", "sleep", "120"]);
+    // As a sandbox an older sbx launched would be: on the bridge, named
+    // like sbx's ports, with no element in the anti-spoofing sets.
+    let hand = HandPort {
+        netns: "tst-ugdns",
+        port: "sbxugd00001",
+    };
+    let steps: [&[&str]; 6] = [
+        &["netns", "add", hand.netns],
+        &[
+            "link", "add", hand.port, "type", "veth", "peer", "name", "eth0", "netns", hand.netns,
+        ],
+        &["link", "set", hand.port, "master", "tstb-ugd", "up"],
+        &[
+            "-n",
+            hand.netns,
+            "addr",
+            "add",
+            "10.216.8.99/24",
+            "dev",
+            "eth0",
+        ],
+        &["-n", hand.netns, "link", "set", "eth0", "up"],
+        &["-n", hand.netns, "link", "set", "lo", "up"],
+    ];
+    for step in steps {
+        let out = host("ip", step);
+        assert!(out.status.success(), "ip {step:?}: {}", text(&out.stderr));
+    }
+    assert!(
+        wait_until(5, || ping(Some(hand.netns), "10.216.8.2")),
+        "its traffic still flows"
+    );
+    drop(hand);
+    env.ok(&["rm", "-f", "tst-ugdsb"]);
+}

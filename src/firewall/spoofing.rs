@@ -7,12 +7,11 @@
 //!
 //! ```text
 //! table bridge sbx {
+//!   set guarded { type ifname }                          # checked ports
 //!   set allow { type ifname . ether_addr . ipv4_addr }   # PORT . MAC . IP
-//!   set spoofers { type ifname }                         # --allow-spoofing
 //!   chain prerouting { type filter hook prerouting priority -300;
-//!       iifname "sbx*" jump sandbox }
+//!       iifname @guarded jump sandbox }
 //!   chain sandbox {
-//!       iifname @spoofers accept
 //!       ether type ip iifname . ether saddr . ip saddr @allow accept
 //!       ether type arp iifname . ether saddr . arp saddr ip @allow
 //!           iifname . arp saddr ether . arp saddr ip @allow accept
@@ -20,11 +19,15 @@
 //! }
 //! ```
 //!
-//! Every sandbox port (`sbx` + 8 hex digits, see `net::veth::host_name`)
-//! is checked, so a port without an element fails closed; other frames
-//! (IPv6, VLAN-tagged, other ethertypes) from a sandbox are dropped. Each
-//! sandbox also gets `PORT . MAC . 0.0.0.0`, the source of DHCP and of ARP
-//! probes (RFC 5227).
+//! A launch puts its port in `guarded` (with its `allow` elements, in one
+//! transaction) before the port exists, so it never sends unchecked; then
+//! every frame from it but IPv4 and ARP from its own addresses (IPv6,
+//! VLAN-tagged, other ethertypes) is dropped. Each sandbox also gets
+//! `PORT . MAC . 0.0.0.0`, the source of DHCP and of ARP probes (RFC 5227).
+//! A sandbox run with `--allow-spoofing` gets no element at all. Ports sbx
+//! did not guard (a sandbox an older sbx launched, an interface of the
+//! admin's) are left alone, so an upgrade never cuts a running sandbox
+//! off: DESIGN.md's layout checked every `sbx*` port instead.
 
 use super::nft::{self, Attrs, Batch, Expr, Reg, SetSpec, Socket, Verdict, attr, base};
 use anyhow::{Result, bail};
@@ -32,9 +35,6 @@ use std::net::Ipv4Addr;
 
 /// The table's name (family bridge).
 pub const TABLE: &str = "sbx";
-
-/// What every sandbox port's name starts with.
-const PORT_PREFIX: &[u8] = b"sbx";
 
 const CHAIN: &str = "sandbox";
 const HOOK_CHAIN: &str = "prerouting";
@@ -54,9 +54,9 @@ const ALLOW: SetSpec = SetSpec {
     data: &[],
 };
 
-/// Ports of sandboxes run with `--allow-spoofing`.
-const SPOOFERS: SetSpec = SetSpec {
-    name: "spoofers",
+/// The ports whose frames are checked.
+const GUARDED: SetSpec = SetSpec {
+    name: "guarded",
     fields: &[(nft::datatype::IFNAME, 16)],
     data: &[],
 };
@@ -88,7 +88,7 @@ pub fn ensure(batch: &mut Batch) {
         &table,
         format!("create table bridge {TABLE}"),
     );
-    for set in [&ALLOW, &SPOOFERS] {
+    for set in [&ALLOW, &GUARDED] {
         let attrs = nft::set_attrs(TABLE, set);
         add(
             batch,
@@ -153,12 +153,16 @@ pub fn ensure(batch: &mut Batch) {
     }
 }
 
-/// Lets `port` send from its own addresses (or, trusted, from any). If
-/// the table or its sets are gone (someone flushed the ruleset), they are
-/// made again first, with a warning, as `sbx run` restores NAT.
+/// Lets `port` send from its own addresses (a trusted one gets nothing:
+/// it is not checked). If the table or its sets are gone (someone flushed
+/// the ruleset), they are made again first, with a warning, as `sbx run`
+/// restores NAT.
 pub fn guard(port: &Port) -> Result<()> {
+    if port.trusted {
+        return Ok(());
+    }
     let socket = Socket::open()?;
-    match change(&socket, port, nft::NFT_MSG_NEWSETELEM, nft::NLM_F_CREATE)? {
+    match add(&socket, port)? {
         0 => Ok(()),
         libc::ENOENT => {
             crate::log::warn(&format!(
@@ -167,34 +171,47 @@ pub fn guard(port: &Port) -> Result<()> {
             let mut batch = Batch::new(&socket);
             ensure(&mut batch);
             check(batch.commit(&socket)?)?;
-            let errno = change(&socket, port, nft::NFT_MSG_NEWSETELEM, nft::NLM_F_CREATE)?;
-            check(vec![(what(port, "add"), errno)])
+            let errno = add(&socket, port)?;
+            check(vec![(what(port), errno)])
         }
-        errno => check(vec![(what(port, "add"), errno)]),
+        errno => check(vec![(what(port), errno)]),
     }
 }
 
 /// Forgets `port`'s elements; ones already gone (or a table already gone)
 /// are fine.
 pub fn unguard(port: &Port) -> Result<()> {
-    let socket = Socket::open()?;
-    match change(&socket, port, nft::NFT_MSG_DELSETELEM, 0)? {
-        0 | libc::ENOENT => Ok(()),
-        errno => check(vec![(what(port, "remove"), errno)]),
+    let elements: Vec<(&str, Vec<u8>)> = elements(port)
+        .into_iter()
+        .flat_map(|(set, keys)| keys.into_iter().map(move |k| (set, k)))
+        .collect();
+    match super::delete_elements(nft::NFPROTO_BRIDGE, TABLE, &elements) {
+        Err(e) if is_missing_table(&e) => Ok(()),
+        other => other,
     }
 }
 
-/// Sends one element message for `port`; returns the kernel's errno.
-fn change(socket: &Socket, port: &Port, kind: u16, flags: u16) -> Result<i32> {
+/// Whether `e` says the table or set is not there at all.
+fn is_missing_table(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::ENOENT))
+    })
+}
+
+/// Adds `port`'s elements in one transaction; returns the kernel's errno.
+fn add(socket: &Socket, port: &Port) -> Result<i32> {
     let mut batch = Batch::new(socket);
-    let (set, keys) = elements(port);
-    batch.add_in(
-        nft::NFPROTO_BRIDGE,
-        kind,
-        flags,
-        &nft::element_list(TABLE, set, &keys),
-        what(port, "change"),
-    );
+    for (set, keys) in elements(port) {
+        batch.add_in(
+            nft::NFPROTO_BRIDGE,
+            nft::NFT_MSG_NEWSETELEM,
+            nft::NLM_F_CREATE,
+            &nft::element_list(TABLE, set, &keys),
+            what(port),
+        );
+    }
     let results = batch.commit(socket)?;
     Ok(results
         .iter()
@@ -203,9 +220,9 @@ fn change(socket: &Socket, port: &Port, kind: u16, flags: u16) -> Result<i32> {
         .unwrap_or(0))
 }
 
-fn what(port: &Port, verb: &str) -> String {
+fn what(port: &Port) -> String {
     format!(
-        "{verb} the anti-spoofing elements of port {} in table bridge {TABLE}",
+        "add the anti-spoofing elements of port {} in table bridge {TABLE}",
         port.ifname
     )
 }
@@ -218,31 +235,35 @@ fn check(results: Vec<(String, i32)>) -> Result<()> {
     }
 }
 
-/// The set and keys standing for `port`.
-fn elements(port: &Port) -> (&'static str, Vec<Vec<u8>>) {
-    let name = super::ifname(port.ifname);
+/// The sets and keys standing for `port`: its `allow` elements (its
+/// address and `0.0.0.0`), then its name in `guarded`; none if trusted.
+fn elements(port: &Port) -> Vec<(&'static str, Vec<Vec<u8>>)> {
     if port.trusted {
-        return (SPOOFERS.name, vec![SPOOFERS.key(&[&name])]);
+        return Vec::new();
     }
+    let name = super::ifname(port.ifname);
     let keys = [port.ip, Ipv4Addr::UNSPECIFIED]
         .iter()
         .map(|ip| ALLOW.key(&[&name, &port.mac, &ip.octets()]))
         .collect();
-    (ALLOW.name, keys)
+    vec![
+        (ALLOW.name, keys),
+        (GUARDED.name, vec![GUARDED.key(&[&name])]),
+    ]
 }
 
-/// `iifname "sbx*" jump sandbox`.
+/// `iifname @guarded jump sandbox`.
 fn jump_rule() -> Vec<Expr> {
     let iif = Reg(0);
     vec![
         Expr::meta_into(NFT_META_IIFNAME, iif),
-        Expr::cmp_eq(iif, PORT_PREFIX),
+        Expr::lookup(GUARDED.name, iif, false),
         Expr::verdict(Verdict::Jump(CHAIN)),
     ]
 }
 
-/// The `sandbox` chain: trusted ports, then IPv4 and ARP from the port's
-/// own addresses, then drop.
+/// The `sandbox` chain: IPv4 and ARP from the port's own addresses, then
+/// drop.
 fn sandbox_rules() -> Vec<Vec<Expr>> {
     let (iif, mac, ip) = (Reg(0), Reg(0).after(16), Reg(0).after(16).after(6));
     let ethertype = Reg(8);
@@ -271,16 +292,7 @@ fn sandbox_rules() -> Vec<Vec<Expr>> {
         Expr::lookup(ALLOW.name, iif, false),
         Expr::verdict(Verdict::Accept),
     ]);
-    vec![
-        vec![
-            Expr::meta_into(NFT_META_IIFNAME, iif),
-            Expr::lookup(SPOOFERS.name, iif, false),
-            Expr::verdict(Verdict::Accept),
-        ],
-        ipv4,
-        arp,
-        vec![Expr::verdict(Verdict::Drop)],
-    ]
+    vec![ipv4, arp, vec![Expr::verdict(Verdict::Drop)]]
 }
 
 #[cfg(test)]
@@ -295,22 +307,27 @@ mod tests {
             ip: Ipv4Addr::new(10, 11, 0, 2),
             trusted: false,
         };
-        let (set, keys) = elements(&port);
-        assert_eq!(set, "allow");
+        let sets = elements(&port);
+        let (set, keys) = &sets[0];
+        assert_eq!(*set, "allow");
         assert_eq!(keys.len(), 2);
         assert_eq!(&keys[0][24..], &[10, 11, 0, 2]);
         assert_eq!(&keys[1][24..], &[0, 0, 0, 0]);
+        assert_eq!(sets[1].0, "guarded");
         let trusted = Port {
             trusted: true,
             ..port
         };
-        assert_eq!(elements(&trusted).0, "spoofers");
+        assert!(
+            elements(&trusted).is_empty(),
+            "a trusted port is not checked"
+        );
     }
 
     #[test]
     fn the_filter_ends_in_a_drop() {
         let rules = sandbox_rules();
-        assert_eq!(rules.len(), 4);
-        assert_eq!(rules[3].len(), 1);
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[2].len(), 1);
     }
 }
