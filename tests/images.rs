@@ -489,6 +489,16 @@ fn hostile_images_are_refused_and_the_store_stays_as_it_was() {
         &hostile_layout(&e, "wh", &[file("etc/.wh..")]),
         "etc/.wh..",
     );
+    // A base layer cut short, whose digest is that of the cut bytes, while
+    // the store already holds that layer whole (from test/good): refused.
+    let cut = e.work.join("cut");
+    let mut image = Image::busybox();
+    image.cut = Some((0, 5000));
+    image.oci_layout(
+        &cut,
+        json!({"org.opencontainers.image.ref.name": "test/cut:v1"}),
+    );
+    refused(&e, &cut, "layer sha256:");
     // Still only the good image, and it still runs.
     assert_eq!(e.ls().len(), 1);
     let out = e.ok(&["run", "--network", "none", "--image", "test/good:v1"]);

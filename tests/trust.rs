@@ -343,6 +343,12 @@ fn a_sandbox_on_two_networks_reaches_both_and_knows_both_neighbourhoods() {
         !hosts_of(&env, "tst-mua").contains("\ttst-mub\n"),
         "no leak across networks"
     );
+    // Its own file is read-only too.
+    assert!(!exec_ok(
+        &env,
+        "tst-muboth",
+        "echo '10.216.4.99 x' >> /etc/hosts"
+    ));
     // Its own file follows a join on either network.
     env.detach("tst-mua2", &["--network", &a, "--", "sleep", "120"]);
     assert!(hosts_of(&env, "tst-muboth").contains("tst-mua2"));
@@ -434,6 +440,16 @@ fn network_connect_and_disconnect_change_a_running_sandboxs_interfaces() {
         "tst-conz",
         &["--network", &b, "--ip", "10.216.7.70", "--", "sleep", "120"],
     );
+    // Leaving its first network, a sandbox keeps a way out through its
+    // next one; a sandbox of no network gets its route from its first.
+    env.ok(&["network", "connect", &b, "tst-conx"]);
+    env.ok(&["network", "disconnect", &a, "tst-conx"]);
+    let route = env.ok(&["exec", "tst-conx", "--", "ip", "route", "show", "default"]);
+    assert!(route.contains("default via 10.216.7.1"), "{route}");
+    env.ok(&["network", "disconnect", &b, "tst-conx"]);
+    env.ok(&["network", "connect", &a, "tst-conx"]);
+    let route = env.ok(&["exec", "tst-conx", "--", "ip", "route", "show", "default"]);
+    assert!(route.contains("default via 10.216.6.1"), "{route}");
     // A connected sandbox's extra link goes when it ends, too.
     env.ok(&["network", "connect", &b, "tst-conx"]);
     env.ok(&["rm", "-f", "tst-conx"]);

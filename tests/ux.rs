@@ -157,13 +157,13 @@ fn plural_users_and_read_only_commands_without_root() {
     refused(
         &env,
         &["network", "rm", &net],
-        "network tst-uxro is in use by sandboxes tst-uxro-a, tst-uxro-b: stop them first",
+        "network tst-uxro is in use by sandboxes tst-uxro-a, tst-uxro-b: stop them first, or take each off with 'sbx network disconnect'",
     );
     env.ok(&["rm", "-f", "tst-uxro-b"]);
     refused(
         &env,
         &["network", "rm", &net],
-        "network tst-uxro is in use by sandbox tst-uxro-a: stop it first",
+        "network tst-uxro is in use by sandbox tst-uxro-a: stop it first, or take it off with 'sbx network disconnect tst-uxro tst-uxro-a'",
     );
     assert!(wait_until(5, || env.ok(&["logs", "tst-uxro-a"]) == "hello\n"));
 

@@ -156,14 +156,16 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
                 Err(e) => return Err(at::lookup_error(&inside, e)),
             }
         };
-        // A network's shared hosts file (hard-linked, see `hosts`) is
-        // read-only: a sandbox must not rename its neighbours.
+        // /etc/hosts is read-only: a network's is shared (hard-linked,
+        // see `hosts`) or rewritten from the networks' files, and a sandbox
+        // must neither rename its neighbours nor grow a file of the state
+        // root past --read-only.
         let source = etc_dir.join(file);
-        let shared = std::fs::metadata(&source).is_ok_and(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.nlink() > 1
-        });
-        let attrs = if shared { newmount::RDONLY } else { 0 };
+        let attrs = if *file == "hosts" {
+            newmount::RDONLY
+        } else {
+            0
+        };
         newmount::bind_tree(tree, &source, &target, attrs)
             .with_context(|| format!("bind /etc/{file}"))?;
     }

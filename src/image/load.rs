@@ -55,7 +55,13 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
     let mut unpacked: BTreeMap<Digest, Temp> = BTreeMap::new();
     for c in &candidates {
         for (file, diff_id) in &c.layers {
-            if store.layer_dir(diff_id).is_dir() || unpacked.contains_key(diff_id) {
+            if unpacked.contains_key(diff_id) {
+                continue;
+            }
+            if store.layer_dir(diff_id).is_dir() {
+                // The store has it already, but this archive's blob must be
+                // whole too: a broken one is refused whatever the store holds.
+                check_uncompressed(file, diff_id)?;
                 continue;
             }
             let temp = store.temp_dir("layer")?;
@@ -104,6 +110,23 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
     }
     store.write_index(&lock, &index)?;
     Ok(names)
+}
+
+/// Reads the layer blob `file` through, its uncompressed stream checked
+/// against `diff_id`, unpacking nothing.
+fn check_uncompressed(file: &Path, diff_id: &Digest) -> Result<()> {
+    let reader =
+        BufReader::new(File::open(file).with_context(|| format!("open {}", file.display()))?);
+    let mut hashing = HashingReader::new(source::decompress(reader)?);
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .with_context(|| format!("layer {diff_id}: read {}", file.display()))?;
+    let got = hashing.finish().context("read the layer")?;
+    if got != *diff_id {
+        bail!(
+            "layer {diff_id} does not match its digest (its contents hash to {got}): refused, nothing loaded"
+        );
+    }
+    Ok(())
 }
 
 /// Unpacks the layer blob `file` into `dest`, its uncompressed stream

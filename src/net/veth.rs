@@ -170,12 +170,23 @@ pub async fn configure_inside(
         .map_err(describe)
         .with_context(|| format!("bring up {ifname}"))?;
     loopback_up(sandbox).await?;
-    let Some(gateway) = default_via else {
-        return Ok(());
-    };
+    match default_via {
+        Some(gateway) => add_default_route(sandbox, eth0, gateway).await,
+        None => Ok(()),
+    }
+}
+
+/// Inside the sandbox: the default route via `gateway` on `ifname` (for a
+/// sandbox whose interface with the old one went away).
+pub async fn default_route(sandbox: &Handle, ifname: &str, gateway: Ipv4Addr) -> Result<()> {
+    let index = find(sandbox, ifname).await?;
+    add_default_route(sandbox, index, gateway).await
+}
+
+async fn add_default_route(sandbox: &Handle, index: u32, gateway: Ipv4Addr) -> Result<()> {
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(gateway)
-        .output_interface(eth0)
+        .output_interface(index)
         .build();
     sandbox
         .route()
@@ -183,8 +194,7 @@ pub async fn configure_inside(
         .execute()
         .await
         .map_err(describe)
-        .with_context(|| format!("add default route via {gateway}"))?;
-    Ok(())
+        .with_context(|| format!("add default route via {gateway}"))
 }
 
 /// Brings `lo` up: all a `--network none` sandbox gets.

@@ -51,7 +51,7 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
         network: net.name.clone(),
         ip,
         veth: veth::host_name(name, launch::nonce()),
-        ifname: free_ifname(&record),
+        ifname: free_ifname(&record, init.pid),
     };
     let mut undo = Undo::new();
     let (undo_link, undo_name) = (link.clone(), name.to_string());
@@ -79,12 +79,15 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
         mtu,
         ip,
     ))?;
+    // A sandbox with no network yet gets its default route here; one with
+    // a network keeps its route (SPEC "Trust": connect never changes it).
+    let default_via = record.links.is_empty().then_some(net.gateway);
     nl.block_on(veth::configure_inside(
         &inside,
         &link.ifname,
         ip,
         net.subnet.prefix(),
-        None,
+        default_via,
     ))?;
     let ready =
         crate::net::ready::await_link(nl.host(), &link.veth, &net.bridge, &inside, &link.ifname);
@@ -131,6 +134,17 @@ pub fn disconnect(root: &StateRoot, network: &str, name: &str) -> Result<()> {
     record.spec.networks.retain(|n| n.name != network);
     let nl = Netlink::new()?;
     nl.block_on(veth::delete(nl.host(), &link.veth))?;
+    // Its default route went with that interface: the next network, now
+    // its first, gives it one (as a restart would), so it is not cut off.
+    if position == 0
+        && let Some(next) = record.links.first()
+        && let Some(net) = root.network(&next.network)?
+    {
+        let netns =
+            File::open(format!("/proc/{}/ns/net", init.pid)).context("open the sandbox's netns")?;
+        let inside = nl.handle_in(&netns)?;
+        nl.block_on(veth::default_route(&inside, &next.ifname, net.gateway))?;
+    }
     drop(nl);
     Host.unguard_port(&cleanup::port_of_link(&link, record.spec.allow_spoofing))?;
     NetworkHosts::at(root.network_hosts(network)).leave(link.ip, name)?;
@@ -155,10 +169,17 @@ fn running(root: &StateRoot, name: &str) -> Result<SandboxRecord> {
 }
 
 /// `eth0`, `eth1`, ...: the first index no link of the sandbox uses.
-fn free_ifname(record: &SandboxRecord) -> String {
+fn free_ifname(record: &SandboxRecord, init: i32) -> String {
+    // Its own /sys (mounted at its launch) lists the interfaces of its
+    // netns, those it made itself included.
+    let taken_inside = |name: &str| {
+        std::path::Path::new(&format!("/proc/{init}/root/sys/class/net/{name}")).exists()
+    };
     (0..)
         .map(veth::sandbox_ifname)
-        .find(|candidate| record.links.iter().all(|l| &l.ifname != candidate))
+        .find(|candidate| {
+            record.links.iter().all(|l| &l.ifname != candidate) && !taken_inside(candidate)
+        })
         .unwrap_or_else(|| veth::sandbox_ifname(record.links.len()))
 }
 

@@ -77,8 +77,13 @@ fn in_use(network: &str, users: &[String], damaged: &[(String, String)]) -> Stri
     }
     match users.len() {
         0 => {}
-        1 if damaged.is_empty() => text.push_str(": stop it first"),
-        _ if damaged.is_empty() => text.push_str(": stop them first"),
+        1 if damaged.is_empty() => text.push_str(&format!(
+            ": stop it first, or take it off with 'sbx network disconnect {network} {}'",
+            users[0]
+        )),
+        _ if damaged.is_empty() => {
+            text.push_str(": stop them first, or take each off with 'sbx network disconnect'")
+        }
         _ => text.push_str(&format!("; stop {} first", users.join(", "))),
     }
     text
@@ -154,11 +159,11 @@ mod tests {
         let users = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             in_use("n", &users(&["a"]), &[]),
-            "network n is in use by sandbox a: stop it first"
+            "network n is in use by sandbox a: stop it first, or take it off with 'sbx network disconnect n a'"
         );
         assert_eq!(
             in_use("n", &users(&["a", "b"]), &[]),
-            "network n is in use by sandboxes a, b: stop them first"
+            "network n is in use by sandboxes a, b: stop them first, or take each off with 'sbx network disconnect'"
         );
         let bad = [("d".to_string(), "sandbox.json is damaged".to_string())];
         assert_eq!(

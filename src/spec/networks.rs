@@ -61,7 +61,13 @@ fn parse_one(value: &str) -> Result<NetworkRequest> {
     }
     let mut name = None;
     let mut ip = None;
+    let mut seen: Vec<&str> = Vec::new();
     for part in value.split(',') {
+        let key = part.split_once('=').map_or(part, |(k, _)| k);
+        if seen.contains(&key) {
+            bail!("--network {value}: {key}= is given twice: give it once");
+        }
+        seen.push(key);
         match part.split_once('=') {
             Some(("name", n)) => name = Some(n.to_string()),
             Some(("ip", a)) => ip = Some(address(a, &format!("--network {value}: ip="))?),
@@ -87,7 +93,13 @@ fn check_name(name: &str, value: &str) -> Result<()> {
     if name.is_empty() {
         bail!("--network {value:?}: the network name is empty");
     }
-    Ok(())
+    // Network names follow the SPEC's name rule, as `network create`
+    // checks them: a value that breaks it names no network.
+    super::check_name(name).map_err(|_| {
+        anyhow::anyhow!(
+            "--network {value}: {name:?} is not a network name (letters, digits, '_', '.', '-'): write NAME or name=NET,ip=ADDR"
+        )
+    })
 }
 
 fn address(text: &str, what: &str) -> Result<Ipv4Addr> {
@@ -137,5 +149,9 @@ mod tests {
         assert!(err(&["ip=10.0.0.2"], None).contains("no name=NET"));
         assert!(err(&["name=a,mtu=9"], None).contains("\"mtu=9\""));
         assert!(err(&["a"], Some("x")).contains("--ip \"x\""));
+        assert!(err(&["name=a,name=b"], None).contains("name= is given twice"));
+        assert!(err(&["name=a,ip=10.0.0.2,ip=10.0.0.3"], None).contains("ip= is given twice"));
+        assert!(err(&["../a"], None).contains("not a network name"));
+        assert!(err(&["name=a ip=10.0.0.2"], None).contains("not a network name"));
     }
 }
