@@ -708,3 +708,34 @@ fn image_rm_collects_what_no_image_or_sandbox_needs() {
     assert!(list(&e.store.join("layers")).is_empty());
     assert!(list(&e.store.join("blobs/sha256")).is_empty());
 }
+
+#[test]
+fn a_missing_working_directory_is_made_in_the_sandboxs_own_root() {
+    // The image's entrypoint is `/bin/sh -c`: the command is its script.
+    let e = ImgEnv::new("imgwd");
+    e.load(&e.layout("test/wd:v1"));
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--image",
+        "test/wd:v1",
+        "-w",
+        "/made/here",
+        "--",
+        "pwd",
+    ]);
+    assert_eq!(out, "/made/here\n");
+    // On the host's own root nothing is made: it is not the sandbox's.
+    let out = e.sbx(&[
+        "run",
+        "--network",
+        "none",
+        "-w",
+        "/no/such/sbx-dir",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(!Path::new("/no/such/sbx-dir").exists());
+}

@@ -17,6 +17,10 @@ pub struct Command {
     envp: Vec<CString>,
     search_path: String,
     workdir: String,
+    /// The working directory and each folder above it, outermost first, to
+    /// make when it is missing (Docker makes it too); empty on the host's
+    /// own root, which is not the sandbox's to change.
+    workdir_chain: Vec<CString>,
     seccomp: Option<super::seccomp::Filter>,
     /// `sbx exec`'s argument ranges, to hide its command line in the child.
     hide: Option<super::title::Ranges>,
@@ -30,10 +34,19 @@ pub const EXEC_TITLE: &str = "sbx-exec";
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
-        Ok(
-            Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
-                .run_as(spec.fs.image.as_ref().and_then(|i| i.user)),
-        )
+        let mut command = Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
+            .run_as(spec.fs.image.as_ref().and_then(|i| i.user));
+        if spec.fs.rootfs.is_some() || spec.fs.image.is_some() {
+            command.workdir_chain = std::path::Path::new(&spec.workdir)
+                .ancestors()
+                .filter(|p| p.parent().is_some())
+                .filter_map(|p| CString::new(p.as_os_str().as_encoded_bytes()).ok())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+        }
+        Ok(command)
     }
 
     /// Runs the command as `user` (uid, gid: an image's User), not root.
@@ -71,6 +84,7 @@ impl Command {
             envp: cstrings(env)?,
             search_path,
             workdir: workdir.to_string(),
+            workdir_chain: Vec::new(),
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
             hide: None,
             user: None,
@@ -103,6 +117,16 @@ pub fn exec(command: &Command) -> ! {
     // Rust ignores SIGPIPE; an ignored disposition would survive exec.
     // SAFETY: restoring the default disposition installs no handler.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    // A working directory that does not exist is made (as root, before any
+    // switch to the image's user), as Docker does for -w and WorkingDir.
+    if nix::unistd::chdir(command.workdir.as_str()) == Err(Errno::ENOENT) {
+        for folder in &command.workdir_chain {
+            let _ = nix::unistd::mkdir(
+                folder.as_c_str(),
+                nix::sys::stat::Mode::from_bits_truncate(0o755),
+            );
+        }
+    }
     if let Some((uid, gid)) = command.user {
         let gid = nix::unistd::Gid::from_raw(gid);
         let switched = nix::unistd::setgroups(&[gid])
