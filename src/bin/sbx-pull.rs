@@ -12,6 +12,8 @@
 //! current-thread runtime; plain HTTP only to localhost/127.0.0.1/::1, or
 //! anywhere with `--insecure`. Errors: one line on stderr, exit 125.
 
+#[path = "../image/platform.rs"]
+mod platform;
 use anyhow::{Context, Result, bail};
 use futures::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -22,6 +24,7 @@ use oci_client::manifest::{
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use platform::pick_platform;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
@@ -169,23 +172,6 @@ async fn fetch(client: &Client, image: &Reference, name: &str, dir: &Path) -> Re
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     Ok(())
-}
-
-/// The manifest for linux on this host's architecture, else the first.
-fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    manifests
-        .iter()
-        .find(|m| {
-            m.platform().as_ref().is_some_and(|p| {
-                p.os().to_string() == "linux" && p.architecture().to_string() == arch
-            })
-        })
-        .or_else(|| manifests.first())
 }
 
 /// A manifest must hash to the digest the registry gave for it.

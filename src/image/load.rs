@@ -6,6 +6,7 @@
 //! layers, blobs and names moved into place, under the store's lock.
 
 use super::digest::{Digest, HashingReader};
+use super::platform::pick_platform;
 use super::reference;
 use super::store::{Store, Temp};
 use super::{source, unpack};
@@ -267,23 +268,6 @@ fn is_index(media_type: &MediaType, bytes: &[u8]) -> bool {
         _ => serde_json::from_slice::<serde_json::Value>(bytes)
             .is_ok_and(|v| v.get("manifests").is_some()),
     }
-}
-
-/// The manifest for linux on this host's architecture, else the first.
-fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    manifests
-        .iter()
-        .find(|m| {
-            m.platform().as_ref().is_some_and(|p| {
-                p.os().to_string() == "linux" && p.architecture().to_string() == arch
-            })
-        })
-        .or_else(|| manifests.first())
 }
 
 /// RepoTags of a manifest.json beside index.json (Docker 25+ writes both),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod digest;
 mod load;
 mod paths;
+mod platform;
 pub mod pull;
 pub mod reference;
 mod source;
