@@ -267,7 +267,7 @@ fn sandboxes_share_the_layers_and_write_only_their_own_upper() {
     assert_eq!(out.status.code(), Some(125));
     let err = stderr_of(&out);
     assert!(
-        err.starts_with("sbx: ") && err.contains("used by sandbox i"),
+        err.starts_with("sbx: ") && err.contains("used by sandboxes ia, ib"),
         "{err}"
     );
     // The upper layer goes with the record.
@@ -738,4 +738,107 @@ fn a_missing_working_directory_is_made_in_the_sandboxs_own_root() {
     ]);
     assert_eq!(out.status.code(), Some(125));
     assert!(!Path::new("/no/such/sbx-dir").exists());
+}
+
+#[test]
+fn names_ids_and_rm_behave_as_in_docker() {
+    let e = ImgEnv::new("imgdock");
+    // Docker Hub's long names take their familiar form, and every spelling
+    // finds the image.
+    let out = e.load(&e.layout("docker.io/library/bbx:v1"));
+    assert_eq!(out, "Loaded image: bbx:v1\n");
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--image",
+        "docker.io/library/bbx:v1",
+    ]);
+    assert!(out.contains("cmd-ran"), "{out}");
+    let old_id = e.ls()[0]["id"].as_str().unwrap().to_string();
+
+    // The same name loaded with another top layer: said, naming the old
+    // image's ID, and what only the old image needed is collected.
+    let mut v2 = Image::busybox();
+    v2.layers[1] = (
+        tar(&[Ent::File("etc/v2".into(), b"v2\n".to_vec(), 0o644)]),
+        true,
+    );
+    let dir = e.work.join("v2");
+    v2.oci_layout(&dir, json!({"org.opencontainers.image.ref.name": "bbx:v1"}));
+    let out = e.load(&dir);
+    let short = &old_id["sha256:".len()..][..12];
+    assert_eq!(
+        out,
+        format!("Loaded image: bbx:v1 (replaces {short}, which no longer has a name)\n")
+    );
+    assert_eq!(list(&e.store.join("layers")).len(), 2, "old top layer kept");
+
+    // An image used by two sandboxes: both named. rm of several names tries
+    // each and reports, in one line, the ones that could not go.
+    e.load(&e.layout("test/other:v1"));
+    for n in ["u1", "u2"] {
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "none",
+            "--image",
+            "bbx:v1",
+            "--",
+            "exec sleep 60",
+        ]);
+    }
+    let out = e.sbx(&["image", "rm", "bbx:v1", "no/such:v9", "test/other:v1"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("2 images not removed"), "{err}");
+    assert!(err.contains("used by sandboxes u1, u2"), "{err}");
+    assert!(err.contains("no image no/such:v9"), "{err}");
+    assert_eq!(text(&out.stdout), "Untagged: test/other:v1\n");
+    e.ok(&["rm", "-f", "u1", "u2"]);
+
+    // By a prefix of its ID, as Docker allows.
+    let id = e.ls()[0]["id"].as_str().unwrap().to_string();
+    let out = e.ok(&["image", "rm", &id["sha256:".len()..][..8]]);
+    assert_eq!(out, "Untagged: bbx:v1\n");
+    assert!(e.ls().is_empty());
+    assert!(list(&e.store.join("layers")).is_empty());
+}
+
+#[test]
+fn input_that_is_no_image_is_named_as_such() {
+    let e = ImgEnv::new("imgnotar");
+    // Not a tar at all: said in words, without the bytes it choked on.
+    let junk = e.work.join("notes.txt");
+    std::fs::write(&junk, "root:x:0:0:root:/root:/bin/sh\n".repeat(40)).unwrap();
+    let out = e.sbx(&["image", "load", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("sbx: ") && err.contains("is not a tar archive"),
+        "{err}"
+    );
+    assert!(!err.contains("root:x"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // A descriptor whose size is not its blob's: refused before reading it.
+    let dir = e.layout("test/size:v1");
+    let index_path = dir.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let size = index["manifests"][0]["size"].as_u64().unwrap();
+    index["manifests"][0]["size"] = json!(size + 1);
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let out = e.sbx(&["image", "load", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("descriptor says {}", size + 1)),
+        "{err}"
+    );
+    assert!(e.ls().is_empty());
 }

@@ -100,7 +100,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Prune => {
             // What dead image loads and pulls left in the store's tmp/ too.
             if let Some(store) = crate::image::Store::existing(&cli.image_store) {
-                store.sweep();
+                match store.sweep() {
+                    0 => {}
+                    1 => println!("removed 1 unfinished image load from the image store"),
+                    n => println!("removed {n} unfinished image loads from the image store"),
+                }
             }
             control::prune(&root).map(|()| 0)
         }
@@ -117,11 +121,13 @@ fn image_command(
 ) -> anyhow::Result<()> {
     use crate::image::commands;
     match command {
-        ImageCommand::Load { input } => commands::load(store, input),
+        ImageCommand::Load { input } => {
+            commands::load(store, input, &sandbox::images::in_use(root)?)
+        }
         ImageCommand::Pull {
             reference,
             insecure,
-        } => crate::image::pull::pull(store, reference, *insecure),
+        } => commands::pull(store, reference, *insecure, &sandbox::images::in_use(root)?),
         ImageCommand::Ls { json } => commands::ls(store, *json),
         ImageCommand::Inspect { name } => commands::inspect(store, name),
         ImageCommand::Rm { names } => commands::rm(store, names, &sandbox::images::in_use(root)?),

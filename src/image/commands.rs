@@ -8,10 +8,50 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// `sbx image load FILE|DIR`: prints `Loaded image: NAME` per image.
-pub fn load(store_dir: &Path, input: &Path) -> Result<()> {
+pub fn load(store_dir: &Path, input: &Path, in_use: &InUse) -> Result<()> {
     let store = Store::open(store_dir)?;
-    for name in super::load(&store, input)? {
-        println!("Loaded image: {name}");
+    let loaded = super::load(&store, input)?;
+    announce(&store, "Loaded", &loaded, in_use)
+}
+
+/// `sbx image pull REF`: prints `Pulled image: NAME`.
+pub fn pull(store_dir: &Path, reference: &str, insecure: bool, in_use: &InUse) -> Result<()> {
+    let loaded = super::pull::pull(store_dir, reference, insecure)?;
+    announce(&Store::open(store_dir)?, "Pulled", &loaded, in_use)
+}
+
+/// Prints what a load or pull named; where a name moved to another image,
+/// says which image lost it and collects what only that one needed (a
+/// sandbox still running on it keeps its layers: see [`InUse`]).
+fn announce(
+    store: &Store,
+    verb: &str,
+    loaded: &[super::load::Loaded],
+    in_use: &InUse,
+) -> Result<()> {
+    let mut replaced_any = false;
+    for image in loaded {
+        match &image.replaced {
+            Some(old) => {
+                replaced_any = true;
+                // Named by its ID, as `image ls` shows it (the manifest's
+                // digest if its blobs cannot be read).
+                let id = store.read_image(&image.name, old).map_or_else(
+                    |_| old.hex()[..12].to_string(),
+                    |i| i.id.hex()[..12].to_string(),
+                );
+                println!(
+                    "{verb} image: {} (replaces {id}, which no longer has a name)",
+                    image.name
+                );
+            }
+            None => println!("{verb} image: {}", image.name),
+        }
+    }
+    if replaced_any {
+        let lock = store.lock()?;
+        collect_garbage(store, &in_use.layers)?;
+        drop(lock);
     }
     Ok(())
 }
@@ -95,16 +135,19 @@ pub fn inspect(store_dir: &Path, name: &str) -> Result<()> {
 /// What sandboxes hold (read from their records by the caller, a floor up).
 #[derive(Debug, Default)]
 pub struct InUse {
-    /// Image name -> the sandboxes whose records name it.
+    /// Image manifest digest (`sha256:HEX`) -> the sandboxes whose records
+    /// run it: by digest, so that a sandbox on an image whose name has since
+    /// moved to another image does not hold the name's new image.
     pub images: std::collections::BTreeMap<String, Vec<String>>,
     /// Every layer folder some sandbox's overlay stands on.
     pub layers: BTreeSet<PathBuf>,
 }
 
-/// `sbx image rm NAME...`: refused while a sandbox uses the image (see
-/// [`InUse`]); otherwise its name goes, then every layer and blob no image
-/// of the store needs any more (this one's, and those an image loaded again
-/// under its name left behind), except layers a sandbox stands on.
+/// `sbx image rm NAME...`: each image goes unless a sandbox uses it (see
+/// [`InUse`]): its name, then every layer and blob no image of the store
+/// needs any more (this one's, and those an image loaded again under its
+/// name left behind), except layers a sandbox stands on. Every name is
+/// tried, as Docker does; the error lists those that could not go.
 pub fn rm(store_dir: &Path, names: &[String], in_use: &InUse) -> Result<()> {
     let Some(store) = Store::existing(store_dir) else {
         bail!(
@@ -113,24 +156,48 @@ pub fn rm(store_dir: &Path, names: &[String], in_use: &InUse) -> Result<()> {
             store_dir.display()
         );
     };
+    let mut failed = Vec::new();
     for name in names {
-        let image = store.image(name)?;
-        let using = in_use.images.get(&image.name).cloned().unwrap_or_default();
-        if let Some(first) = using.first() {
-            bail!(
-                "image {} is used by sandbox {first}: remove the sandbox first (sbx rm -f {first})",
-                image.name
-            );
+        match rm_one(&store, name, in_use) {
+            Ok(removed) => println!("Untagged: {removed}"),
+            Err(e) => failed.push(format!("{e:#}")),
         }
-        let lock = store.lock()?;
-        let mut index = store.index()?;
-        index.images.remove(&image.name);
-        store.write_index(&lock, &index)?;
-        collect_garbage(&store, &in_use.layers)?;
-        drop(lock);
-        println!("Untagged: {}", image.name);
     }
-    Ok(())
+    match failed.as_slice() {
+        [] => Ok(()),
+        [one] => bail!("{one}"),
+        many => bail!("{} images not removed: {}", many.len(), many.join("; ")),
+    }
+}
+
+/// Removes one image; returns its name.
+fn rm_one(store: &Store, name: &str, in_use: &InUse) -> Result<String> {
+    let image = store.image(name)?;
+    let using = in_use
+        .images
+        .get(&image.digest.to_string())
+        .cloned()
+        .unwrap_or_default();
+    match using.as_slice() {
+        [] => {}
+        [one] => bail!(
+            "image {} is used by sandbox {one}: remove the sandbox first (sbx rm -f {one})",
+            image.name
+        ),
+        many => bail!(
+            "image {} is used by sandboxes {}: remove them first (sbx rm -f {})",
+            image.name,
+            many.join(", "),
+            many.join(" ")
+        ),
+    }
+    let lock = store.lock()?;
+    let mut index = store.index()?;
+    index.images.remove(&image.name);
+    store.write_index(&lock, &index)?;
+    collect_garbage(store, &in_use.layers)?;
+    drop(lock);
+    Ok(image.name)
 }
 
 /// Removes every layer and blob no image of the index names, except the

@@ -75,7 +75,9 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32)>
         }
         Err(_) => {
             let Some(f) = entry(passwd, user) else {
-                bail!("user {user:?} of the image is not in its /etc/passwd: pass a numeric uid");
+                bail!(
+                    "user {user:?} of the image is not in its /etc/passwd: fix the image's User (a name of its /etc/passwd, or a numeric uid[:gid])"
+                );
             };
             let uid = f[2].parse::<u32>().unwrap_or(0);
             let gid = f.get(3).and_then(|g| g.parse().ok()).unwrap_or(0);
@@ -89,7 +91,9 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32)>
             Err(_) => match entry(group, g) {
                 Some(f) => f[2].parse::<u32>().unwrap_or(0),
                 None => {
-                    bail!("group {g:?} of the image is not in its /etc/group: pass a numeric gid")
+                    bail!(
+                        "group {g:?} of the image is not in its /etc/group: fix the image's User (a group of its /etc/group, or a numeric gid)"
+                    )
                 }
             },
         },

@@ -38,7 +38,7 @@ struct DockerEntry {
 }
 
 /// Loads every image in `path`; returns their names.
-pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
+pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
     store.sweep();
     let src = source::open(store, path)?;
     let dir = &src.dir;
@@ -106,11 +106,24 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<String>> {
     }
     let mut index = store.index()?;
     for (name, digest) in entries {
-        index.images.insert(name.clone(), digest.to_string());
-        names.push(name);
+        let previous = index.images.insert(name.clone(), digest.to_string());
+        let replaced = match previous {
+            Some(old) if old != digest.to_string() => Some(Digest::parse(&old)?),
+            _ => None,
+        };
+        names.push(Loaded { name, replaced });
     }
     store.write_index(&lock, &index)?;
     Ok(names)
+}
+
+/// One image `load` named.
+pub struct Loaded {
+    /// `REPO:TAG`.
+    pub name: String,
+    /// The manifest digest the name pointed at before, when this load moved
+    /// it to another image (Docker leaves that one unnamed; sbx collects it).
+    pub replaced: Option<Digest>,
 }
 
 /// Reads the layer blob `file` through, its uncompressed stream checked
@@ -179,6 +192,24 @@ fn descriptor_digest(d: &Descriptor) -> Result<Digest> {
     Digest::parse(d.digest().as_ref())
 }
 
+/// The blob a descriptor names, checked against the descriptor's size
+/// before it is read (image-spec descriptor.md: the size is the blob's
+/// exact length, and lets a reader refuse an oversized blob unread).
+fn described_blob(dir: &Path, d: &Descriptor) -> Result<(PathBuf, Digest)> {
+    let digest = descriptor_digest(d)?;
+    let path = blob_path(dir, &digest);
+    let len = std::fs::metadata(&path)
+        .with_context(|| format!("blob {digest} is missing from the image"))?
+        .len();
+    if len != d.size() {
+        bail!(
+            "blob {digest} is {len} bytes but its descriptor says {}: refused, nothing loaded",
+            d.size()
+        );
+    }
+    Ok((path, digest))
+}
+
 /// An OCI image layout: index.json, every manifest it names (one level of
 /// nested index, the platform matching this host chosen).
 fn oci(dir: &Path) -> Result<Vec<Candidate>> {
@@ -187,20 +218,21 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for d in index.manifests() {
         let annotations = d.annotations().clone().unwrap_or_default();
-        let mut digest = descriptor_digest(d)?;
-        let mut bytes = verified(&blob_path(dir, &digest), &digest)?;
+        let (path, mut digest) = described_blob(dir, d)?;
+        let mut bytes = verified(&path, &digest)?;
         if is_index(d.media_type(), &bytes) {
             let nested: ImageIndex =
                 serde_json::from_slice(&bytes).with_context(|| format!("parse index {digest}"))?;
             let chosen = pick_platform(nested.manifests())
                 .with_context(|| format!("index {digest} lists no image"))?;
-            digest = descriptor_digest(chosen)?;
-            bytes = verified(&blob_path(dir, &digest), &digest)?;
+            let path;
+            (path, digest) = described_blob(dir, chosen)?;
+            bytes = verified(&path, &digest)?;
         }
         let manifest: ImageManifest =
             serde_json::from_slice(&bytes).with_context(|| format!("parse manifest {digest}"))?;
-        let config_digest = descriptor_digest(manifest.config())?;
-        let config = verified(&blob_path(dir, &config_digest), &config_digest)?;
+        let (config_path, config_digest) = described_blob(dir, manifest.config())?;
+        let config = verified(&config_path, &config_digest)?;
         let tags = docker_tags
             .get(config_digest.hex())
             .cloned()
@@ -217,8 +249,7 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
             .layers()
             .iter()
             .map(|l| {
-                let digest = descriptor_digest(l)?;
-                let path = blob_path(dir, &digest);
+                let (path, digest) = described_blob(dir, l)?;
                 verify_file(&path, &digest)?;
                 Ok((path, digest))
             })

@@ -63,17 +63,39 @@ impl Image {
 }
 
 impl Store {
-    /// The image called `name` (`busybox` means `busybox:latest`).
+    /// The image called `name` (`busybox` means `busybox:latest`,
+    /// `docker.io/library/busybox` too), or, as in Docker, whose ID (its
+    /// config's digest, `sha256:` optional) starts with `name`'s hex
+    /// (at least 4 digits, naming one image).
     pub fn image(&self, name: &str) -> Result<Image> {
         let index = self.index()?;
         let full = reference::normalize(name);
-        let Some(digest) = index.images.get(&full).or_else(|| index.images.get(name)) else {
-            bail!(
-                "no image {name} in the image store {}: load it with sbx image load or pull it with sbx image pull",
-                self.dir().display()
-            );
-        };
-        self.read_image(&full, &Digest::parse(digest)?)
+        for key in [full.as_str(), name] {
+            if let Some(digest) = index.images.get(key) {
+                return self.read_image(key, &Digest::parse(digest)?);
+            }
+        }
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        if hex.len() >= 4 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            let matching: Vec<Image> = self
+                .images()?
+                .into_iter()
+                .filter(|i| i.id.hex().starts_with(&hex.to_ascii_lowercase()))
+                .collect();
+            match matching.as_slice() {
+                [one] => return self.read_image(&one.name, &one.digest),
+                [] => {}
+                [a, b, ..] => bail!(
+                    "image ID {name} is ambiguous: it starts the IDs of {} and {}; give more digits or the name",
+                    a.name,
+                    b.name
+                ),
+            }
+        }
+        bail!(
+            "no image {name} in the image store {}: load it with sbx image load or pull it with sbx image pull",
+            self.dir().display()
+        );
     }
 
     /// Every image of the index, by name.

@@ -10,8 +10,8 @@ use super::{Store, reference};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
-/// Pulls `text` into the store at `store_dir`; prints the name loaded.
-pub fn pull(store_dir: &Path, text: &str, insecure: bool) -> Result<()> {
+/// Pulls `text` into the store at `store_dir`; returns what was loaded.
+pub fn pull(store_dir: &Path, text: &str, insecure: bool) -> Result<Vec<super::load::Loaded>> {
     reference::parse(text)?;
     let name = reference::normalize(text);
     let store = Store::open(store_dir)?;
@@ -34,10 +34,7 @@ pub fn pull(store_dir: &Path, text: &str, insecure: bool) -> Result<()> {
         let line = err.lines().next().unwrap_or("failed");
         bail!("{}", line.strip_prefix("sbx: ").unwrap_or(line));
     }
-    for loaded in super::load(&store, layout.path())? {
-        println!("Pulled image: {loaded}");
-    }
-    Ok(())
+    super::load(&store, layout.path())
 }
 
 /// `sbx-pull`, beside this sbx binary.

@@ -1,14 +1,27 @@
 //! Image names: `REPO:TAG` (SPEC "Images"), and which annotation or
 //! `docker save` field an image's name comes from.
 
-/// The name a user typed, completed as Docker does: no tag means `latest`.
-/// A digest reference (`REPO@sha256:...`) is kept as is.
+/// The name a user typed, completed as Docker does: no tag means `latest`,
+/// and Docker Hub's names take their familiar form (`docker.io/library/busybox`
+/// is `busybox`, `docker.io/user/app` is `user/app`), so every spelling of
+/// one image finds it. A digest reference (`REPO@sha256:...`) keeps its digest.
 pub fn normalize(name: &str) -> String {
+    let name = familiar(name);
     if name.contains('@') || has_tag(name) {
         name.to_string()
     } else {
         format!("{name}:latest")
     }
+}
+
+/// `name` without Docker Hub's registry and `library/` prefixes.
+fn familiar(name: &str) -> &str {
+    for hub in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] {
+        if let Some(rest) = name.strip_prefix(hub) {
+            return rest.strip_prefix("library/").unwrap_or(rest);
+        }
+    }
+    name
 }
 
 /// Whether the last path part of `name` carries a `:TAG` (a registry's
@@ -112,6 +125,12 @@ mod tests {
         assert_eq!(normalize("busybox:1"), "busybox:1");
         assert_eq!(normalize("127.0.0.1:5000/bb"), "127.0.0.1:5000/bb:latest");
         assert_eq!(normalize("127.0.0.1:5000/bb:v2"), "127.0.0.1:5000/bb:v2");
+        assert_eq!(normalize("docker.io/library/busybox"), "busybox:latest");
+        assert_eq!(normalize("docker.io/library/busybox:1.36"), "busybox:1.36");
+        assert_eq!(normalize("index.docker.io/user/app:v1"), "user/app:v1");
+        assert_eq!(normalize("docker.io/user/app"), "user/app:latest");
+        assert_eq!(normalize("quay.io/library/x"), "quay.io/library/x:latest");
+        assert_eq!(normalize("library/busybox"), "library/busybox:latest");
     }
 
     #[test]

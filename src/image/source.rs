@@ -34,11 +34,27 @@ pub fn open(store: &Store, path: &Path) -> Result<Source> {
     let temp = store.temp_dir("load")?;
     let mut links = Vec::new();
     let mut archive = tar::Archive::new(decompress(BufReader::new(file))?);
-    for entry in archive
-        .entries()
-        .with_context(|| format!("{} is not a tar archive", path.display()))?
-    {
-        let mut entry = entry.with_context(|| format!("read {}", path.display()))?;
+    let not_tar = || {
+        format!(
+            "{} is not a tar archive: give a docker save tar, an OCI archive (optionally gzip'd) or an OCI layout folder",
+            path.display()
+        )
+    };
+    for (seen, entry) in archive.entries().with_context(not_tar)?.enumerate() {
+        // A header that does not parse before any entry did means the file
+        // was never a tar; later, the archive is cut or damaged.
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            // The tar crate's message quotes the bytes it choked on: left out.
+            Err(_) if seen == 0 => anyhow::bail!(not_tar()),
+            Err(_) => {
+                anyhow::bail!(
+                    "{} is a damaged or truncated tar archive (entry {}): save or export it again",
+                    path.display(),
+                    seen + 1
+                );
+            }
+        };
         let name = PathBuf::from(String::from_utf8_lossy(&entry.path_bytes()).into_owned());
         let parts = paths::components(&name)?;
         if parts.is_empty() {

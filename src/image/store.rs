@@ -155,11 +155,13 @@ impl Store {
             .join(format!("{}-{nanos}{n}-{what}", std::process::id()))
     }
 
-    /// Removes what dead loads left in `tmp/` (an entry whose PID is gone).
-    pub fn sweep(&self) {
+    /// Removes what dead loads and pulls left in `tmp/` (an entry whose
+    /// PID is gone); returns how many entries went.
+    pub fn sweep(&self) -> usize {
         let Ok(entries) = fs::read_dir(self.dir.join("tmp")) else {
-            return;
+            return 0;
         };
+        let mut swept = 0;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let pid = name
@@ -174,9 +176,15 @@ impl Store {
             if !alive {
                 let path = entry.path();
                 crate::log::info(&format!("image store: sweeping {}", path.display()));
-                let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+                if fs::remove_dir_all(&path)
+                    .or_else(|_| fs::remove_file(&path))
+                    .is_ok()
+                {
+                    swept += 1;
+                }
             }
         }
+        swept
     }
 
     /// Where the unpacked layer with diff_id `digest` lives.

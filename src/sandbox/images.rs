@@ -1,5 +1,5 @@
 //! What sandboxes hold on to in the image store: `sbx image rm` is refused
-//! while a sandbox's record names the image (SPEC "Images"), running or
+//! while a sandbox's record runs the image (SPEC "Images"), running or
 //! not, since a kept record can be restarted on the same layers; and no
 //! layer a record's overlay stands on is collected.
 
@@ -14,7 +14,7 @@ pub fn in_use(root: &StateRoot) -> Result<InUse> {
     for r in records {
         if let Some(image) = &r.spec.fs.image {
             held.images
-                .entry(image.name.clone())
+                .entry(image.digest.clone())
                 .or_default()
                 .push(r.spec.name.clone());
         }
