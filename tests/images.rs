@@ -368,9 +368,22 @@ fn the_image_user_is_applied() {
         "--image",
         "test/user:v1",
         "--",
-        "id -u; id -g",
+        "id -u; id -g; echo $HOME",
     ]);
-    assert_eq!(out, "1234\n4321\n");
+    // HOME from the image's /etc/passwd, as Docker sets it.
+    assert_eq!(out, "1234\n4321\n/app\n");
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-e",
+        "HOME=/elsewhere",
+        "--image",
+        "test/user:v1",
+        "--",
+        "echo $HOME",
+    ]);
+    assert_eq!(out, "/elsewhere\n");
     // sbx exec runs as the image's user too, as docker exec does.
     e.ok(&[
         "run",

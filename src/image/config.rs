@@ -101,6 +101,19 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32)>
     Ok((uid, gid))
 }
 
+/// The home folder of `uid` in the image's `/etc/passwd` (its sixth
+/// field); `/` when the uid has no entry or an empty one, as Docker does
+/// (it sets HOME from the image's passwd unless the environment has one).
+pub fn home_of(uid: u32, passwd: &str) -> String {
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse::<u32>() == Ok(uid))
+        .map(|f| f[5].to_string())
+        .filter(|h| h.starts_with('/'))
+        .unwrap_or_else(|| "/".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +157,10 @@ mod tests {
         assert_eq!(resolve_user("www", passwd, group).unwrap(), (33, 34));
         assert_eq!(resolve_user("33", passwd, group).unwrap(), (33, 34));
         assert_eq!(resolve_user("www:staff", passwd, group).unwrap(), (33, 50));
+        assert_eq!(home_of(33, passwd), "/var/www");
+        assert_eq!(home_of(0, passwd), "/root");
+        assert_eq!(home_of(1000, passwd), "/");
+        assert_eq!(home_of(7, "x:x:7:7::relative:/bin/sh\n"), "/");
         assert!(resolve_user("nobody", passwd, group).is_err());
         assert!(resolve_user("0:nogroup", passwd, group).is_err());
     }

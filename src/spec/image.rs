@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 pub struct FromImage {
     /// The command: entrypoint + cmd, after `--entrypoint` and `-- COMMAND`.
     pub command: Vec<String>,
-    /// The image's Env (`KEY=VALUE`), to which `-e` entries are added.
+    /// The image's Env (`KEY=VALUE`), to which `-e` entries are added;
+    /// first, `HOME` from the image's `/etc/passwd` when its config names a
+    /// User (the Env and `-e` may still set HOME: later entries win).
     pub env: Vec<String>,
     /// The image's WorkingDir, unless `-w` overrides it.
     pub workdir: Option<String>,
@@ -47,17 +49,23 @@ pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
             found.name
         );
     }
-    let user = match config::user(&found.config) {
-        None => None,
+    let (user, home) = match config::user(&found.config) {
+        None => (None, None),
         Some(user) => {
             let passwd = read_in_layers(&layers, "etc/passwd");
             let group = read_in_layers(&layers, "etc/group");
-            Some(config::resolve_user(&user, &passwd, &group)?).filter(|ids| *ids != (0, 0))
+            let ids = config::resolve_user(&user, &passwd, &group)?;
+            let home = config::home_of(ids.0, &passwd);
+            (Some(ids).filter(|ids| *ids != (0, 0)), Some(home))
         }
     };
     Ok(Some(FromImage {
         command,
-        env: config::env(&found.config),
+        env: home
+            .map(|h| format!("HOME={h}"))
+            .into_iter()
+            .chain(config::env(&found.config))
+            .collect(),
         workdir: config::workdir(&found.config),
         image: ImageRef {
             name: found.name.clone(),
