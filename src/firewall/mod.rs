@@ -9,7 +9,9 @@
 
 pub mod conntrack;
 pub mod isolation;
+pub mod loss;
 mod nft;
+pub mod partition;
 pub mod ports;
 pub mod spoofing;
 
@@ -263,6 +265,8 @@ fn remove_tables_if_unused(socket: &Socket) -> Result<()> {
         Removal::Set(ports::ANY_ADDRESS.name),
         Removal::Set(isolation::BRIDGES.name),
         Removal::Set(isolation::SAME.name),
+        Removal::Chain(partition::CHAIN),
+        Removal::Set(partition::SET),
         Removal::SpoofingTable,
         Removal::Table,
     ];
