@@ -3,7 +3,9 @@
 //! subnet through any other interface); internal ones get `fwd-BRIDGE`
 //! (drop whatever would cross between the bridge and anything else).
 //! The same table isolates networks from each other (`isolation`), and a
-//! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`). Nobody
+//! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`); both
+//! also hold `sbx impair`'s loss chains (`loss`) and `sbx partition`'s
+//! sets (`partition`). Nobody
 //! else's tables are touched; removing a network is one chain deletion and
 //! two set elements, and the last one takes both tables.
 
