@@ -100,6 +100,12 @@ fn a_rate_caps_tcp_both_ways_and_clear_restores_it() {
         );
     }
 
+    // A new rate replaces the old one in place, both ends.
+    env.ok(&["impair", "set", "tst-impra", "--rate", "20mbit"]);
+    assert!(qdisc(None, &port).contains("rate 20Mbit"));
+    assert!(qdisc(Some("sbx-tst-impra"), "eth0").contains("rate 20Mbit"));
+    env.ok(&["impair", "set", "tst-impra", "--rate", "10mbit"]);
+
     // show: the table and the JSON.
     let table = env.ok(&["impair", "show"]);
     let lines: Vec<&str> = table.lines().collect();
