@@ -10,7 +10,10 @@
 //! is kept per interface in the sandbox's folder (`impair.json`), written
 //! before the kernel is touched, so a teardown always knows what to undo.
 
+mod show;
 mod units;
+
+pub use show::show;
 
 use super::find;
 use crate::net::Netlink;
@@ -304,54 +307,6 @@ pub fn describe(root: &StateRoot, name: &str) -> Vec<(String, String)> {
         .into_iter()
         .map(|(iface, imp)| (iface, imp.describe()))
         .collect()
-}
-
-/// One row of `show --json`.
-#[derive(Serialize)]
-struct Row {
-    sandbox: String,
-    iface: String,
-    impairments: String,
-    #[serde(flatten)]
-    values: Impairment,
-}
-
-/// `sbx impair show [SANDBOX] [--json]`: every running sandbox's
-/// impairments (or one's), a table or a JSON array.
-pub fn show(root: &StateRoot, name: Option<&str>, json: bool) -> Result<()> {
-    let records = match name {
-        Some(name) => {
-            let record = find(root, name)?;
-            if record.status() != Status::Running {
-                bail!("sandbox {name} is not running: impairments apply to running sandboxes only");
-            }
-            vec![record]
-        }
-        None => root.sandboxes()?.0,
-    };
-    let mut rows = Vec::new();
-    for record in records.iter().filter(|r| r.status() == Status::Running) {
-        for (iface, values) in load(root, &record.spec.name) {
-            rows.push(Row {
-                sandbox: record.spec.name.clone(),
-                iface,
-                impairments: values.describe(),
-                values,
-            });
-        }
-    }
-    rows.sort_by(|a, b| (&a.sandbox, &a.iface).cmp(&(&b.sandbox, &b.iface)));
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    let mut lines = vec![vec!["SANDBOX".into(), "IFACE".into(), "IMPAIRMENTS".into()]];
-    lines.extend(
-        rows.into_iter()
-            .map(|r| vec![r.sandbox, r.iface, r.impairments]),
-    );
-    print!("{}", crate::table::format_columns(&lines));
-    Ok(())
 }
 
 #[cfg(test)]
