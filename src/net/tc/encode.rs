@@ -221,6 +221,45 @@ mod tests {
         assert_eq!(b.len(), 60);
     }
 
+    /// What iproute2's `tc qdisc add dev lo root netem delay 50ms 5ms
+    /// duplicate 50% corrupt 1%` sends as TCA_OPTIONS (seen with strace on
+    /// x86_64): sbx's bytes are the same, plus the 64-bit delay and jitter
+    /// attributes tc leaves out while the ticks fit in 32 bits.
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn netem_matches_what_tc_sends() {
+        const TC: [u8; 36] = [
+            0xc2, 0xeb, 0x0b, 0x00, 0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x2d, 0x31, 0x01, 0x00, 0x0c, 0x00, 0x04, 0x00,
+            0x29, 0x5c, 0x8f, 0x02, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let b = netem(&Netem {
+            delay_ns: 50_000_000,
+            jitter_ns: 5_000_000,
+            corrupt: 1.0,
+            duplicate: 50.0,
+            rate: 0,
+        });
+        assert_eq!(&b[..24], &TC[..24], "struct tc_netem_qopt");
+        assert_eq!(&b[48..60], &TC[24..], "TCA_NETEM_CORRUPT");
+    }
+
+    /// iproute2's `tbf rate 10mbit burst 12500 latency 50ms`: the same
+    /// rate, buffer and burst (tc also sends a rate table, which the kernel
+    /// ignores for an Ethernet link layer, and a limit of its own).
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn tbf_matches_what_tc_sends() {
+        let b = tbf(1_250_000, 1500);
+        let q = &b[4..40];
+        assert_eq!(&q[8..12], &[0xd0, 0x12, 0x13, 0x00], "rate");
+        assert_eq!(&q[28..32], &[0x5a, 0x62, 0x02, 0x00], "buffer");
+        assert_eq!(
+            &b[52..60],
+            &[0x08, 0x00, 0x06, 0x00, 0xd4, 0x30, 0x00, 0x00]
+        );
+    }
+
     #[test]
     fn netem_rate_uses_the_64_bit_attribute_only_beyond_32_bits() {
         let slow = netem(&Netem {
@@ -228,6 +267,14 @@ mod tests {
             ..Netem::default()
         });
         assert_eq!(slow.len(), 24 + 20, "qopt + TCA_NETEM_RATE");
+        // As iproute2's `netem rate 1mbit` sends it.
+        let mut tc = vec![0u8; 44];
+        tc[4..8].copy_from_slice(&1000u32.to_ne_bytes());
+        tc[24..28].copy_from_slice(&[20, 0, 6, 0]);
+        tc[28..32].copy_from_slice(&125_000u32.to_ne_bytes());
+        if cfg!(target_endian = "little") {
+            assert_eq!(slow, tc);
+        }
         assert_eq!((u16_at(&slow, 24), u16_at(&slow, 26)), (20, 6));
         assert_eq!(u32_at(&slow, 28), 125_000);
         let fast = netem(&Netem {
