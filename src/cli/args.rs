@@ -106,6 +106,7 @@ pub enum ImpairCommand {
     /// Remove every impairment of SANDBOX[:IFACE].
     Clear {
         /// SANDBOX[:IFACE].
+        #[arg(value_name = "SANDBOX[:IFACE]")]
         target: String,
     },
     /// List the impairments of running sandboxes.
@@ -122,6 +123,7 @@ pub enum ImpairCommand {
 #[derive(Args, Debug)]
 pub struct ImpairSetArgs {
     /// SANDBOX[:IFACE] (IFACE defaults to eth0).
+    #[arg(value_name = "SANDBOX[:IFACE]")]
     pub target: String,
     /// Added delay each way: us, ms or s (needs the kernel's netem).
     #[arg(long)]
@@ -149,15 +151,19 @@ pub enum PartitionCommand {
     /// Cut the sandboxes of one group (A,B...) off from those of the other.
     Add {
         /// One group: sandbox names separated by commas.
+        #[arg(value_name = "A[,B...]")]
         a: String,
         /// The other group.
+        #[arg(value_name = "C[,D...]")]
         b: String,
     },
     /// Remove a partition made by `add` with the same groups.
     Rm {
         /// One group.
+        #[arg(value_name = "A[,B...]")]
         a: String,
         /// The other group.
+        #[arg(value_name = "C[,D...]")]
         b: String,
     },
     /// List partitions.
