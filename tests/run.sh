@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs the tools the tests use inside sandboxes and to
-# check the kernel (ping, busybox, ip, nft), then runs every test as root.
+# check the kernel (ping, busybox, ip, nft, iperf3), then runs every test as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -17,6 +17,7 @@ command -v script >/dev/null || need+=(bsdutils)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v iperf3 >/dev/null || need+=(iperf3)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -90,6 +90,90 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Delay, jitter, loss, rate limits on a running sandbox's interface, both ways.
+    #[command(subcommand)]
+    Impair(ImpairCommand),
+    /// Cut groups of running sandboxes off from each other (no frame at all, both ways).
+    #[command(subcommand)]
+    Partition(PartitionCommand),
+}
+
+/// `sbx impair ...` (SPEC "Impairments and partitions").
+#[derive(Subcommand, Debug)]
+pub enum ImpairCommand {
+    /// Replace every impairment of SANDBOX[:IFACE] (default eth0) with those given.
+    Set(ImpairSetArgs),
+    /// Remove every impairment of SANDBOX[:IFACE].
+    Clear {
+        /// SANDBOX[:IFACE].
+        #[arg(value_name = "SANDBOX[:IFACE]")]
+        target: String,
+    },
+    /// List the impairments of running sandboxes.
+    Show {
+        /// Only this sandbox.
+        sandbox: Option<String>,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `sbx impair set`: each value applies to both directions.
+#[derive(Args, Debug)]
+pub struct ImpairSetArgs {
+    /// SANDBOX[:IFACE] (IFACE defaults to eth0).
+    #[arg(value_name = "SANDBOX[:IFACE]")]
+    pub target: String,
+    /// Added delay each way: us, ms or s (needs the kernel's netem).
+    #[arg(long)]
+    pub delay: Option<String>,
+    /// Random variation of the delay (needs netem).
+    #[arg(long)]
+    pub jitter: Option<String>,
+    /// Frames lost each way, percent (e.g. 30%).
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Rate limit each way: kbit, mbit, gbit (e.g. 10mbit).
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Corrupted frames, percent (needs netem).
+    #[arg(long)]
+    pub corrupt: Option<String>,
+    /// Duplicated frames, percent (needs netem).
+    #[arg(long)]
+    pub duplicate: Option<String>,
+}
+
+/// `sbx partition ...` (SPEC "Impairments and partitions").
+#[derive(Subcommand, Debug)]
+pub enum PartitionCommand {
+    /// Cut the sandboxes of one group (A,B...) off from those of the other.
+    Add {
+        /// One group: sandbox names separated by commas.
+        #[arg(value_name = "A[,B...]")]
+        a: String,
+        /// The other group.
+        #[arg(value_name = "C[,D...]")]
+        b: String,
+    },
+    /// Remove a partition made by `add` with the same groups.
+    Rm {
+        /// One group.
+        #[arg(value_name = "A[,B...]")]
+        a: String,
+        /// The other group.
+        #[arg(value_name = "C[,D...]")]
+        b: String,
+    },
+    /// List partitions.
+    Ls {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every partition.
+    Clear,
 }
 
 /// `sbx image ...` (SPEC "Images").

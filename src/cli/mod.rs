@@ -8,7 +8,7 @@ mod requests;
 use crate::process::EXIT_SBX_FAILED;
 use crate::sandbox::{self, control};
 use crate::{log, network, state};
-use args::{Cli, Command, ImageCommand, NetworkCommand};
+use args::{Cli, Command, ImageCommand, ImpairCommand, NetworkCommand, PartitionCommand};
 use clap::Parser as _;
 
 /// Runs `sbx` with this process's arguments and returns its exit status:
@@ -110,6 +110,29 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Network(command) => network_command(&root, command).map(|()| 0),
         Command::Image(command) => image_command(&root, &cli.image_store, command).map(|()| 0),
+        Command::Impair(command) => impair_command(&root, command).map(|()| 0),
+        Command::Partition(command) => partition_command(&root, command).map(|()| 0),
+    }
+}
+
+/// One `sbx impair` subcommand.
+fn impair_command(root: &state::StateRoot, command: &ImpairCommand) -> anyhow::Result<()> {
+    use sandbox::impair;
+    match command {
+        ImpairCommand::Set(args) => impair::set(root, &requests::impair(args)),
+        ImpairCommand::Clear { target } => impair::clear(root, target),
+        ImpairCommand::Show { sandbox, json } => impair::show(root, sandbox.as_deref(), *json),
+    }
+}
+
+/// One `sbx partition` subcommand.
+fn partition_command(root: &state::StateRoot, command: &PartitionCommand) -> anyhow::Result<()> {
+    use sandbox::partition;
+    match command {
+        PartitionCommand::Add { a, b } => partition::add(root, a, b),
+        PartitionCommand::Rm { a, b } => partition::rm(root, a, b),
+        PartitionCommand::Ls { json } => partition::ls(root, *json),
+        PartitionCommand::Clear => partition::clear(root),
     }
 }
 
@@ -163,6 +186,7 @@ fn is_read_only(command: &Command) -> bool {
             | Command::Logs(_)
             | Command::Network(NetworkCommand::Ls { .. } | NetworkCommand::Inspect { .. })
             | Command::Image(ImageCommand::Ls { .. } | ImageCommand::Inspect { .. })
+            | Command::Impair(ImpairCommand::Show { .. })
     )
 }
 

@@ -96,6 +96,19 @@ pub fn network(args: &NetworkCreateArgs) -> Result<CreateRequest> {
     })
 }
 
+/// `sbx impair set`'s options, as typed: the sandbox layer parses them.
+pub fn impair(args: &super::args::ImpairSetArgs) -> crate::sandbox::impair::Request {
+    crate::sandbox::impair::Request {
+        target: args.target.clone(),
+        delay: args.delay.clone(),
+        jitter: args.jitter.clone(),
+        loss: args.loss.clone(),
+        rate: args.rate.clone(),
+        corrupt: args.corrupt.clone(),
+        duplicate: args.duplicate.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::args::{Cli, Command};

@@ -3,13 +3,17 @@
 //! subnet through any other interface); internal ones get `fwd-BRIDGE`
 //! (drop whatever would cross between the bridge and anything else).
 //! The same table isolates networks from each other (`isolation`), and a
-//! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`). Nobody
+//! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`); both
+//! also hold `sbx impair`'s loss chains (`loss`) and `sbx partition`'s
+//! sets (`partition`). Nobody
 //! else's tables are touched; removing a network is one chain deletion and
 //! two set elements, and the last one takes both tables.
 
 pub mod conntrack;
 pub mod isolation;
+pub mod loss;
 mod nft;
+pub mod partition;
 pub mod ports;
 pub mod spoofing;
 
@@ -263,6 +267,8 @@ fn remove_tables_if_unused(socket: &Socket) -> Result<()> {
         Removal::Set(ports::ANY_ADDRESS.name),
         Removal::Set(isolation::BRIDGES.name),
         Removal::Set(isolation::SAME.name),
+        Removal::Chain(partition::CHAIN),
+        Removal::Set(partition::SET),
         Removal::SpoofingTable,
         Removal::Table,
     ];

@@ -7,6 +7,7 @@ pub mod netns;
 pub mod ready;
 pub mod routes;
 pub mod sysctl;
+pub mod tc;
 pub mod veth;
 
 use anyhow::{Context, Result};

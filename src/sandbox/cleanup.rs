@@ -130,6 +130,7 @@ fn teardown(
     patient: bool,
 ) -> Result<()> {
     let mut errors = release_kernel(k, &mut record, patient);
+    release_impairments(k, root, &record, &mut errors);
     if errors.is_empty() {
         release_lease(root, &record, &mut errors);
     }
@@ -180,6 +181,40 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
             }
         });
     errors
+}
+
+/// Removes the loss rules and partition elements of the sandbox's ports,
+/// if `sbx impair`/`sbx partition` recorded any for it, then what was
+/// recorded (SPEC "Impairments and partitions": they vanish with a
+/// sandbox that ends). A record that cannot be rewritten is only warned
+/// about: the kernel's part, which matters, is gone.
+fn release_impairments(
+    k: &dyn Kernel,
+    root: &StateRoot,
+    record: &SandboxRecord,
+    errors: &mut Vec<String>,
+) {
+    let name = &record.spec.name;
+    let mut release = |recorded: bool, undo: &dyn Fn(&super::kernel::Port) -> Result<()>| {
+        let failed: Vec<String> = (ports_of(record).filter(|_| recorded))
+            .filter_map(|port| undo(&port).err())
+            .map(|e| format!("{e:#}"))
+            .collect();
+        let released = recorded && failed.is_empty();
+        errors.extend(failed);
+        released
+    };
+    if release(super::impair::recorded(root, name), &|p| k.unimpair_port(p))
+        && let Err(e) = super::impair::forget(root, name, None)
+    {
+        crate::log::warn(&format!("{e:#}"));
+    }
+    if release(super::partition::named(root, name), &|p| {
+        k.unpartition_port(p)
+    }) && let Err(e) = super::partition::forget(root, name)
+    {
+        crate::log::warn(&format!("{e:#}"));
+    }
 }
 
 /// The sandbox's bridge ports as the anti-spoofing filter knows them,

@@ -226,3 +226,49 @@ fn ps_releases_a_dead_sandbox_but_keeps_it_listed() {
     assert!(k.calls().iter().all(|c| !c.ends_with("patient")));
     assert_eq!(s.lease_holder(), None);
 }
+
+#[test]
+fn an_impaired_and_partitioned_sandbox_takes_its_rules_and_elements_with_it() {
+    let s = Scratch::new("impair");
+    let record = s.reserved("i1", false);
+    std::fs::write(
+        s.root.sandbox_dir("i1").join("impair.json"),
+        r#"{"eth0":{"loss_percent":30.0}}"#,
+    )
+    .expect("impair.json");
+    let groups = r#"[{"a":["i1","i3"],"b":["i2"]},{"a":["i1"],"b":["i4"]}]"#;
+    std::fs::write(s.root.path().join("partitions.json"), groups).expect("partitions.json");
+    let k = Recording::default();
+    finish(&k, &s.root, record, Some(0)).expect("finished");
+    let calls = k.calls();
+    let unguard = calls.iter().position(|c| c.starts_with("unguard"));
+    let unimpair = calls.iter().position(|c| c == "unimpair vsbxunit");
+    let unpartition = calls
+        .iter()
+        .position(|c| c == "unpartition vsbxunit 10.99.0.7");
+    assert!(
+        unguard < unimpair && unimpair < unpartition && unguard.is_some(),
+        "{calls:?}"
+    );
+    let left = std::fs::read_to_string(s.root.path().join("partitions.json")).expect("kept");
+    let left: serde_json::Value = serde_json::from_str(&left).expect("JSON");
+    assert_eq!(
+        left,
+        serde_json::json!([{"a": ["i3"], "b": ["i2"]}]),
+        "i1 left its groups; the entry left empty went"
+    );
+}
+
+#[test]
+fn rules_that_cannot_be_removed_keep_the_record_and_what_was_asked() {
+    let s = Scratch::new("impfail");
+    let record = s.reserved("j1", false);
+    let path = s.root.sandbox_dir("j1").join("impair.json");
+    std::fs::write(&path, r#"{"eth0":{"rate_bit":1000000}}"#).expect("impair.json");
+    let k = Recording::failing(&["unimpair"]);
+    assert!(finish(&k, &s.root, record, Some(0)).is_err());
+    assert!(path.exists(), "the next teardown still knows what to undo");
+    assert_eq!(s.lease_holder().as_deref(), Some("j1"));
+    // Nothing recorded: nothing asked of the kernel.
+    assert!(!k.calls().iter().any(|c| c.starts_with("unpartition")));
+}

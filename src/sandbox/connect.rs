@@ -146,7 +146,16 @@ pub fn disconnect(root: &StateRoot, network: &str, name: &str) -> Result<()> {
         nl.block_on(veth::default_route(&inside, &next.ifname, net.gateway))?;
     }
     drop(nl);
-    Host.unguard_port(&cleanup::port_of_link(&link, record.spec.allow_spoofing))?;
+    let port = cleanup::port_of_link(&link, record.spec.allow_spoofing);
+    Host.unguard_port(&port)?;
+    // Its impairments and partition elements there go with the interface.
+    if super::impair::recorded(root, name) {
+        Host.unimpair_port(&port)?;
+        super::impair::forget(root, name, Some(&link.ifname))?;
+    }
+    if super::partition::named(root, name) {
+        Host.unpartition_port(&port)?;
+    }
     NetworkHosts::at(root.network_hosts(network)).leave(link.ip, name)?;
     own_hosts_file(root, &record, init.pid)?;
     root.release_lease(network, link.ip, name)?;

@@ -1,6 +1,7 @@
 //! The seam between the lifecycle and the kernel: each kernel object a
 //! sandbox holds beyond its processes (its netns pin, which takes its veth
-//! with it; its port's anti-spoofing elements; its cgroups; the state
+//! with it; its port's anti-spoofing elements, loss rules and partition
+//! elements; its cgroups; the state
 //! root's template mount namespace) is set
 //! up and torn down by one pair of methods of [`Kernel`], side by side.
 //! The launch, its undo, the waiting sbx's cleanup, `rm`, `prune` and the
@@ -38,6 +39,12 @@ pub trait Kernel {
     fn guard_port(&self, port: &Port) -> Result<()>;
     /// Forgets the port's elements (the port itself goes with the netns).
     fn unguard_port(&self, port: &Port) -> Result<()>;
+    /// Removes the port's random-loss rules (`sbx impair --loss`; its tc
+    /// qdiscs go with its veth).
+    fn unimpair_port(&self, port: &Port) -> Result<()>;
+    /// Forgets the partition elements naming the port or its address
+    /// (`sbx partition`).
+    fn unpartition_port(&self, port: &Port) -> Result<()>;
     /// Makes the host ports `ports` lead to the sandbox at `ip` (one DNAT
     /// map element each; all or none).
     fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()>;
@@ -85,6 +92,14 @@ impl Kernel for Host {
 
     fn unguard_port(&self, port: &Port) -> Result<()> {
         crate::firewall::spoofing::unguard(port)
+    }
+
+    fn unimpair_port(&self, port: &Port) -> Result<()> {
+        crate::firewall::loss::clear(port.ifname)
+    }
+
+    fn unpartition_port(&self, port: &Port) -> Result<()> {
+        crate::firewall::partition::forget(port.ifname, port.ip)
     }
 
     fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
@@ -169,6 +184,14 @@ pub mod tests {
 
         fn unguard_port(&self, port: &Port) -> Result<()> {
             self.call(format!("unguard {} {}", port.ifname, port.ip))
+        }
+
+        fn unimpair_port(&self, port: &Port) -> Result<()> {
+            self.call(format!("unimpair {}", port.ifname))
+        }
+
+        fn unpartition_port(&self, port: &Port) -> Result<()> {
+            self.call(format!("unpartition {} {}", port.ifname, port.ip))
         }
 
         fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {

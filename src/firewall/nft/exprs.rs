@@ -135,6 +135,49 @@ impl Expr {
         Expr { name: "ct", data }
     }
 
+    /// `cmp reg < value`: bytes compared in order, so `value` (and what
+    /// the register holds) must be big-endian (see [`Expr::hton`]).
+    pub fn cmp_lt(reg: Reg, value: &[u8]) -> Self {
+        const NFT_CMP_LT: u32 = 2;
+        let mut data = Attrs::default();
+        data.u32(1, reg.number()).u32(2, NFT_CMP_LT);
+        data.nest(3, |a| {
+            a.bytes(attr::DATA_VALUE, value);
+        });
+        Expr { name: "cmp", data }
+    }
+
+    /// `numgen random mod MODULUS => reg`: a number in 0..MODULUS, in host
+    /// byte order (`NFTA_NG_*`, `NFT_NG_RANDOM`).
+    pub fn numgen_random(modulus: u32, reg: Reg) -> Self {
+        const NFT_NG_RANDOM: u32 = 1;
+        let mut data = Attrs::default();
+        data.u32(1, reg.number())
+            .u32(2, modulus)
+            .u32(3, NFT_NG_RANDOM)
+            .u32(4, 0);
+        Expr {
+            name: "numgen",
+            data,
+        }
+    }
+
+    /// `byteorder reg = hton(reg, 4, 4)`: a 32-bit number made big-endian,
+    /// so that `cmp lt` orders it (`NFTA_BYTEORDER_*`, `NFT_BYTEORDER_HTON`).
+    pub fn hton(reg: Reg) -> Self {
+        const NFT_BYTEORDER_HTON: u32 = 1;
+        let mut data = Attrs::default();
+        data.u32(1, reg.number())
+            .u32(2, reg.number())
+            .u32(3, NFT_BYTEORDER_HTON)
+            .u32(4, 4)
+            .u32(5, 4);
+        Expr {
+            name: "byteorder",
+            data,
+        }
+    }
+
     /// `lookup reg @MAP => out`: the value the key maps to, or the rule
     /// stops here.
     pub fn map(map: &str, reg: Reg, out: Reg) -> Self {
