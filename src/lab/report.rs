@@ -4,6 +4,7 @@
 
 use crate::spec::SandboxSpec;
 use crate::state::StateRoot;
+use crate::state::records::Status;
 use anyhow::Result;
 
 /// Prints SANDBOX, STATUS, INTERFACE, NETWORK, ADDRESS rows; `action(i)`
@@ -19,9 +20,16 @@ pub fn up_table(
             .to_vec(),
     ];
     for (i, spec) in specs.iter().enumerate() {
-        let status = action(i).to_string();
+        let mut status = action(i).to_string();
         let links = match root.sandbox(&spec.name)? {
-            Some(record) => record.links,
+            Some(record) => {
+                // A command that ended at once (say, not found: 127).
+                if record.status() == Status::Exited {
+                    let code = record.exit_code.map_or("?".into(), |c| c.to_string());
+                    status = format!("{status}, exited ({code})");
+                }
+                record.links
+            }
             None => Vec::new(),
         };
         if links.is_empty() {
