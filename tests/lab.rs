@@ -173,6 +173,10 @@ env = { GREETING = "hi" }
     );
     assert!(env.records().is_empty(), "no sandbox left");
     assert!(!link_exists("tstb-labup"), "the lab's bridge is gone");
+    assert!(
+        sbx_chains_of("tstb-labup").is_empty(),
+        "and its firewall chains"
+    );
     assert!(!Path::new("/run/netns/sbx-tst-labup-a").exists());
     assert!(
         !env.ok(&["network", "ls"]).contains("tst-labup"),
@@ -272,7 +276,23 @@ networks = { tst-labfn = "", tst-labfz = "" }
     // A sandbox of that name that is not the lab's is never touched.
     env.detach(
         "tst-labf-ok",
-        &["--network", "tst-labfx", "--", "sleep", "60"],
+        &[
+            "--network",
+            "tst-labfx",
+            "--label",
+            "team=blue",
+            "-l",
+            "lab=other",
+            "--",
+            "sleep",
+            "60",
+        ],
+    );
+    let labels = &env.inspect("tst-labf-ok")["labels"];
+    assert_eq!(
+        labels,
+        &serde_json::json!({"team": "blue", "lab": "other"}),
+        "--label shows in inspect"
     );
     let line = refused(&env, &["lab", "up", lab.arg()]);
     assert!(
