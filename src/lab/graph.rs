@@ -109,7 +109,9 @@ pub fn of_lab(root: &StateRoot, lab: &Lab) -> Result<Graph> {
             _ => sandboxes.push(Node {
                 name: name.clone(),
                 status: "absent".into(),
-                interfaces: (def.networks.iter().enumerate())
+                interfaces: (def.networks.iter())
+                    .filter(|(net, _)| *net != crate::spec::NO_NETWORK)
+                    .enumerate()
                     .map(|(i, (net, ip))| Iface {
                         ifname: format!("eth{i}"),
                         network: net.clone(),

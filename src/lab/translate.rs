@@ -216,6 +216,43 @@ mod tests {
     }
 
     #[test]
+    fn a_running_sandbox_matches_its_table_with_the_address_ipam_gave_it() {
+        let text =
+            "[networks.n1]\nsubnet = \"10.250.0.0/24\"\n[sandboxes.a]\nnetworks = { n1 = \"\" }\n";
+        let lab = lab(text);
+        let spec = sandbox_spec(&lab, "a", &lab.sandboxes["a"], None).unwrap();
+        assert_eq!(spec.labels.get("lab").map(String::as_str), Some("t"));
+        let record = |spec: SandboxSpec| SandboxRecord {
+            spec,
+            links: vec![crate::state::Link {
+                network: "n1".into(),
+                ip: "10.250.0.7".parse().unwrap(),
+                veth: "sbxv".into(),
+                ifname: "eth0".into(),
+            }],
+            created: 0,
+            state: crate::state::SandboxState::Running,
+            owner: None,
+            init: None,
+            netns: None,
+            exit_code: None,
+            cgroups: Vec::new(),
+        };
+        assert!(spec_differences(&spec, &record(spec.clone())).is_empty());
+        // Launched with the address written out: the same sandbox.
+        let mut pinned = spec.clone();
+        pinned.networks[0].ip = Some("10.250.0.7".parse().unwrap());
+        assert!(spec_differences(&spec, &record(pinned)).is_empty());
+        let mut other = spec.clone();
+        other.command = vec!["sh".into()];
+        other.labels.clear();
+        assert_eq!(
+            spec_differences(&spec, &record(other)),
+            ["command", "labels"]
+        );
+    }
+
+    #[test]
     fn an_existing_network_is_compared_key_by_key() {
         let lab = lab(r#"
             [networks.n1]
