@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! cli                     the face: clap definitions, translation into requests, dispatch
+//! lab                     the lab face: TOML files of networks and sandboxes, as the core's requests
 //! sandbox                 the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm
 //! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
 //! spec  net  firewall     the checked request; rtnetlink; nf_tables
@@ -28,6 +29,7 @@ mod fs;
 mod hash;
 mod image;
 mod ipam;
+mod lab;
 #[cfg(test)]
 mod layering;
 mod log;

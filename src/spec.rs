@@ -77,6 +77,8 @@ pub struct SandboxRequest {
     pub rootfs_overlay: bool,
     /// `--image-store`; `None`: the default one.
     pub image_store: Option<std::path::PathBuf>,
+    /// `--label KEY=VALUE`, as typed.
+    pub labels: Vec<String>,
 }
 
 impl SandboxSpec {
@@ -144,7 +146,9 @@ impl SandboxSpec {
                 "-p needs a network, but --network is none: a sandbox with only loopback has nothing to publish"
             );
         }
+        let labels = parse_labels(&args.labels)?;
         Ok(SandboxSpec {
+            labels,
             name,
             networks,
             hostname,
@@ -161,6 +165,20 @@ impl SandboxSpec {
             limits,
         })
     }
+}
+
+/// `--label KEY=VALUE` entries as a map, later ones winning (Docker's
+/// way); a key must be non-empty and printable.
+fn parse_labels(labels: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut map = std::collections::BTreeMap::new();
+    for label in labels {
+        let (key, value) = label.split_once('=').unwrap_or((label, ""));
+        if key.is_empty() || key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            bail!("--label {label:?} has no valid key: write KEY=VALUE (a key without spaces)");
+        }
+        map.insert(key.to_string(), value.to_string());
+    }
+    Ok(map)
 }
 
 /// `--rootfs`, `-v`, `--read-only`, `--tmpfs`, checked against the host.
@@ -360,6 +378,28 @@ mod tests {
         };
         assert!(err(nameless).contains("no variable name"));
         assert!(err(request(&[])).contains("no command given"));
+    }
+
+    #[test]
+    fn labels_are_a_map_later_ones_winning() {
+        let spec = parse(SandboxRequest {
+            labels: strings(&["lab=seed", "a=1", "a=2", "flag"]),
+            ..request(&["true"])
+        })
+        .unwrap();
+        let got: Vec<(&str, &str)> = (spec.labels.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(got, [("a", "2"), ("flag", ""), ("lab", "seed")]);
+        for bad in ["=x", "a b=1", ""] {
+            let e = parse(SandboxRequest {
+                labels: strings(&[bad]),
+                ..request(&["true"])
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("has no valid key"), "{e}");
+        }
     }
 
     #[test]

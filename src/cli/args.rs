@@ -96,6 +96,9 @@ pub enum Command {
     /// Cut groups of running sandboxes off from each other (no frame at all, both ways).
     #[command(subcommand)]
     Partition(PartitionCommand),
+    /// Labs: networks and sandboxes described in a TOML file.
+    #[command(subcommand)]
+    Lab(LabCommand),
 }
 
 /// `sbx impair ...` (SPEC "Impairments and partitions").
@@ -174,6 +177,59 @@ pub enum PartitionCommand {
     },
     /// Remove every partition.
     Clear,
+}
+
+/// `sbx lab ...` (SPEC "Labs").
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Create what is missing: networks, then the sandboxes (detached, in parallel).
+    Up {
+        /// The lab file.
+        file: PathBuf,
+    },
+    /// Remove the lab's sandboxes, then the networks the lab created.
+    Down {
+        /// The lab file.
+        file: PathBuf,
+    },
+    /// List the lab's sandboxes, as `sbx ps`.
+    Ps {
+        /// What to show and how.
+        #[command(flatten)]
+        args: PsArgs,
+        /// The lab file.
+        file: PathBuf,
+    },
+    /// Check reachability and the lab's expectations (needs `sbx network check`).
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The lab file.
+        file: PathBuf,
+    },
+    /// Draw the lab's networks, sandboxes, interfaces and addresses.
+    Graph {
+        /// text, dot (graphviz) or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: GraphFormat,
+        /// The lab file.
+        file: PathBuf,
+    },
+    /// Internal: launch one sandbox of `lab up` from its checked spec (JSON on stdin).
+    #[command(hide = true)]
+    LaunchSpec,
+}
+
+/// `--format` of the graph commands.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum GraphFormat {
+    /// A drawing for a terminal.
+    Text,
+    /// A graphviz graph (render with `dot -Tsvg`).
+    Dot,
+    /// JSON.
+    Json,
 }
 
 /// `sbx image ...` (SPEC "Images").
@@ -283,6 +339,9 @@ pub struct RunArgs {
     /// Run in the background: print the name and return.
     #[arg(short, long)]
     pub detach: bool,
+    /// Metadata KEY=VALUE shown by `inspect` (repeatable).
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
     /// Accepted for Docker habits: stdin is always passed through.
     #[arg(short = 'i', long = "interactive", hide = true)]
     pub interactive: bool,
@@ -396,6 +455,14 @@ pub enum NetworkCommand {
         network: String,
         /// Sandbox name.
         sandbox: String,
+    },
+    /// Draw a network, its sandboxes, their interfaces and addresses.
+    Graph {
+        /// text, dot (graphviz) or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: GraphFormat,
+        /// Network name.
+        name: String,
     },
 }
 

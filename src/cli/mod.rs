@@ -3,6 +3,7 @@
 //! Only this module knows clap; the core below takes requests and specs.
 
 mod args;
+mod lab;
 mod requests;
 
 use crate::process::EXIT_SBX_FAILED;
@@ -112,6 +113,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Image(command) => image_command(&root, &cli.image_store, command).map(|()| 0),
         Command::Impair(command) => impair_command(&root, command).map(|()| 0),
         Command::Partition(command) => partition_command(&root, command).map(|()| 0),
+        Command::Lab(command) => lab::dispatch(&root, &cli.image_store, command),
     }
 }
 
@@ -173,6 +175,7 @@ fn network_command(root: &state::StateRoot, command: &NetworkCommand) -> anyhow:
         NetworkCommand::Disconnect { network, sandbox } => {
             sandbox::connect::disconnect(root, network, sandbox)
         }
+        NetworkCommand::Graph { format, name } => lab::network_graph(root, name, *format),
     }
 }
 
@@ -184,7 +187,12 @@ fn is_read_only(command: &Command) -> bool {
         Command::Ps(_)
             | Command::Inspect { .. }
             | Command::Logs(_)
-            | Command::Network(NetworkCommand::Ls { .. } | NetworkCommand::Inspect { .. })
+            | Command::Network(
+                NetworkCommand::Ls { .. }
+                    | NetworkCommand::Inspect { .. }
+                    | NetworkCommand::Graph { .. }
+            )
+            | Command::Lab(args::LabCommand::Ps { .. } | args::LabCommand::Graph { .. })
             | Command::Image(ImageCommand::Ls { .. } | ImageCommand::Inspect { .. })
             | Command::Impair(ImpairCommand::Show { .. })
     )

@@ -39,6 +39,7 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         entrypoint: args.entrypoint.clone(),
         rootfs_overlay: args.rootfs_overlay,
         image_store: None,
+        labels: args.labels.clone(),
     }
 }
 
@@ -60,6 +61,7 @@ pub fn ps(args: &PsArgs) -> PsQuery {
         json: args.json,
         format: args.format.clone(),
         no_trunc: args.no_trunc,
+        only: None,
     }
 }
 
@@ -93,6 +95,7 @@ pub fn network(args: &NetworkCreateArgs) -> Result<CreateRequest> {
         bridge: args.bridge.clone(),
         internal: args.internal,
         mtu: args.mtu,
+        labels: Default::default(),
     })
 }
 
@@ -182,6 +185,10 @@ mod tests {
             "--allow-spoofing",
             "-p",
             "8080:80",
+            "--label",
+            "lab=x",
+            "-l",
+            "k=v",
             "sleep",
             "9",
         ]) else {
@@ -210,6 +217,7 @@ mod tests {
             allow_spoofing: true,
             publish: strings(&["8080:80"]),
             command: strings(&["sleep", "9"]),
+            labels: strings(&["lab=x", "k=v"]),
             ..Default::default()
         };
         assert_eq!(req, expected);

@@ -6,6 +6,7 @@
 use super::{FsPlan, Limits};
 use caps::Capability;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// One network a sandbox joins: `--network NAME` (with `--ip` for the
@@ -57,4 +58,8 @@ pub struct SandboxSpec {
     pub seccomp: bool,
     /// cgroup limits.
     pub limits: Limits,
+    /// User metadata, `KEY=VALUE` (`--label`, Docker's flag): nothing in
+    /// sbx acts on it but `sbx lab`, whose sandboxes carry `lab=NAME`
+    /// (SPEC "Labs").
+    pub labels: BTreeMap<String, String>,
 }

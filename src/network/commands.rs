@@ -95,6 +95,7 @@ fn to_json(n: &NetworkRecord, sandboxes: Option<Vec<serde_json::Value>>) -> serd
         "created": timefmt::rfc3339(n.created),
         "bridge_created": n.bridge_created,
         "gateway_added": n.gateway_added,
+        "labels": n.labels,
     });
     if let Some(list) = sandboxes {
         value["sandboxes"] = serde_json::Value::Array(list);

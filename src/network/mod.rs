@@ -33,6 +33,8 @@ pub struct CreateRequest {
     pub internal: bool,
     /// Bridge and veth MTU.
     pub mtu: Option<u32>,
+    /// Metadata kept in the record (`lab=NAME` for a lab's networks).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Creates a network: validates everything first, then bridge, gateway and
@@ -111,6 +113,7 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         created: crate::timefmt::now_unix(),
         bridge_created: false,
         gateway_added: false,
+        labels: req.labels,
     });
     // The rules are this network's only once it made them: an adopted
     // bridge may carry another state root's.
@@ -256,6 +259,7 @@ pub fn default_request() -> Result<CreateRequest> {
         bridge: None,
         internal: false,
         mtu: None,
+        labels: Default::default(),
     })
 }
 

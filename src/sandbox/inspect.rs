@@ -33,6 +33,7 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
         "status": status.as_str(),
         "exit_code": r.exit_code,
         "created": timefmt::rfc3339(r.created),
+        "labels": r.spec.labels,
         "spec": {
             "command": r.spec.command,
             "env": r.spec.env,

@@ -53,6 +53,24 @@ pub fn run(root: &StateRoot, request: &SandboxRequest) -> Result<i32> {
     Ok(status)
 }
 
+/// Launches an already checked spec in the background, as `sbx run -d`
+/// does after validation: reserve, then the supervisor. For faces that
+/// validated their own request (`sbx lab up` checks every sandbox before
+/// making anything, then launches each through this, in parallel
+/// processes). Prints the name and returns 0 once it runs; errors are the
+/// launch's own, everything it made undone.
+pub fn detach_spec(root: &StateRoot, spec: &SandboxSpec) -> Result<i32> {
+    if !spec.detach {
+        anyhow::bail!("internal: a spec launched by a face must be detached");
+    }
+    let nl = Netlink::new()?;
+    let reservation = reserve::reserve(root, &nl, spec, nonce())?;
+    // The supervisor opens its own sockets: nothing of this runtime may be
+    // shared across its fork.
+    drop(nl);
+    supervisor::detach(root, reservation, spec)
+}
+
 /// A sandbox whose command has been let go.
 pub struct Started {
     /// Its record, as written (`running`).

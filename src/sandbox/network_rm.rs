@@ -21,6 +21,14 @@ pub fn rm(root: &StateRoot, names: &[String]) -> Result<()> {
     crate::batch::each(names, |name| rm_one(root, &nl, name))
 }
 
+/// Removes one network as `network rm` does, printing nothing: for faces
+/// that report in their own words (`sbx lab down`).
+pub fn rm_quietly(root: &StateRoot, name: &str) -> Result<()> {
+    let nl = Netlink::new()?;
+    let _lock = root.lock()?;
+    rm_one(root, &nl, name)
+}
+
 fn rm_one(root: &StateRoot, nl: &Netlink, name: &str) -> Result<()> {
     let network = match root.network_entry(name) {
         Entry::Absent => bail!("network {name} not found: see 'sbx network ls'"),

@@ -25,6 +25,8 @@ pub struct PsQuery {
     pub format: Option<String>,
     /// Whole commands, without cutting long ones.
     pub no_trunc: bool,
+    /// Only these sandboxes (`sbx lab ps`: a lab's); `None`: all.
+    pub only: Option<std::collections::BTreeSet<String>>,
 }
 
 /// One line of `ps`: what the record says, the status and the PID.
@@ -43,7 +45,7 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
     // Unreadable records are listed as `unknown` (never as dead) with `-a`;
     // a folder without a record file and without a namespace is a launch
     // before its first write (or a removal under way): not a sandbox yet.
-    let unknown: Vec<Damaged> = if args.all {
+    let unknown: Vec<Damaged> = if args.all && args.only.is_none() {
         super::damaged::probe_all(unreadable)
             .into_iter()
             .filter(|d| !d.missing || d.in_kernel())
@@ -75,6 +77,11 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
     let shown: Vec<Line> = all
         .into_iter()
         .filter(|line| args.all || line.status == Status::Running)
+        .filter(|line| {
+            args.only
+                .as_ref()
+                .is_none_or(|o| o.contains(&line.shown.name))
+        })
         .collect();
     let format = match &args.format {
         Some(text) => ps_format::parse(text)?,

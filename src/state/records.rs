@@ -154,6 +154,11 @@ pub struct NetworkRecord {
     pub bridge_created: bool,
     /// sbx added the gateway address (so `network rm` removes it).
     pub gateway_added: bool,
+    /// Metadata: a network made by `sbx lab up` carries `lab=NAME`, so
+    /// `lab down` removes it and no network that existed before (absent
+    /// from records written before labels existed).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether `name` can be a Linux interface name as sbx makes them: 1 to 15
