@@ -237,6 +237,7 @@ mod tests {
             netns: None,
             exit_code: None,
             cgroups: Vec::new(),
+            nft_elements: true,
         };
         assert!(spec_differences(&spec, &record(spec.clone())).is_empty());
         // Launched with the address written out: the same sandbox.

@@ -92,12 +92,13 @@ pub fn release_dead(k: &dyn Kernel, root: &StateRoot, record: SandboxRecord) -> 
 }
 
 /// Whether an ended sandbox still holds something nobody will give back:
-/// its own sbx is gone and it was never cleaned up (its lease, netns or
-/// cgroups may remain).
+/// its own sbx is gone and it was never cleaned up (its lease, netns,
+/// cgroups or set elements may remain).
 pub fn left_over(record: &SandboxRecord) -> bool {
     let uncleaned = record.state != SandboxState::Exited
         || record.netns.is_some()
-        || !record.cgroups.is_empty();
+        || !record.cgroups.is_empty()
+        || record.nft_elements;
     uncleaned && !record.owner.is_some_and(|o| o.is_alive())
 }
 
@@ -147,9 +148,9 @@ fn teardown(
     report(&record.spec.name, errors)
 }
 
-/// Releases the netns pin, the port's anti-spoofing elements and the
-/// cgroups, dropping the pin and each cgroup from the record once gone
-/// (the elements are forgotten idempotently); returns the failures. The netns file is ours only if
+/// Releases the netns pin, the port's anti-spoofing elements, the
+/// published ports and the cgroups, dropping each from the record once gone
+/// (the pin, each cgroup, `nft_elements`); returns the failures. The netns file is ours only if
 /// our record names it: a file of that name made by another state root is
 /// left alone.
 fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> Vec<String> {
@@ -160,16 +161,22 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    for port in ports_of(record) {
-        if let Err(e) = k.unguard_port(&port) {
+    if record.nft_elements {
+        let before = errors.len();
+        for port in ports_of(record) {
+            if let Err(e) = k.unguard_port(&port) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        if let Some(link) = record.primary()
+            && !record.spec.ports.is_empty()
+            && let Err(e) = k.unpublish(&record.spec.ports, link.ip)
+        {
             errors.push(format!("{e:#}"));
         }
-    }
-    if let Some(link) = record.primary()
-        && !record.spec.ports.is_empty()
-        && let Err(e) = k.unpublish(&record.spec.ports, link.ip)
-    {
-        errors.push(format!("{e:#}"));
+        // Gone: a later teardown of this record (`sbx rm` after the
+        // supervisor's) need not ask the kernel again.
+        record.nft_elements = errors.len() > before;
     }
     record
         .cgroups

@@ -56,6 +56,7 @@ impl Scratch {
             netns: Some(PathBuf::from(format!("/run/netns/sbx-{name}"))),
             exit_code: None,
             cgroups: vec![PathBuf::from("/cg/a"), PathBuf::from("/cg/b")],
+            nft_elements: true,
         };
         std::fs::create_dir(self.root.sandbox_dir(name)).expect("its folder");
         self.root.write_sandbox(&record).expect("its record");
@@ -140,16 +141,13 @@ fn what_cannot_be_released_stays_named_and_holds_the_lease() {
     // The address is not handed out while something of it may remain.
     assert_eq!(s.lease_holder().as_deref(), Some("u3"));
 
-    // The retry (`sbx rm`) finishes the job with the same teardown.
+    // The retry (`sbx rm`) finishes the job with the same teardown (the
+    // port's elements went the first time).
     let k = Recording::default();
     remove(&k, &s.root, &kept).expect("removed on retry");
     assert_eq!(
         k.calls(),
-        [
-            "unguard vsbxunit 10.99.0.7",
-            "remove-cgroup /cg/b patient",
-            "release-template"
-        ]
+        ["remove-cgroup /cg/b patient", "release-template"]
     );
     assert!(s.record("u3").is_none());
     assert_eq!(s.lease_holder(), None);
@@ -195,14 +193,38 @@ fn the_sweep_releases_a_dead_sandbox_without_waiting_when_it_was_cleaned_before(
     left.cgroups = vec![PathBuf::from("/cg/escaped")];
     let k = Recording::failing(&["remove-cgroup"]);
     assert!(sweep(&k, &s.root, left).is_err());
+    // Its elements went with the first sweep: not asked for again.
     assert_eq!(
         k.calls(),
-        [
-            "unguard vsbxunit 10.99.0.7",
-            "remove-cgroup /cg/escaped quick",
-            "release-template"
-        ]
+        ["remove-cgroup /cg/escaped quick", "release-template"]
     );
+}
+
+#[test]
+fn rm_after_the_supervisors_cleanup_does_not_ask_nf_tables_again() {
+    let s = Scratch::new("rmagain");
+    let k = Recording::default();
+    finish(&k, &s.root, s.reserved("r1", true), Some(0)).expect("finished");
+    assert!(k.calls().iter().any(|c| c.starts_with("unguard")));
+    let kept = s.record("r1").expect("kept exited");
+    assert!(!kept.nft_elements);
+    let k = Recording::default();
+    remove(&k, &s.root, &kept).expect("removed");
+    assert!(
+        k.calls().iter().all(|c| !c.starts_with("unguard")),
+        "{:?}",
+        k.calls()
+    );
+    assert!(s.record("r1").is_none());
+
+    // One whose elements could not be removed is asked again next time.
+    let k = Recording::failing(&["unguard"]);
+    assert!(finish(&k, &s.root, s.reserved("r2", true), Some(0)).is_err());
+    let kept = s.record("r2").expect("kept");
+    assert!(kept.nft_elements);
+    let k = Recording::default();
+    remove(&k, &s.root, &kept).expect("removed");
+    assert!(k.calls().iter().any(|c| c.starts_with("unguard")));
 }
 
 #[test]

@@ -210,6 +210,7 @@ fn finish_reservation(
         netns: Some(netns::path_for(&spec.name)),
         exit_code: None,
         cgroups: Vec::new(),
+        nft_elements: true,
     };
     let dir = root.sandbox_dir(&spec.name);
     match std::fs::create_dir(&dir) {

@@ -112,6 +112,7 @@ mod tests {
             netns: None,
             exit_code: Some(0),
             cgroups: Vec::new(),
+            nft_elements: true,
         };
         let text = serde_json::to_vec(&record).unwrap();
         let record = SandboxRecord::from_json(&text).unwrap();

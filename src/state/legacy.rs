@@ -109,6 +109,7 @@ impl FlatRecord {
             netns: self.netns,
             exit_code: self.exit_code,
             cgroups: self.cgroups,
+            nft_elements: true,
         }
     }
 }

@@ -59,6 +59,18 @@ pub struct SandboxRecord {
     /// The cgroup folders made for it, until they are removed.
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
+    /// Whether its set elements in sbx's nf_tables tables (its ports'
+    /// anti-spoofing elements, its published ports) may still be there:
+    /// cleared once a teardown removed them, so that `sbx rm` of a sandbox
+    /// its supervisor already cleaned does not ask nf_tables again (a
+    /// transaction costs milliseconds, under the root's lock). Records of
+    /// older sbx lack it: they may hold elements.
+    #[serde(default = "elements_may_be_held")]
+    pub nft_elements: bool,
+}
+
+fn elements_may_be_held() -> bool {
+    true
 }
 
 /// What `sbx ps` reports, derived from the record and the kernel.
