@@ -8,7 +8,7 @@ use std::path::Path;
 /// The floors, top first; a module may import those on lower floors only.
 const FLOORS: [&[&str]; 8] = [
     &["cli"],
-    &["sandbox"],
+    &["sandbox", "check"],
     &["network", "process"],
     &["spec", "net", "firewall"],
     &["fs", "cgroup", "ipam", "image"],

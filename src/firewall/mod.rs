@@ -10,6 +10,7 @@
 pub mod conntrack;
 pub mod isolation;
 mod nft;
+pub mod observe;
 pub mod ports;
 pub mod spoofing;
 
