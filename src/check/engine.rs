@@ -307,6 +307,10 @@ pub fn run(plan: &Plan, spaces: &mut HashMap<Place, Namespace>, sizes: &[usize])
         if running == 0 && queue.is_empty() {
             break;
         }
+        if running < IN_FLIGHT && !queue.is_empty() {
+            // Room freed: start the next tasks before waiting.
+            continue;
+        }
         let wait = next.saturating_duration_since(Instant::now());
         let millis = wait.as_millis().clamp(1, 1000) as i32;
         // SAFETY: fds is a valid array of pollfd for its length.
