@@ -22,6 +22,7 @@
 # Usage, as root, under the integration tests' lock:
 #     flock /tmp/sbx-it.lock bench/check.sh
 #   N=50  RUNS=5  BASELINE=1  SBX=PATH (default: the debug build, built if missing)
+# Needs: root, python3, bc, iproute2 (and ping for the baseline).
 # Leaves nothing behind: an EXIT trap removes the sandboxes, the network and
 # the state root.
 set -euo pipefail
