@@ -1,10 +1,11 @@
 //! `sbx network check` (SPEC "Checks") against real sandboxes: all pass on a
 //! healthy network, and each fault made for real (a foreign nf_tables
 //! forward drop, an interface down, an MTU mismatch, a spoofed address, a
-//! stopped peer, a partition, an impairment) fails the checks it breaks
-//! with a `why` naming it. `ip_forward` and strict `rp_filter` are host-wide
-//! sysctls other tests depend on: their rules are unit-tested only
-//! (src/check/diagnose_tests.rs).
+//! stopped peer, a partition, an impairment, strict rp_filter inside a
+//! sandbox) fails the checks it breaks with a `why` naming it.
+//! `ip_forward` is a host-wide sysctl other tests depend on, and only a
+//! routed path (a lab's expectation between networks) needs it: that rule
+//! is unit-tested only (src/check/diagnose_tests.rs).
 
 mod common;
 use common::*;
@@ -405,4 +406,49 @@ fn twelve_sandboxes_check_clean_without_overflowing_neighbour_tables() {
             "entries left in {name}"
         );
     }
+}
+
+#[test]
+fn strict_rp_filter_against_the_route_back_is_named() {
+    let mut env = TestEnv::new("chkrp");
+    let one = env.network(
+        "tst-chkrp1",
+        &["--subnet", "10.230.10.0/24", "--bridge", "tstb-chkrp1"],
+    );
+    let two = env.network(
+        "tst-chkrp2",
+        &["--subnet", "10.230.11.0/24", "--bridge", "tstb-chkrp2"],
+    );
+    let b = "tst-chkrp-b";
+    env.detach(
+        b,
+        &["--network", &one, "--network", &two, "--", "sleep", "300"],
+    );
+    assert!(check(&env, &two).status.success(), "healthy first");
+    // In b's own namespace (its sysctls are its own): strict reverse-path
+    // filtering, and the way back to the second gateway through eth0.
+    let out = host(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &format!("sbx-{b}"),
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    ip_in(b, &["route", "add", "10.230.11.1/32", "dev", "eth0"]);
+    let out = check(&env, &two);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert_eq!(
+        why(&out, &format!("host -> {b}")).as_deref(),
+        Some(
+            format!(
+                "strict rp_filter (net.ipv4.conf.eth1.rp_filter=1) on {b}: its route back to 10.230.11.1 goes out eth0"
+            )
+            .as_str()
+        )
+    );
 }

@@ -3,7 +3,8 @@
 //! those SPEC "Checks" names and DESIGN.md's list of top complaints
 //! (rp_filter, MTU, another firewall's forward drop). Hard causes (an
 //! interface down, an address, route or port missing, the anti-spoofing
-//! filter, a partition, an MTU mismatch on an MTU probe) are certain to stop
+//! filter, strict rp_filter against the route back, a partition, an MTU
+//! mismatch on an MTU probe) are certain to stop
 //! the probe, and when one is found only those are told; otherwise the
 //! likely ones (another table's drop, sysctls, impairments) are.
 
@@ -214,7 +215,7 @@ fn addressing(f: &PathFacts, out: &mut Vec<String>) {
     for (side, other) in [(&f.from, &f.to), (&f.to, &f.from)] {
         // A route through an interface that is down or gone went with it:
         // that is the cause already named.
-        if side.sandbox && !side.iface.as_ref().is_some_and(|i| i.up) {
+        if !side.iface.as_ref().is_some_and(|i| i.up) {
             continue;
         }
         let expected = side.iface.as_ref().map(|i| i.name.as_str());
@@ -223,7 +224,12 @@ fn addressing(f: &PathFacts, out: &mut Vec<String>) {
                 "{} has no route to {} ({why})",
                 side.label, other.ip
             )),
-            Some(Route::Via { ifname, .. }) if !f.routed && Some(ifname.as_str()) != expected => {
+            // With strict rp_filter that is what drops it: said there.
+            Some(Route::Via { ifname, .. })
+                if !f.routed
+                    && Some(ifname.as_str()) != expected
+                    && !side.iface.as_ref().is_some_and(|i| i.rp_filter == 1) =>
+            {
                 out.push(format!(
                     "{}'s route to {} goes out {ifname}, not {}",
                     side.label,
@@ -232,6 +238,22 @@ fn addressing(f: &PathFacts, out: &mut Vec<String>) {
                 ))
             }
             _ => {}
+        }
+    }
+}
+
+/// Strict reverse-path filtering (`rp_filter` = 1) drops what arrives on
+/// an interface other than the one the route back goes out of.
+fn rp_filter(f: &PathFacts, out: &mut Vec<String>) {
+    for (side, other) in [(&f.to, &f.from), (&f.from, &f.to)] {
+        if let (Some(iface), Some(Route::Via { ifname, .. })) = (&side.iface, &side.route)
+            && iface.rp_filter == 1
+            && *ifname != iface.name
+        {
+            out.push(format!(
+                "strict rp_filter (net.ipv4.conf.{}.rp_filter=1) on {}: its route back to {} goes out {ifname}",
+                iface.name, side.label, other.ip
+            ));
         }
     }
 }
@@ -260,6 +282,7 @@ fn hard(f: &PathFacts) -> Vec<String> {
     links(f, &mut out);
     spoofing(f, &mut out);
     addressing(f, &mut out);
+    rp_filter(f, &mut out);
     if f.partitioned {
         out.push(format!(
             "partition set by sbx between {} and {} (sbx partition rm {} {})",
@@ -309,19 +332,6 @@ fn soft(f: &PathFacts) -> Vec<String> {
         out.push(
             "net.ipv4.ip_forward=0 on the host: traffic routed between networks is dropped".into(),
         );
-    }
-    // Strict reverse-path filtering where a side's route back does not go
-    // out the interface the packet came in on.
-    for (side, other) in [(&f.to, &f.from), (&f.from, &f.to)] {
-        if let (Some(iface), Some(Route::Via { ifname, .. })) = (&side.iface, &side.route)
-            && iface.rp_filter == 1
-            && *ifname != iface.name
-        {
-            out.push(format!(
-                "strict rp_filter (net.ipv4.conf.{}.rp_filter=1) on {}: its route back to {} goes out {ifname}",
-                iface.name, side.label, other.ip
-            ));
-        }
     }
     for side in [&f.from, &f.to] {
         for iface in [&side.iface, &side.veth].into_iter().flatten() {
