@@ -228,7 +228,7 @@ fn addressing(f: &PathFacts, out: &mut Vec<String>) {
             Some(Route::Via { ifname, .. })
                 if !f.routed
                     && Some(ifname.as_str()) != expected
-                    && !side.iface.as_ref().is_some_and(|i| i.rp_filter == 1) =>
+                    && side.iface.as_ref().is_none_or(|i| i.rp_filter != 1) =>
             {
                 out.push(format!(
                     "{}'s route to {} goes out {ifname}, not {}",
