@@ -74,6 +74,11 @@ pub struct Side {
     pub allowed: Vec<([u8; 6], Ipv4Addr)>,
     /// Its route towards the other side's address.
     pub route: Option<Route>,
+    /// Impairments sbx keeps in the kernel for its interface besides
+    /// qdiscs (loss chains), in words.
+    pub impaired: Vec<String>,
+    /// What `sbx impair set` asked for it, in words (`loss 30%`).
+    pub impair_asked: Option<String>,
 }
 
 impl Default for Side {
@@ -90,6 +95,8 @@ impl Default for Side {
             unguarded: false,
             allowed: Vec::new(),
             route: None,
+            impaired: Vec::new(),
+            impair_asked: None,
         }
     }
 }
@@ -333,15 +340,25 @@ fn soft(f: &PathFacts) -> Vec<String> {
             "net.ipv4.ip_forward=0 on the host: traffic routed between networks is dropped".into(),
         );
     }
-    for side in [&f.from, &f.to] {
-        for iface in [&side.iface, &side.veth].into_iter().flatten() {
-            if let (true, Some(kind)) = (side.sandbox, &iface.qdisc) {
-                out.push(format!(
-                    "impairment set by sbx on {}'s {} ({kind} on {}; see 'sbx impair show {}')",
-                    side.label, side.ifname, iface.name, side.label
-                ));
-            }
+    for side in [&f.from, &f.to].into_iter().filter(|s| s.sandbox) {
+        let mut seen: Vec<String> = [&side.iface, &side.veth]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.qdisc.as_ref().map(|kind| format!("{kind} on {}", i.name)))
+            .collect();
+        seen.extend(side.impaired.iter().cloned());
+        if seen.is_empty() && side.impair_asked.is_none() {
+            continue;
         }
+        let what = match &side.impair_asked {
+            Some(asked) if !seen.is_empty() => format!("{asked}: {}", seen.join(", ")),
+            Some(asked) => asked.clone(),
+            None => seen.join(", "),
+        };
+        out.push(format!(
+            "impairment set by sbx on {}'s {} ({what}; see 'sbx impair show {}')",
+            side.label, side.ifname, side.label
+        ));
     }
     if f.kind != Kind::Mtu
         && let Some(m) = mtu_mismatch(f)

@@ -36,6 +36,8 @@ fn sandbox(label: &str, mac: [u8; 6], last: u8) -> Side {
             ifname: "eth0".into(),
             gateway: None,
         }),
+        impaired: Vec::new(),
+        impair_asked: None,
     }
 }
 
@@ -251,5 +253,16 @@ fn an_impairment_is_named_with_its_qdisc() {
     assert_eq!(
         why(&f),
         "impairment set by sbx on b's eth0 (netem on sbxb; see 'sbx impair show b')"
+    );
+}
+
+#[test]
+fn an_impairment_says_what_was_asked_and_where_the_kernel_holds_it() {
+    let mut f = healthy();
+    f.from.impaired = vec!["loss chains loss-in-sbxa, loss-out-sbxa".into()];
+    f.from.impair_asked = Some("loss 30%".into());
+    assert_eq!(
+        why(&f),
+        "impairment set by sbx on a's eth0 (loss 30%: loss chains loss-in-sbxa, loss-out-sbxa; see 'sbx impair show a')"
     );
 }

@@ -9,7 +9,7 @@ use super::engine::{self, Namespace};
 use super::plan::{Member, Place, Probe, Target};
 use super::rtnl::RouteLookup;
 use crate::firewall::observe::{self, ForwardDrop, Partitions, Spoofing};
-use crate::state::NetworkRecord;
+use crate::state::{NetworkRecord, StateRoot};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -28,10 +28,12 @@ struct HostWide {
     br_nf_call_iptables: bool,
     ip_forward: bool,
     default_qdisc: String,
+    bridge_chains: std::collections::HashSet<String>,
 }
 
 /// Reads facts for failed probes, each thing once.
 pub struct Gatherer<'a> {
+    root: &'a StateRoot,
     networks: &'a [NetworkRecord],
     members: &'a [Member],
     spaces: &'a mut HashMap<Place, Namespace>,
@@ -55,11 +57,13 @@ fn report<T: Default>(what: &str, result: anyhow::Result<T>) -> T {
 impl<'a> Gatherer<'a> {
     /// A gatherer over the check's networks, members and sockets.
     pub fn new(
+        root: &'a StateRoot,
         networks: &'a [NetworkRecord],
         members: &'a [Member],
         spaces: &'a mut HashMap<Place, Namespace>,
     ) -> Self {
         Gatherer {
+            root,
             networks,
             members,
             spaces,
@@ -77,6 +81,7 @@ impl<'a> Gatherer<'a> {
                 .is_some_and(|v| v == "1"),
             ip_forward: sysctl("/proc/sys/net/ipv4/ip_forward").is_some_and(|v| v == "1"),
             default_qdisc: sysctl("/proc/sys/net/core/default_qdisc").unwrap_or_default(),
+            bridge_chains: report("sbx's bridge table", observe::bridge_chains()),
         })
     }
 
@@ -183,6 +188,18 @@ impl<'a> Gatherer<'a> {
                     .get(&link.veth)
                     .cloned()
                     .unwrap_or_default();
+                let chains = &self.host_wide().bridge_chains;
+                let loss: Vec<String> = ["in", "out"]
+                    .iter()
+                    .map(|way| format!("loss-{way}-{}", link.veth))
+                    .filter(|chain| chains.contains(chain))
+                    .collect();
+                if !loss.is_empty() {
+                    side.impaired
+                        .push(format!("nf_tables loss chains {}", loss.join(", ")));
+                }
+                let name = self.members[m].name.clone();
+                side.impair_asked = asked(self.root, &name, &link.ifname);
             }
             Place::Host => {
                 if let Some(n) = net {
@@ -258,5 +275,65 @@ impl<'a> Gatherer<'a> {
             from,
             to,
         }
+    }
+}
+
+/// What `sbx impair set` recorded for `ifname` of sandbox `name`
+/// (`impair.json` in its folder: per interface `delay_us`, `jitter_us`,
+/// `loss_percent`, `rate_bit`, `corrupt_percent`, `duplicate_percent`).
+fn asked(root: &StateRoot, name: &str, ifname: &str) -> Option<String> {
+    let bytes = std::fs::read(root.sandbox_dir(name).join("impair.json")).ok()?;
+    let all: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    describe(all.get(ifname)?)
+}
+
+/// One interface's recorded impairments in `sbx impair`'s words.
+fn describe(value: &serde_json::Value) -> Option<String> {
+    let duration = |us: u64| {
+        if us.is_multiple_of(1000) {
+            format!("{}ms", us / 1000)
+        } else {
+            format!("{us}us")
+        }
+    };
+    let rate = |bit: u64| match bit {
+        b if b.is_multiple_of(1_000_000_000) => format!("{}gbit", b / 1_000_000_000),
+        b if b.is_multiple_of(1_000_000) => format!("{}mbit", b / 1_000_000),
+        b if b.is_multiple_of(1000) => format!("{}kbit", b / 1000),
+        b => format!("{b}bit"),
+    };
+    let mut parts = Vec::new();
+    for (key, word) in [
+        ("delay_us", "delay"),
+        ("jitter_us", "jitter"),
+        ("loss_percent", "loss"),
+        ("rate_bit", "rate"),
+        ("corrupt_percent", "corrupt"),
+        ("duplicate_percent", "duplicate"),
+    ] {
+        let Some(v) = value.get(key) else { continue };
+        let text = match key {
+            "delay_us" | "jitter_us" => v.as_u64().map(duration),
+            "rate_bit" => v.as_u64().map(rate),
+            _ => v.as_f64().map(|p| format!("{p}%")),
+        };
+        if let Some(text) = text {
+            parts.push(format!("{word} {text}"));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recorded_impairments_read_as_sbx_impair_writes_them() {
+        let value =
+            serde_json::json!({"delay_us": 20000, "loss_percent": 30.0, "rate_bit": 10000000});
+        assert_eq!(
+            super::describe(&value).as_deref(),
+            Some("delay 20ms loss 30% rate 10mbit")
+        );
+        assert_eq!(super::describe(&serde_json::json!({})), None);
     }
 }

@@ -142,7 +142,7 @@ pub fn check_networks(
     let plan = plan::build(&nets, &members, expectations);
     let sizes = payload_sizes(&plan, &nets, &members, &spaces);
     let results = engine::run(&plan, &mut spaces, &sizes);
-    let mut gatherer = facts::Gatherer::new(&nets, &members, &mut spaces);
+    let mut gatherer = facts::Gatherer::new(&state, &nets, &members, &mut spaces);
     let mut checks = Vec::with_capacity(plan.probes.len());
     for (i, probe) in plan.probes.iter().enumerate() {
         let answered = results[i].rtt.is_some();

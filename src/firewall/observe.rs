@@ -76,6 +76,17 @@ pub fn forward_drops() -> Result<Vec<ForwardDrop>> {
     Ok(found)
 }
 
+/// The chains of sbx's bridge table: `sbx impair --loss` keeps a
+/// sandbox's loss in chains `loss-in-PORT` and `loss-out-PORT` there.
+pub fn bridge_chains() -> Result<HashSet<String>> {
+    Ok(Socket::open()?
+        .dump_chains()?
+        .into_iter()
+        .filter(|c| c.family == nft::NFPROTO_BRIDGE && c.table == super::spoofing::TABLE)
+        .map(|c| c.name)
+        .collect())
+}
+
 /// Whether a rule's expression list has a `reject` or an immediate `drop`
 /// verdict (`NFTA_IMMEDIATE_DATA` > `NFTA_DATA_VERDICT` > code 0).
 fn ends_in_drop(list: &[u8]) -> bool {
