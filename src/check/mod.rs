@@ -146,20 +146,15 @@ pub fn check_networks(
     let mut checks = Vec::with_capacity(plan.probes.len());
     for (i, probe) in plan.probes.iter().enumerate() {
         let answered = results[i].rtt.is_some();
-        let ok = probe.blocked.is_none() && answered == probe.reach;
-        let why = if ok {
-            None
-        } else if let Some(blocked) = &probe.blocked {
-            Some(blocked.clone())
-        } else if answered {
-            Some(format!(
-                "{} answered, but the expectation is reach = false",
-                probe.to_label
-            ))
-        } else {
-            let size = (probe.kind == Kind::Mtu).then_some(sizes[i]);
-            Some(diagnose::why(&gatherer.path(probe, &results[i], size)))
+        let why = match verdict(probe, answered) {
+            Verdict::Pass => None,
+            Verdict::Fail(why) => Some(why),
+            Verdict::Diagnose => {
+                let size = (probe.kind == Kind::Mtu).then_some(sizes[i]);
+                Some(diagnose::why(&gatherer.path(probe, &results[i], size)))
+            }
         };
+        let ok = why.is_none();
         checks.push(Outcome {
             from: probe.from_label.clone(),
             to: probe.to_label.clone(),
@@ -176,6 +171,32 @@ pub fn check_networks(
         passed,
         failed,
     })
+}
+
+/// How a probe ended, before the kernel is read.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// It passed.
+    Pass,
+    /// It failed for a reason known without the kernel.
+    Fail(String),
+    /// Unanswered though it should be: read the kernel for why.
+    Diagnose,
+}
+
+/// Pass when the answer is what the check wants: an echo answered, or for
+/// an expectation with `reach = false` none (SPEC "Checks"); a probe that
+/// could not be sent (a peer not running) fails with its reason.
+fn verdict(probe: &plan::Probe, answered: bool) -> Verdict {
+    match (&probe.blocked, answered, probe.reach) {
+        (Some(blocked), _, _) => Verdict::Fail(blocked.clone()),
+        (None, true, true) | (None, false, false) => Verdict::Pass,
+        (None, true, false) => Verdict::Fail(format!(
+            "{} answered, but the expectation is reach = false",
+            probe.to_label
+        )),
+        (None, false, true) => Verdict::Diagnose,
+    }
 }
 
 /// An errno in words, without Rust's "(os error N)" tail.
@@ -222,4 +243,43 @@ fn payload_sizes(
                 .max(icmp::PAYLOAD)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(reach: bool, blocked: Option<&str>) -> plan::Probe {
+        plan::Probe {
+            from: Place::Host,
+            to: plan::Target::Host,
+            network: None,
+            dst: std::net::Ipv4Addr::UNSPECIFIED,
+            kind: Kind::Expect,
+            reach,
+            from_label: "a".into(),
+            to_label: "b".into(),
+            blocked: blocked.map(String::from),
+        }
+    }
+
+    #[test]
+    fn an_expectation_of_no_reach_passes_without_an_answer() {
+        assert_eq!(verdict(&probe(true, None), true), Verdict::Pass);
+        assert_eq!(verdict(&probe(true, None), false), Verdict::Diagnose);
+        assert_eq!(verdict(&probe(false, None), false), Verdict::Pass);
+        assert_eq!(
+            verdict(&probe(false, None), true),
+            Verdict::Fail("b answered, but the expectation is reach = false".into())
+        );
+        assert_eq!(
+            verdict(&probe(false, Some("b is not running (exited)")), false),
+            Verdict::Fail("b is not running (exited)".into())
+        );
+    }
+
+    #[test]
+    fn errno_texts_lose_rusts_tail() {
+        assert_eq!(strerror(libc::ENETUNREACH), "Network is unreachable");
+    }
 }
