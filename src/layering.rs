@@ -10,7 +10,7 @@ const FLOORS: [&[&str]; 9] = [
     &["cli"],
     // Faces other than the CLI: below it, since the CLI dispatches to them.
     &["lab"],
-    &["sandbox"],
+    &["sandbox", "check"],
     &["network", "process"],
     &["spec", "net", "firewall"],
     &["fs", "cgroup", "ipam", "image"],

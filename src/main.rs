@@ -10,7 +10,8 @@
 //! ```text
 //! cli                     the face: clap definitions, translation into requests, dispatch
 //! lab                     the lab face: TOML files of networks and sandboxes, as the core's requests
-//! sandbox                 the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm
+//! sandbox  check          the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm;
+//!                         reachability checks and their diagnosis
 //! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
 //! spec  net  firewall     the checked request; rtnetlink; nf_tables
 //! fs  cgroup  ipam  image mounts; cgroups; address allocation; the image store
@@ -22,6 +23,7 @@
 
 mod batch;
 mod cgroup;
+mod check;
 mod cli;
 mod crash;
 mod firewall;

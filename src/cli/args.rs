@@ -464,6 +464,19 @@ pub enum NetworkCommand {
         /// Network name.
         name: String,
     },
+    /// Check that every sandbox reaches every other, its gateway and the host (exit 1 if not), and say why not.
+    Check(NetworkCheckArgs),
+}
+
+/// `sbx network check`.
+#[derive(Args, Debug)]
+pub struct NetworkCheckArgs {
+    /// Networks to check.
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+    /// Print one JSON object: {checks: [{from, to, kind, ok, rtt_ms, why}], passed, failed}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sbx network create`.

@@ -109,6 +109,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             }
             control::prune(&root).map(|()| 0)
         }
+        Command::Network(NetworkCommand::Check(args)) => {
+            let report = crate::check::check_networks(&cli.root, &args.networks, &[])?;
+            crate::check::print_report(&report, args.json);
+            Ok(if report.failed == 0 { 0 } else { 1 })
+        }
         Command::Network(command) => network_command(&root, command).map(|()| 0),
         Command::Image(command) => image_command(&root, &cli.image_store, command).map(|()| 0),
         Command::Impair(command) => impair_command(&root, command).map(|()| 0),
@@ -176,6 +181,8 @@ fn network_command(root: &state::StateRoot, command: &NetworkCommand) -> anyhow:
             sandbox::connect::disconnect(root, network, sandbox)
         }
         NetworkCommand::Graph { format, name } => lab::network_graph(root, name, *format),
+        // It has an exit status of its own: `dispatch` runs it.
+        NetworkCommand::Check(_) => anyhow::bail!("network check is run by dispatch"),
     }
 }
 

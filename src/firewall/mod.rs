@@ -13,6 +13,7 @@ pub mod conntrack;
 pub mod isolation;
 pub mod loss;
 mod nft;
+pub mod observe;
 pub mod partition;
 pub mod ports;
 pub mod spoofing;

@@ -279,11 +279,16 @@ impl Socket {
     /// The rules of one chain of an `ip` table, each as its attributes. A
     /// table or chain that does not exist has no rules.
     pub fn dump_rules(&self, table: &str, chain: &str) -> Result<Vec<Vec<u8>>> {
+        self.dump_rules_in(NFPROTO_IPV4, table, chain)
+    }
+
+    /// [`Socket::dump_rules`] for a table of any family (`NFPROTO_*`).
+    pub fn dump_rules_in(&self, family: u8, table: &str, chain: &str) -> Result<Vec<Vec<u8>>> {
         let mut filter = Attrs::default();
         filter
             .string(attr::RULE_TABLE, table)
             .string(attr::RULE_CHAIN, chain);
-        match self.dump(NFT_MSG_GETRULE, NFPROTO_IPV4, &filter)? {
+        match self.dump(NFT_MSG_GETRULE, family, &filter)? {
             Ok(objects) => Ok(objects
                 .into_iter()
                 .filter(|body| body.len() >= 4)
@@ -291,7 +296,7 @@ impl Socket {
                 .collect()),
             Err(libc::ENOENT) => Ok(Vec::new()),
             Err(errno) => Err(std::io::Error::from_raw_os_error(errno))
-                .with_context(|| format!("list the rules of chain {chain} in table ip {table}")),
+                .with_context(|| format!("list the rules of chain {chain} in table {table}")),
         }
     }
 
