@@ -484,6 +484,7 @@ trap '"$SBX" lab down "$EX/seed000.toml" >/dev/null 2>&1; "$SBX" lab down "$EX/s
 ip netns exec sbx-netns1 ping -c1 -W2 172.16.0.3 >/dev/null; echo "ping000=$?"
 ip netns exec sbx-netns2 ping -c1 -W2 172.16.0.2 >/dev/null; echo "pong000=$?"
 "$SBX" lab up "$EX/seed000.toml" | tail -1
+out=$("$SBX" lab check "$EX/seed000.toml"); echo "check000=$? $(echo "$out" | tail -1)"
 "$SBX" lab graph --format dot "$EX/seed000.toml" | dot -Tsvg >/dev/null; echo "dot=$?"
 "$SBX" lab down "$EX/seed000.toml"
 echo "bridge000=$(ls /sys/class/net | grep -c '^br0$')"
@@ -494,6 +495,8 @@ ip -n up addr add 203.0.113.2/24 dev eth0; ip -n up link set eth0 up; ip -n up l
 "$SBX" lab up "$EX/seed003.toml" || exit 1
 ip netns exec sbx-host10 ping -c1 -W2 10.11.0.20 >/dev/null; echo "ping003=$?"
 ip netns exec sbx-host10 ping -c1 -W2 203.0.113.2 >/dev/null; echo "nat003=$?"
+out=$("$SBX" lab check "$EX/seed003.toml"); echo "check003=$? $(echo "$out" | tail -1)"
+"$SBX" lab up "$EX/seed003.toml" | tail -1
 "$SBX" lab down "$EX/seed003.toml"
 echo "networks=$("$SBX" network ls | tail -n +2 | wc -l)"
 "#;
@@ -530,6 +533,14 @@ echo "networks=$("$SBX" network ls | tail -n +2 | wc -l)"
         stdout.contains("lab seed000: already up, nothing changed"),
         "{all}"
     );
+    // Two sandboxes: 2 pairs, 2 gateways, 2 from the host, 2 MTU probes,
+    // and the file's one expectation.
+    assert!(stdout.contains("check000=0 9 passed, 0 failed"), "{all}");
+    assert!(stdout.contains("check003=0 9 passed, 0 failed"), "{all}");
+    assert!(
+        stdout.contains("lab seed003: already up, nothing changed"),
+        "{all}"
+    );
     assert!(stdout.contains("dot=0"), "{all}");
     assert!(
         stdout.contains("lab seed000: removed 2 sandbox(es) and network(s) br0"),
@@ -546,4 +557,114 @@ echo "networks=$("$SBX" network ls | tail -n +2 | wc -l)"
         "{all}"
     );
     assert!(stdout.contains("networks=0"), "{all}");
+}
+
+#[test]
+fn lab_check_adds_the_expectations_and_up_sets_the_impairments() {
+    let mut env = TestEnv::new("labchk");
+    env.adopt_network("tst-labca");
+    env.adopt_network("tst-labcb");
+    let lab = LabFile::new(
+        &env,
+        "labchk",
+        r#"
+[networks.tst-labca]
+subnet = "10.245.8.0/24"
+bridge = "tstb-labca"
+internal = true
+
+[networks.tst-labcb]
+subnet = "10.245.9.0/24"
+bridge = "tstb-labcb"
+internal = true
+
+[sandboxes.tst-lc-a]
+networks = { tst-labca = "" }
+
+[sandboxes.tst-lc-b]
+networks = { tst-labca = "" }
+
+[sandboxes.tst-lc-c]
+networks = { tst-labcb = "" }
+
+[sandboxes.tst-lc-a.impair.eth0]
+rate = "10mbit"
+
+[[expect]]
+from = "tst-lc-a"
+to = "tst-lc-b"
+
+[[expect]]                  # isolation between the two networks
+from = "tst-lc-a"
+to = "tst-lc-c"
+reach = false
+"#,
+    );
+    let out = env.ok(&["lab", "up", lab.arg()]);
+    assert!(
+        out.contains("lab labchk: impairments set on 1 interface(s)"),
+        "{out}"
+    );
+    // The impairment is sbx impair's own: shown by it, drawn by the graph.
+    let shown = env.ok(&["impair", "show", "--json"]);
+    assert!(shown.contains("tst-lc-a"), "{shown}");
+    let graph = env.ok(&["lab", "graph", lab.arg()]);
+    assert!(graph.contains("rate 10mbit"), "{graph}");
+    // A second up changes nothing, impairments included.
+    let again = env.ok(&["lab", "up", lab.arg()]);
+    assert!(again.contains("already up, nothing changed"), "{again}");
+
+    // Two networks: a<->b both ways, 3 gateways, 3 from the host, 3 MTU
+    // probes, and the two expectations.
+    let out = env.sbx(&["lab", "check", lab.arg()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.ends_with("13 passed, 0 failed\n"), "{stdout}");
+    assert!(
+        stdout.contains("[PASS] tst-lc-a -> tst-lc-c expect"),
+        "the isolation expectation passes: {stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["lab", "check", "--json", lab.arg()])).expect("JSON");
+    let expects = (json["checks"].as_array().expect("checks").iter())
+        .filter(|c| c["kind"] == "expect")
+        .count();
+    assert_eq!(expects, 2, "{json}");
+
+    // An expectation that does not hold fails the check, with a why. (The
+    // other files live in the lab's folder, removed with it.)
+    let broken = lab.dir.join("labchk2.toml");
+    let first = std::fs::read_to_string(&lab.path).expect("read");
+    std::fs::write(&broken, first.replace("reach = false", "reach = true")).expect("write");
+    let out = env.sbx(&["lab", "check", broken.to_str().expect("path")]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("[FAIL] tst-lc-a -> tst-lc-c expect"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  why: "), "{stdout}");
+
+    // A lab asking for what this kernel cannot do (netem) is refused
+    // before anything is made.
+    let has_netem = Command::new("unshare")
+        .args(["-n", "sh", "-c", "tc qdisc add dev lo root netem delay 1ms"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_netem {
+        let delayed = lab.dir.join("labchk3.toml");
+        std::fs::write(
+            &delayed,
+            "[networks.tst-labcd]\nsubnet = \"10.245.10.0/24\"\nbridge = \"tstb-labcd\"\n\
+             [sandboxes.tst-lc-d]\nnetworks = { tst-labcd = \"\" }\n\
+             [sandboxes.tst-lc-d.impair.eth0]\ndelay = \"50ms\"\n",
+        )
+        .expect("write");
+        let line = refused(&env, &["lab", "up", delayed.to_str().expect("path")]);
+        assert!(line.contains("netem"), "{line}");
+        assert!(!link_exists("tstb-labcd"), "nothing made");
+        assert!(!env.records().contains(&"tst-lc-d".to_string()));
+    }
+    env.ok(&["lab", "down", lab.arg()]);
 }

@@ -13,6 +13,7 @@ fn network(name: &str, third: u8) -> NetworkRecord {
         created: 0,
         bridge_created: true,
         gateway_added: true,
+        labels: Default::default(),
     }
 }
 

@@ -200,7 +200,7 @@ pub enum LabCommand {
         /// The lab file.
         file: PathBuf,
     },
-    /// Check reachability and the lab's expectations (needs `sbx network check`).
+    /// Check reachability (as `sbx network check`) and the lab's expectations.
     Check {
         /// Print JSON.
         #[arg(long)]

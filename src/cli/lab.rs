@@ -15,7 +15,7 @@ pub fn dispatch(root: &StateRoot, image_store: &Path, command: &LabCommand) -> R
         LabCommand::Ps { args, file } => {
             lab::ps(root, &lab::load(file)?, super::requests::ps(args)).map(|()| 0)
         }
-        LabCommand::Check { json: _, file } => lab::check::check(&lab::load(file)?),
+        LabCommand::Check { json, file } => lab::check::check(root, &lab::load(file)?, *json),
         LabCommand::Graph { format, file } => {
             let graph = lab::graph::of_lab(root, &lab::load(file)?)?;
             lab::print_graph(&graph, format_of(*format)).map(|()| 0)

@@ -1,10 +1,11 @@
 //! The lab's half of `sbx lab check` (SPEC "Checks"): which networks to
 //! check and which expectations to add. The check itself is `sbx network
-//! check`'s (`crate::check::check_networks`); until it lands, `lab check`
-//! says so instead of pretending.
+//! check`'s (`crate::check::check_networks`).
 
 use super::file::{Expect, Lab};
-use anyhow::{Result, bail};
+use crate::check::Expectation;
+use crate::state::StateRoot;
+use anyhow::Result;
 
 /// What `sbx lab check FILE` hands to the network check.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,14 +40,19 @@ pub fn plan(lab: &Lab) -> Plan {
     }
 }
 
-/// `sbx lab check`: the seam. Wire it as
-/// `crate::check::check_networks(root, &plan.networks, &expectations)`
-/// followed by `print_report` once `sbx network check` exists.
-pub fn check(lab: &Lab) -> Result<i32> {
+/// `sbx lab check`: `sbx network check` over the lab's networks, with the
+/// file's `[[expect]]` entries added (SPEC "Checks"); returns the exit
+/// status (0 all passed, 1 otherwise).
+pub fn check(root: &StateRoot, lab: &Lab, json: bool) -> Result<i32> {
     let plan = plan(lab);
-    bail!(
-        "lab check needs `sbx network check` (not built yet): the lab's {} network(s) and {} expectation(s) are ready for it",
-        plan.networks.len(),
-        plan.expectations.len()
-    )
+    let expectations: Vec<Expectation> = (plan.expectations.iter())
+        .map(|e| Expectation {
+            from: e.from.clone(),
+            to: e.to.clone(),
+            reach: e.reach,
+        })
+        .collect();
+    let report = crate::check::check_networks(root.path(), &plan.networks, &expectations)?;
+    crate::check::print_report(&report, json);
+    Ok(if report.failed == 0 { 0 } else { 1 })
 }

@@ -228,7 +228,7 @@ fn check(lab: &Lab) -> Result<()> {
                 );
             }
             impair
-                .check()
+                .check(&format!("{name}:{ifname}"))
                 .with_context(|| format!("sandbox {name}: impair.{ifname}"))?;
         }
     }

@@ -97,7 +97,7 @@ fn whole_file_mistakes_are_refused_with_the_remedy() {
         ),
         (
             "[sandboxes.a.impair.eth0]\ndelay = \"1\"\n",
-            "impair.eth0: delay = \"1\"",
+            "impair.eth0: --delay \"1\": give a unit",
         ),
         (
             "[sandboxes.a]\n[[expect]]\nfrom = \"a\"\nto = \"b\"\n",

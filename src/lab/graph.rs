@@ -67,8 +67,8 @@ pub struct Iface {
     pub network: String,
     /// Its address (`auto`: left to IPAM, not created yet).
     pub ip: String,
-    /// Its impairments, e.g. "delay 20ms loss 30%": the seam for
-    /// `sandbox::impair::describe` once `sbx impair` exists.
+    /// Its impairments, e.g. "delay 20ms loss 30%" (what `sbx impair set`
+    /// recorded, `sandbox::impair::describe`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impair: Option<String>,
 }
@@ -82,7 +82,8 @@ fn net_of(r: &NetworkRecord) -> Net {
     }
 }
 
-fn node_of(r: &SandboxRecord, only: Option<&str>) -> Node {
+fn node_of(root: &StateRoot, r: &SandboxRecord, only: Option<&str>) -> Node {
+    let impairments = crate::sandbox::impair::describe(root, &r.spec.name);
     Node {
         name: r.spec.name.clone(),
         status: r.status().as_str().to_string(),
@@ -92,7 +93,9 @@ fn node_of(r: &SandboxRecord, only: Option<&str>) -> Node {
                 ifname: l.ifname.clone(),
                 network: l.network.clone(),
                 ip: l.ip.to_string(),
-                impair: None,
+                impair: (impairments.iter())
+                    .find(|(ifname, _)| *ifname == l.ifname)
+                    .map(|(_, what)| what.clone()),
             })
             .collect(),
     }
@@ -105,7 +108,7 @@ pub fn of_lab(root: &StateRoot, lab: &Lab) -> Result<Graph> {
     let mut sandboxes = Vec::new();
     for (name, def) in &lab.sandboxes {
         match records.iter().find(|r| &r.spec.name == name) {
-            Some(r) if is_ours(&r.spec.labels, &lab.name) => sandboxes.push(node_of(r, None)),
+            Some(r) if is_ours(&r.spec.labels, &lab.name) => sandboxes.push(node_of(root, r, None)),
             _ => sandboxes.push(Node {
                 name: name.clone(),
                 status: "absent".into(),
@@ -128,7 +131,7 @@ pub fn of_lab(root: &StateRoot, lab: &Lab) -> Result<Graph> {
     }
     for r in &records {
         if is_ours(&r.spec.labels, &lab.name) && !lab.sandboxes.contains_key(&r.spec.name) {
-            sandboxes.push(node_of(r, None));
+            sandboxes.push(node_of(root, r, None));
         }
     }
     let mut names: Vec<String> = lab.networks.keys().cloned().collect();
@@ -173,7 +176,7 @@ pub fn of_network(root: &StateRoot, name: &str) -> Result<Graph> {
     let (records, _) = root.sandboxes()?;
     let mut sandboxes: Vec<Node> = (records.iter())
         .filter(|r| r.link_on(name).is_some())
-        .map(|r| node_of(r, Some(name)))
+        .map(|r| node_of(root, r, Some(name)))
         .collect();
     sandboxes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Graph {

@@ -38,16 +38,3 @@ pub fn print_graph(graph: &graph::Graph, format: graph::Format) -> Result<()> {
 pub fn load(path: &Path) -> Result<file::Lab> {
     file::load(path)
 }
-
-/// Says, once per `up`, that the file's impairments wait for `sbx impair`
-/// (the seam: `up` applies each `Impair::as_args` there once it exists).
-fn impairments_not_applied(lab: &file::Lab) {
-    for (name, sandbox) in &lab.sandboxes {
-        for (ifname, impair) in &sandbox.impair {
-            crate::log::warn(&format!(
-                "impairments of {name}:{ifname} ({}) are not applied: this sbx has no 'sbx impair' yet",
-                impair.as_args().join(" ")
-            ));
-        }
-    }
-}

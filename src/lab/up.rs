@@ -44,6 +44,13 @@ pub fn up(root: &StateRoot, lab: &Lab, image_store: &Path) -> Result<()> {
     let specs: Vec<SandboxSpec> = (lab.sandboxes.iter())
         .map(|(name, def)| translate::sandbox_spec(lab, name, def, Some(image_store)))
         .collect::<Result<_>>()?;
+    for (name, sandbox) in &lab.sandboxes {
+        for (ifname, impair) in &sandbox.impair {
+            impair
+                .check_kernel(&format!("{name}:{ifname}"))
+                .with_context(|| format!("lab {}: sandbox {name}: impair.{ifname}", lab.name))?;
+        }
+    }
     let missing = missing_networks(root, lab, networks)?;
     let actions = (specs.iter())
         .map(|spec| plan(root, lab, spec))
@@ -78,12 +85,19 @@ pub fn up(root: &StateRoot, lab: &Lab, image_store: &Path) -> Result<()> {
             lab.name
         );
     }
+    let impaired = match apply_impairments(root, lab) {
+        Ok(n) => n,
+        Err(e) => {
+            let undone = made.undo(root);
+            bail!("lab {}: {e:#}; {undone}", lab.name);
+        }
+    };
     super::report::up_table(root, &specs, |i| match actions[i] {
         Action::Unchanged => "unchanged",
         Action::Start => "started",
         Action::Restart => "restarted",
     })?;
-    let changed = made.networks.len() + to_launch.len();
+    let changed = made.networks.len() + to_launch.len() + impaired;
     if changed == 0 {
         println!("lab {}: already up, nothing changed", lab.name);
     } else {
@@ -95,8 +109,34 @@ pub fn up(root: &StateRoot, lab: &Lab, image_store: &Path) -> Result<()> {
             made.networks.len()
         );
     }
-    super::impairments_not_applied(lab);
+    if impaired > 0 {
+        println!(
+            "lab {}: impairments set on {impaired} interface(s)",
+            lab.name
+        );
+    }
     Ok(())
+}
+
+/// Sets the file's `[sandboxes.NAME.impair.IFACE]` with `sbx impair set`'s
+/// own code, skipping interfaces that already have exactly that (so a
+/// second `up` changes nothing); returns how many were set. The values
+/// were checked when the file was read.
+fn apply_impairments(root: &StateRoot, lab: &Lab) -> Result<usize> {
+    let mut set = 0;
+    for (name, sandbox) in &lab.sandboxes {
+        for (ifname, impair) in &sandbox.impair {
+            let request = impair.request(&format!("{name}:{ifname}"));
+            let wanted = crate::sandbox::impair::Impairment::parse(&request)?;
+            if crate::sandbox::impair::recorded_for(root, name, ifname).as_ref() == Some(&wanted) {
+                continue;
+            }
+            crate::sandbox::impair::set(root, &request)
+                .with_context(|| format!("impairments of {name}:{ifname}"))?;
+            set += 1;
+        }
+    }
+    Ok(set)
 }
 
 /// The lab's networks that do not exist yet; an existing one must match

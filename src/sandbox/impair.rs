@@ -101,6 +101,9 @@ impl Impairment {
                 .map(|t| units::percent("--duplicate", t))
                 .transpose()?,
         };
+        if imp.jitter_us.is_some() && imp.delay_us.is_none() {
+            bail!("--jitter varies the delay: give --delay too (e.g. --delay 50ms --jitter 10ms)");
+        }
         if imp == Impairment::default() {
             bail!(
                 "nothing to set on {}: give --delay, --jitter, --loss, --rate, --corrupt or --duplicate (or use 'sbx impair clear')",
@@ -218,13 +221,12 @@ fn save(root: &StateRoot, name: &str, all: &BTreeMap<String, Impairment>) -> Res
         .with_context(|| format!("write {}", path.display()))
 }
 
-/// `sbx impair set`: replaces every impairment of the interface with
-/// those given. Options needing netem are refused before anything is
-/// touched where the kernel lacks it.
-pub fn set(root: &StateRoot, request: &Request) -> Result<()> {
-    let (name, iface) = target(&request.target);
+/// The impairment `request` asks for, checked as far as it can be without a
+/// sandbox: its units, and that this kernel can do it (options needing
+/// netem are refused where the kernel lacks sch_netem). `sbx lab up` checks
+/// a lab file's impairments with it before it makes anything.
+pub fn validate(request: &Request) -> Result<Impairment> {
     let wanted = Impairment::parse(request)?;
-    let (record, link) = running_link(root, name, iface)?;
     if let Some(option) = wanted.netem_option()
         && !tc::netem_available()?
     {
@@ -232,6 +234,23 @@ pub fn set(root: &StateRoot, request: &Request) -> Result<()> {
             "{option} needs the kernel's netem qdisc (sch_netem, CONFIG_NET_SCH_NETEM), which this kernel lacks; --rate and --loss work without it"
         );
     }
+    Ok(wanted)
+}
+
+/// What is recorded for interface `iface` of sandbox `name` (`None`: no
+/// impairment), so `sbx lab up` leaves an interface that already has what
+/// its file asks alone.
+pub fn recorded_for(root: &StateRoot, name: &str, iface: &str) -> Option<Impairment> {
+    load(root, name).remove(iface)
+}
+
+/// `sbx impair set`: replaces every impairment of the interface with
+/// those given. Options needing netem are refused before anything is
+/// touched where the kernel lacks it.
+pub fn set(root: &StateRoot, request: &Request) -> Result<()> {
+    let (name, iface) = target(&request.target);
+    let wanted = validate(request)?;
+    let (record, link) = running_link(root, name, iface)?;
     let _lock = root.lock_sandbox(name)?;
     let mut all = load(root, name);
     all.insert(iface.to_string(), wanted.clone());
@@ -301,7 +320,6 @@ pub fn forget(root: &StateRoot, name: &str, iface: Option<&str>) -> Result<()> {
 /// The impairments of sandbox `name`, per interface, as text (e.g.
 /// `("eth0", "delay 20ms loss 30%")`): for `sbx network check`'s
 /// diagnosis and the lab graph.
-#[allow(dead_code)] // the check's diagnosis and the lab graph (other branches) call it
 pub fn describe(root: &StateRoot, name: &str) -> Vec<(String, String)> {
     load(root, name)
         .into_iter()
