@@ -39,6 +39,7 @@ enum Field {
     Name,
     Pid,
     Network,
+    Networks,
     Ip,
     Status,
     Created,
@@ -49,10 +50,11 @@ enum Field {
 }
 
 /// Every field with its template spelling and its header, in help order.
-const FIELDS: [(Field, &str, &str); 10] = [
+const FIELDS: [(Field, &str, &str); 11] = [
     (Field::Name, "Name", "NAME"),
     (Field::Pid, "PID", "PID"),
     (Field::Network, "Network", "NETWORK"),
+    (Field::Networks, "Networks", "NETWORKS"),
     (Field::Ip, "IP", "IP"),
     (Field::Status, "Status", "STATUS"),
     (Field::Created, "Created", "CREATED"),
@@ -68,8 +70,10 @@ pub struct Row<'a> {
     pub name: &'a str,
     /// Host PID of its init while it runs.
     pub pid: Option<i32>,
-    /// Its network (`None`: loopback only).
+    /// Its first network (`None`: loopback only).
     pub network: Option<&'a str>,
+    /// Every network it is on, in order (`eth0`, `eth1`, ...).
+    pub networks: Vec<&'a str>,
     /// Its address.
     pub ip: Option<Ipv4Addr>,
     /// `running`, `exited`, ... as `ps` shows it.
@@ -193,6 +197,9 @@ fn value(field: Field, row: &Row) -> String {
         Field::Name => row.name.to_string(),
         Field::Pid => opt(row.pid.map(|p| p.to_string())),
         Field::Network => row.network.unwrap_or("none").to_string(),
+        // Docker's `{{.Networks}}`: the names, comma-separated.
+        Field::Networks if row.networks.is_empty() => "none".to_string(),
+        Field::Networks => row.networks.join(","),
         Field::Ip => opt(row.ip.map(|ip| ip.to_string())),
         Field::Status => status_text(row.status, row.exit_code),
         Field::Created => row.created.map(crate::timefmt::rfc3339).unwrap_or_default(),
@@ -278,6 +285,7 @@ mod tests {
             name,
             pid: Some(42),
             network: Some("lab"),
+            networks: vec!["lab", "db"],
             ip: Some(Ipv4Addr::new(10, 1, 0, 2)),
             status: "running",
             exit_code: None,
@@ -304,11 +312,11 @@ mod tests {
     fn fields_and_escapes() {
         let cmd = vec!["sleep".to_string(), "9".to_string()];
         let t = template(
-            r"{{.Name}}\t{{ .IP }} {{.PID}}/{{.Network}} {{.Status}} {{.ExitCode}}|{{.Command}}|{{.Created}}\n",
+            r"{{.Name}}\t{{ .IP }} {{.PID}}/{{.Network}} {{.Status}} {{.ExitCode}}|{{.Command}}|{{.Created}}|{{.Networks}}\n",
         );
         assert_eq!(
             t.render(&[row("a", &cmd)]),
-            "a\t10.1.0.2 42/lab running |sleep 9|1970-01-01T00:00:00Z\n\n"
+            "a\t10.1.0.2 42/lab running |sleep 9|1970-01-01T00:00:00Z|lab,db\n\n"
         );
     }
 
