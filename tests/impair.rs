@@ -67,6 +67,47 @@ fn lost(env: &TestEnv, from: &str, to: &str, count: &str) -> f64 {
         .unwrap_or_else(|| panic!("unreadable loss: {line}"))
 }
 
+/// Makes `a` and `b` (sandbox name, address) know each other's MAC for
+/// good, so that the loss measured is that of the pings alone: the loss
+/// rules drop ARP too, and a lost ARP exchange stalls every ping queued
+/// behind it (the round trips would look far more lost than 1 - 0.7²).
+fn pin_neighbours(a: (&str, &str), b: (&str, &str)) {
+    let mac = |name: &str| {
+        let out = host(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &format!("sbx-{name}"),
+                "cat",
+                "/sys/class/net/eth0/address",
+            ],
+        );
+        text(&out.stdout).trim().to_string()
+    };
+    for ((me, _), (peer, peer_ip)) in [(a, b), (b, a)] {
+        let out = host(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &format!("sbx-{me}"),
+                "ip",
+                "neigh",
+                "replace",
+                peer_ip,
+                "lladdr",
+                &mac(peer),
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ],
+        );
+        assert!(out.status.success(), "ip neigh: {}", text(&out.stderr));
+    }
+}
+
 /// `nft list table bridge sbx` (empty when there is none).
 fn bridge_table() -> String {
     text(&host("nft", &["list", "table", "bridge", "sbx"]).stdout)
@@ -140,6 +181,7 @@ fn loss_drops_about_half_the_round_trips_and_goes_with_the_sandbox() {
     env.detach("tst-implsb", &["--network", &net, "--", "sleep", "300"]);
     let a = "10.229.1.2";
     let port = veth(&env, "tst-implsa", 0);
+    pin_neighbours(("tst-implsa", a), ("tst-implsb", "10.229.1.3"));
 
     env.ok(&["impair", "set", "tst-implsa", "--loss", "30%"]);
     let rules = bridge_table();
