@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The floors, top first; a module may import those on lower floors only.
 const FLOORS: [&[&str]; 8] = [
-    &["cli"],
+    &["cli", "lab", "oci"],
     &["sandbox"],
     &["network", "process"],
     &["spec", "net", "firewall"],
@@ -112,7 +112,7 @@ fn every_module_imports_only_lower_floors() {
 fn only_the_face_knows_clap() {
     let wrong: Vec<String> = all_sources()
         .into_iter()
-        .filter(|(top, _)| top != "cli")
+        .filter(|(top, _)| top != "cli" && top != "oci")
         .filter(|(_, path)| {
             let text = std::fs::read_to_string(path).expect("read a source file");
             text.lines()
@@ -121,7 +121,7 @@ fn only_the_face_knows_clap() {
         })
         .map(|(_, path)| path.display().to_string())
         .collect();
-    assert!(wrong.is_empty(), "clap outside src/cli/: {wrong:?}");
+    assert!(wrong.is_empty(), "clap outside the faces: {wrong:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! the state root is the floor:
 //!
 //! ```text
-//! cli                     the face: clap definitions, translation into requests, dispatch
+//! cli  oci                the faces: clap definitions, translation into requests, dispatch
 //! sandbox                 the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm
 //! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
 //! spec  net  firewall     the checked request; rtnetlink; nf_tables
@@ -34,6 +34,7 @@ mod log;
 mod model;
 mod net;
 mod network;
+mod oci;
 mod process;
 mod sandbox;
 mod spec;
@@ -43,5 +44,10 @@ mod timefmt;
 mod undo;
 
 fn main() {
-    std::process::exit(cli::main());
+    // The OCI face: argv[0] `sbx-oci`, or `sbx [--root DIR] oci ARGS`.
+    let code = match oci::selected(std::env::args_os().collect()) {
+        Some((args, root)) => oci::main(args, root),
+        None => cli::main(),
+    };
+    std::process::exit(code);
 }

@@ -10,7 +10,7 @@ use nix::unistd::symlinkat;
 use std::os::fd::OwnedFd;
 
 /// The character devices: name, major, minor.
-const DEVICES: [(&str, u64, u64); 6] = [
+pub const DEVICES: [(&str, u64, u64); 6] = [
     ("null", 1, 3),
     ("zero", 1, 5),
     ("full", 1, 7),

@@ -26,6 +26,8 @@ pub struct Command {
     hide: Option<super::title::Ranges>,
     /// The uid and gid to switch to before exec (an image's User); `None`: root.
     user: Option<(u32, u32)>,
+    /// User with groups and capability sets (OCI `process`).
+    settings: crate::model::process::ProcessSettings,
 }
 
 /// What `sbx exec`'s child shows in /proc/PID/cmdline until its execve.
@@ -36,6 +38,7 @@ impl Command {
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
         let mut command = Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
             .run_as(spec.fs.image.as_ref().and_then(|i| i.user));
+        command.settings = spec.process.clone();
         if spec.fs.rootfs.is_some() || spec.fs.image.is_some() {
             command.workdir_chain = std::path::Path::new(&spec.workdir)
                 .ancestors()
@@ -88,6 +91,7 @@ impl Command {
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
             hide: None,
             user: None,
+            settings: Default::default(),
         })
     }
 
@@ -138,6 +142,9 @@ pub fn exec(command: &Command) -> ! {
                 &format!("switch to the image's user {uid}:{gid}: {}", e.desc()),
             );
         }
+    }
+    if let Err(e) = super::settings::apply_in_command(&command.settings) {
+        fail(EXIT_SBX_FAILED, &format!("{e:#}"));
     }
     if let Err(e) = nix::unistd::chdir(command.workdir.as_str()) {
         fail(

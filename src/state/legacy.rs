@@ -99,6 +99,7 @@ impl FlatRecord {
                 caps,
                 seccomp: !self.seccomp_unconfined,
                 limits: self.limits,
+                ..SandboxSpec::default()
             },
             links,
             created: self.created,
