@@ -80,7 +80,12 @@ pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
         send(init, Signal::SIGKILL);
         init.wait_gone(CLEANUP_GRACE);
     }
-    if let Some(owner) = record.owner.filter(|_| record.status() == Status::Creating) {
+    // (A held launch, OCI's `created`, has its init already: killed above,
+    // its own sbx now cleans up, waited for below.)
+    if let Some(owner) = record
+        .owner
+        .filter(|_| record.status() == Status::Creating && record.init.is_none())
+    {
         bail!(
             "sandbox {name} is still being launched by sbx (PID {}): try again in a moment",
             owner.pid
