@@ -514,3 +514,27 @@ fn merge(value: &mut Value, patch: &Value) {
         (v, p) => *v = p.clone(),
     }
 }
+
+#[test]
+fn a_given_seccomp_profile_is_enforced() {
+    let env = TestEnv::new("ocisec");
+    let script = "mkdir /tmp/x 2>&1 | grep -o 'not permitted'; cd /tmp 2>/dev/null && echo cd-ok || echo cd-enoent; \
+                  kill -0 $$ 2>/dev/null && echo k0-ok || echo k0-denied; kill -CONT $$ && echo cont-ok";
+    let (out, err, code) = run_script(&env, "sec1", script, |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat", "arm_only_call"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["chdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2},
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                 "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}
+            ]
+        });
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "not permitted\ncd-enoent\nk0-denied\ncont-ok\n",
+        "{err}"
+    );
+}

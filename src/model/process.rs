@@ -63,6 +63,8 @@ pub struct ProcessSettings {
     pub allow_new_privileges: bool,
     /// Written to /proc/self/oom_score_adj before exec (-1000..1000).
     pub oom_score_adj: Option<i32>,
+    /// A seccomp profile enforced instead of sbx's default filter.
+    pub seccomp_profile: Option<SeccompProfile>,
 }
 
 /// Which namespaces the init makes, shares with the host or joins.
@@ -97,3 +99,61 @@ impl Namespaces {
 /// Kernel parameters set inside the sandbox's namespaces (`linux.sysctl`):
 /// only those the kernel keeps per namespace.
 pub type Sysctls = BTreeMap<String, String>;
+
+/// What a seccomp rule does to a matching call (runtime-spec's
+/// `SCMP_ACT_*`, in the kernel's precedence order, strongest first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeccompVerdict {
+    /// SECCOMP_RET_KILL_PROCESS.
+    KillProcess,
+    /// SECCOMP_RET_KILL_THREAD.
+    KillThread,
+    /// SECCOMP_RET_TRAP (SIGSYS).
+    Trap,
+    /// SECCOMP_RET_ERRNO with this errno.
+    Errno(u32),
+    /// SECCOMP_RET_TRACE with this value.
+    Trace(u32),
+    /// SECCOMP_RET_LOG.
+    Log,
+    /// SECCOMP_RET_ALLOW.
+    Allow,
+}
+
+/// One argument check of a rule (`SCMP_CMP_*`): `op` is the runtime
+/// spec's name; for `SCMP_CMP_MASKED_EQ`, `(arg & value) == value_two`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgCheck {
+    /// Argument index, 0..=5.
+    pub index: u8,
+    /// The value compared with (the mask for MASKED_EQ).
+    pub value: u64,
+    /// The expected value for MASKED_EQ.
+    pub value_two: u64,
+    /// `SCMP_CMP_EQ`, `_NE`, `_LT`, `_LE`, `_GT`, `_GE`, `_MASKED_EQ`.
+    pub op: String,
+}
+
+/// Calls by name, with what happens when one matches its checks (all of
+/// them: they are ANDed, as libseccomp does).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyscallRule {
+    /// x86_64 call names; names of other architectures are skipped, as
+    /// libseccomp does.
+    pub names: Vec<String>,
+    /// The verdict on a match.
+    pub action: SeccompVerdict,
+    /// Argument checks, all of which must hold.
+    pub args: Vec<ArgCheck>,
+}
+
+/// A seccomp profile given by the face (OCI's `linux.seccomp`), enforced
+/// instead of sbx's default filter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeccompProfile {
+    /// For calls no rule matches.
+    pub default_action: SeccompVerdict,
+    /// The rules.
+    pub syscalls: Vec<SyscallRule>,
+}

@@ -57,6 +57,16 @@ const HONOURED: &[(&str, &[&str])] = &[
             "resources",
             "sysctl",
             "rootfsPropagation",
+            "seccomp",
+        ],
+    ),
+    (
+        "linux.seccomp",
+        &[
+            "defaultAction",
+            "defaultErrnoRet",
+            "architectures",
+            "syscalls",
         ],
     ),
     ("linux.resources", &["devices", "memory", "pids", "cpu"]),
@@ -98,6 +108,16 @@ pub fn check(config: &Value) -> Result<()> {
                 };
                 bail!(
                     "config.json: {field} is not supported by sbx yet: remove it from the bundle's config"
+                );
+            }
+        }
+    }
+    let rules = config.pointer("/linux/seccomp/syscalls");
+    for rule in rules.and_then(Value::as_array).into_iter().flatten() {
+        for (key, value) in rule.as_object().into_iter().flatten() {
+            if !["names", "action", "errnoRet", "args"].contains(&key.as_str()) && is_set(value) {
+                bail!(
+                    "config.json: linux.seccomp.syscalls.{key} is not supported by sbx yet: remove it from the bundle's config"
                 );
             }
         }

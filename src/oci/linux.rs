@@ -53,6 +53,9 @@ pub fn apply(spec: &mut SandboxSpec, config: &Spec, bundle: &Path) -> Result<()>
         }
         spec.sysctl.insert(key.clone(), value.clone());
     }
+    if let Some(seccomp) = linux.seccomp() {
+        spec.process.seccomp_profile = Some(super::seccomp::profile(seccomp)?);
+    }
     for mount in config.mounts().iter().flatten() {
         super::mounts::add(spec, mount, bundle)?;
     }

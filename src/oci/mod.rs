@@ -10,6 +10,7 @@ mod config;
 mod fields;
 mod linux;
 mod mounts;
+mod seccomp;
 
 use crate::process::EXIT_SBX_FAILED;
 use args::OciCli;

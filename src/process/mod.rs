@@ -14,7 +14,9 @@ mod mount_in;
 pub mod pty;
 pub mod relay;
 pub mod seccomp;
+mod seccomp_profile;
 pub mod settings;
+mod syscalls;
 pub mod template;
 mod title;
 
