@@ -460,8 +460,8 @@ fn unhonoured_fields_and_failed_creates_leave_nothing() {
         ),
         (
             "bad2",
-            json!({"hooks": {"poststart": [{"path": "/bin/true"}]}}),
-            "hooks is not supported",
+            json!({"hooks": {"startContainer": [{"path": "/bin/true"}]}}),
+            "hooks.startContainer is not supported",
         ),
         (
             "bad3",
@@ -537,4 +537,52 @@ fn a_given_seccomp_profile_is_enforced() {
         out, "not permitted\ncd-enoent\nk0-denied\ncont-ok\n",
         "{err}"
     );
+}
+
+#[test]
+fn hooks_run_with_the_state_on_stdin() {
+    let env = TestEnv::new("ocihook");
+    let dir = env.root.with_extension("hooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hook = |name: &str| {
+        let file = dir.join(name);
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", file.display())]})
+    };
+    let bundle = Bundle::new(&env, "hook", |c| {
+        c["process"]["args"] = json!(["sleep", "60"]);
+        c["hooks"] = json!({"createRuntime": [hook("create")], "poststart": [hook("poststart")],
+                            "poststop": [hook("poststop")]});
+    });
+    let output = env.root.with_extension("out");
+    let out = create(&env, &bundle, "hook1", &[], &output);
+    assert!(out.status.success(), "{}", out.stderr);
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join(name)).expect(name)).expect("state JSON")
+    };
+    let created = read("create");
+    assert_eq!(
+        (created["id"].as_str(), created["status"].as_str()),
+        (Some("hook1"), Some("created"))
+    );
+    assert_eq!(created["pid"], state(&env, "hook1")["pid"]);
+    assert!(!dir.join("poststart").exists(), "poststart waits for start");
+    assert!(oci(&env, &["start", "hook1"]).status.success());
+    assert_eq!(read("poststart")["status"], "running");
+    assert!(oci(&env, &["delete", "--force", "hook1"]).status.success());
+    assert_eq!(read("poststop")["status"], "stopped");
+
+    // A failing createRuntime hook fails create and leaves nothing.
+    let bundle = Bundle::new(&env, "hookbad", |c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
+    });
+    let out = create(&env, &bundle, "hook2", &[], &output);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        out.stderr.contains("hooks.createRuntime[0] /bin/false"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.records().is_empty(), "{:?}", env.records());
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_file(output);
 }

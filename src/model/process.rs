@@ -157,3 +157,32 @@ pub struct SeccompProfile {
     /// The rules.
     pub syscalls: Vec<SyscallRule>,
 }
+
+/// A program run at a point of the lifecycle with the container's state
+/// JSON on its stdin (runtime-spec "POSIX-platform Hooks").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Hook {
+    /// Absolute path of the program, in the runtime's namespace.
+    pub path: PathBuf,
+    /// Its argv, argv[0] included (empty: the path alone).
+    pub args: Vec<String>,
+    /// Its whole environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Seconds before it is killed and counted as failed.
+    pub timeout: Option<u64>,
+}
+
+/// The hooks sbx runs, all in the runtime's namespaces: `createRuntime`
+/// (and the deprecated `prestart`) before `create` returns, `poststart`
+/// before `start` returns, `poststop` when the container is deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Hooks {
+    /// prestart, then createRuntime: a failure fails `create`.
+    pub create_runtime: Vec<Hook>,
+    /// After the command started: a failure is a warning.
+    pub poststart: Vec<Hook>,
+    /// After delete: a failure is a warning.
+    pub poststop: Vec<Hook>,
+}

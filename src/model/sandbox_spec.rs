@@ -69,4 +69,6 @@ pub struct SandboxSpec {
     pub bundle: Option<std::path::PathBuf>,
     /// The bundle's annotations, reported by `sbx-oci state`.
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// Programs run at points of the lifecycle (OCI `hooks`).
+    pub hooks: super::process::Hooks,
 }

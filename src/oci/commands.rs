@@ -4,7 +4,7 @@
 
 use super::args::{OciCli, OciCommand};
 use super::config;
-use crate::sandbox::held::{self, OciStatus};
+use crate::sandbox::held;
 use crate::state::{SandboxRecord, StateRoot};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The runtime spec version sbx implements (what `state` and `features` say).
-pub const OCI_VERSION: &str = "1.2.0";
+pub use held::OCI_VERSION;
 
 /// Runs one operation; its exit status.
 pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
@@ -140,24 +140,9 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         .with_context(|| format!("write --pid-file {}", path.display()))
 }
 
-/// runtime-spec's state of a container (plus runc's rootfs, created, owner).
+/// runtime-spec's state of a container (the core's).
 fn state(record: &SandboxRecord) -> Value {
-    let status = OciStatus::of(record);
-    let pid = match status {
-        OciStatus::Created | OciStatus::Running => record.init.map_or(0, |p| p.pid),
-        _ => 0,
-    };
-    json!({
-        "ociVersion": OCI_VERSION,
-        "id": record.spec.name,
-        "status": status.as_str(),
-        "pid": pid,
-        "bundle": record.spec.bundle.clone().unwrap_or_default(),
-        "rootfs": record.spec.fs.rootfs.clone().unwrap_or_default(),
-        "created": crate::timefmt::rfc3339(record.created),
-        "owner": "",
-        "annotations": record.spec.annotations,
-    })
+    held::state_json(record)
 }
 
 /// `list`: the OCI containers of this state root.

@@ -67,6 +67,20 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> 
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect::<BTreeMap<_, _>>();
     linux::apply(&mut spec, config, bundle)?;
+    if let Some(hooks) = config.hooks() {
+        let list =
+            |h: &Option<Vec<oci_spec::runtime::Hook>>| -> Result<Vec<crate::model::process::Hook>> {
+                h.iter().flatten().map(hook).collect()
+            };
+        #[allow(deprecated)]
+        let prestart = list(hooks.prestart())?;
+        spec.hooks.create_runtime = prestart;
+        spec.hooks
+            .create_runtime
+            .extend(list(hooks.create_runtime())?);
+        spec.hooks.poststart = list(hooks.poststart())?;
+        spec.hooks.poststop = list(hooks.poststop())?;
+    }
     if let Some(hostname) = config.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !spec.namespaces.makes("uts") {
             bail!(
@@ -84,6 +98,26 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> 
         spec.networks = vec![network_request(request)?];
     }
     Ok(spec)
+}
+
+/// One hook: an absolute path, its argv, env and timeout.
+fn hook(h: &oci_spec::runtime::Hook) -> Result<crate::model::process::Hook> {
+    if !h.path().is_absolute() {
+        bail!(
+            "config.json: hooks: path {} must be absolute",
+            h.path().display()
+        );
+    }
+    let timeout = match h.timeout() {
+        Some(t) if t <= 0 => bail!("config.json: hooks: timeout {t} must be positive"),
+        t => t.map(|t| t as u64),
+    };
+    Ok(crate::model::process::Hook {
+        path: h.path().clone(),
+        args: h.args().clone().unwrap_or_default(),
+        env: h.env().clone().unwrap_or_default(),
+        timeout,
+    })
 }
 
 /// `NET[,ip=ADDR]`.

@@ -18,7 +18,12 @@ const HONOURED: &[(&str, &[&str])] = &[
             "hostname",
             "annotations",
             "linux",
+            "hooks",
         ],
+    ),
+    (
+        "hooks",
+        &["prestart", "createRuntime", "poststart", "poststop"],
     ),
     ("root", &["path", "readonly"]),
     (
@@ -148,7 +153,10 @@ mod tests {
     fn unhonoured_fields_are_named() {
         let err = |v: Value| check(&v).unwrap_err().to_string();
         assert!(err(json!({"linux": {"intelRdt": {"closID": "x"}}})).contains("linux.intelRdt"));
-        assert!(err(json!({"hooks": {"prestart": [{"path": "/x"}]}})).contains(": hooks is"));
+        assert!(
+            err(json!({"hooks": {"startContainer": [{"path": "/x"}]}}))
+                .contains("hooks.startContainer is")
+        );
         assert!(
             err(json!({"process": {"apparmorProfile": "p"}})).contains("process.apparmorProfile")
         );

@@ -29,6 +29,30 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The runtime spec version sbx implements (what `state` says).
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// runtime-spec's state of a container (plus runc's rootfs, created,
+/// owner): what `state` prints and what hooks read on stdin.
+pub fn state_json(record: &SandboxRecord) -> serde_json::Value {
+    let status = OciStatus::of(record);
+    let pid = match status {
+        OciStatus::Created | OciStatus::Running => record.init.map_or(0, |p| p.pid),
+        _ => 0,
+    };
+    serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "id": record.spec.name,
+        "status": status.as_str(),
+        "pid": pid,
+        "bundle": record.spec.bundle.clone().unwrap_or_default(),
+        "rootfs": record.spec.fs.rootfs.clone().unwrap_or_default(),
+        "created": crate::timefmt::rfc3339(record.created),
+        "owner": "",
+        "annotations": record.spec.annotations,
+    })
+}
+
 /// The fifo in a held sandbox's folder that `start` writes to.
 const START_FIFO: &str = "start";
 
@@ -184,6 +208,12 @@ fn hold(
         bail!("the init's PID is unknown");
     };
     let pidfd = pidfd_open(init.pid).context("open a pidfd of the init")?;
+    // createRuntime (and prestart): the container exists, its command has
+    // not started; the state says `created`.
+    let hooks = &record.spec.hooks.create_runtime;
+    if !hooks.is_empty() {
+        super::hooks::run_all(hooks, &state_json(record), "createRuntime")?;
+    }
     if let Some(mut r) = report.take() {
         write!(r, "ok {}", init.pid).context("answer create")?;
     }
@@ -258,6 +288,10 @@ pub fn start(root: &StateRoot, name: &str) -> Result<()> {
     while Instant::now() < deadline {
         let record = find(root, name)?;
         if OciStatus::of(&record) != OciStatus::Created {
+            let hooks = &record.spec.hooks.poststart;
+            if let Err(e) = super::hooks::run_all(hooks, &state_json(&record), "poststart") {
+                crate::log::warn(&format!("{e:#}"));
+            }
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -355,5 +389,15 @@ pub fn delete(root: &StateRoot, name: &str, force: bool) -> Result<()> {
         );
         init.wait_gone(Duration::from_secs(5));
     }
-    super::control::rm(root, name, true)
+    super::control::rm(root, name, true)?;
+    let hooks = &record.spec.hooks.poststop;
+    if !hooks.is_empty() {
+        let mut state = state_json(&record);
+        state["status"] = "stopped".into();
+        state["pid"] = 0.into();
+        if let Err(e) = super::hooks::run_all(hooks, &state, "poststop") {
+            crate::log::warn(&format!("{e:#}"));
+        }
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod control;
 pub mod damaged;
 pub mod exec;
 pub mod held;
+mod hooks;
 pub mod images;
 pub mod inspect;
 pub mod kernel;
