@@ -211,11 +211,23 @@ fn delete_force_kills_and_is_idempotent() {
     });
     let output = env.root.with_extension("out");
     assert!(create(&env, &bundle, "del1", &[], &output).status.success());
-    // A created container is deleted without --force (it never ran).
+    // Only a stopped container is deleted without --force (runtime-spec).
     let out = oci(&env, &["delete", "del1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("is created, not stopped"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        status(&env, "del1"),
+        "created",
+        "a refused delete changes nothing"
+    );
+    let out = oci(&env, &["delete", "--force", "del1"]);
     assert!(
         out.status.success(),
-        "delete created: {}",
+        "delete --force created: {}",
         text(&out.stderr)
     );
     assert!(env.records().is_empty());

@@ -192,6 +192,8 @@ fn attr_bits(read_only: bool, attrs: plan::MountAttrs) -> u64 {
         (attrs.nosuid, newmount::NOSUID),
         (attrs.nodev, newmount::NODEV),
         (attrs.noexec, newmount::NOEXEC),
+        (attrs.strictatime, newmount::STRICTATIME),
+        (attrs.noatime, newmount::NOATIME),
     ] {
         if on {
             bits |= bit;
@@ -250,14 +252,22 @@ fn kernel_filesystems(root: &OwnedFd, in_rootfs: bool) -> Result<()> {
     let proc = at::ensure(root, Path::new("/proc"), Kind::Dir, in_rootfs)?;
     let fs = newmount::new_fs("proc", &[], HARD).context("mount /proc")?;
     newmount::attach(&fs, &proc).context("mount /proc")?;
+    // /dev before /sys: the order of runc's and the OCI default mounts.
+    let dev = at::ensure(root, Path::new("/dev"), Kind::Dir, in_rootfs)?;
+    if in_rootfs {
+        dev::own(&dev)?;
+    } else {
+        host_dev(root)?;
+    }
     // A fresh sysfs shows this netns's interfaces, not the host's.
     let sys = at::ensure(root, Path::new("/sys"), Kind::Dir, in_rootfs)?;
     let fs = newmount::new_fs("sysfs", &[], HARD | newmount::RDONLY).context("mount /sys")?;
-    newmount::attach(&fs, &sys).context("mount /sys")?;
-    let dev = at::ensure(root, Path::new("/dev"), Kind::Dir, in_rootfs)?;
-    if in_rootfs {
-        return dev::own(&dev);
-    }
+    newmount::attach(&fs, &sys).context("mount /sys")
+}
+
+/// The host's /dev in a sandbox on the host's root: its own devpts, ptmx,
+/// /dev/shm and /dev/mqueue.
+fn host_dev(root: &OwnedFd) -> Result<()> {
     // The host's /dev, but its terminals stay the host's: a devpts of the
     // sandbox's own on /dev/pts, and /dev/ptmx allocating from it.
     let existing = |inside: &str| {

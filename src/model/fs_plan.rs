@@ -35,6 +35,10 @@ pub struct MountAttrs {
     pub nodev: bool,
     /// MOUNT_ATTR_NOEXEC.
     pub noexec: bool,
+    /// MOUNT_ATTR_STRICTATIME.
+    pub strictatime: bool,
+    /// MOUNT_ATTR_NOATIME.
+    pub noatime: bool,
 }
 
 /// A fresh kernel filesystem mounted at `target` (OCI mounts of type

@@ -18,6 +18,9 @@ pub struct User {
     pub gid: u32,
     /// Supplementary groups (setgroups(2)); the primary group is not added.
     pub additional_gids: Vec<u32>,
+    /// The file mode creation mask (umask(2)); `None`: inherited.
+    #[serde(default)]
+    pub umask: Option<u32>,
 }
 
 /// One `setrlimit(2)`: the resource by its kernel name (`RLIMIT_NOFILE`).

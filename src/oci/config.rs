@@ -161,9 +161,6 @@ fn process_fields(spec: &mut SandboxSpec, process: &Process) -> Result<()> {
     }
     spec.workdir = cwd.to_string_lossy().into_owned();
     let user = process.user();
-    if user.umask().is_some() {
-        bail!("config.json: process.user.umask is not supported by sbx yet");
-    }
     if user.username().as_deref().is_some_and(|u| !u.is_empty()) {
         bail!("config.json: process.user.username is not supported by sbx (Windows only)");
     }
@@ -172,6 +169,7 @@ fn process_fields(spec: &mut SandboxSpec, process: &Process) -> Result<()> {
             uid: user.uid(),
             gid: user.gid(),
             additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
         }),
         allow_new_privileges: !process.no_new_privileges().unwrap_or(false),
         oom_score_adj: process.oom_score_adj(),
@@ -314,7 +312,7 @@ mod tests {
         let volume = &spec.fs.volumes[0];
         assert!(volume.read_only && volume.attrs.nosuid && !volume.single);
         let tmpfs = spec.fs.mounts.iter().find(|m| m.fstype == "tmpfs").unwrap();
-        assert_eq!(tmpfs.data, ["size=1m"]);
+        assert_eq!(tmpfs.data, ["source=tmpfs", "size=1m"]);
         assert!(tmpfs.attrs.noexec);
         let err = config(|v| {
             v["mounts"].as_array_mut().unwrap().push(

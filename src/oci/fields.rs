@@ -1,7 +1,8 @@
-//! Which `config.json` fields sbx honours (SPEC "OCI runtime"): every key
-//! present with a non-empty value must be in these lists, so a field sbx
-//! does not honour yet is an error naming it, never silently ignored —
-//! also one the `oci-spec` crate itself does not know.
+//! Which `config.json` fields sbx honours (SPEC "OCI runtime"): a field
+//! of the runtime spec that sbx does not honour yet, set to a non-empty
+//! value, is an error naming it, never silently ignored. Properties the
+//! runtime spec does not define are ignored, as its "Extensibility" rule
+//! requires of every runtime.
 
 use anyhow::{Result, bail};
 use serde_json::Value;
@@ -80,6 +81,153 @@ const HONOURED: &[(&str, &[&str])] = &[
     ("linux.resources.cpu", &["quota", "period"]),
 ];
 
+/// The fields the runtime spec (1.2) defines, by object: those of them
+/// not in [`HONOURED`] are refused when set.
+const KNOWN: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "ociVersion",
+            "root",
+            "mounts",
+            "process",
+            "hostname",
+            "domainname",
+            "hooks",
+            "annotations",
+            "linux",
+            "solaris",
+            "windows",
+            "vm",
+            "zos",
+        ],
+    ),
+    (
+        "hooks",
+        &[
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ],
+    ),
+    ("root", &["path", "readonly"]),
+    (
+        "process",
+        &[
+            "terminal",
+            "consoleSize",
+            "user",
+            "args",
+            "commandLine",
+            "env",
+            "cwd",
+            "capabilities",
+            "rlimits",
+            "noNewPrivileges",
+            "apparmorProfile",
+            "oomScoreAdj",
+            "selinuxLabel",
+            "ioPriority",
+            "scheduler",
+            "execCPUAffinity",
+        ],
+    ),
+    (
+        "process.user",
+        &["uid", "gid", "umask", "additionalGids", "username"],
+    ),
+    (
+        "process.capabilities",
+        &[
+            "bounding",
+            "effective",
+            "inheritable",
+            "permitted",
+            "ambient",
+        ],
+    ),
+    (
+        "linux",
+        &[
+            "uidMappings",
+            "gidMappings",
+            "timeOffsets",
+            "sysctl",
+            "resources",
+            "cgroupsPath",
+            "namespaces",
+            "devices",
+            "seccomp",
+            "rootfsPropagation",
+            "maskedPaths",
+            "readonlyPaths",
+            "mountLabel",
+            "intelRdt",
+            "personality",
+            "memoryPolicy",
+            "netDevices",
+        ],
+    ),
+    (
+        "linux.resources",
+        &[
+            "devices",
+            "memory",
+            "cpu",
+            "blockIO",
+            "hugepageLimits",
+            "network",
+            "pids",
+            "rdma",
+            "unified",
+        ],
+    ),
+    (
+        "linux.resources.memory",
+        &[
+            "limit",
+            "reservation",
+            "swap",
+            "kernel",
+            "kernelTCP",
+            "swappiness",
+            "disableOOMKiller",
+            "useHierarchy",
+            "checkBeforeUpdate",
+        ],
+    ),
+    ("linux.resources.pids", &["limit"]),
+    (
+        "linux.resources.cpu",
+        &[
+            "shares",
+            "quota",
+            "burst",
+            "period",
+            "realtimeRuntime",
+            "realtimePeriod",
+            "cpus",
+            "mems",
+            "idle",
+        ],
+    ),
+    (
+        "linux.seccomp",
+        &[
+            "defaultAction",
+            "defaultErrnoRet",
+            "architectures",
+            "flags",
+            "listenerPath",
+            "listenerMetadata",
+            "syscalls",
+        ],
+    ),
+];
+
 /// Whether a value counts as given: `null`, `""`, `[]`, `{}` and `false`
 /// are what generators write for "not set".
 fn is_set(value: &Value) -> bool {
@@ -93,10 +241,15 @@ fn is_set(value: &Value) -> bool {
     }
 }
 
-/// Refuses the first field of `config` that is set but not honoured,
-/// naming it as the runtime spec does (`linux.intelRdt`).
+/// Refuses the first field of `config` that the runtime spec defines and
+/// sbx does not honour, naming it as the runtime spec does
+/// (`linux.intelRdt`).
 pub fn check(config: &Value) -> Result<()> {
-    for (path, keys) in HONOURED {
+    for (path, known) in KNOWN {
+        let keys = HONOURED
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or(&[][..], |(_, k)| *k);
         let object = path
             .split('.')
             .filter(|p| !p.is_empty())
@@ -105,7 +258,7 @@ pub fn check(config: &Value) -> Result<()> {
             continue;
         };
         for (key, value) in object {
-            if !keys.contains(&key.as_str()) && is_set(value) {
+            if known.contains(&key.as_str()) && !keys.contains(&key.as_str()) && is_set(value) {
                 let field = if path.is_empty() {
                     key.clone()
                 } else {
@@ -117,22 +270,12 @@ pub fn check(config: &Value) -> Result<()> {
             }
         }
     }
-    let rules = config.pointer("/linux/seccomp/syscalls");
-    for rule in rules.and_then(Value::as_array).into_iter().flatten() {
-        for (key, value) in rule.as_object().into_iter().flatten() {
-            if !["names", "action", "errnoRet", "args"].contains(&key.as_str()) && is_set(value) {
-                bail!(
-                    "config.json: linux.seccomp.syscalls.{key} is not supported by sbx yet: remove it from the bundle's config"
-                );
-            }
-        }
-    }
     if let Some(Value::Array(mounts)) = config.get("mounts") {
         for mount in mounts {
             if let Value::Object(m) = mount {
                 for (key, value) in m {
-                    let known = ["destination", "type", "source", "options"];
-                    if !known.contains(&key.as_str()) && is_set(value) {
+                    let unhonoured = ["uidMappings", "gidMappings"];
+                    if unhonoured.contains(&key.as_str()) && is_set(value) {
                         bail!(
                             "config.json: mounts.{key} is not supported by sbx yet: remove it from the bundle's config"
                         );
@@ -168,7 +311,9 @@ mod tests {
             err(json!({"mounts": [{"destination": "/x", "uidMappings": [{"size": 1}]}]}))
                 .contains("mounts.uidMappings")
         );
-        assert!(err(json!({"frobnicate": 1})).contains("frobnicate"));
+        assert!(err(json!({"solaris": {"milestone": "x"}})).contains(": solaris is"));
+        // Not the runtime spec's: ignored (its "Extensibility" rule).
+        check(&json!({"frobnicate": 1, "linux": {"vendorThing": 2}})).unwrap();
     }
 
     #[test]

@@ -247,6 +247,8 @@ pub fn options(mount: &Mount) -> Result<Options> {
             "private" | "rprivate" | "slave" | "rslave" => {}
             // The kernel's default for every new mount.
             "relatime" => {}
+            "strictatime" => out.attrs.strictatime = true,
+            "noatime" => out.attrs.noatime = true,
             w if w.contains('=') => out.data.push(w.to_string()),
             w => bail!(
                 "config.json: mounts {}: option {w} is not supported by sbx yet",
@@ -301,10 +303,18 @@ pub fn kernel(spec: &mut SandboxSpec, mount: &Mount, fstype: &str, opts: Options
         &mount.destination().to_string_lossy(),
         "config.json: mounts destination",
     )?;
+    let mut data = opts.data;
+    if let Some(source) = mount
+        .source()
+        .as_ref()
+        .filter(|s| !s.as_os_str().is_empty())
+    {
+        data.insert(0, format!("source={}", source.display()));
+    }
     spec.fs.mounts.push(KernelMount {
         fstype: fstype.to_string(),
         target,
-        data: opts.data,
+        data,
         read_only: opts.read_only,
         attrs: opts.attrs,
     });

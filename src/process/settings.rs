@@ -128,6 +128,10 @@ pub fn apply_in_init(settings: &ProcessSettings, sysctl: &Sysctls) -> Result<()>
 /// caller's one line.
 pub fn apply_in_command(settings: &ProcessSettings) -> Result<()> {
     if let Some(user) = &settings.user {
+        if let Some(mask) = user.umask {
+            // SAFETY: umask(2) cannot fail.
+            unsafe { libc::umask(mask as libc::mode_t) };
+        }
         if settings.cap_sets.is_some() {
             nix::sys::prctl::set_keepcaps(true).context("keep capabilities across setuid")?;
         }

@@ -377,8 +377,16 @@ pub fn delete(root: &StateRoot, name: &str, force: bool) -> Result<()> {
         None => bail!("container {name} does not exist"),
     };
     let status = OciStatus::of(&record);
-    if status == OciStatus::Running && !force {
-        bail!("container {name} is running: stop it first (kill), or use delete --force");
+    // runtime-spec "delete": only a stopped container, unless forced.
+    if matches!(
+        status,
+        OciStatus::Running | OciStatus::Created | OciStatus::Creating
+    ) && !force
+    {
+        bail!(
+            "container {name} is {}, not stopped: stop it first (kill), or use delete --force",
+            status.as_str()
+        );
     }
     if status == OciStatus::Created
         && let Some(init) = record.init
