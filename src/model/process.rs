@@ -177,13 +177,16 @@ pub struct Hook {
 }
 
 /// The hooks sbx runs, all in the runtime's namespaces: `createRuntime`
-/// (and the deprecated `prestart`) before `create` returns, `poststart`
-/// before `start` returns, `poststop` when the container is deleted.
+/// before `create` returns, the deprecated `prestart` once `start` is
+/// called and before the command runs, `poststart` once the command runs
+/// and before `start` returns, `poststop` when the container is deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Hooks {
-    /// prestart, then createRuntime: a failure fails `create`.
+    /// createRuntime: a failure fails `create`.
     pub create_runtime: Vec<Hook>,
+    /// prestart: a failure fails `start` (and the container goes).
+    pub prestart: Vec<Hook>,
     /// After the command started: a failure is a warning.
     pub poststart: Vec<Hook>,
     /// After delete: a failure is a warning.

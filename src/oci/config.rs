@@ -33,6 +33,7 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 /// (absolute).
 pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> {
     crate::spec::check_id(id)?;
+    check_version(config.version())?;
     let mut spec = SandboxSpec {
         name: id.to_string(),
         // A container stays listed, `stopped`, until `delete`.
@@ -74,10 +75,8 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> 
             };
         #[allow(deprecated)]
         let prestart = list(hooks.prestart())?;
-        spec.hooks.create_runtime = prestart;
-        spec.hooks
-            .create_runtime
-            .extend(list(hooks.create_runtime())?);
+        spec.hooks.prestart = prestart;
+        spec.hooks.create_runtime = list(hooks.create_runtime())?;
         spec.hooks.poststart = list(hooks.poststart())?;
         spec.hooks.poststop = list(hooks.poststop())?;
     }
@@ -98,6 +97,23 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> 
         spec.networks = vec![network_request(request)?];
     }
     Ok(spec)
+}
+
+/// `ociVersion` must be a SemVer 1.x.y (the runtime spec's "Valid values":
+/// an invalid value is an error).
+fn check_version(version: &str) -> Result<()> {
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !numeric || parts[0] != "1" {
+        bail!(
+            "config.json: ociVersion {version:?} is not a runtime spec 1.x version (SemVer, such as 1.2.0)"
+        );
+    }
+    Ok(())
 }
 
 /// One hook: an absolute path, its argv, env and timeout.

@@ -42,7 +42,7 @@ const HONOURED: &[(&str, &[&str])] = &[
             "oomScoreAdj",
         ],
     ),
-    ("process.user", &["uid", "gid", "additionalGids"]),
+    ("process.user", &["uid", "gid", "additionalGids", "umask"]),
     (
         "process.capabilities",
         &[

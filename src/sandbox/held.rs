@@ -208,8 +208,8 @@ fn hold(
         bail!("the init's PID is unknown");
     };
     let pidfd = pidfd_open(init.pid).context("open a pidfd of the init")?;
-    // createRuntime (and prestart): the container exists, its command has
-    // not started; the state says `created`.
+    // createRuntime: the container exists, its command has not started;
+    // the state says `created`.
     let hooks = &record.spec.hooks.create_runtime;
     if !hooks.is_empty() {
         super::hooks::run_all(hooks, &state_json(record), "createRuntime")?;
@@ -241,6 +241,11 @@ fn hold(
         if fds[0].any().unwrap_or(false) {
             let mut byte = [0u8; 1];
             let _ = nix::unistd::read(&fifo, &mut byte);
+            // prestart: `start` was called, the command has not run yet.
+            let hooks = &record.spec.hooks.prestart;
+            if !hooks.is_empty() {
+                super::hooks::run_all(hooks, &state_json(record), "prestart")?;
+            }
             return Ok(true);
         }
     }
@@ -289,6 +294,11 @@ pub fn start(root: &StateRoot, name: &str) -> Result<()> {
         let record = find(root, name)?;
         if OciStatus::of(&record) != OciStatus::Created {
             let hooks = &record.spec.hooks.poststart;
+            if !hooks.is_empty()
+                && let Some(init) = record.init
+            {
+                await_exec(init.pid, deadline);
+            }
             if let Err(e) = super::hooks::run_all(hooks, &state_json(&record), "poststart") {
                 crate::log::warn(&format!("{e:#}"));
             }
@@ -297,6 +307,26 @@ pub fn start(root: &StateRoot, name: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(2));
     }
     bail!("container {name} did not start within {START_WAIT:?}")
+}
+
+/// Waits (until `deadline`) for the init's command to have exec'd: a
+/// child of the init whose name is no longer the init's (`sbx-init`, which
+/// a forked child keeps until its execve), or the init's end.
+fn await_exec(init: i32, deadline: Instant) {
+    let children = format!("/proc/{init}/task/{init}/children");
+    while Instant::now() < deadline {
+        let Ok(list) = std::fs::read_to_string(&children) else {
+            return;
+        };
+        let exec_done = list.split_whitespace().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() != "sbx-init")
+        });
+        if exec_done {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// A held or OCI sandbox's record by name (OCI ids may be longer than
