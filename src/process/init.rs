@@ -123,8 +123,11 @@ fn setup(channel: &Channel, plan: &Plan) -> anyhow::Result<Option<pty::Pty>> {
     super::settings::apply_in_init(&plan.settings, &plan.sysctl)?;
     crate::fs::setup(&plan.fs, &plan.etc_dir)?;
     let allow = plan.settings.allow_new_privileges;
-    match plan.settings.cap_sets {
-        Some(_) => super::caps::restrict_bounding(&plan.caps, allow)?,
+    match &plan.settings.cap_sets {
+        Some(sets) => {
+            super::settings::check_caps_available(sets)?;
+            super::caps::restrict_bounding(&plan.caps, allow)?
+        }
         None => super::caps::restrict_to(&plan.caps, allow)?,
     }
     // Last use of the environment was the fail point above.

@@ -150,6 +150,29 @@ pub fn apply_in_command(settings: &ProcessSettings) -> Result<()> {
     Ok(())
 }
 
+/// In the init, before it reports: every capability the command's sets ask
+/// for must be one this process has, so a set the kernel would refuse
+/// (the root here lacks CAP_SYS_RESOURCE, say) fails `create`, as with
+/// runc, instead of the command after `start`.
+pub fn check_caps_available(sets: &CapSets) -> Result<()> {
+    let have = caps::read(None, CapSet::Permitted).context("read the permitted set")?;
+    let missing: Vec<String> = (sets.permitted.iter())
+        .chain(&sets.effective)
+        .chain(&sets.ambient)
+        .filter(|c| !have.contains(c))
+        .map(|c| c.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "process.capabilities: sbx itself lacks {} here, so the command cannot have it",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The inheritable, permitted, effective and ambient sets (the bounding set
 /// was set by the init for both of them).
 fn set_caps(sets: &CapSets) -> Result<()> {
