@@ -9,7 +9,7 @@ use std::path::Path;
 const FLOORS: [&[&str]; 9] = [
     &["cli"],
     // Faces other than the CLI: below it, since the CLI dispatches to them.
-    &["lab"],
+    &["lab", "oci"],
     &["sandbox", "check"],
     &["network", "process"],
     &["spec", "net", "firewall"],
@@ -114,7 +114,7 @@ fn every_module_imports_only_lower_floors() {
 fn only_the_face_knows_clap() {
     let wrong: Vec<String> = all_sources()
         .into_iter()
-        .filter(|(top, _)| top != "cli")
+        .filter(|(top, _)| top != "cli" && top != "oci")
         .filter(|(_, path)| {
             let text = std::fs::read_to_string(path).expect("read a source file");
             text.lines()
@@ -123,7 +123,7 @@ fn only_the_face_knows_clap() {
         })
         .map(|(_, path)| path.display().to_string())
         .collect();
-    assert!(wrong.is_empty(), "clap outside src/cli/: {wrong:?}");
+    assert!(wrong.is_empty(), "clap outside the faces: {wrong:?}");
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cli                     the face: clap definitions, translation into requests, dispatch
-//! lab                     the lab face: TOML files of networks and sandboxes, as the core's requests
+//! lab  oci                the other faces: lab files; the OCI runtime (runc's command line)
 //! sandbox  check          the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm;
 //!                         reachability checks and their diagnosis
 //! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
@@ -38,6 +38,7 @@ mod log;
 mod model;
 mod net;
 mod network;
+mod oci;
 mod process;
 mod sandbox;
 mod spec;
@@ -47,5 +48,10 @@ mod timefmt;
 mod undo;
 
 fn main() {
-    std::process::exit(cli::main());
+    // The OCI face: argv[0] `sbx-oci`, or `sbx [--root DIR] oci ARGS`.
+    let code = match oci::selected(std::env::args_os().collect()) {
+        Some((args, root)) => oci::main(args, root),
+        None => cli::main(),
+    };
+    std::process::exit(code);
 }

@@ -163,6 +163,7 @@ impl SandboxSpec {
             caps,
             seccomp,
             limits,
+            ..SandboxSpec::default()
         })
     }
 }
@@ -227,6 +228,25 @@ pub fn check_name(name: &str) -> Result<()> {
     if !first_ok || !rest_ok || name.len() > 63 {
         bail!(
             "name {name:?} is not valid: use letters, digits, '_', '.', '-' (starting with a letter or digit), at most 63 characters"
+        );
+    }
+    Ok(())
+}
+
+/// The longest OCI container id sbx takes: its netns pin `sbx-ID` and its
+/// cgroup leaf `ID-PID` stay below the 255 bytes of a file name.
+pub const MAX_ID: usize = 240;
+
+/// An OCI container id (SPEC "OCI runtime": may be longer than a name):
+/// letters, digits, `_.+-`, starting with a letter or digit, at most
+/// [`MAX_ID`] bytes. Every sandbox name is one, so lookups use this rule.
+pub fn check_id(id: &str) -> Result<()> {
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c));
+    if !first_ok || !rest_ok || id.len() > MAX_ID {
+        bail!(
+            "id {id:?} is not valid: use letters, digits, '_', '.', '+', '-' (starting with a letter or digit), at most {MAX_ID} characters"
         );
     }
     Ok(())

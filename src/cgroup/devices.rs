@@ -101,7 +101,6 @@ impl Rule {
 
     /// Whether this rule grants `access` to the device (the reference the
     /// BPF program and the v1 lines are tested against).
-    #[cfg(test)]
     pub fn allows(&self, kind: Kind, major: u32, minor: u32, access: u32) -> bool {
         self.kind == kind
             && self.major.is_none_or(|m| m == major)
@@ -141,8 +140,8 @@ pub fn apply_v1(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether the allow list grants `access` to the device.
-#[cfg(test)]
+/// Whether the allow list grants `access` to the device (also what an OCI
+/// bundle's `linux.resources.devices` may allow).
 pub fn allowed(kind: Kind, major: u32, minor: u32, access: u32) -> bool {
     ALLOWED.iter().any(|r| r.allows(kind, major, minor, access))
 }

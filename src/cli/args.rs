@@ -35,6 +35,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new sandbox.
     Run(Box<RunArgs>),
+    /// Act as an OCI runtime with runc's command line (as sbx-oci does): see 'sbx oci --help'.
+    Oci {
+        /// runc's command and options.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// List sandboxes.
     Ps(PsArgs),
     /// Run a command inside a running sandbox.

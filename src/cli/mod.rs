@@ -97,6 +97,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Rm { force, names } => {
             control::each(names, |n| control::rm(&root, n, *force)).map(|()| 0)
         }
+        // `main` hands `sbx [OPTIONS] oci ...` to the OCI face before clap.
+        Command::Oci { .. } => {
+            anyhow::bail!("sbx oci: write it as 'sbx oci ARGS' (see 'sbx oci --help')")
+        }
         Command::Inspect { name } => sandbox::inspect::inspect(&root, name).map(|()| 0),
         Command::Prune => {
             // What dead image loads and pulls left in the store's tmp/ too.

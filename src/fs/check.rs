@@ -152,6 +152,7 @@ mod tests {
                     source: s.to_path_buf(),
                     target: t.into(),
                     read_only: false,
+                    ..Volume::default()
                 })
                 .collect(),
             read_only: false,

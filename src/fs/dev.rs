@@ -10,7 +10,7 @@ use nix::unistd::symlinkat;
 use std::os::fd::OwnedFd;
 
 /// The character devices: name, major, minor.
-const DEVICES: [(&str, u64, u64); 6] = [
+pub const DEVICES: [(&str, u64, u64); 6] = [
     ("null", 1, 3),
     ("zero", 1, 5),
     ("full", 1, 7),
@@ -97,7 +97,7 @@ pub fn devpts(pts: &OwnedFd) -> Result<OwnedFd> {
 pub fn shm_and_mqueue(shm: Option<&OwnedFd>, mqueue: Option<&OwnedFd>) -> Result<()> {
     let hard = newmount::NOSUID | newmount::NODEV | newmount::NOEXEC;
     if let Some(shm) = shm {
-        let fs = newmount::new_fs("tmpfs", &["mode=1777", "size=65536k"], hard)
+        let fs = newmount::new_fs("tmpfs", &["source=shm", "mode=1777", "size=65536k"], hard)
             .context("mount /dev/shm")?;
         newmount::attach(&fs, shm).context("mount /dev/shm")?;
     }

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use nix::mount::{MsFlags, mount};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Hidden: files get /dev/null over them, folders an empty read-only tmpfs.
 const MASKED: [&str; 10] = [
@@ -29,9 +29,19 @@ const READ_ONLY: [&str; 5] = [
 ];
 
 /// Applies both lists to the sandbox's (already final) root; paths this
-/// kernel does not have are skipped.
-pub fn apply() -> Result<()> {
-    for path in MASKED.map(Path::new) {
+/// kernel does not have are skipped. `masked`/`read_only`: the lists an
+/// OCI bundle gave (`linux.maskedPaths`, `linux.readonlyPaths`), else
+/// Docker's above.
+pub fn apply(masked: Option<&[PathBuf]>, read_only: Option<&[PathBuf]>) -> Result<()> {
+    let masked: Vec<&Path> = match masked {
+        Some(list) => list.iter().map(PathBuf::as_path).collect(),
+        None => MASKED.iter().map(Path::new).collect(),
+    };
+    let read_only: Vec<&Path> = match read_only {
+        Some(list) => list.iter().map(PathBuf::as_path).collect(),
+        None => READ_ONLY.iter().map(Path::new).collect(),
+    };
+    for path in masked {
         let Ok(meta) = path.symlink_metadata() else {
             continue;
         };
@@ -54,7 +64,7 @@ pub fn apply() -> Result<()> {
         };
         result.with_context(|| format!("mask {}", path.display()))?;
     }
-    for path in READ_ONLY.map(Path::new) {
+    for path in read_only {
         if path.symlink_metadata().is_err() {
             continue;
         }

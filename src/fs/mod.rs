@@ -8,6 +8,8 @@
 pub mod at;
 pub mod check;
 mod dev;
+/// The device nodes of a rootfs's own /dev: (name, major, minor), character devices.
+pub use dev::DEVICES as DEV_NODES;
 pub mod etc_files;
 pub mod hosts;
 mod masks;
@@ -57,7 +59,7 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         .volumes
         .iter()
         .map(|v| {
-            newmount::clone_path(&v.source, true)
+            newmount::clone_path(&v.source, !v.single)
                 .with_context(|| format!("mount volume {}", v.source.display()))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -104,32 +106,30 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
     // Volumes and tmpfs mounts, parents first (a stable sort by depth, as
     // runc does), so one nested in another is mounted inside it, not hidden
     // under it: `-v X:/data/sub --tmpfs /data` keeps the volume visible.
-    let mut mounts: Vec<(&Path, Option<(&plan::Volume, _)>)> = plan
+    let mut mounts: Vec<(&Path, Planned)> = plan
         .volumes
         .iter()
         .zip(volume_trees)
-        .map(|(v, tree)| (v.target.as_path(), Some((v, tree))))
-        .chain(plan.tmpfs.iter().map(|t| (t.as_path(), None)))
+        .map(|(v, tree)| (v.target.as_path(), Planned::Volume(v, tree)))
+        .chain(plan.tmpfs.iter().map(|t| (t.as_path(), Planned::Tmpfs)))
+        .chain((plan.mounts.iter()).map(|m| (m.target.as_path(), Planned::Kernel(m))))
         .collect();
     mounts.sort_by_key(|(target, _)| target.components().count());
     for (target_path, mount) in mounts {
         match mount {
-            Some((volume, tree)) => {
+            Planned::Kernel(m) => kernel_mount(&root, m, in_rootfs)?,
+            Planned::Volume(volume, tree) => {
                 let kind = if at::is_dir(&tree)? {
                     Kind::Dir
                 } else {
                     Kind::File
                 };
                 let target = at::ensure(&root, target_path, kind, in_rootfs)?;
-                let attrs = if volume.read_only {
-                    newmount::RDONLY
-                } else {
-                    0
-                };
+                let attrs = attr_bits(volume.read_only, volume.attrs);
                 newmount::bind_tree(tree, &volume.source, &target, attrs)
                     .with_context(|| format!("mount volume {}", volume.source.display()))?;
             }
-            None => {
+            Planned::Tmpfs => {
                 let target = at::ensure(&root, target_path, Kind::Dir, in_rootfs)?;
                 let fs =
                     newmount::new_fs("tmpfs", &["mode=1777"], newmount::NOSUID | newmount::NODEV)
@@ -172,8 +172,45 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
     if in_rootfs {
         pivot(&root)?;
     }
-    masks::apply()?;
+    masks::apply(plan.masked_paths.as_deref(), plan.readonly_paths.as_deref())?;
     Ok(())
+}
+
+/// One mount of the depth-sorted list: a volume (with its source taken
+/// early), a `--tmpfs`, or another fresh kernel filesystem.
+enum Planned<'a> {
+    Volume(&'a plan::Volume, OwnedFd),
+    Tmpfs,
+    Kernel(&'a plan::KernelMount),
+}
+
+/// mount_setattr(2) bits for a mount's read-only flag and attributes.
+fn attr_bits(read_only: bool, attrs: plan::MountAttrs) -> u64 {
+    let mut bits = 0;
+    for (on, bit) in [
+        (read_only, newmount::RDONLY),
+        (attrs.nosuid, newmount::NOSUID),
+        (attrs.nodev, newmount::NODEV),
+        (attrs.noexec, newmount::NOEXEC),
+        (attrs.strictatime, newmount::STRICTATIME),
+        (attrs.noatime, newmount::NOATIME),
+    ] {
+        if on {
+            bits |= bit;
+        }
+    }
+    bits
+}
+
+/// A fresh filesystem of `m.fstype` (tmpfs, proc, sysfs, mqueue, devpts,
+/// cgroup2) on its target, made in the rootfs when missing.
+fn kernel_mount(root: &OwnedFd, m: &plan::KernelMount, in_rootfs: bool) -> Result<()> {
+    let what = || format!("mount {} on {}", m.fstype, m.target.display());
+    let target = at::ensure(root, &m.target, Kind::Dir, in_rootfs).with_context(what)?;
+    let data: Vec<&str> = m.data.iter().map(String::as_str).collect();
+    let fs =
+        newmount::new_fs(&m.fstype, &data, attr_bits(m.read_only, m.attrs)).with_context(what)?;
+    newmount::attach(&fs, &target).with_context(what)
 }
 
 /// Before a read-only root is made read-only, the mount points sbx needs
@@ -194,6 +231,7 @@ fn make_mount_points(root: &OwnedFd, plan: &FsPlan) -> Result<()> {
         targets.push((&v.target, kind));
     }
     targets.extend(plan.tmpfs.iter().map(|t| (t.as_path(), Kind::Dir)));
+    targets.extend(plan.mounts.iter().map(|m| (m.target.as_path(), Kind::Dir)));
     let covers: Vec<&Path> = targets.iter().map(|(p, _)| *p).collect();
     let etc: Vec<_> = etc_files::FILES
         .iter()
@@ -214,14 +252,22 @@ fn kernel_filesystems(root: &OwnedFd, in_rootfs: bool) -> Result<()> {
     let proc = at::ensure(root, Path::new("/proc"), Kind::Dir, in_rootfs)?;
     let fs = newmount::new_fs("proc", &[], HARD).context("mount /proc")?;
     newmount::attach(&fs, &proc).context("mount /proc")?;
+    // /dev before /sys: the order of runc's and the OCI default mounts.
+    let dev = at::ensure(root, Path::new("/dev"), Kind::Dir, in_rootfs)?;
+    if in_rootfs {
+        dev::own(&dev)?;
+    } else {
+        host_dev(root)?;
+    }
     // A fresh sysfs shows this netns's interfaces, not the host's.
     let sys = at::ensure(root, Path::new("/sys"), Kind::Dir, in_rootfs)?;
     let fs = newmount::new_fs("sysfs", &[], HARD | newmount::RDONLY).context("mount /sys")?;
-    newmount::attach(&fs, &sys).context("mount /sys")?;
-    let dev = at::ensure(root, Path::new("/dev"), Kind::Dir, in_rootfs)?;
-    if in_rootfs {
-        return dev::own(&dev);
-    }
+    newmount::attach(&fs, &sys).context("mount /sys")
+}
+
+/// The host's /dev in a sandbox on the host's root: its own devpts, ptmx,
+/// /dev/shm and /dev/mqueue.
+fn host_dev(root: &OwnedFd) -> Result<()> {
     // The host's /dev, but its terminals stay the host's: a devpts of the
     // sandbox's own on /dev/pts, and /dev/ptmx allocating from it.
     let existing = |inside: &str| {

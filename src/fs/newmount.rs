@@ -29,6 +29,8 @@ pub const NODEV: u64 = 0x4;
 pub const NOEXEC: u64 = 0x8;
 /// `MOUNT_ATTR_STRICTATIME`: atime always updated (what /dev gets).
 pub const STRICTATIME: u64 = 0x20;
+/// `MOUNT_ATTR_NOATIME`.
+pub const NOATIME: u64 = 0x10;
 
 /// `struct mount_attr` of linux/mount.h (`MOUNT_ATTR_SIZE_VER0`, 32 bytes).
 #[repr(C)]
@@ -85,7 +87,14 @@ pub fn new_fs(fstype: &str, options: &[&str], attrs: u64) -> Result<OwnedFd> {
     // SAFETY: a NUL-terminated name alive for the call.
     let rc = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
     let context = owned(rc).with_context(|| format!("open a {fstype} filesystem"))?;
-    for option in options {
+    // The source /proc/self/mountinfo shows ("proc", "sysfs", ...; `none`
+    // otherwise), as mount(8), runc and the runtime-tools suite expect;
+    // an explicit `source=` option wins.
+    let default_source = format!("source={fstype}");
+    let has_source = options.iter().any(|o| o.starts_with("source="));
+    let defaults = [default_source.as_str()];
+    let first: &[&str] = if has_source { &[] } else { &defaults };
+    for option in first.iter().chain(options) {
         let (key, value) = match option.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (*option, None),

@@ -6,8 +6,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
 
-/// One `-v SRC:DST[:ro]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One `-v SRC:DST[:ro]` (or an OCI bind mount, with its options).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
     /// Host path (absolute).
     pub source: PathBuf,
@@ -15,6 +15,46 @@ pub struct Volume {
     pub target: PathBuf,
     /// Mounted read-only.
     pub read_only: bool,
+    /// Mount attributes beyond read-only (OCI mount options `nosuid`,
+    /// `nodev`, `noexec`).
+    #[serde(default)]
+    pub attrs: MountAttrs,
+    /// Only the source mount itself, not the mounts below it (OCI `bind`
+    /// as opposed to `rbind`; `-v` is recursive).
+    #[serde(default)]
+    pub single: bool,
+}
+
+/// mount_setattr(2)'s flags a mount may ask for, besides read-only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MountAttrs {
+    /// MOUNT_ATTR_NOSUID.
+    pub nosuid: bool,
+    /// MOUNT_ATTR_NODEV.
+    pub nodev: bool,
+    /// MOUNT_ATTR_NOEXEC.
+    pub noexec: bool,
+    /// MOUNT_ATTR_STRICTATIME.
+    pub strictatime: bool,
+    /// MOUNT_ATTR_NOATIME.
+    pub noatime: bool,
+}
+
+/// A fresh kernel filesystem mounted at `target` (OCI mounts of type
+/// tmpfs, proc, sysfs, mqueue, devpts elsewhere than sbx's own).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelMount {
+    /// Filesystem type (fsopen(2) name).
+    pub fstype: String,
+    /// Path inside the sandbox.
+    pub target: PathBuf,
+    /// Filesystem options (`size=64m`, `mode=755`), passed to fsconfig(2).
+    pub data: Vec<String>,
+    /// Read-only.
+    pub read_only: bool,
+    /// nosuid, nodev, noexec.
+    pub attrs: MountAttrs,
 }
 
 /// The whole filesystem request of a sandbox.
@@ -37,6 +77,16 @@ pub struct FsPlan {
     /// The upper layer lives in the sandbox's folder and goes with it.
     #[serde(default)]
     pub overlay: Vec<PathBuf>,
+    /// Fresh kernel filesystems mounted like tmpfs mounts (OCI `mounts`).
+    #[serde(default)]
+    pub mounts: Vec<KernelMount>,
+    /// Paths hidden (files under /dev/null, folders under an empty
+    /// read-only tmpfs); `None`: Docker's list (`fs::masks`).
+    #[serde(default)]
+    pub masked_paths: Option<Vec<PathBuf>>,
+    /// Paths made read-only; `None`: Docker's list.
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<PathBuf>>,
 }
 
 /// Which image a sandbox runs.
@@ -84,6 +134,7 @@ impl Volume {
             source,
             target,
             read_only,
+            ..Volume::default()
         })
     }
 }
@@ -122,7 +173,8 @@ mod tests {
             Volume {
                 source: "/tmp".into(),
                 target: "/data".into(),
-                read_only: true
+                read_only: true,
+                ..Volume::default()
             }
         );
         assert!(!Volume::parse("/tmp:/data").unwrap().read_only);

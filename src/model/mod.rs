@@ -6,6 +6,7 @@
 pub mod fs_plan;
 mod limits;
 pub mod ports;
+pub mod process;
 mod sandbox_spec;
 mod subnet;
 

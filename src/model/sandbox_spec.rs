@@ -62,4 +62,18 @@ pub struct SandboxSpec {
     /// sbx acts on it but `sbx lab`, whose sandboxes carry `lab=NAME`
     /// (SPEC "Labs").
     pub labels: BTreeMap<String, String>,
+    /// User, rlimits, capability sets, new privileges, OOM score (OCI's
+    /// `process`; `sbx run`'s defaults when absent).
+    pub process: super::process::ProcessSettings,
+    /// Namespaces made, shared or joined by path (OCI's `linux.namespaces`).
+    pub namespaces: super::process::Namespaces,
+    /// Namespaced kernel parameters (OCI's `linux.sysctl`).
+    pub sysctl: super::process::Sysctls,
+    /// The OCI bundle it was created from (SPEC "OCI runtime"); `None` for
+    /// `sbx run`'s sandboxes.
+    pub bundle: Option<std::path::PathBuf>,
+    /// The bundle's annotations, reported by `sbx-oci state`.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Programs run at points of the lifecycle (OCI `hooks`).
+    pub hooks: super::process::Hooks,
 }

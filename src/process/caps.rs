@@ -8,8 +8,20 @@ use caps::{CapSet, Capability, CapsHashSet};
 /// Limits this process (and everything it execs) to `keep`: the bounding set
 /// first (it caps what any later exec can gain), then the inheritable,
 /// permitted and effective sets; finally `no_new_privs`, so no setuid binary
-/// or file capability can win anything back.
-pub fn restrict_to(keep: &[Capability]) -> Result<()> {
+/// or file capability can win anything back (unless `allow_new_privileges`:
+/// OCI's `noNewPrivileges: false`).
+pub fn restrict_to(keep: &[Capability], allow_new_privileges: bool) -> Result<()> {
+    restrict(keep, true, allow_new_privileges)
+}
+
+/// Only the bounding set, the ambient set and `no_new_privs`: for the init
+/// of a sandbox whose command sets its own four other sets (OCI's five
+/// sets, see `settings`), which may need CAP_SETUID to switch user first.
+pub fn restrict_bounding(keep: &[Capability], allow_new_privileges: bool) -> Result<()> {
+    restrict(keep, false, allow_new_privileges)
+}
+
+fn restrict(keep: &[Capability], own_sets: bool, allow_new_privileges: bool) -> Result<()> {
     let keep: CapsHashSet = keep.iter().copied().collect();
     // One PR_CAPBSET_DROP per capability not kept (no read first: the
     // launch pays for every syscall here).
@@ -30,7 +42,12 @@ pub fn restrict_to(keep: &[Capability]) -> Result<()> {
             return Err(err).with_context(|| format!("drop {cap} from the bounding set"));
         }
     }
-    for set in [CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+    let own = if own_sets {
+        &[CapSet::Inheritable, CapSet::Effective, CapSet::Permitted][..]
+    } else {
+        &[]
+    };
+    for &set in own {
         let current =
             caps::read(None, set).with_context(|| format!("read capability set {set:?}"))?;
         let target: CapsHashSet = current.intersection(&keep).copied().collect();
@@ -38,5 +55,8 @@ pub fn restrict_to(keep: &[Capability]) -> Result<()> {
     }
     // Root needs no ambient capabilities; none may be inherited either.
     caps::clear(None, CapSet::Ambient).context("clear the ambient set")?;
+    if allow_new_privileges {
+        return Ok(());
+    }
     nix::sys::prctl::set_no_new_privs().context("set no_new_privs")
 }

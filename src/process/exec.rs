@@ -26,6 +26,10 @@ pub struct Command {
     hide: Option<super::title::Ranges>,
     /// The uid and gid to switch to before exec (an image's User); `None`: root.
     user: Option<(u32, u32)>,
+    /// User with groups and capability sets (OCI `process`).
+    settings: crate::model::process::ProcessSettings,
+    /// A given seccomp profile, compiled (OCI `linux.seccomp`).
+    profile: Vec<seccompiler::BpfProgram>,
 }
 
 /// What `sbx exec`'s child shows in /proc/PID/cmdline until its execve.
@@ -36,6 +40,10 @@ impl Command {
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
         let mut command = Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
             .run_as(spec.fs.image.as_ref().and_then(|i| i.user));
+        command.settings = spec.process.clone();
+        if let Some(profile) = &spec.process.seccomp_profile {
+            command.profile = super::seccomp_profile::compile(profile)?;
+        }
         if spec.fs.rootfs.is_some() || spec.fs.image.is_some() {
             command.workdir_chain = std::path::Path::new(&spec.workdir)
                 .ancestors()
@@ -88,6 +96,8 @@ impl Command {
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
             hide: None,
             user: None,
+            settings: Default::default(),
+            profile: Vec::new(),
         })
     }
 
@@ -139,6 +149,15 @@ pub fn exec(command: &Command) -> ! {
             );
         }
     }
+    // Without no_new_privs a filter needs CAP_SYS_ADMIN: installed while
+    // this process still has it, before the user and capability switch.
+    let profile_first = command.settings.allow_new_privileges;
+    if profile_first {
+        install_profile(command);
+    }
+    if let Err(e) = super::settings::apply_in_command(&command.settings) {
+        fail(EXIT_SBX_FAILED, &format!("{e:#}"));
+    }
     if let Err(e) = nix::unistd::chdir(command.workdir.as_str()) {
         fail(
             EXIT_SBX_FAILED,
@@ -157,6 +176,9 @@ pub fn exec(command: &Command) -> ! {
         && let Err(e) = super::seccomp::install(filter)
     {
         fail(EXIT_SBX_FAILED, &format!("{e:#}"));
+    }
+    if !profile_first {
+        install_profile(command);
     }
     let candidates: Vec<CString> = if command.program.contains('/') {
         CString::new(command.program.as_str()).into_iter().collect()
@@ -204,6 +226,15 @@ fn starts_with_shebang(path: &std::ffi::CStr) -> Option<bool> {
     let mut head = [0u8; 2];
     let n = nix::unistd::read(&fd, &mut head).unwrap_or(0);
     Some(n == 2 && &head == b"#!")
+}
+
+/// Installs the given profile's filters, or ends this process saying why.
+fn install_profile(command: &Command) {
+    for prog in &command.profile {
+        if let Err(e) = super::seccomp_profile::install(prog) {
+            fail(EXIT_SBX_FAILED, &format!("{e:#}"));
+        }
+    }
 }
 
 fn fail(code: i32, message: &str) -> ! {

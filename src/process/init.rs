@@ -14,8 +14,8 @@ use std::path::PathBuf;
 
 /// What the init sets up before it starts the command.
 pub struct Plan {
-    /// UTS hostname.
-    pub hostname: String,
+    /// UTS hostname; `None`: left alone (the UTS namespace is not its own).
+    pub hostname: Option<String>,
     /// Folder holding the private /etc files.
     pub etc_dir: PathBuf,
     /// Root, volumes, read-only root, tmpfs mounts.
@@ -24,6 +24,14 @@ pub struct Plan {
     pub caps: Vec<caps::Capability>,
     /// Give the command a pty of the sandbox's own, on these stdio places.
     pub terminal: Option<pty::Stdio>,
+    /// Rlimits, OOM score, new privileges (OCI `process`).
+    pub settings: crate::model::process::ProcessSettings,
+    /// Namespaced sysctls to set.
+    pub sysctl: crate::model::process::Sysctls,
+    /// Namespaces to join, opened by the parent.
+    pub joined: Vec<(nix::sched::CloneFlags, std::os::fd::OwnedFd)>,
+    /// Make a cgroup namespace once in its cgroups.
+    pub own_cgroup: bool,
 }
 
 /// The name the init shows in /proc/1/comm and /proc/1/cmdline.
@@ -38,7 +46,10 @@ pub fn run(
 ) -> i32 {
     // Into the sandbox's cgroups before anything else: from here on its
     // device list and limits hold.
-    if let Err(e) = cgroups.join() {
+    let joined = cgroups
+        .join()
+        .and_then(|()| super::settings::enter_namespaces(&plan.joined, plan.own_cgroup));
+    if let Err(e) = joined {
         let message = format!("{e:#}");
         let _ = channel.send(&ToParent::Failed { message }, None);
         return EXIT_SBX_FAILED;
@@ -104,9 +115,21 @@ fn setup(channel: &Channel, plan: &Plan) -> anyhow::Result<Option<pty::Pty>> {
     close_from(3, Some(channel.as_fd().as_raw_fd()), Disposal::Close, true)
         .context("close the descriptors sbx inherited")?;
     crate::crash::fail_point("init")?;
-    nix::unistd::sethostname(&plan.hostname).context("set the hostname")?;
+    if let Some(hostname) = &plan.hostname {
+        nix::unistd::sethostname(hostname).context("set the hostname")?;
+    }
+    // Through the host's /proc, still mounted: its net and IPC sysctls are
+    // those of this process's (new) namespaces.
+    super::settings::apply_in_init(&plan.settings, &plan.sysctl)?;
     crate::fs::setup(&plan.fs, &plan.etc_dir)?;
-    super::caps::restrict_to(&plan.caps)?;
+    let allow = plan.settings.allow_new_privileges;
+    match &plan.settings.cap_sets {
+        Some(sets) => {
+            super::settings::check_caps_available(sets)?;
+            super::caps::restrict_bounding(&plan.caps, allow)?
+        }
+        None => super::caps::restrict_to(&plan.caps, allow)?,
+    }
     // Last use of the environment was the fail point above.
     super::title::set(TITLE.as_bytes()).context("hide sbx's command line from the sandbox")?;
     if plan.terminal.is_none() {

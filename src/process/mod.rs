@@ -14,6 +14,9 @@ mod mount_in;
 pub mod pty;
 pub mod relay;
 pub mod seccomp;
+mod seccomp_profile;
+pub mod settings;
+mod syscalls;
 pub mod template;
 mod title;
 
@@ -82,18 +85,26 @@ pub fn spawn(
 ) -> Result<Child> {
     let (parent_end, init_end) = channel::pair()?;
     let command = exec::Command::new(spec)?;
+    let namespaces = &spec.namespaces;
     let plan = init::Plan {
-        hostname: spec.hostname.clone(),
+        hostname: (namespaces.makes("uts") && !spec.hostname.is_empty())
+            .then(|| spec.hostname.clone()),
         etc_dir: etc_dir.to_path_buf(),
         fs: spec.fs.clone(),
         caps: spec.caps.clone(),
         terminal,
+        settings: spec.process.clone(),
+        sysctl: spec.sysctl.clone(),
+        joined: settings::open_joined(namespaces)?,
+        own_cgroup: namespaces.own_cgroup,
     };
-    let flags = CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWPID;
+    // The mount namespace always; the others unless shared or joined.
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    for kind in ["network", "uts", "ipc", "pid"] {
+        if namespaces.makes(kind) {
+            flags |= settings::clone_flag(kind).unwrap_or(CloneFlags::empty());
+        }
+    }
     // The stack is only reserved address space until the child touches it.
     let mut stack = vec![0u8; 1 << 20];
     let child_main = Box::new(|| {

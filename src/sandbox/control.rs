@@ -66,7 +66,7 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 /// Removes a sandbox's record (and anything the kernel still holds for it);
 /// a running one only with `force`, which kills it first.
 pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
-    crate::spec::check_name(name)?;
+    crate::spec::check_id(name)?;
     if let Entry::Unreadable(unreadable) = root.sandbox_entry(name) {
         let removed = rm_damaged(root, Damaged::probe(unreadable), force);
         cleanup::release_template(&Host, root);
@@ -80,7 +80,12 @@ pub fn rm(root: &StateRoot, name: &str, force: bool) -> Result<()> {
         send(init, Signal::SIGKILL);
         init.wait_gone(CLEANUP_GRACE);
     }
-    if let Some(owner) = record.owner.filter(|_| record.status() == Status::Creating) {
+    // (A held launch, OCI's `created`, has its init already: killed above,
+    // its own sbx now cleans up, waited for below.)
+    if let Some(owner) = record
+        .owner
+        .filter(|_| record.status() == Status::Creating && record.init.is_none())
+    {
         bail!(
             "sandbox {name} is still being launched by sbx (PID {}): try again in a moment",
             owner.pid

@@ -124,7 +124,7 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
                 eprintln!("sbx: make the sandbox's terminal the command's: {e}");
                 std::process::exit(process::EXIT_SBX_FAILED);
             }
-            if let Err(e) = caps::restrict_to(&keep) {
+            if let Err(e) = caps::restrict_to(&keep, false) {
                 eprintln!("sbx: {e:#}");
                 std::process::exit(process::EXIT_SBX_FAILED);
             }

@@ -95,6 +95,25 @@ pub fn start(
     nl: Netlink,
     terminal: Option<process::pty::Stdio>,
 ) -> Result<Started> {
+    start_held(root, reservation, spec, nl, terminal, None)
+}
+
+/// What holds a launch between the init's report and its release (OCI's
+/// `create` until `start`, see `held`): given the record with the init's
+/// PID, it answers `Ok(true)` to go on, `Ok(false)` when the init died
+/// while held (the sandbox then ends like any other), or an error, which
+/// undoes the launch.
+pub type Hold<'a> = &'a mut dyn FnMut(&SandboxRecord) -> Result<bool>;
+
+/// [`start`], held by `hold` (when given) before the release.
+pub fn start_held(
+    root: &StateRoot,
+    reservation: reserve::Reservation,
+    spec: &SandboxSpec,
+    nl: Netlink,
+    terminal: Option<process::pty::Stdio>,
+    hold: Option<Hold>,
+) -> Result<Started> {
     let mut record = reservation.record;
     // What the launch has made so far, for its one undo: the init once
     // cloned; the netns pin unless another state root's file was in its way.
@@ -156,8 +175,19 @@ pub fn start(
     };
     crate::crash::point("network");
 
-    record.state = SandboxState::Running;
     record.init = ProcessId::of(pid.as_raw());
+    if let Some(hold) = hold
+        && !hold(&record)?
+    {
+        // Ended while held: nothing to release; the caller reaps it.
+        undo.commit();
+        return Ok(Started {
+            record,
+            pid,
+            terminal: master,
+        });
+    }
+    record.state = SandboxState::Running;
     // Not a rewrite of the record: one symlink naming the init, whose
     // liveness the kernel tells (see `StateRoot::mark_running`).
     match record.init {
@@ -189,6 +219,10 @@ fn pin_and_wire(
     record: &SandboxRecord,
     networks: &[(crate::state::NetworkRecord, crate::network::Attachment)],
 ) -> Result<()> {
+    if !record.spec.namespaces.own_network() {
+        // A shared or joined netns is somebody else's: not pinned, not wired.
+        return Ok(());
+    }
     let netns_path = record
         .netns
         .clone()

@@ -7,6 +7,8 @@ pub mod connect;
 pub mod control;
 pub mod damaged;
 pub mod exec;
+pub mod held;
+mod hooks;
 pub mod images;
 pub mod impair;
 pub mod inspect;
@@ -28,7 +30,7 @@ use anyhow::{Result, bail};
 
 /// A sandbox's record by name, or the user error naming it.
 pub fn find(root: &StateRoot, name: &str) -> Result<SandboxRecord> {
-    crate::spec::check_name(name)?;
+    crate::spec::check_id(name)?;
     match root.sandbox(name)? {
         Some(record) => Ok(record),
         None => bail!("no such sandbox: {name} (see 'sbx ps -a')"),

@@ -207,7 +207,7 @@ fn finish_reservation(
         state: SandboxState::Creating,
         owner: ProcessId::current(),
         init: None,
-        netns: Some(netns::path_for(&spec.name)),
+        netns: (spec.namespaces.own_network()).then(|| netns::path_for(&spec.name)),
         exit_code: None,
         cgroups: Vec::new(),
         nft_elements: true,

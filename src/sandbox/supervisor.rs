@@ -163,7 +163,7 @@ fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pi
 /// whoever ran `sbx run -d` (a build's jobserver pipes, a shell's saved
 /// fds), except `keep`: the supervisor lives as long as the sandbox and
 /// holds only what it opens itself (the log, its pipes).
-fn close_inherited(keep: RawFd) {
+pub(super) fn close_inherited(keep: RawFd) {
     use crate::process::fds::{Disposal, close_from};
     let _ = close_from(3, Some(keep), Disposal::Close, true);
 }

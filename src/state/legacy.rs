@@ -99,7 +99,7 @@ impl FlatRecord {
                 caps,
                 seccomp: !self.seccomp_unconfined,
                 limits: self.limits,
-                labels: Default::default(),
+                ..SandboxSpec::default()
             },
             links,
             created: self.created,

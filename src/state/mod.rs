@@ -213,8 +213,10 @@ impl StateRoot {
         match std::fs::read(&path) {
             Ok(bytes) => match SandboxRecord::from_json(&bytes) {
                 Ok(mut record) if record.spec.name == name => {
-                    if record.init.is_none()
-                        && let Some(init) = read_init(&dir)
+                    // A held launch (OCI `created`) wrote its init into the
+                    // record already; the link says it was released since.
+                    if let Some(init) = read_init(&dir)
+                        && record.init.is_none_or(|i| i == init)
                     {
                         record.init = Some(init);
                         if record.state == SandboxState::Creating {

@@ -1,0 +1,230 @@
+//! The lifecycle operations of the OCI face, each a call into the core
+//! (`sandbox::held`, `sandbox::control`) and a print of its answer in
+//! runc's formats.
+
+use super::args::{OciCli, OciCommand};
+use super::config;
+use crate::sandbox::held;
+use crate::state::{SandboxRecord, StateRoot};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The runtime spec version sbx implements (what `state` and `features` say).
+pub use held::OCI_VERSION;
+
+/// Runs one operation; its exit status.
+pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
+    let Some(command) = &cli.command else {
+        if cli.version {
+            println!(
+                "sbx-oci version {}\nspec: {OCI_VERSION}",
+                env!("CARGO_PKG_VERSION")
+            );
+            return Ok(0);
+        }
+        bail!("no command given: see 'sbx-oci --help'");
+    };
+    match command {
+        OciCommand::Spec { bundle, .. } => return spec(bundle.as_deref()).map(|()| 0),
+        OciCommand::Features => {
+            println!("{}", serde_json::to_string_pretty(&features())?);
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let read_only = matches!(command, OciCommand::State { .. } | OciCommand::List { .. });
+    if !read_only && !nix::unistd::geteuid().is_root() {
+        bail!("sbx-oci must be run as root (it makes namespaces, mounts and cgroups)");
+    }
+    let root = StateRoot::open(root)?;
+    match command {
+        OciCommand::Create(c) => {
+            if c.console_socket.is_some() {
+                bail!(
+                    "--console-socket is not supported by sbx yet (process.terminal must be false)"
+                );
+            }
+            if c.preserve_fds > 0 {
+                bail!("--preserve-fds is not supported by sbx yet");
+            }
+            create(&root, &c.id, c.bundle.as_deref(), c.pid_file.as_deref())?;
+            Ok(0)
+        }
+        OciCommand::Run(r) => {
+            let c = &r.create;
+            if c.console_socket.is_some() || c.preserve_fds > 0 {
+                bail!("--console-socket and --preserve-fds are not supported by sbx yet");
+            }
+            create(&root, &c.id, c.bundle.as_deref(), c.pid_file.as_deref())?;
+            if let Err(e) = held::start(&root, &c.id) {
+                let _ = held::delete(&root, &c.id, true);
+                return Err(e);
+            }
+            if r.detach {
+                return Ok(0);
+            }
+            let status = held::wait(&root, &c.id)?;
+            held::delete(&root, &c.id, true)?;
+            Ok(status)
+        }
+        OciCommand::Start { id } => held::start(&root, id).map(|()| 0),
+        OciCommand::State { id } => {
+            let record = held::find(&root, id)?;
+            println!("{}", serde_json::to_string_pretty(&state(&record))?);
+            Ok(0)
+        }
+        OciCommand::Kill { all, id, signal } => {
+            let signal =
+                crate::sandbox::control::parse_signal(signal.as_deref().unwrap_or("TERM"))?;
+            held::kill(&root, id, signal, *all).map(|()| 0)
+        }
+        OciCommand::Delete { force, id } => held::delete(&root, id, *force).map(|()| 0),
+        OciCommand::List { format, quiet } => list(&root, format, *quiet).map(|()| 0),
+        OciCommand::Ps { format, id, .. } => {
+            let record = held::find(&root, id)?;
+            let pids = held::processes(&record);
+            if format == "json" {
+                println!("{}", serde_json::to_string(&pids)?);
+            } else {
+                println!("PID   CMD");
+                for pid in pids {
+                    let cmd =
+                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                    println!("{pid:<5} {}", cmd.trim());
+                }
+            }
+            Ok(0)
+        }
+        OciCommand::Exec(_) => bail!("exec is not supported by sbx-oci yet"),
+        OciCommand::Spec { .. } | OciCommand::Features => Ok(0),
+    }
+}
+
+/// `create`: the bundle's config translated and launched up to the
+/// release; the PID written to `pid_file` (no trailing newline).
+fn create(
+    root: &StateRoot,
+    id: &str,
+    bundle: Option<&Path>,
+    pid_file: Option<&Path>,
+) -> Result<()> {
+    let bundle = match bundle {
+        Some(b) => b.to_path_buf(),
+        None => std::env::current_dir().context("the current directory")?,
+    };
+    let bundle = bundle
+        .canonicalize()
+        .with_context(|| format!("bundle {}", bundle.display()))?;
+    let config = config::load(&bundle)?;
+    let spec = config::translate(id, &bundle, &config)?;
+    if root.sandbox(id)?.is_some() {
+        bail!("container {id} already exists: delete it first or choose another id");
+    }
+    let pid = held::create(root, &spec)?;
+    if let Some(path) = pid_file
+        && let Err(e) = write_pid_file(path, pid)
+    {
+        let _ = held::delete(root, id, true);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Writes the PID atomically (a temporary file renamed), no newline.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("sbx-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("write --pid-file {}", path.display()))
+}
+
+/// runtime-spec's state of a container (the core's).
+fn state(record: &SandboxRecord) -> Value {
+    held::state_json(record)
+}
+
+/// `list`: the OCI containers of this state root.
+fn list(root: &StateRoot, format: &str, quiet: bool) -> Result<()> {
+    let (records, _) = root.sandboxes()?;
+    let containers: Vec<&SandboxRecord> =
+        records.iter().filter(|r| r.spec.bundle.is_some()).collect();
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for r in &containers {
+            writeln!(out, "{}", r.spec.name)?;
+        }
+        return Ok(());
+    }
+    if format == "json" {
+        let all: Vec<Value> = containers.iter().map(|r| state(r)).collect();
+        writeln!(out, "{}", serde_json::to_string(&all)?)?;
+        return Ok(());
+    }
+    let mut lines = vec![
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for r in containers {
+        let s = state(r);
+        lines.push(vec![
+            r.spec.name.clone(),
+            s["pid"].to_string(),
+            s["status"].as_str().unwrap_or_default().to_string(),
+            r.spec
+                .bundle
+                .clone()
+                .unwrap_or_default()
+                .display()
+                .to_string(),
+            s["created"].as_str().unwrap_or_default().to_string(),
+            "root".to_string(),
+        ]);
+    }
+    write!(out, "{}", crate::table::format_columns(&lines))?;
+    Ok(())
+}
+
+/// `spec`: a default config.json (runc's shape) that sbx runs as it is.
+fn spec(bundle: Option<&Path>) -> Result<()> {
+    let dir = bundle.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let path = dir.join("config.json");
+    if path.exists() {
+        bail!("{} exists: remove it first", path.display());
+    }
+    let text = serde_json::to_string_pretty(&default_config()?)?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))
+}
+
+/// The config `spec` writes: oci-spec's defaults with sbx's hostname and
+/// no terminal.
+pub fn default_config() -> Result<oci_spec::runtime::Spec> {
+    let mut spec = oci_spec::runtime::Spec::default();
+    spec.set_version(OCI_VERSION.to_string());
+    spec.set_hostname(Some("sbx".into()));
+    if let Some(process) = spec.process_mut() {
+        process.set_terminal(Some(false));
+    }
+    Ok(spec)
+}
+
+/// `features`: what this runtime supports (runtime-spec features.md).
+fn features() -> Value {
+    let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": [],
+        "mountOptions": ["ro", "rw", "nosuid", "nodev", "noexec", "suid", "dev", "exec",
+                         "bind", "rbind", "private", "rprivate", "slave", "rslave", "relatime"],
+        "linux": {
+            "namespaces": ["mount", "network", "uts", "ipc", "pid", "cgroup"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false},
+            "seccomp": {"enabled": false},
+        },
+        "annotations": {"org.sbx.network": "NET[,ip=ADDR]: wire the container to an sbx network"},
+    })
+}
