@@ -176,6 +176,12 @@ fn network_command(root: &state::StateRoot, command: &NetworkCommand) -> anyhow:
             sandbox::connect::disconnect(root, network, sandbox)
         }
         NetworkCommand::Graph { format, name } => lab::network_graph(root, name, *format),
+        NetworkCommand::Peer(args::PeerCommand::Add { name, addr }) => {
+            network::vxlan::peer(root, name, addr, true)
+        }
+        NetworkCommand::Peer(args::PeerCommand::Rm { name, addr }) => {
+            network::vxlan::peer(root, name, addr, false)
+        }
     }
 }
 
