@@ -206,14 +206,17 @@ mod tests {
                 .contains("broadcast")
         );
         // The range's last address is the subnet's broadcast: never given.
-        let tiny = net("10.9.0.254/31");
-        let holders = [Holder {
-            ip: ip("10.9.0.254"),
-            name: "a",
-        }];
+        let tiny = net("10.9.0.252/30");
+        let holders: Vec<Holder> = ["10.9.0.252", "10.9.0.253", "10.9.0.254"]
+            .iter()
+            .map(|a| Holder {
+                ip: ip(a),
+                name: "a",
+            })
+            .collect();
         let err = lowest_free(&s, Some(&tiny), gw, "n", &holders)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("range 10.9.0.254/31"), "{err}");
+        assert!(err.contains("range 10.9.0.252/30"), "{err}");
     }
 }

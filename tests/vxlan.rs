@@ -426,6 +426,42 @@ fn vxlan_two_hosts_share_a_segment_with_the_overlay_mtu() {
         text(&out.stderr)
     );
     assert!(!h1.run("ip", &["link", "show", "ov2"]).status.success());
+    // The same from another state root: the kernel's EEXIST, in one line,
+    // and the bridge already made for it is gone again.
+    let other = h1.root.join("other");
+    let out = h1
+        .cmd(
+            SBX,
+            &[
+                "network",
+                "create",
+                "ov2",
+                "--driver",
+                "vxlan",
+                "--vni",
+                "4242",
+                "--subnet",
+                "10.216.0.0/16",
+                "--ip-range",
+                "10.216.1.0/24",
+                "--gateway",
+                "10.216.1.1",
+                "--peer",
+                &underlay(2),
+            ],
+        )
+        .env("SBX_ROOT", &other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("VXLAN device with VNI 4242 on port 4789"),
+        "{err}"
+    );
+    assert!(!h1.run("ip", &["link", "show", "ov2"]).status.success());
+    assert!(!h1.run("ip", &["link", "show", "vx-ov2"]).status.success());
 
     // inspect and ls show the overlay.
     let v: serde_json::Value =
@@ -598,6 +634,24 @@ fn vxlan_a_third_host_joins_with_peer_add_and_leaves_with_peer_rm() {
         lab.host(3).rx_packets("vx-ov"),
         rx,
         "no flooding to a removed peer"
+    );
+    // A VXLAN device someone deleted comes back, with its peers, at the
+    // next launch on the network.
+    lab.host(1).ok("ip", &["link", "del", "vx-ov"]);
+    lab.sandbox(1, "vx3-b1");
+    let fdb = lab.host(1).ok("bridge", &["fdb", "show", "dev", "vx-ov"]);
+    assert!(
+        fdb.contains(&format!("dst {} self permanent", underlay(2))),
+        "{fdb}"
+    );
+    assert!(
+        !fdb.contains(&format!("dst {} self permanent", underlay(3))),
+        "{fdb}"
+    );
+    assert!(
+        lab.host(1)
+            .ok("ip", &["-o", "link", "show", "vx-ov"])
+            .contains("master ov")
     );
     // The remaining two still talk, new ARP included.
     lab.host(1).ok(

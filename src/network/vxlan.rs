@@ -178,7 +178,7 @@ pub fn ensure(nl: &Netlink, record: &NetworkRecord, bridge_index: u32, mtu: u32)
             record.name
         );
     };
-    let index = nl.block_on(vxlan::create(
+    let made = nl.block_on(vxlan::create(
         nl.host(),
         &vxlan::Device {
             name: &v.device,
@@ -189,7 +189,15 @@ pub fn ensure(nl: &Netlink, record: &NetworkRecord, bridge_index: u32, mtu: u32)
             mtu,
             bridge: bridge_index,
         },
-    ))?;
+    ));
+    let index = match made {
+        Ok(index) => index,
+        // A launch beside this one put it back first: theirs is as good.
+        Err(e) => match nl.block_on(bridge::find(nl.host(), &v.device))? {
+            Some(link) => link.index,
+            None => return Err(e),
+        },
+    };
     for peer in &v.peers {
         nl.block_on(vxlan::add_peer(nl.host(), index, *peer))?;
     }
