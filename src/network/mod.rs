@@ -108,29 +108,14 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     if !subnet.contains(gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
         bail!("gateway {gateway} is not a host address of subnet {subnet}: pick one inside it");
     }
-    let mut mtu = req.mtu;
     let underlay = match &req.vxlan {
-        Some(v) => {
-            vxlan::check(v, &subnet, req.gateway)?;
-            let same = |o: &&NetworkRecord| {
-                o.vxlan
-                    .as_ref()
-                    .is_some_and(|x| x.vni == v.vni && x.port == v.port)
-            };
-            if let Some(other) = others.iter().find(same) {
-                bail!(
-                    "VNI {} on port {} is already network {}'s on this host: pick another --vni or --port",
-                    v.vni,
-                    v.port,
-                    other.name
-                );
-            }
-            let resolved = vxlan::resolve(nl, v, req.mtu)?;
-            mtu = Some(resolved.mtu);
-            Some((v, resolved))
-        }
+        Some(v) => Some((
+            v,
+            vxlan::prepare(nl, v, &subnet, req.gateway, &others, req.mtu)?,
+        )),
         None => None,
     };
+    let mtu = underlay.as_ref().map(|(_, u)| u.mtu).or(req.mtu);
 
     // What is made so far, written down as it is made: a failure undoes
     // it with the very teardown `network rm` uses.

@@ -33,7 +33,7 @@ pub const MAX_VNI: u32 = (1 << 24) - 1;
 /// gateway given explicitly (a shared default gateway would be an anycast
 /// gateway, which DESIGN "VXLAN" found to break host→remote traffic),
 /// no repeated peer, and a peer or `--local` to find the underlay by.
-pub fn check(req: &VxlanRequest, subnet: &Subnet, gateway: Option<Ipv4Addr>) -> Result<()> {
+fn check(req: &VxlanRequest, subnet: &Subnet, gateway: Option<Ipv4Addr>) -> Result<()> {
     if req.vni > MAX_VNI {
         bail!("--vni {} is out of range: a VNI is 0 to {MAX_VNI}", req.vni);
     }
@@ -65,6 +65,34 @@ pub fn check(req: &VxlanRequest, subnet: &Subnet, gateway: Option<Ipv4Addr>) -> 
     Ok(())
 }
 
+/// Everything `network create` checks and looks up for the overlay before
+/// it makes anything: the request's own rules, no other network of this
+/// state root on the same VNI and port, and the underlay.
+pub fn prepare(
+    nl: &Netlink,
+    req: &VxlanRequest,
+    subnet: &Subnet,
+    gateway: Option<Ipv4Addr>,
+    others: &[NetworkRecord],
+    mtu: Option<u32>,
+) -> Result<Resolved> {
+    check(req, subnet, gateway)?;
+    let same = |o: &&NetworkRecord| {
+        o.vxlan
+            .as_ref()
+            .is_some_and(|x| x.vni == req.vni && x.port == req.port)
+    };
+    if let Some(other) = others.iter().find(same) {
+        bail!(
+            "VNI {} on port {} is already network {}'s on this host: pick another --vni or --port",
+            req.vni,
+            req.port,
+            other.name
+        );
+    }
+    resolve(nl, req, mtu)
+}
+
 /// The underlay as resolved on this host: address, interface and the
 /// overlay MTU that fits in it.
 pub struct Resolved {
@@ -81,7 +109,7 @@ pub struct Resolved {
 /// Finds the underlay: the route to the first peer gives the interface
 /// (and the default `--local`); without peers, the interface holding
 /// `--local`. Then the overlay MTU from that interface's.
-pub fn resolve(nl: &Netlink, req: &VxlanRequest, mtu: Option<u32>) -> Result<Resolved> {
+fn resolve(nl: &Netlink, req: &VxlanRequest, mtu: Option<u32>) -> Result<Resolved> {
     let (local, index) = match (req.peers.first(), req.local) {
         (Some(peer), local) => {
             let route = nl.block_on(vxlan::route_to(nl.host(), *peer))?;
