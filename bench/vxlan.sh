@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Across hosts (issue 14's benchmark): TCP throughput between sandboxes on
+# two simulated hosts joined by a `--driver vxlan` network, against the same
+# between two sandboxes on one host, in one run. Hosts are simulated as
+# TESTING.md "Two hosts on one machine" says: each a holder in its own net,
+# mount and pid namespace (private tmpfs on /run/netns and on its state
+# root), joined by veths to a bridge in a "switch" namespace (underlay
+# 10.213.0.0/24, MTU 1500; overlay 10.215.0.0/16, MTU 1450 by sbx's
+# default). Each round runs `iperf3 -c` for SECS seconds host1:a -> host2:c
+# (cross) and host1:a -> host1:b (same), the order alternating; prints the
+# medians over ROUNDS rounds and cross/same.
+#
+# Usage, as root: bench/vxlan.sh
+#   ROUNDS=N (default 5), SECS=N (default 3)
+#   SBX=PATH (default: the debug build; the data path is the kernel's, so
+#   the build type of sbx does not matter here)
+# Needs: root, iperf3, python3, iproute2, util-linux (unshare, nsenter).
+# Leaves nothing behind: an EXIT trap removes the sandboxes and kills the
+# holders (their namespaces and everything in them go with them).
+set -euo pipefail
+if [ -n "${SBX:-}" ] && [ -e "$SBX" ]; then SBX=$(realpath "$SBX"); fi
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-3}
+if [ -z "${SBX:-}" ]; then
+    cargo build --quiet
+    SBX=$(realpath target/x86_64-unknown-linux-gnu/debug/sbx)
+fi
+TMP=$(mktemp -d /tmp/sbx-bench-vx.XXXXXX)
+mkdir -p /run/netns
+declare -A HOLDER INIT
+REAPER='import os,time
+while True:
+  try: os.wait()
+  except ChildProcessError: time.sleep(0.2)'
+
+# holder NAME: a host of its own; INIT[NAME] is its pid namespace's init.
+holder() {
+    mkdir -p "$TMP/$1"
+    unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private \
+        sh -c "mount -t tmpfs tmpfs /run/netns && mount -t tmpfs tmpfs $TMP/$1 && ip link set lo up && exec /usr/bin/python3 -c '$REAPER'" &
+    HOLDER[$1]=$!
+    local pid=${HOLDER[$1]} init=""
+    for _ in $(seq 200); do
+        init=$(cut -d' ' -f1 "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+        if [ -n "$init" ] && [ "$(cat "/proc/$init/comm" 2>/dev/null)" = python3 ]; then break; fi
+        sleep 0.02
+    done
+    INIT[$1]=$init
+}
+in_ns() { local h=$1; shift; nsenter -t "${INIT[$h]}" -n -m -- "$@"; }
+sbx() { local h=$1; shift; SBX_ROOT=$TMP/$h nsenter -t "${INIT[$h]}" -n -m -p -- "$SBX" "$@"; }
+
+cleanup() {
+    for h in h1 h2; do
+        [ -n "${INIT[$h]:-}" ] || continue
+        sbx "$h" ps -aq 2>/dev/null | while read -r n; do sbx "$h" rm -f "$n" >/dev/null 2>&1 || true; done
+    done
+    for h in "${!HOLDER[@]}"; do kill -KILL "${HOLDER[$h]}" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+holder sw
+in_ns sw ip link add vxsw type bridge
+in_ns sw ip link set vxsw up
+for n in 1 2; do
+    holder "h$n"
+    in_ns sw ip link add "vxsw-h$n" type veth peer name vxul netns "${INIT[h$n]}"
+    in_ns sw ip link set "vxsw-h$n" master vxsw up
+    in_ns "h$n" ip addr add "10.213.0.$n/24" dev vxul
+    in_ns "h$n" ip link set vxul up
+done
+sbx h1 network create ov --driver vxlan --vni 4242 --subnet 10.215.0.0/16 \
+    --ip-range 10.215.1.0/24 --gateway 10.215.1.1 --peer 10.213.0.2 >/dev/null
+sbx h2 network create ov --driver vxlan --vni 4242 --subnet 10.215.0.0/16 \
+    --ip-range 10.215.2.0/24 --gateway 10.215.2.1 --peer 10.213.0.1 >/dev/null
+sbx h1 run -d --name a --network ov --ip 10.215.1.10 -- sleep 3600 >/dev/null
+sbx h1 run -d --name b --network ov --ip 10.215.1.11 -- sleep 3600 >/dev/null
+sbx h2 run -d --name c --network ov --ip 10.215.2.10 -- sleep 3600 >/dev/null
+
+# measure HOST SERVER IP: one iperf3 run from h1:a to SERVER; prints bit/s.
+measure() {
+    local host=$1 server=$2 ip=$3
+    sbx "$host" exec "$server" -- iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+    local spid=$!
+    local out=""
+    for _ in $(seq 50); do
+        if out=$(sbx h1 exec a -- iperf3 -c "$ip" -p 5201 -t "$SECS" -J 2>/dev/null); then break; fi
+        sleep 0.1
+    done
+    wait "$spid" || true
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])' <<<"$out"
+}
+
+cross=() same=()
+for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then
+        cross+=("$(measure h2 c 10.215.2.10)")
+        same+=("$(measure h1 b 10.215.1.11)")
+    else
+        same+=("$(measure h1 b 10.215.1.11)")
+        cross+=("$(measure h2 c 10.215.2.10)")
+    fi
+done
+python3 - "${cross[*]}" "${same[*]}" <<'PY'
+import statistics, sys
+cross = [float(x) for x in sys.argv[1].split()]
+same = [float(x) for x in sys.argv[2].split()]
+mc, ms = statistics.median(cross), statistics.median(same)
+print("rounds:", len(cross))
+print("cross-host Gbit/s:", " ".join(f"{x/1e9:.2f}" for x in cross), f"median {mc/1e9:.2f}")
+print("same-host  Gbit/s:", " ".join(f"{x/1e9:.2f}" for x in same), f"median {ms/1e9:.2f}")
+print(f"cross/same: {mc/ms:.2f} (target >= 0.85)")
+PY
