@@ -38,7 +38,17 @@ impl Holder {
             root.display(),
             "import os,time\nwhile True:\n  try: os.wait()\n  except ChildProcessError: time.sleep(0.2)"
         );
-        let unshare = Command::new("unshare")
+        let mut unshare = Command::new("unshare");
+        // SAFETY: prctl only, between fork and exec: if the test process
+        // dies without running its guards, the holder (and with it, by
+        // --kill-child, the whole host) dies too.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut unshare, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let unshare = unshare
             .args([
                 "--net",
                 "--mount",
@@ -282,9 +292,11 @@ fn find_ip(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// The real host's interface names (everything the tests make must stay
-/// inside the private namespaces).
+/// The real host's interfaces named like the ones these tests make
+/// (which must all stay inside the private namespaces); other tests' links
+/// may come and go meanwhile.
 fn real_links() -> Vec<String> {
+    let ours = ["vxsw", "vxul", "ov", "vx-ov"];
     let out = common::host("ip", &["-o", "link", "show"]);
     text(&out.stdout)
         .lines()
@@ -293,6 +305,7 @@ fn real_links() -> Vec<String> {
                 .nth(1)
                 .map(|n| n.trim().split('@').next().unwrap().to_string())
         })
+        .filter(|n| ours.iter().any(|o| n.starts_with(o)))
         .collect()
 }
 
