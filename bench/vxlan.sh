@@ -85,12 +85,17 @@ measure() {
     local host=$1 server=$2 ip=$3
     sbx "$host" exec "$server" -- iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
     local spid=$!
-    local out=""
-    for _ in $(seq 50); do
-        if out=$(sbx h1 exec a -- iperf3 -c "$ip" -p 5201 -t "$SECS" -J 2>/dev/null); then break; fi
-        sleep 0.1
+    for _ in $(seq 100); do
+        in_ns "$host" ip netns exec "sbx-$server" ss -ltnH 'sport = :5201' | grep -q . && break
+        sleep 0.05
     done
-    wait "$spid" || true
+    local out=""
+    for _ in 1 2 3; do
+        if out=$(sbx h1 exec a -- iperf3 -c "$ip" -p 5201 -t "$SECS" -J 2>/dev/null); then break; fi
+        sleep 0.5
+    done
+    kill "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
     python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])' <<<"$out"
 }
 
