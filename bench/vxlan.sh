@@ -4,14 +4,15 @@
 # between two sandboxes on one host, in one run. Hosts are simulated as
 # TESTING.md "Two hosts on one machine" says: each a holder in its own net,
 # mount and pid namespace (private tmpfs on /run/netns and on its state
-# root), joined by veths to a bridge in a "switch" namespace (underlay
-# 10.213.0.0/24, MTU 1500; overlay 10.215.0.0/16, MTU 1450 by sbx's
-# default). Each round runs `iperf3 -c` for SECS seconds host1:a -> host2:c
+# root), joined by one veth pair (UNDERLAY=veth, the default, as TESTING.md
+# has it) or by a veth each to a bridge in a fourth "switch" namespace
+# (UNDERLAY=switch, as tests/vxlan.rs does); underlay 10.213.0.0/24, MTU
+# 1500; overlay 10.215.0.0/16, MTU 1450 by sbx's default. Each round runs `iperf3 -c` for SECS seconds host1:a -> host2:c
 # (cross) and host1:a -> host1:b (same), the order alternating; prints the
 # medians over ROUNDS rounds and cross/same.
 #
 # Usage, as root: bench/vxlan.sh
-#   ROUNDS=N (default 5), SECS=N (default 3)
+#   ROUNDS=N (default 5), SECS=N (default 3), UNDERLAY=veth|switch
 #   SBX=PATH (default: the debug build; the data path is the kernel's, so
 #   the build type of sbx does not matter here)
 # Needs: root, iperf3, python3, iproute2, util-linux (unshare, nsenter).
@@ -22,6 +23,7 @@ if [ -n "${SBX:-}" ] && [ -e "$SBX" ]; then SBX=$(realpath "$SBX"); fi
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-3}
+UNDERLAY=${UNDERLAY:-veth}
 if [ -z "${SBX:-}" ]; then
     cargo build --quiet
     SBX=$(realpath target/x86_64-unknown-linux-gnu/debug/sbx)
@@ -62,13 +64,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-holder sw
-in_ns sw ip link add vxsw type bridge
-in_ns sw ip link set vxsw up
+holder h1
+holder h2
+if [ "$UNDERLAY" = switch ]; then
+    holder sw
+    in_ns sw ip link add vxsw type bridge
+    in_ns sw ip link set vxsw up
+    for n in 1 2; do
+        in_ns sw ip link add "vxsw-h$n" type veth peer name vxul netns "${INIT[h$n]}"
+        in_ns sw ip link set "vxsw-h$n" master vxsw up
+    done
+else
+    in_ns h1 ip link add vxul type veth peer name vxul netns "${INIT[h2]}"
+fi
 for n in 1 2; do
-    holder "h$n"
-    in_ns sw ip link add "vxsw-h$n" type veth peer name vxul netns "${INIT[h$n]}"
-    in_ns sw ip link set "vxsw-h$n" master vxsw up
     in_ns "h$n" ip addr add "10.213.0.$n/24" dev vxul
     in_ns "h$n" ip link set vxul up
 done
@@ -115,12 +124,15 @@ gro=() same2=()
 if command -v ethtool >/dev/null; then
     in_ns h1 ethtool -k vxul | grep -E 'udp_tnl|generic-receive|generic-segm' | tr -s ' \t' ' ' | paste -sd';' | sed 's/^/underlay features: /'
     for h in h1 h2; do in_ns "$h" ethtool -K vxul gro on; done
-    for n in 1 2; do in_ns sw ethtool -K "vxsw-h$n" gro on; done
+    if [ "$UNDERLAY" = switch ]; then
+        for n in 1 2; do in_ns sw ethtool -K "vxsw-h$n" gro on; done
+    fi
     for r in $(seq "$ROUNDS"); do
         gro+=("$(measure h2 c 10.215.2.10)")
         same2+=("$(measure h1 b 10.215.1.11)")
     done
 fi
+echo "underlay: $UNDERLAY"
 python3 - "${cross[*]}" "${same[*]}" "${gro[*]}" "${same2[*]}" <<'PY'
 import statistics, sys
 def row(label, xs):
