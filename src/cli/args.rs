@@ -462,6 +462,9 @@ pub enum NetworkCommand {
         /// Sandbox name.
         sandbox: String,
     },
+    /// The other hosts of a VXLAN network (broadcast and unknown traffic goes to each).
+    #[command(subcommand)]
+    Peer(PeerCommand),
     /// Draw a network, its sandboxes, their interfaces and addresses.
     Graph {
         /// text, dot (graphviz) or json.
@@ -502,7 +505,53 @@ pub struct NetworkCreateArgs {
     /// No NAT: sandboxes reach only each other and the host.
     #[arg(long)]
     pub internal: bool,
-    /// MTU of the bridge and its veths.
+    /// MTU of the bridge and its veths; on a VXLAN network default: the underlay's less 50 (70 over IPv6).
     #[arg(long)]
     pub mtu: Option<u32>,
+    /// bridge (this host only) or vxlan (one L2 segment across hosts).
+    #[arg(long, value_enum, default_value = "bridge")]
+    pub driver: NetworkDriver,
+    /// VXLAN network identifier, the same on every host (vxlan only).
+    #[arg(long)]
+    pub vni: Option<u32>,
+    /// This host's part of the subnet, for its sandboxes' addresses (vxlan only).
+    #[arg(long, value_name = "CIDR")]
+    pub ip_range: Option<String>,
+    /// Another host's underlay address, repeatable (vxlan only).
+    #[arg(long = "peer", value_name = "ADDR")]
+    pub peers: Vec<String>,
+    /// This host's underlay address; default: its source address towards the first peer (vxlan only).
+    #[arg(long, value_name = "ADDR")]
+    pub local: Option<String>,
+    /// UDP port of the overlay (vxlan only).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+/// `sbx network create --driver`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkDriver {
+    /// A bridge on this host.
+    Bridge,
+    /// A bridge joined to other hosts' by a VXLAN device.
+    Vxlan,
+}
+
+/// `sbx network peer ...`.
+#[derive(Subcommand, Debug)]
+pub enum PeerCommand {
+    /// Start flooding broadcast and unknown traffic to another host.
+    Add {
+        /// Network name.
+        name: String,
+        /// The other host's underlay address.
+        addr: String,
+    },
+    /// Stop flooding to a host; the other hosts are unaffected.
+    Rm {
+        /// Network name.
+        name: String,
+        /// The host's underlay address.
+        addr: String,
+    },
 }

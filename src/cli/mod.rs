@@ -187,6 +187,12 @@ fn network_command(root: &state::StateRoot, command: &NetworkCommand) -> anyhow:
         NetworkCommand::Graph { format, name } => lab::network_graph(root, name, *format),
         // It has an exit status of its own: `dispatch` runs it.
         NetworkCommand::Check(_) => anyhow::bail!("network check is run by dispatch"),
+        NetworkCommand::Peer(args::PeerCommand::Add { name, addr }) => {
+            network::vxlan::peer(root, name, addr, true)
+        }
+        NetworkCommand::Peer(args::PeerCommand::Rm { name, addr }) => {
+            network::vxlan::peer(root, name, addr, false)
+        }
     }
 }
 

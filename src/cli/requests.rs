@@ -96,7 +96,60 @@ pub fn network(args: &NetworkCreateArgs) -> Result<CreateRequest> {
         internal: args.internal,
         mtu: args.mtu,
         labels: Default::default(),
+        vxlan: vxlan(args)?,
     })
+}
+
+/// The `--driver vxlan` options as the network layer's request; on a
+/// bridge network any of them is a mistake worth saying.
+fn vxlan(args: &NetworkCreateArgs) -> Result<Option<crate::network::vxlan::VxlanRequest>> {
+    use super::args::NetworkDriver;
+    if args.driver == NetworkDriver::Bridge {
+        let given = [
+            ("--vni", args.vni.is_some()),
+            ("--ip-range", args.ip_range.is_some()),
+            ("--peer", !args.peers.is_empty()),
+            ("--local", args.local.is_some()),
+            ("--port", args.port.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+            anyhow::bail!("{flag} is for VXLAN networks: add --driver vxlan, or leave it out");
+        }
+        return Ok(None);
+    }
+    let Some(vni) = args.vni else {
+        anyhow::bail!("--driver vxlan needs --vni N, the same on every host");
+    };
+    if args.subnet.is_none() {
+        anyhow::bail!("--driver vxlan needs --subnet CIDR, the same on every host");
+    }
+    let Some(range) = args.ip_range.as_deref() else {
+        anyhow::bail!("--driver vxlan needs --ip-range CIDR, this host's part of the subnet");
+    };
+    let ip_range = range
+        .parse()
+        .with_context(|| format!("--ip-range {range:?}"))?;
+    let addr = |flag: &str, a: &str| -> Result<std::net::IpAddr> {
+        a.parse()
+            .with_context(|| format!("{flag} {a:?} is not an IP address"))
+    };
+    let peers = args
+        .peers
+        .iter()
+        .map(|p| addr("--peer", p))
+        .collect::<Result<Vec<_>>>()?;
+    let local = args
+        .local
+        .as_deref()
+        .map(|l| addr("--local", l))
+        .transpose()?;
+    Ok(Some(crate::network::vxlan::VxlanRequest {
+        vni,
+        port: args.port.unwrap_or(crate::net::vxlan::DEFAULT_PORT),
+        ip_range,
+        peers,
+        local,
+    }))
 }
 
 /// `sbx impair set`'s options, as typed: the sandbox layer parses them.

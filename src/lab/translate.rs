@@ -52,6 +52,7 @@ pub fn network_request(lab: &Lab, name: &str, def: &NetworkDef) -> Result<Create
         internal: def.internal,
         mtu: def.mtu,
         labels: labels(lab),
+        vxlan: None,
     })
 }
 
@@ -273,6 +274,7 @@ mod tests {
             bridge_created: true,
             gateway_added: true,
             labels: BTreeMap::new(),
+            vxlan: None,
         };
         assert!(network_differences(&req, &have).is_empty());
         let other = NetworkRecord {

@@ -9,6 +9,7 @@ pub mod routes;
 pub mod sysctl;
 pub mod tc;
 pub mod veth;
+pub mod vxlan;
 
 use anyhow::{Context, Result};
 use nix::sched::{CloneFlags, setns};

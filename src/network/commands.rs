@@ -38,27 +38,32 @@ pub fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
         return Ok(());
     }
     let mut lines = vec![
-        ["NAME", "BRIDGE", "SUBNET", "GATEWAY", "NAT"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "NAME", "DRIVER", "BRIDGE", "SUBNET", "GATEWAY", "NAT", "OVERLAY",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for n in &networks {
         let nat = if n.internal { "no (internal)" } else { "yes" };
         lines.push(vec![
             n.name.clone(),
+            driver(n).into(),
             n.bridge.clone(),
             n.subnet.to_string(),
             n.gateway.to_string(),
             nat.into(),
+            overlay(n),
         ]);
     }
     for d in &damaged {
         let mut row = vec![d.name.clone()];
-        row.extend(["?", "?", "?"].map(String::from));
+        row.extend(["?", "?", "?", "?"].map(String::from));
         row.push(format!(
             "? (damaged: {}; 'sbx network rm {}' removes it)",
             d.reason, d.name
         ));
+        row.push(String::new());
         lines.push(row);
     }
     print!("{}", crate::table::format_columns(&lines));
@@ -97,8 +102,43 @@ fn to_json(n: &NetworkRecord, sandboxes: Option<Vec<serde_json::Value>>) -> serd
         "gateway_added": n.gateway_added,
         "labels": n.labels,
     });
+    value["driver"] = driver(n).into();
+    if let Some(v) = &n.vxlan {
+        value["vni"] = v.vni.into();
+        value["port"] = v.port.into();
+        value["local"] = v.local.to_string().into();
+        value["underlay"] = v.underlay.clone().into();
+        value["device"] = v.device.clone().into();
+        value["ip_range"] = v.ip_range.to_string().into();
+        value["peers"] = v.peers.iter().map(|p| p.to_string()).collect();
+    }
     if let Some(list) = sandboxes {
         value["sandboxes"] = serde_json::Value::Array(list);
     }
     value
+}
+
+/// `bridge` or `vxlan`, as `--driver` takes them.
+fn driver(n: &NetworkRecord) -> &'static str {
+    if n.vxlan.is_some() { "vxlan" } else { "bridge" }
+}
+
+/// The overlay in one cell of `network ls`: VNI, range, local and peers.
+fn overlay(n: &NetworkRecord) -> String {
+    let Some(v) = &n.vxlan else {
+        return String::new();
+    };
+    let peers: Vec<String> = v.peers.iter().map(|p| p.to_string()).collect();
+    format!(
+        "vni {} port {} range {} local {} peers {}",
+        v.vni,
+        v.port,
+        v.ip_range,
+        v.local,
+        if peers.is_empty() {
+            "-".into()
+        } else {
+            peers.join(",")
+        }
+    )
 }

@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod damaged;
+pub mod vxlan;
 
 use crate::firewall;
 use crate::ipam::Subnet;
@@ -35,6 +36,8 @@ pub struct CreateRequest {
     pub mtu: Option<u32>,
     /// Metadata kept in the record (`lab=NAME` for a lab's networks).
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--driver vxlan`: the overlay's side (SPEC "Across hosts").
+    pub vxlan: Option<vxlan::VxlanRequest>,
 }
 
 /// Creates a network: validates everything first, then bridge, gateway and
@@ -72,6 +75,11 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     if existing.as_ref().is_some_and(|l| !l.is_bridge) {
         bail!("interface {bridge_name} exists and is not a bridge: pick another --bridge");
     }
+    if req.vxlan.is_some() && existing.is_some() {
+        bail!(
+            "bridge {bridge_name} exists: a VXLAN network makes its own bridge (for the overlay MTU); pick another --bridge"
+        );
+    }
     let host_routes = nl.block_on(routes::host_routes(nl.host()))?;
     let adopted_index = existing.as_ref().map(|l| l.index);
     let foreign_route = |s: &Subnet| {
@@ -100,6 +108,14 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     if !subnet.contains(gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
         bail!("gateway {gateway} is not a host address of subnet {subnet}: pick one inside it");
     }
+    let underlay = match &req.vxlan {
+        Some(v) => Some((
+            v,
+            vxlan::prepare(nl, v, &subnet, req.gateway, &others, req.mtu)?,
+        )),
+        None => None,
+    };
+    let mtu = underlay.as_ref().map(|(_, u)| u.mtu).or(req.mtu);
 
     // What is made so far, written down as it is made: a failure undoes
     // it with the very teardown `network rm` uses.
@@ -109,11 +125,12 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         subnet,
         gateway,
         internal: req.internal,
-        mtu: req.mtu,
+        mtu,
         created: crate::timefmt::now_unix(),
         bridge_created: false,
         gateway_added: false,
         labels: req.labels,
+        vxlan: None,
     });
     // The rules are this network's only once it made them: an adopted
     // bridge may carry another state root's.
@@ -129,7 +146,7 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         }
         None => {
             let name = made.borrow().bridge.clone();
-            let link = nl.block_on(bridge::create(nl.host(), &name, req.mtu))?;
+            let link = nl.block_on(bridge::create(nl.host(), &name, mtu))?;
             made.borrow_mut().bridge_created = true;
             link
         }
@@ -141,6 +158,12 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         subnet.prefix(),
     ))?;
     made.borrow_mut().gateway_added = gateway_added;
+    if let Some((v, under)) = &underlay {
+        let bridge_name = made.borrow().bridge.clone();
+        vxlan::setup(nl, link.index, &bridge_name, v, under, |record| {
+            made.borrow_mut().vxlan = Some(record)
+        })?;
+    }
     let record = made.borrow().clone();
     rules_made.set(true);
     ensure_firewall(&record)?;
@@ -260,6 +283,7 @@ pub fn default_request() -> Result<CreateRequest> {
         internal: false,
         mtu: None,
         labels: Default::default(),
+        vxlan: None,
     })
 }
 
@@ -299,6 +323,7 @@ pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> 
             record.name
         ),
     };
+    vxlan::ensure(nl, record, link.index, record.mtu.unwrap_or(link.mtu))?;
     repair_firewall(record)?;
     Ok(Attachment {
         bridge_index: link.index,
@@ -344,6 +369,11 @@ pub fn remove(root: &StateRoot, nl: &Netlink, record: &NetworkRecord) -> Result<
 fn release_objects(nl: &Netlink, record: &NetworkRecord, rules: bool) -> Result<()> {
     let mut errors = Vec::new();
     if rules && let Err(e) = firewall::remove_network(&record.bridge) {
+        errors.push(format!("{e:#}"));
+    }
+    if let Some(v) = &record.vxlan
+        && let Err(e) = vxlan::teardown(nl, v)
+    {
         errors.push(format!("{e:#}"));
     }
     match nl.block_on(bridge::find(nl.host(), &record.bridge)) {

@@ -400,7 +400,14 @@ pub(super) fn take_address(
 ) -> Result<Option<(Ipv4Addr, BTreeMap<Ipv4Addr, String>)>> {
     let mut held = leases.list()?;
     if let Some(wanted) = wanted {
-        ipam::check_requested(&net.subnet, net.gateway, &net.name, wanted, &[])?;
+        ipam::check_requested(
+            &net.subnet,
+            net.ip_range().as_ref(),
+            net.gateway,
+            &net.name,
+            wanted,
+            &[],
+        )?;
         let mut reclaimed = false;
         loop {
             let holder = match leases.take(wanted, &spec.name)? {
@@ -428,7 +435,14 @@ pub(super) fn take_address(
                 ip: wanted,
                 name: &holder,
             }];
-            ipam::check_requested(&net.subnet, net.gateway, &net.name, wanted, &holders)?;
+            ipam::check_requested(
+                &net.subnet,
+                net.ip_range().as_ref(),
+                net.gateway,
+                &net.name,
+                wanted,
+                &holders,
+            )?;
         }
     }
     loop {
@@ -436,7 +450,13 @@ pub(super) fn take_address(
             .iter()
             .map(|(ip, name)| Holder { ip: *ip, name })
             .collect();
-        let candidate = match ipam::lowest_free(&net.subnet, net.gateway, &net.name, &holders) {
+        let candidate = match ipam::lowest_free(
+            &net.subnet,
+            net.ip_range().as_ref(),
+            net.gateway,
+            &net.name,
+            &holders,
+        ) {
             Ok(ip) => ip,
             Err(full) => {
                 // Every address has a lease: some may be a dead sandbox's.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use leases::{Leases, Take};
 use liveness::ProcessId;
-pub use records::{Link, NetworkRecord, SandboxRecord, SandboxState};
+pub use records::{Link, NetworkRecord, SandboxRecord, SandboxState, VxlanRecord};
 
 /// A record file that exists (or a sandbox folder whose record is missing)
 /// but cannot be read: set aside, never taken for a dead sandbox or an

@@ -171,6 +171,38 @@ pub struct NetworkRecord {
     /// from records written before labels existed).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// A `--driver vxlan` network's overlay side (SPEC "Across hosts");
+    /// absent for a bridge-only network and from older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<VxlanRecord>,
+}
+
+/// What a VXLAN network holds besides its bridge: enough for `network rm`
+/// to undo it and for `peer add|rm` to find the device.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VxlanRecord {
+    /// VXLAN network identifier (24 bits), the same on every host.
+    pub vni: u32,
+    /// UDP destination port (4789 unless `--port`).
+    pub port: u16,
+    /// This host's underlay address, the outer packets' source.
+    pub local: std::net::IpAddr,
+    /// The underlay interface the device is bound to.
+    pub underlay: String,
+    /// The VXLAN device, a port of the bridge.
+    pub device: String,
+    /// The addresses this host's sandboxes take (inside the subnet).
+    pub ip_range: Subnet,
+    /// Hosts that broadcast and unknown traffic is replicated to.
+    pub peers: Vec<std::net::IpAddr>,
+}
+
+impl NetworkRecord {
+    /// The part of the subnet this host allocates from: `--ip-range` on a
+    /// VXLAN network, the whole subnet otherwise.
+    pub fn ip_range(&self) -> Option<Subnet> {
+        self.vxlan.as_ref().map(|v| v.ip_range)
+    }
 }
 
 /// Whether `name` can be a Linux interface name as sbx makes them: 1 to 15
