@@ -102,7 +102,15 @@ cleanup() {
     set +e
     [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null
     if [ -n "$MN_PID" ]; then kill "$MN_PID" 2>/dev/null; wait "$MN_PID" 2>/dev/null; fi
-    for f in "$TMP"/lab-*.toml; do [ -e "$f" ] && "$SBX" lab down "$f" >/dev/null 2>&1; done
+    # A `lab up` interrupted by Ctrl-C may leave launches still finishing
+    # ("still being launched ... try again in a moment"): a few tries.
+    for f in "$TMP"/lab-*.toml; do
+        [ -e "$f" ] || continue
+        for i in 1 2 3 4 5 6; do
+            "$SBX" lab down "$f" >/dev/null 2>"$TMP/down.err" && break
+            sleep 0.5
+        done
+    done
     script_down >/dev/null 2>&1
     script_settle >/dev/null 2>&1
     for l in $(mn_leftovers); do ip link del "$l" 2>/dev/null; done
@@ -110,7 +118,11 @@ cleanup() {
     [ -n "$changed" ] && echo "restored sysctls: $changed" >&2
     left="$(script_netns) $(script_bridges) $(mn_leftovers)"
     for k in 0 1 2 3; do [ -e "/sys/class/net/sbxbl$k" ] && left="$left sbxbl$k"; done
-    if [ -n "$(ls "$SBX_ROOT"/sandboxes 2>/dev/null)" ]; then left="$left sandboxes-in-$SBX_ROOT"; else rm -rf "$TMP"; fi
+    if [ -n "$(ls "$SBX_ROOT"/sandboxes 2>/dev/null)" ]; then
+        left="$left sandboxes-in-$SBX_ROOT ($(tail -1 "$TMP/down.err" 2>/dev/null))"
+    else
+        rm -rf "$TMP"
+    fi
     left=$(echo $left)
     if [ -n "$left" ]; then echo "bench/lab.sh: could not remove: $left" >&2; fi
 }
