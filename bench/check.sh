@@ -2,7 +2,7 @@
 # `sbx network check` at scale (issue 11's check target: 50 sandboxes in
 # under 5 s, neighbour tables never overflowing).
 #
-# In one run, on its own state root and network (benchck, 10.229.0.0/22,
+# In one run, on its own state root and network (benchck, 10.217.0.0/22,
 # bridge sbxbck0):
 #   (1) N detached sandboxes (`sleep 3600`);
 #   (2) RUNS times `sbx network check benchck` (N*(N-1) pairs, N to the
@@ -55,7 +55,7 @@ neigh_total() {
     echo "$total"
 }
 
-"$SBX" network create "$NET" --subnet 10.229.0.0/22 --bridge sbxbck0 >/dev/null
+"$SBX" network create "$NET" --subnet 10.217.0.0/22 --bridge sbxbck0 >/dev/null
 t0=$(now)
 for i in $(seq 1 "$N"); do "$SBX" run -d --name "bck-$i" --network "$NET" -- sleep 3600 >/dev/null; done
 echo "launched $N sandboxes in $(echo "$(now) - $t0" | bc) s"
@@ -124,7 +124,7 @@ if [ "$BASELINE" = 1 ]; then
         for b in $(seq 1 "$N"); do
             [ "$a" = "$b" ] && continue
             ip=$(( b + 1 ))
-            addr="10.229.$(( ip / 256 )).$(( ip % 256 ))"
+            addr="10.217.$(( ip / 256 )).$(( ip % 256 ))"
             ip netns exec "sbx-bck-$a" ping -c1 -W1 -q "$addr" >/dev/null 2>&1 || fails=$((fails + 1))
         done
     done
