@@ -14,6 +14,7 @@ fn network(name: &str, third: u8) -> NetworkRecord {
         bridge_created: true,
         gateway_added: true,
         labels: Default::default(),
+        vxlan: None,
     }
 }
 

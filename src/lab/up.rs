@@ -1,5 +1,7 @@
 //! `sbx lab up`: everything checked first, then the networks that are
-//! missing, then the sandboxes that are missing, in parallel. Each sandbox
+//! missing, then the sandboxes that are missing, in parallel (those at
+//! fixed addresses in a first wave, so none of theirs is taken as a lowest
+//! free address by another). Each sandbox
 //! is launched by its own sbx process (`sbx lab launch-spec`, hidden: the
 //! checked spec on its stdin, then `launch::detach_spec`, the tail of `sbx
 //! run -d`), since the launch forks a supervisor and a fork must come from
@@ -71,7 +73,15 @@ pub fn up(root: &StateRoot, lab: &Lab, image_store: &Path) -> Result<()> {
         .filter(|(_, a)| **a != Action::Unchanged)
         .map(|(s, _)| s)
         .collect();
-    let failures = launch_all(root, &to_launch, &mut made)?;
+    // Sandboxes at fixed addresses first: launched together with the
+    // others, one taking the lowest free address could take the one a
+    // neighbour in the file asks for.
+    let (fixed, chosen): (Vec<&SandboxSpec>, Vec<&SandboxSpec>) =
+        (to_launch.iter()).partition(|s| s.networks.iter().all(|n| n.ip.is_some()));
+    let mut failures = launch_all(root, &fixed, &mut made)?;
+    if failures.is_empty() {
+        failures = launch_all(root, &chosen, &mut made)?;
+    }
     if let Some((name, cause)) = failures.first() {
         let others: Vec<&str> = failures[1..].iter().map(|(n, _)| n.as_str()).collect();
         let undone = made.undo(root);
