@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The floors, top first; a module may import those on lower floors only.
 const FLOORS: [&[&str]; 8] = [
-    &["cli"],
+    &["cli", "cni"],
     &["sandbox"],
     &["network", "process"],
     &["spec", "net", "firewall"],

@@ -8,7 +8,8 @@
 //! the state root is the floor:
 //!
 //! ```text
-//! cli                     the face: clap definitions, translation into requests, dispatch
+//! cli  cni                the faces: clap definitions, translation into requests, dispatch;
+//!                         the CNI plugin (`sbx-cni`, argv[0])
 //! sandbox                 the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm
 //! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
 //! spec  net  firewall     the checked request; rtnetlink; nf_tables
@@ -22,6 +23,7 @@
 mod batch;
 mod cgroup;
 mod cli;
+mod cni;
 mod crash;
 mod firewall;
 mod fs;
@@ -43,5 +45,11 @@ mod timefmt;
 mod undo;
 
 fn main() {
+    // One binary, several faces: started as `sbx-cni` (a CNI runtime runs
+    // the plugin by its type's name), it speaks CNI instead of the CLI.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if cni::selected(&argv0.to_string_lossy()) {
+        std::process::exit(cni::main());
+    }
     std::process::exit(cli::main());
 }
