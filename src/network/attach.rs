@@ -33,6 +33,7 @@ pub struct BridgeSpec<'a> {
 /// masquerade) that its NAT chain and forwarding are in place; tolerates
 /// a parallel caller doing the same. Returns what a port needs.
 pub fn ensure_bridge(nl: &Netlink, spec: &BridgeSpec) -> Result<super::Attachment> {
+    let mut undo = Undo::new();
     let link = match nl.block_on(bridge::find(nl.host(), spec.bridge))? {
         Some(link) if !link.is_bridge => bail!(
             "interface {} exists and is not a bridge: name another bridge",
@@ -40,7 +41,14 @@ pub fn ensure_bridge(nl: &Netlink, spec: &BridgeSpec) -> Result<super::Attachmen
         ),
         Some(link) => link,
         None => match nl.block_on(bridge::create(nl.host(), spec.bridge, spec.mtu)) {
-            Ok(link) => link,
+            Ok(link) => {
+                // Made here: taken away again if the rest fails.
+                let index = link.index;
+                undo.push("delete the bridge made", move || {
+                    nl.block_on(bridge::delete(nl.host(), spec.bridge, index))
+                });
+                link
+            }
             // Another ADD made it between our look and our create.
             Err(e) if is_errno(&e, libc::EEXIST) => {
                 match nl.block_on(bridge::find(nl.host(), spec.bridge))? {
@@ -70,6 +78,7 @@ pub fn ensure_bridge(nl: &Netlink, spec: &BridgeSpec) -> Result<super::Attachmen
         }
         sysctl::ensure(sysctl::IP_FORWARD, "1")?;
     }
+    undo.commit();
     Ok(super::Attachment {
         bridge_index: link.index,
         mtu: link.mtu,
