@@ -169,25 +169,34 @@ pub fn plug(nl: &Netlink, p: &Plug) -> Result<Plugged> {
     })
 }
 
-/// Unplugs a port: its anti-spoofing element first (firewall before
-/// links), then the veth (both ends go). What is already gone is fine;
-/// every step runs and the failures come back together.
+/// Unplugs a port: its anti-spoofing element and the veth (both ends go).
+/// What is already gone is fine; both steps run and the failures come
+/// back together. The element is removed on a thread of its own while the
+/// veth is deleted: each waits in the kernel (closing an nf_tables socket
+/// after a delete waits for its cleanup, ~15 ms; RTM_DELLINK waits for
+/// the device's release, ~20-30 ms: DESIGN.md, "Measured"), and a port
+/// whose veth is gone sends nothing, so the order does not matter.
 pub fn unplug(nl: &Netlink, veth_name: &str, ip: Ipv4Addr, guarded: bool) -> Result<()> {
-    let mut errors = Vec::new();
-    if guarded {
-        let port = spoofing::Port {
-            ifname: veth_name,
-            mac: veth::sandbox_mac(ip),
-            ip,
-            trusted: false,
-        };
-        if let Err(e) = spoofing::unguard(&port) {
-            errors.push(format!("{e:#}"));
-        }
-    }
-    if let Err(e) = nl.block_on(veth::delete(nl.host(), veth_name)) {
-        errors.push(format!("{e:#}"));
-    }
+    let port = spoofing::Port {
+        ifname: veth_name,
+        mac: veth::sandbox_mac(ip),
+        ip,
+        trusted: !guarded,
+    };
+    let (firewall, link) = std::thread::scope(|s| {
+        let firewall = s.spawn(|| spoofing::unguard(&port));
+        let link = nl.block_on(veth::delete(nl.host(), veth_name));
+        let firewall = firewall.join().unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "removing the anti-spoofing element panicked"
+            ))
+        });
+        (firewall, link)
+    });
+    let errors: Vec<String> = [firewall, link]
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+        .collect();
     if errors.is_empty() {
         Ok(())
     } else {
