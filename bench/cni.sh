@@ -52,6 +52,7 @@ trap cleanup EXIT
 python3 - "$SBX" "$TMP" "$RUNS" "$WARMUP" "$N" <<'PY'
 import json, os, statistics, subprocess, sys, time
 sbx, tmp, runs, warmup, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+settle = float(os.environ.get("SETTLE", "0.05"))
 plugins = {
     "sbx-cni": ([sbx], {"cniVersion": "1.0.0", "name": "bnchsbx", "type": "sbx-cni",
                         "bridge": "bnch-sbxcni", "subnet": "10.242.0.0/20"}),
@@ -113,6 +114,9 @@ def add_median(plugin, tag):
         took = timed(plugin, "ADD", f"{tag}{i}", ns)
         timed(plugin, "DEL", f"{tag}{i}", ns)
         netns(ns, add=False)
+        # Let the kernel finish the netns's teardown (it runs in the
+        # background and holds the rtnl lock a while) before the next ADD.
+        time.sleep(settle)
         if i >= warmup:
             xs.append(took)
     return summary(xs)[0]

@@ -72,6 +72,12 @@ pub fn need_1_1(conf: &NetConf, command: &str) -> CniResult<()> {
 
 /// ADD: bridge, address, port; nothing is left when a step fails.
 fn add(stdin: &[u8]) -> CniResult<Value> {
+    let started = std::time::Instant::now();
+    let step = |name: &str| {
+        if crate::log::debug_enabled() {
+            crate::log::debug(&format!("ADD {name}: {:?}", started.elapsed()));
+        }
+    };
     let conf = config::parse(stdin)?;
     let target = env::target()?;
     let netns = env::netns()?;
@@ -100,10 +106,12 @@ fn add(stdin: &[u8]) -> CniResult<Value> {
     let what = format!("ensure bridge {}", conf.bridge);
     let bridge = attach::ensure_bridge(&nl, &spec).map_err(kernel(&what))?;
     let mtu = conf.mtu.unwrap_or(bridge.mtu);
+    step("bridge");
 
     // The address and the record, under the shared lock (GC takes it
     // exclusively, so it never sees a lease before its record).
     let lock = root.lock_shared().map_err(io("lock the state root"))?;
+    step("locked");
     let (ip, prefix, gateway, dns, leased) = match &conf.ipam_type {
         Some(kind) => {
             let lease = delegate::add(kind, stdin)?;
@@ -115,6 +123,7 @@ fn add(stdin: &[u8]) -> CniResult<Value> {
             (ip, conf.subnet.prefix(), conf.gateway, None, true)
         }
     };
+    step("leased");
     let give_back = || {
         if leased {
             let _ = store.leases().release(ip, &key);
@@ -145,6 +154,7 @@ fn add(stdin: &[u8]) -> CniResult<Value> {
         }
     }
     drop(lock);
+    step("address");
 
     let plug = Plug {
         netns: &netns,
@@ -168,6 +178,7 @@ fn add(stdin: &[u8]) -> CniResult<Value> {
             ))(e));
         }
     };
+    step("plugged");
     Ok(result::added(&result::Added {
         cni_version: &conf.cni_version,
         host: (&att.veth, mac_text(&plugged.host_mac)),

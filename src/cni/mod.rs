@@ -93,6 +93,10 @@ pub fn selected(argv0: &str) -> bool {
 /// (if any) on stdout, or non-zero with the error JSON on stdout (the
 /// spec's contract) and one `sbx: ` line on stderr for the runtime's log.
 pub fn main() -> i32 {
+    // SBX_LOG=debug: step times on stderr (runtimes log a plugin's stderr).
+    if let Ok(level) = std::env::var("SBX_LOG") {
+        let _ = crate::log::set_level(&level);
+    }
     let mut stdin = Vec::new();
     let command = std::env::var("CNI_COMMAND").unwrap_or_default();
     let outcome = std::io::stdin()
