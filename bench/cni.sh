@@ -20,7 +20,8 @@
 # Subnets 10.242.0.0/20 (sbx-cni) and 10.242.16.0/20 (reference); bridges
 # bnch-sbxcni and bnch-refcni. Leaves nothing behind: the script DELs what
 # it ADDed and an EXIT trap removes the netns files, bridges, sbx's chain
-# for the bridge, the state root and the host-local folder.
+# for the bridge, the state root, the host-local folder and an `ip nat`
+# table that the reference's iptables made and left empty.
 set -euo pipefail
 if [ -n "${SBX:-}" ] && [ -e "$SBX" ]; then SBX=$(realpath "$SBX"); fi
 cd "$(dirname "$0")/.."
@@ -33,7 +34,13 @@ if [ -z "${SBX:-}" ]; then
 fi
 [ -x /usr/lib/cni/bridge ] || { echo "bench/cni.sh: needs containernetworking-plugins" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/sbx-bench-cni.XXXXXX)
+# The reference's ipMasq goes through iptables, which makes `ip nat` on
+# first use: removed again at the end if this run made it and left it empty.
+NAT_BEFORE=$(nft list table ip nat >/dev/null 2>&1 && echo yes || echo no)
 cleanup() {
+    if [ "$NAT_BEFORE" = no ] && ! nft list table ip nat 2>/dev/null | grep -qE 'masquerade|snat|dnat|jump|goto'; then
+        nft delete table ip nat 2>/dev/null || true
+    fi
     for ns in $(ls /run/netns 2>/dev/null | grep '^bnch-cni-' || true); do ip netns del "$ns" 2>/dev/null || true; done
     ip link del bnch-sbxcni 2>/dev/null || true
     ip link del bnch-refcni 2>/dev/null || true
