@@ -8,8 +8,9 @@ use std::path::Path;
 /// The floors, top first; a module may import those on lower floors only.
 const FLOORS: [&[&str]; 9] = [
     &["cli"],
-    // Faces other than the CLI: below it, since the CLI dispatches to them.
-    &["lab", "oci"],
+    // Faces other than the CLI: below it, since the CLI dispatches to them
+    // (the OCI and CNI faces are picked by argv[0] in main.rs).
+    &["lab", "oci", "cni"],
     &["sandbox", "check"],
     &["network", "process"],
     &["spec", "net", "firewall"],

@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! cli                     the face: clap definitions, translation into requests, dispatch
-//! lab  oci                the other faces: lab files; the OCI runtime (runc's command line)
+//! lab  oci  cni           the other faces: lab files; the OCI runtime (runc's command line,
+//!                         `sbx-oci`); the CNI plugin (`sbx-cni`)
 //! sandbox  check          the lifecycle: reserve, launch, supervise, exec, stop, clean, network rm;
 //!                         reachability checks and their diagnosis
 //! network  process        networks (bridge, gateway, NAT); clone, init, exec, caps, seccomp
@@ -25,6 +26,7 @@ mod batch;
 mod cgroup;
 mod check;
 mod cli;
+mod cni;
 mod crash;
 mod firewall;
 mod fs;
@@ -48,7 +50,13 @@ mod timefmt;
 mod undo;
 
 fn main() {
-    // The OCI face: argv[0] `sbx-oci`, or `sbx [--root DIR] oci ARGS`.
+    // One binary, several faces: started as `sbx-cni` (a CNI runtime runs
+    // the plugin by its type's name), it speaks CNI; as `sbx-oci` (or `sbx
+    // [--root DIR] oci ARGS`), runc's command line; else sbx's own.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if cni::selected(&argv0.to_string_lossy()) {
+        std::process::exit(cni::main());
+    }
     let code = match oci::selected(std::env::args_os().collect()) {
         Some((args, root)) => oci::main(args, root),
         None => cli::main(),

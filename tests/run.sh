@@ -20,6 +20,9 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v dot >/dev/null || need+=(graphviz)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -158,6 +158,17 @@ pub fn ensure(batch: &mut Batch) {
 /// the ruleset), they are made again first, with a warning, as `sbx run`
 /// restores NAT.
 pub fn guard(port: &Port) -> Result<()> {
+    guard_with(port, true)
+}
+
+/// [`guard`] for a port whose bridge sbx's networks do not manage (the CNI
+/// plugin's, SPEC "CNI plugin"): the table is made on first use, without
+/// a warning, since nobody removed it.
+pub fn guard_new(port: &Port) -> Result<()> {
+    guard_with(port, false)
+}
+
+fn guard_with(port: &Port, warn: bool) -> Result<()> {
     if port.trusted {
         return Ok(());
     }
@@ -165,9 +176,11 @@ pub fn guard(port: &Port) -> Result<()> {
     match add(&socket, port)? {
         0 => Ok(()),
         libc::ENOENT => {
-            crate::log::warn(&format!(
-                "the anti-spoofing table bridge {TABLE} was missing: sbx restored it"
-            ));
+            if warn {
+                crate::log::warn(&format!(
+                    "the anti-spoofing table bridge {TABLE} was missing: sbx restored it"
+                ));
+            }
             let mut batch = Batch::new(&socket);
             ensure(&mut batch);
             check(batch.commit(&socket)?)?;

@@ -4,6 +4,7 @@
 pub mod bridge;
 pub mod listeners;
 pub mod netns;
+pub mod probe;
 pub mod ready;
 pub mod routes;
 pub mod sysctl;

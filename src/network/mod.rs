@@ -2,6 +2,7 @@
 //! internal) NAT. Creating one is the only place bridges and NAT rules are
 //! made; `sbx run` merely checks they are still there.
 
+pub mod attach;
 pub mod commands;
 pub mod damaged;
 pub mod vxlan;

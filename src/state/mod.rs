@@ -2,6 +2,7 @@
 //! Records are written atomically (temp file + rename) and never trusted for
 //! liveness on their own: that comes from the kernel (see `liveness`).
 
+pub mod cni;
 pub mod leases;
 mod legacy;
 pub mod liveness;
@@ -172,6 +173,12 @@ impl StateRoot {
     /// `ROOT/leases/NAME/`, beside (not inside) the network records.
     pub fn leases(&self, network: &str) -> Leases {
         Leases::at(self.dir.join("leases").join(network))
+    }
+
+    /// The CNI plugin's store of network configuration `name` (see
+    /// [`cni::CniStore`]): `ROOT/cni/NAME/`, as the SPEC's "CNI plugin" says.
+    pub fn cni(&self, name: &str) -> cni::CniStore {
+        cni::CniStore::at(self.dir.join("cni").join(name))
     }
 
     /// The registry of published host ports (see [`ports::PortRegistry`]).
