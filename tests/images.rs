@@ -368,10 +368,11 @@ fn the_image_user_is_applied() {
         "--image",
         "test/user:v1",
         "--",
-        "id -u; id -g; echo $HOME",
+        "id -u; id -g; id -G; echo $HOME",
     ]);
-    // HOME from the image's /etc/passwd, as Docker sets it.
-    assert_eq!(out, "1234\n4321\n/app\n");
+    // Supplementary groups from the image's /etc/group and HOME from its
+    // /etc/passwd, as Docker sets them.
+    assert_eq!(out, "1234\n4321\n4321 50 60\n/app\n");
     let out = e.ok(&[
         "run",
         "--network",
@@ -399,6 +400,10 @@ fn the_image_user_is_applied() {
     ]);
     e.env.wait_running("us1");
     assert_eq!(e.ok(&["exec", "us1", "--", "/bin/id", "-u"]), "1234\n");
+    assert_eq!(
+        e.ok(&["exec", "us1", "--", "/bin/id", "-G"]),
+        "4321 50 60\n"
+    );
 }
 
 #[test]

@@ -101,6 +101,34 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32)>
     Ok((uid, gid))
 }
 
+/// The supplementary groups of `uid` in the image's `/etc/group`: every
+/// group whose member list (fourth field) names the user `uid` has in
+/// `passwd`, `gid` left out (it is the primary group), in file order, as
+/// Docker's user lookup gives them (getgrouplist(3) semantics).
+pub fn supplementary_groups(uid: u32, gid: u32, passwd: &str, group: &str) -> Vec<u32> {
+    let Some(name) = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 3 && f[2].parse::<u32>() == Ok(uid))
+        .map(|f| f[0].to_string())
+    else {
+        return Vec::new();
+    };
+    let mut groups = Vec::new();
+    for fields in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+        let (Some(id), Some(members)) = (fields.get(2), fields.get(3)) else {
+            continue;
+        };
+        let Ok(id) = id.parse::<u32>() else {
+            continue;
+        };
+        if id != gid && !groups.contains(&id) && members.split(',').any(|m| m.trim() == name) {
+            groups.push(id);
+        }
+    }
+    groups
+}
+
 /// The home folder of `uid` in the image's `/etc/passwd` (its sixth
 /// field); `/` when the uid has no entry or an empty one, as Docker does
 /// (it sets HOME from the image's passwd unless the environment has one).
@@ -158,6 +186,9 @@ mod tests {
         assert_eq!(resolve_user("33", passwd, group).unwrap(), (33, 34));
         assert_eq!(resolve_user("www:staff", passwd, group).unwrap(), (33, 50));
         assert_eq!(home_of(33, passwd), "/var/www");
+        let group = "root:x:0:\nstaff:x:50:ann,www\nwww:x:34:www\nbad:x:z:www\nops:x:60:www\n";
+        assert_eq!(supplementary_groups(33, 34, passwd, group), [50, 60]);
+        assert!(supplementary_groups(1000, 0, passwd, group).is_empty());
         assert_eq!(home_of(0, passwd), "/root");
         assert_eq!(home_of(1000, passwd), "/");
         assert_eq!(home_of(7, "x:x:7:7::relative:/bin/sh\n"), "/");

@@ -99,6 +99,10 @@ pub struct ImageRef {
     /// The uid and gid its config's User resolves to; `None`: root.
     #[serde(default)]
     pub user: Option<(u32, u32)>,
+    /// That user's supplementary groups from the image's `/etc/group`
+    /// (the groups listing its name), as Docker gives them.
+    #[serde(default)]
+    pub groups: Vec<u32>,
 }
 
 impl Volume {

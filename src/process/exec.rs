@@ -26,6 +26,8 @@ pub struct Command {
     hide: Option<super::title::Ranges>,
     /// The uid and gid to switch to before exec (an image's User); `None`: root.
     user: Option<(u32, u32)>,
+    /// Its supplementary groups besides the primary one.
+    groups: Vec<u32>,
     /// User with groups and capability sets (OCI `process`).
     settings: crate::model::process::ProcessSettings,
     /// A given seccomp profile, compiled (OCI `linux.seccomp`).
@@ -39,7 +41,7 @@ impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
         let mut command = Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
-            .run_as(spec.fs.image.as_ref().and_then(|i| i.user));
+            .run_as(spec.fs.image.as_ref());
         command.settings = spec.process.clone();
         if let Some(profile) = &spec.process.seccomp_profile {
             command.profile = super::seccomp_profile::compile(profile)?;
@@ -57,9 +59,11 @@ impl Command {
         Ok(command)
     }
 
-    /// Runs the command as `user` (uid, gid: an image's User), not root.
-    pub fn run_as(mut self, user: Option<(u32, u32)>) -> Self {
-        self.user = user;
+    /// Runs the command as the image's User (uid, gid and supplementary
+    /// groups), not root; root when the image names none.
+    pub fn run_as(mut self, image: Option<&crate::model::fs_plan::ImageRef>) -> Self {
+        self.user = image.and_then(|i| i.user);
+        self.groups = image.map(|i| i.groups.clone()).unwrap_or_default();
         self
     }
 
@@ -96,6 +100,7 @@ impl Command {
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
             hide: None,
             user: None,
+            groups: Vec::new(),
             settings: Default::default(),
             profile: Vec::new(),
         })
@@ -139,7 +144,15 @@ pub fn exec(command: &Command) -> ! {
     }
     if let Some((uid, gid)) = command.user {
         let gid = nix::unistd::Gid::from_raw(gid);
-        let switched = nix::unistd::setgroups(&[gid])
+        let groups: Vec<nix::unistd::Gid> = std::iter::once(gid)
+            .chain(
+                command
+                    .groups
+                    .iter()
+                    .map(|g| nix::unistd::Gid::from_raw(*g)),
+            )
+            .collect();
+        let switched = nix::unistd::setgroups(&groups)
             .and_then(|()| nix::unistd::setgid(gid))
             .and_then(|()| nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)));
         if let Err(e) = switched {

@@ -49,6 +49,7 @@ pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
             found.name
         );
     }
+    let mut groups = Vec::new();
     let (user, home) = match config::user(&found.config) {
         None => (None, None),
         Some(user) => {
@@ -56,6 +57,7 @@ pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
             let group = read_in_layers(&layers, "etc/group");
             let ids = config::resolve_user(&user, &passwd, &group)?;
             let home = config::home_of(ids.0, &passwd);
+            groups = config::supplementary_groups(ids.0, ids.1, &passwd, &group);
             (Some(ids).filter(|ids| *ids != (0, 0)), Some(home))
         }
     };
@@ -71,6 +73,7 @@ pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
             name: found.name.clone(),
             digest: found.digest.to_string(),
             user,
+            groups,
         },
         layers,
     }))

@@ -108,7 +108,11 @@ impl Image {
                 b"root:x:0:0:root:/root:/bin/sh\nworker:x:1234:4321::/app:/bin/sh\n".to_vec(),
                 0o644,
             ),
-            Ent::File("etc/group".into(), b"root:x:0:\n".to_vec(), 0o644),
+            Ent::File(
+                "etc/group".into(),
+                b"root:x:0:\nstaff:x:50:ann,worker\nops:x:60:worker\n".to_vec(),
+                0o644,
+            ),
             Ent::File("etc/doomed".into(), b"doomed\n".to_vec(), 0o644),
             Ent::Dir("tmp/"),
             Ent::Dir("opq/"),
