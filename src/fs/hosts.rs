@@ -185,7 +185,13 @@ impl NetworkHosts {
                 .map(str::to_string)
                 .collect()
         };
+        let before = (!text.is_empty()).then(|| lines.clone());
         change(&mut lines);
+        // Nothing changed (a second leave of the same sandbox, as `sbx rm`
+        // after its supervisor's cleanup): no write, no members rewritten.
+        if before.as_ref() == Some(&lines) {
+            return Ok(());
+        }
         let mut new = String::from(LOCALHOST);
         for line in &lines {
             new.push_str(line);
@@ -280,6 +286,14 @@ mod tests {
         hosts.leave(ip(3), "db").unwrap();
         let text = std::fs::read_to_string(&link).unwrap();
         assert!(!text.contains("db"), "{text}");
+        // A second leave changes nothing: the file is not written again.
+        let written = std::fs::metadata(&link).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        hosts.leave(ip(3), "db").unwrap();
+        assert_eq!(
+            std::fs::metadata(&link).unwrap().modified().unwrap(),
+            written
+        );
         // Rejoining an address replaces its line.
         hosts.join(ip(2), &["web2"], Vec::new).unwrap();
         let text = std::fs::read_to_string(&link).unwrap();
