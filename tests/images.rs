@@ -860,3 +860,38 @@ fn input_that_is_no_image_is_named_as_such() {
     );
     assert!(e.ls().is_empty());
 }
+
+#[test]
+fn a_name_pinned_to_a_digest_must_match_the_content() {
+    let e = ImgEnv::new("imgpin");
+    let dir = e.work.join("pinned");
+    let wrong = format!("test/pin@sha256:{}", "0".repeat(64));
+    Image::busybox().oci_layout(&dir, json!({"org.opencontainers.image.ref.name": wrong}));
+    let out = e.sbx(&["image", "load", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr_of(&out);
+    assert!(err.contains("pinned to a digest"), "{err}");
+    assert!(e.ls().is_empty(), "nothing loaded");
+
+    // The right digest (the manifest's, as index.json lists it) loads, and
+    // runs by that name.
+    let index_path = dir.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let right = format!("test/pin@{digest}");
+    index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = json!(right);
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    assert_eq!(e.load(&dir), format!("Loaded image: {right}\n"));
+    let out = e.ok(&["run", "--network", "none", "--image", &right]);
+    assert!(out.contains("cmd-ran"), "{out}");
+
+    // The same image under a second name: its ID still names it.
+    e.load(&e.layout("test/pin2:v1"));
+    let id = e.ls()[0]["id"].as_str().unwrap().to_string();
+    let out = e.ok(&["run", "--network", "none", "--image", &id]);
+    assert!(out.contains("cmd-ran"), "{out}");
+}

@@ -219,6 +219,7 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
     for d in index.manifests() {
         let annotations = d.annotations().clone().unwrap_or_default();
         let (path, mut digest) = described_blob(dir, d)?;
+        let listed = digest.clone();
         let mut bytes = verified(&path, &digest)?;
         if is_index(d.media_type(), &bytes) {
             let nested: ImageIndex =
@@ -245,6 +246,7 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
             &tags,
         )
         .with_context(|| format!("image {digest} in index.json has no name (no io.containerd.image.name, full org.opencontainers.image.ref.name or RepoTags)"))?;
+        check_pinned(&name, &[&listed, &digest])?;
         let layers = manifest
             .layers()
             .iter()
@@ -260,6 +262,23 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
         bail!("index.json lists no image: nothing to load");
     }
     Ok(out)
+}
+
+/// A name pinned to a digest (`REPO@sha256:HEX`) must name this image: its
+/// index entry's digest (an index's, when pulled by it) or its manifest's.
+/// Otherwise a later `run --image REPO@sha256:HEX` would run other content
+/// than the digest promises.
+fn check_pinned(name: &str, digests: &[&Digest]) -> Result<()> {
+    let Some((_, pinned)) = name.split_once('@') else {
+        return Ok(());
+    };
+    if digests.iter().any(|d| d.to_string() == pinned) {
+        return Ok(());
+    }
+    bail!(
+        "image {name} is pinned to a digest its content does not have (it is {}): refused, nothing loaded; fix its name annotation",
+        digests.last().map(|d| d.to_string()).unwrap_or_default()
+    );
 }
 
 /// Pairs each verified layer file with its diff_id from `config`.

@@ -82,14 +82,16 @@ impl Store {
                 .into_iter()
                 .filter(|i| i.id.hex().starts_with(&hex.to_ascii_lowercase()))
                 .collect();
-            match matching.as_slice() {
-                [one] => return self.read_image(&one.name, &one.digest),
-                [] => {}
-                [a, b, ..] => bail!(
-                    "image ID {name} is ambiguous: it starts the IDs of {} and {}; give more digits or the name",
-                    a.name,
-                    b.name
-                ),
+            if let [one, rest @ ..] = matching.as_slice() {
+                // One image, maybe under several names: the first name.
+                if let Some(other) = rest.iter().find(|i| i.id != one.id) {
+                    bail!(
+                        "image ID {name} is ambiguous: it starts the IDs of {} and {}; give more digits or a name",
+                        one.name,
+                        other.name
+                    );
+                }
+                return self.read_image(&one.name, &one.digest);
             }
         }
         bail!(
