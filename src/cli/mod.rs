@@ -156,15 +156,17 @@ fn image_command(
     use crate::image::commands;
     match command {
         ImageCommand::Load { input } => {
-            commands::load(store, input, &sandbox::images::in_use(root)?)
+            commands::load(store, input, &|| sandbox::images::in_use(root))
         }
         ImageCommand::Pull {
             reference,
             insecure,
-        } => commands::pull(store, reference, *insecure, &sandbox::images::in_use(root)?),
+        } => commands::pull(store, reference, *insecure, &|| {
+            sandbox::images::in_use(root)
+        }),
         ImageCommand::Ls { json } => commands::ls(store, *json),
         ImageCommand::Inspect { name } => commands::inspect(store, name),
-        ImageCommand::Rm { names } => commands::rm(store, names, &sandbox::images::in_use(root)?),
+        ImageCommand::Rm { names } => commands::rm(store, names, &|| sandbox::images::in_use(root)),
     }
 }
 

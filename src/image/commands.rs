@@ -8,14 +8,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// `sbx image load FILE|DIR`: prints `Loaded image: NAME` per image.
-pub fn load(store_dir: &Path, input: &Path, in_use: &InUse) -> Result<()> {
+pub fn load(store_dir: &Path, input: &Path, in_use: UsedBy) -> Result<()> {
     let store = Store::open(store_dir)?;
     let loaded = super::load(&store, input)?;
     announce(&store, "Loaded", &loaded, in_use)
 }
 
 /// `sbx image pull REF`: prints `Pulled image: NAME`.
-pub fn pull(store_dir: &Path, reference: &str, insecure: bool, in_use: &InUse) -> Result<()> {
+pub fn pull(store_dir: &Path, reference: &str, insecure: bool, in_use: UsedBy) -> Result<()> {
     let loaded = super::pull::pull(store_dir, reference, insecure)?;
     announce(&Store::open(store_dir)?, "Pulled", &loaded, in_use)
 }
@@ -27,7 +27,7 @@ fn announce(
     store: &Store,
     verb: &str,
     loaded: &[super::load::Loaded],
-    in_use: &InUse,
+    in_use: UsedBy,
 ) -> Result<()> {
     let mut replaced_any = false;
     for image in loaded {
@@ -50,7 +50,7 @@ fn announce(
     }
     if replaced_any {
         let lock = store.lock()?;
-        collect_garbage(store, &in_use.layers)?;
+        collect_garbage(store, &in_use()?.layers)?;
         drop(lock);
     }
     Ok(())
@@ -132,6 +132,10 @@ pub fn inspect(store_dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Reads what sandboxes hold (the caller's, a floor up): called under the
+/// store's lock, so no launch slips between the reading and the removal.
+pub type UsedBy<'a> = &'a dyn Fn() -> Result<InUse>;
+
 /// What sandboxes hold (read from their records by the caller, a floor up).
 #[derive(Debug, Default)]
 pub struct InUse {
@@ -148,7 +152,7 @@ pub struct InUse {
 /// needs any more (this one's, and those an image loaded again under its
 /// name left behind), except layers a sandbox stands on. Every name is
 /// tried, as Docker does; the error lists those that could not go.
-pub fn rm(store_dir: &Path, names: &[String], in_use: &InUse) -> Result<()> {
+pub fn rm(store_dir: &Path, names: &[String], in_use: UsedBy) -> Result<()> {
     let Some(store) = Store::existing(store_dir) else {
         bail!(
             "no image {}: the image store {} is empty",
@@ -171,7 +175,12 @@ pub fn rm(store_dir: &Path, names: &[String], in_use: &InUse) -> Result<()> {
 }
 
 /// Removes one image; returns its name.
-fn rm_one(store: &Store, name: &str, in_use: &InUse) -> Result<String> {
+fn rm_one(store: &Store, name: &str, in_use: UsedBy) -> Result<String> {
+    // The records are read under the store's lock: a `run` of this image
+    // either wrote its record before (and is named below) or checks its
+    // layers after this removal (see `check_layers`), never in between.
+    let lock = store.lock()?;
+    let in_use = in_use()?;
     let image = store.image(name)?;
     let using = in_use
         .images
@@ -191,7 +200,6 @@ fn rm_one(store: &Store, name: &str, in_use: &InUse) -> Result<String> {
             many.join(" ")
         ),
     }
-    let lock = store.lock()?;
     let mut index = store.index()?;
     index.images.remove(&image.name);
     store.write_index(&lock, &index)?;

@@ -24,6 +24,34 @@ use digest::Digest;
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 use std::path::PathBuf;
 
+/// Checks, under the store's shared lock, that every layer folder of
+/// `layers` (an image sandbox's overlay, topmost first, all in one store's
+/// `layers/`) is still there. Call once the sandbox's record names them:
+/// `image rm` and a reload read the records under the exclusive lock, so
+/// they either saw this sandbox and kept its layers, or finished removing
+/// them before this check, which then fails cleanly instead of mounting a
+/// root with holes. Errors: a layer gone (the image was removed meanwhile).
+pub fn check_layers(image: &str, layers: &[PathBuf]) -> Result<()> {
+    let Some(store_dir) = layers
+        .first()
+        .and_then(|l| l.parent())
+        .and_then(|l| l.parent())
+    else {
+        return Ok(());
+    };
+    let Some(store) = Store::existing(store_dir) else {
+        bail!("image {image} was removed while this sandbox started: load or pull it again");
+    };
+    let _shared = store.lock_shared()?;
+    if let Some(gone) = layers.iter().find(|l| !l.is_dir()) {
+        bail!(
+            "image {image} was removed while this sandbox started (its layer {} is gone): load or pull it again",
+            gone.display()
+        );
+    }
+    Ok(())
+}
+
 /// One image of the store, read and checked.
 pub struct Image {
     /// `REPO:TAG`.
@@ -122,5 +150,34 @@ impl Store {
             id,
             config,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_launch_finds_out_that_its_layers_went() {
+        let dir = std::env::temp_dir().join(format!("sbx-layers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let layers: Vec<PathBuf> = ["aa", "bb"]
+            .iter()
+            .map(|h| dir.join("layers").join(h))
+            .collect();
+        for l in &layers {
+            std::fs::create_dir_all(l).expect("layer folder");
+        }
+        std::fs::create_dir_all(dir.join("blobs")).expect("a store");
+        check_layers("t:1", &layers).expect("all there");
+        std::fs::remove_dir(&layers[1]).expect("remove one");
+        let e = check_layers("t:1", &layers).unwrap_err().to_string();
+        assert!(
+            e.contains("image t:1 was removed") && e.contains("bb"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        // No layers (not an image sandbox): nothing to check.
+        check_layers("t:1", &[]).expect("nothing");
     }
 }

@@ -123,6 +123,16 @@ impl Store {
 
     /// Takes the store's lock (exclusive flock on `DIR/lock`).
     pub fn lock(&self) -> Result<StoreLock> {
+        self.lock_as(libc::LOCK_EX)
+    }
+
+    /// Takes the store's lock shared: for a launch checking its layers
+    /// (see [`super::check_layers`]), which many may do at once.
+    pub fn lock_shared(&self) -> Result<StoreLock> {
+        self.lock_as(libc::LOCK_SH)
+    }
+
+    fn lock_as(&self, operation: libc::c_int) -> Result<StoreLock> {
         let path = self.dir.join("lock");
         let file = File::options()
             .create(true)
@@ -131,7 +141,7 @@ impl Store {
             .open(&path)
             .with_context(|| format!("open {}", path.display()))?;
         // SAFETY: flock on a descriptor we own.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        let rc = unsafe { libc::flock(file.as_raw_fd(), operation) };
         nix::errno::Errno::result(rc).with_context(|| format!("lock {}", path.display()))?;
         Ok(StoreLock { _file: file })
     }

@@ -131,6 +131,10 @@ pub fn start_held(
         cleanup::undo_launch(&Host, root, made, made_init.get(), again)
     });
 
+    // The record names the image's layers now: are they all still there?
+    if let Some(image) = &spec.fs.image {
+        crate::image::check_layers(&image.name, &spec.fs.overlay)?;
+    }
     if let Some((net, _)) = reservation.networks.first() {
         super::publish::publish(&Host, root, &record, net)?;
     }
