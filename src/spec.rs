@@ -122,6 +122,9 @@ impl SandboxSpec {
             .collect();
         let env = build_env(&hostname, &user_env, host_env, tty && !args.detach)?;
         let mut fs = fs_plan(args)?;
+        if fs.read_only && workdir != "/" {
+            fs.workdir = Some(std::path::PathBuf::from(&workdir));
+        }
         if let Some(i) = from_image {
             fs.image = Some(i.image);
             fs.overlay = i.layers;

@@ -332,6 +332,24 @@ fn a_foreground_sandbox_leaves_no_upper_and_read_only_works() {
     let upper = e.env.root.join("sandboxes/ro1/rootfs/upper");
     assert!(list(&upper).is_empty(), "{:?}", list(&upper));
     e.ok(&["rm", "-f", "ro1"]);
+    // A working directory the image lacks is made before the root goes
+    // read-only, as Docker does; the root stays read-only.
+    let made = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--read-only",
+        "-w",
+        "/work/here",
+        "--image",
+        "test/fg:v1",
+        "--",
+        "pwd; touch /work/here/x 2>&1 || echo ro",
+    ]);
+    assert!(
+        made.starts_with("/work/here\n") && made.ends_with("ro\n"),
+        "{made}"
+    );
     assert!(
         stderr_of(&out).contains("Read-only file system"),
         "{}",

@@ -238,6 +238,9 @@ fn make_mount_points(root: &OwnedFd, plan: &FsPlan) -> Result<()> {
         .map(|f| Path::new("/etc").join(f))
         .collect();
     targets.extend(etc.iter().map(|p| (p.as_path(), Kind::File)));
+    // The working directory, which the command could not make in a
+    // read-only root (Docker makes it too).
+    targets.extend(plan.workdir.iter().map(|w| (w.as_path(), Kind::Dir)));
     for (target, kind) in targets {
         if !plan::is_under_any(target, &covers) {
             at::ensure(root, target, kind, true)?;

@@ -87,6 +87,11 @@ pub struct FsPlan {
     /// Paths made read-only; `None`: Docker's list.
     #[serde(default)]
     pub readonly_paths: Option<Vec<PathBuf>>,
+    /// The working directory, to be made (if missing) before a read-only
+    /// root goes read-only, as Docker does; `None` when the root is
+    /// writable (the command's start makes it then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
 }
 
 /// Which image a sandbox runs.
