@@ -158,11 +158,17 @@ fn launches_racing_prune_and_endings_never_share_an_address() {
             text(&out.stdout)
         );
     }
-    let ports: HashSet<String> = bridge_ports("tstb-lsrace").into_iter().collect();
-    assert_eq!(
-        ports.len(),
-        staying.len(),
-        "no port of a dead sandbox is left"
+    // A released netns takes its veth with it a moment later (the kernel
+    // tears namespaces down asynchronously: TESTING.md), so wait briefly.
+    let settled = wait_until(5, || {
+        let ports: HashSet<String> = bridge_ports("tstb-lsrace").into_iter().collect();
+        ports.len() == staying.len()
+    });
+    assert!(
+        settled,
+        "no port of a dead sandbox is left: {} ports for {} sandboxes",
+        bridge_ports("tstb-lsrace").len(),
+        staying.len()
     );
     let mut args = vec!["rm", "-f"];
     args.extend(staying.iter().map(String::as_str));
