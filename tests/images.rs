@@ -88,8 +88,13 @@ fn three_forms_load_and_run_with_the_image_config() {
     Image::busybox().oci_archive(&archive, json!({"io.containerd.image.name": "test/oci-tar:v2", "org.opencontainers.image.ref.name": "v2"}));
     assert!(e.load(&archive).contains("Loaded image: test/oci-tar:v2"));
     let docker = e.work.join("docker.tar");
-    Image::busybox().docker_archive(&docker, "test/docker:v3");
-    assert!(e.load(&docker).contains("Loaded image: test/docker:v3"));
+    // Several RepoTags: every one names the image, as docker load does.
+    Image::busybox().docker_archive(&docker, "test/docker:v3,docker.io/library/dockr:v4");
+    let loaded = e.load(&docker);
+    assert!(
+        loaded.contains("Loaded image: test/docker:v3\nLoaded image: dockr:v4\n"),
+        "{loaded}"
+    );
 
     let mut zstd = Image::busybox();
     zstd.zstd = true;
@@ -105,6 +110,7 @@ fn three_forms_load_and_run_with_the_image_config() {
     assert_eq!(
         names,
         [
+            "dockr:v4",
             "test/docker:v3",
             "test/oci-dir:v1",
             "test/oci-tar:v2",

@@ -408,7 +408,21 @@ fn docker(dir: &Path) -> Result<Vec<Candidate>> {
             .build()
             .context("make a manifest")?;
         let manifest = serde_json::to_vec(&manifest)?;
-        out.push(candidate(name, manifest, config, layers)?);
+        // Every tag names the image, as `docker load` loads them all.
+        let mut names: Vec<String> = Vec::new();
+        for tag in tags.iter().map(|t| reference::normalize(t)) {
+            if !names.contains(&tag) {
+                names.push(tag);
+            }
+        }
+        for n in names {
+            out.push(candidate(
+                n,
+                manifest.clone(),
+                config.clone(),
+                layers.clone(),
+            )?);
+        }
     }
     if out.is_empty() {
         bail!("manifest.json lists no image: nothing to load");

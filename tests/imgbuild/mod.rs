@@ -222,6 +222,7 @@ impl Image {
 
     /// Writes a `docker save` archive (legacy layout: `HEX.json`,
     /// `N/layer.tar`, uncompressed) tagged `tag` to `file`.
+    /// `tag`: one RepoTag, or several separated by commas.
     pub fn docker_archive(&self, file: &Path, tag: &str) {
         let dir = tempdir(file);
         let config = self.config();
@@ -233,7 +234,8 @@ impl Image {
             std::fs::write(dir.join(format!("l{i}/layer.tar")), t).unwrap();
             layers.push(format!("l{i}/layer.tar"));
         }
-        let manifest = json!([{"Config": cname, "RepoTags": [tag], "Layers": layers}]);
+        let tags: Vec<&str> = tag.split(',').collect();
+        let manifest = json!([{"Config": cname, "RepoTags": tags, "Layers": layers}]);
         std::fs::write(
             dir.join("manifest.json"),
             serde_json::to_vec(&manifest).unwrap(),
