@@ -31,6 +31,8 @@ fn qdisc(ns: Option<&str>, dev: &str) -> String {
 
 /// Throughput (Mbit/s) of a 2 s iperf3 transfer from sandbox `client` to
 /// the server at `server_ip` (`reverse`: from the server to the client).
+/// `iperf3 -s` serves one test at a time and may still be closing the last
+/// one when the next begins ("the server is busy"): such a run is retried.
 fn mbits(env: &TestEnv, client: &str, server_ip: &str, reverse: bool) -> f64 {
     let mut args = vec![
         "exec", client, "--", "iperf3", "-c", server_ip, "-t", "2", "-J",
@@ -38,11 +40,17 @@ fn mbits(env: &TestEnv, client: &str, server_ip: &str, reverse: bool) -> f64 {
     if reverse {
         args.push("-R");
     }
-    let report: serde_json::Value = serde_json::from_str(&env.ok(&args)).expect("iperf3 -J");
-    report["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .expect("bits_per_second")
-        / 1e6
+    let mut last = String::new();
+    for _ in 0..10 {
+        let out = env.sbx(&args);
+        last = text(&out.stdout);
+        let report: serde_json::Value = serde_json::from_str(&last).unwrap_or_default();
+        if let Some(bits) = report["end"]["sum_received"]["bits_per_second"].as_f64() {
+            return bits / 1e6;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    panic!("iperf3 gave no throughput after 10 tries; last report: {last}")
 }
 
 /// The percentage of lost round trips of `count` pings from `from` to `to`.
