@@ -73,6 +73,8 @@ pub struct SandboxRequest {
     pub image: Option<String>,
     /// `--entrypoint`: replaces the image's entrypoint.
     pub entrypoint: Option<String>,
+    /// `-u USER[:GROUP]`: replaces the image's User.
+    pub user: Option<String>,
     /// `--rootfs-overlay`: an overlay over `--rootfs`, which stays pristine.
     pub rootfs_overlay: bool,
     /// `--image-store`; `None`: the default one.

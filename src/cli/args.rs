@@ -96,6 +96,8 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// List images (as 'sbx image ls').
+    Images(ImageLsArgs),
     /// Delay, jitter, loss, rate limits on a running sandbox's interface, both ways.
     #[command(subcommand)]
     Impair(ImpairCommand),
@@ -241,10 +243,14 @@ pub enum GraphFormat {
 /// `sbx image ...` (SPEC "Images").
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
-    /// Load images from a docker save tar, an OCI archive or an OCI layout folder.
+    /// Load images from a docker save tar, an OCI archive or an OCI layout folder (stdin: a tar).
     Load {
-        /// The tar file or folder.
-        input: PathBuf,
+        /// The tar file or folder; none: a tar read from stdin.
+        #[arg(conflicts_with = "file")]
+        input: Option<PathBuf>,
+        /// The tar file or folder (as the argument).
+        #[arg(short = 'i', long = "input", value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Pull an image from a registry (plain HTTP only for localhost or with --insecure).
     Pull {
@@ -255,22 +261,41 @@ pub enum ImageCommand {
         insecure: bool,
     },
     /// List images.
-    Ls {
-        /// Print a JSON array.
-        #[arg(long)]
-        json: bool,
-    },
+    Ls(ImageLsArgs),
     /// Remove images (refused while a sandbox uses one).
     Rm {
-        /// Image names.
+        /// Remove every name of an image given by ID, and an image only stopped sandboxes use.
+        #[arg(short, long)]
+        force: bool,
+        /// Image names or IDs.
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Give an image another name: sbx image tag SOURCE TARGET.
+    Tag {
+        /// An image name or ID.
+        source: String,
+        /// The new name, REPO[:TAG].
+        target: String,
+    },
+    /// Remove images without a name that no sandbox uses, and unneeded layers.
+    Prune,
     /// Show one image as JSON.
     Inspect {
         /// Image name.
         name: String,
     },
+}
+
+/// `sbx image ls` and `sbx images`.
+#[derive(Args, Debug)]
+pub struct ImageLsArgs {
+    /// Print a JSON array.
+    #[arg(long, conflicts_with = "quiet")]
+    pub json: bool,
+    /// Print image IDs only.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `sbx run`: everything that describes one sandbox.
@@ -305,6 +330,14 @@ pub struct RunArgs {
     /// Run an image of the image store; the command defaults to its entrypoint + cmd.
     #[arg(long, value_name = "NAME")]
     pub image: Option<String>,
+    /// Run the command as USER[:GROUP] (names from the image's /etc/passwd and /etc/group, or numbers), not the image's User.
+    #[arg(
+        short = 'u',
+        long = "user",
+        value_name = "USER[:GROUP]",
+        requires = "image"
+    )]
+    pub user: Option<String>,
     /// Replace the image's entrypoint ("" clears it).
     #[arg(long, value_name = "CMD", requires = "image")]
     pub entrypoint: Option<String>,

@@ -120,6 +120,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Network(command) => network_command(&root, command).map(|()| 0),
         Command::Image(command) => image_command(&root, &cli.image_store, command).map(|()| 0),
+        Command::Images(args) => {
+            crate::image::commands::ls(&cli.image_store, args.json, args.quiet).map(|()| 0)
+        }
         Command::Impair(command) => impair_command(&root, command).map(|()| 0),
         Command::Partition(command) => partition_command(&root, command).map(|()| 0),
         Command::Lab(command) => lab::dispatch(&root, &cli.image_store, command),
@@ -155,7 +158,8 @@ fn image_command(
 ) -> anyhow::Result<()> {
     use crate::image::commands;
     match command {
-        ImageCommand::Load { input } => {
+        ImageCommand::Load { input, file } => {
+            let input = input.as_deref().or(file.as_deref());
             commands::load(store, input, &|| sandbox::images::in_use(root))
         }
         ImageCommand::Pull {
@@ -164,9 +168,15 @@ fn image_command(
         } => commands::pull(store, reference, *insecure, &|| {
             sandbox::images::in_use(root)
         }),
-        ImageCommand::Ls { json } => commands::ls(store, *json),
+        ImageCommand::Ls(args) => commands::ls(store, args.json, args.quiet),
         ImageCommand::Inspect { name } => commands::inspect(store, name),
-        ImageCommand::Rm { names } => commands::rm(store, names, &|| sandbox::images::in_use(root)),
+        ImageCommand::Rm { names, force } => {
+            commands::rm(store, names, *force, &|| sandbox::images::in_use(root))
+        }
+        ImageCommand::Tag { source, target } => {
+            commands::tag(store, source, target, &|| sandbox::images::in_use(root))
+        }
+        ImageCommand::Prune => commands::prune(store, &|| sandbox::images::in_use(root)),
     }
 }
 
@@ -212,7 +222,8 @@ fn is_read_only(command: &Command) -> bool {
                     | NetworkCommand::Graph { .. }
             )
             | Command::Lab(args::LabCommand::Ps { .. } | args::LabCommand::Graph { .. })
-            | Command::Image(ImageCommand::Ls { .. } | ImageCommand::Inspect { .. })
+            | Command::Image(ImageCommand::Ls(_) | ImageCommand::Inspect { .. })
+            | Command::Images(_)
             | Command::Impair(ImpairCommand::Show { .. })
     )
 }

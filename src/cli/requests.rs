@@ -37,6 +37,7 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         command: args.command.clone(),
         image: args.image.clone(),
         entrypoint: args.entrypoint.clone(),
+        user: args.user.clone(),
         rootfs_overlay: args.rootfs_overlay,
         image_store: None,
         labels: args.labels.clone(),

@@ -52,7 +52,8 @@ pub fn user(config: &ImageConfiguration) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// Resolves `USER[:GROUP]` (names or numbers) to ids. Names are looked up
+/// Resolves `USER[:GROUP]` (names or numbers) to ids; an empty user or
+/// group, or a number past 2^32-1, is refused. Names are looked up
 /// in `passwd` and `group` (the image's /etc files, as text); a user
 /// without a group gets its passwd group, or 0 when it is a bare number
 /// not in passwd (Docker's rule).
@@ -66,6 +67,11 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32)>
             .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
             .find(|f| f.len() >= 3 && (f[0] == name || f[2] == name))
     };
+    if user.is_empty() || grp.is_some_and(str::is_empty) {
+        bail!(
+            "user {spec:?} is not USER[:GROUP]: give a name or number, e.g. -u 1000:1000 or -u www"
+        );
+    }
     let (uid, default_gid) = match user.parse::<u32>() {
         Ok(uid) => {
             let gid = entry(passwd, user)
@@ -76,7 +82,7 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32)>
         Err(_) => {
             let Some(f) = entry(passwd, user) else {
                 bail!(
-                    "user {user:?} of the image is not in its /etc/passwd: fix the image's User (a name of its /etc/passwd, or a numeric uid[:gid])"
+                    "user {user:?} is not in the image's /etc/passwd: give a name of its /etc/passwd or a numeric uid[:gid] (with -u, or as the image's User)"
                 );
             };
             let uid = f[2].parse::<u32>().unwrap_or(0);
@@ -92,7 +98,7 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32)>
                 Some(f) => f[2].parse::<u32>().unwrap_or(0),
                 None => {
                     bail!(
-                        "group {g:?} of the image is not in its /etc/group: fix the image's User (a group of its /etc/group, or a numeric gid)"
+                        "group {g:?} is not in the image's /etc/group: give a group of its /etc/group or a numeric gid (with -u USER:GROUP, or in the image's User)"
                     )
                 }
             },

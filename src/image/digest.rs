@@ -16,11 +16,19 @@ pub struct Digest {
 impl Digest {
     /// Parses `sha256:` and 64 lowercase hex digits; anything else (another
     /// algorithm, a short or upper-case hex part, a path) is an error.
+    /// The error quotes the text (cut to 80 characters, escaped) and
+    /// states the rule.
     pub fn parse(text: &str) -> Result<Self> {
-        let Some(hex) = text.strip_prefix("sha256:") else {
-            bail!("digest {text:?} is not a sha256 digest (sha256:HEX)");
-        };
-        Self::from_hex(hex).ok_or_else(|| anyhow::anyhow!("digest {text:?} is not sha256:HEX"))
+        if let Some(d) = text.strip_prefix("sha256:").and_then(Self::from_hex) {
+            return Ok(d);
+        }
+        let mut shown: String = text.chars().take(80).collect();
+        if shown.len() < text.len() {
+            shown.push_str("...");
+        }
+        bail!(
+            "digest {shown:?} is malformed: a digest is sha256: followed by 64 lowercase hex digits"
+        )
     }
 
     /// The digest whose hex part is `hex`, when that is 64 lowercase hex digits.
@@ -41,7 +49,7 @@ impl Digest {
     /// The digest of everything `reader` yields, streamed.
     pub fn of_reader(mut reader: impl Read) -> std::io::Result<Self> {
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
+        let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = reader.read(&mut buf)?;
             if n == 0 {

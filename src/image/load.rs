@@ -6,9 +6,10 @@
 //! layers, blobs and names moved into place, under the store's lock.
 
 use super::digest::{Digest, HashingReader};
+use super::gc::{self, UsedBy};
 use super::platform::pick_platform;
 use super::reference;
-use super::store::{Store, Temp};
+use super::store::{self, Store, Temp};
 use super::{source, unpack};
 use anyhow::{Context, Result, bail};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
@@ -37,23 +38,30 @@ struct DockerEntry {
     layers: Vec<String>,
 }
 
-/// Loads every image in `path`; returns their names.
-pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
+/// Loads every image in `path` (`None`: a tar on stdin); returns their
+/// names. An image that loses its last name to this load while a sandbox
+/// runs it (`in_use`, read under the store's lock) stays, unnamed.
+pub fn load(store: &Store, path: Option<&Path>, in_use: UsedBy) -> Result<Vec<Loaded>> {
     store.sweep();
     let src = source::open(store, path)?;
     let dir = &src.dir;
+    let shown = path.map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
     let candidates = if dir.join("index.json").is_file() {
         oci(dir)?
     } else if dir.join("manifest.json").is_file() {
+        refuse_skopeo_dir(dir, &shown)?;
         docker(dir)?
     } else {
         bail!(
-            "{} holds neither index.json (OCI) nor manifest.json (docker save): nothing to load",
-            path.display()
+            "{shown} holds neither index.json (OCI) nor manifest.json (docker save): nothing to load"
         );
     };
+    for c in &candidates {
+        reference::check(&c.name)?;
+    }
     // Phase 2: unpack what the store lacks, nothing visible yet.
     let mut unpacked: BTreeMap<Digest, Temp> = BTreeMap::new();
+    let mut sizes = BTreeMap::new();
     for c in &candidates {
         for (file, diff_id) in &c.layers {
             if unpacked.contains_key(diff_id) {
@@ -67,6 +75,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
             }
             let temp = store.temp_dir("layer")?;
             unpack_checked(file, diff_id, temp.path())?;
+            sizes.insert(diff_id.hex().to_string(), store::dir_size(temp.path()));
             unpacked.insert(diff_id.clone(), temp);
         }
     }
@@ -90,6 +99,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
                 None => {
                     let temp = store.temp_dir("layer")?;
                     unpack_checked(file, diff_id, temp.path())?;
+                    sizes.insert(diff_id.hex().to_string(), store::dir_size(temp.path()));
                     temp
                 }
             };
@@ -105,35 +115,86 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
         entries.push((c.name.clone(), digest));
     }
     let mut index = store.index()?;
-    for (name, digest) in entries {
+    index.sizes.extend(sizes);
+    let mut replaced_manifests: Vec<Option<Digest>> = Vec::new();
+    for (name, digest) in &entries {
+        index.dangling.remove(&digest.to_string());
         let previous = index.images.insert(name.clone(), digest.to_string());
         let replaced = match previous {
             Some(old) if old != digest.to_string() => Some(Digest::parse(&old)?),
             _ => None,
         };
-        names.push(Loaded { name, replaced });
+        replaced_manifests.push(replaced.clone());
+        // Its ID, as `image ls` showed it, read before it is collected
+        // (its manifest's digest if its blobs are unreadable).
+        let replaced_id = replaced.as_ref().map(|old| {
+            store
+                .read_image(super::NONE, old)
+                .map_or_else(|_| old.clone(), |i| i.id)
+        });
+        names.push(Loaded {
+            name: name.clone(),
+            replaced: replaced_id,
+            kept_for: Vec::new(),
+        });
     }
-    store.write_index(&lock, &index)?;
+    if replaced_manifests.iter().any(Option::is_some) {
+        let held = in_use()?;
+        for (loaded, old) in names.iter_mut().zip(&replaced_manifests) {
+            if let Some(old) = old {
+                loaded.kept_for = gc::orphan(&mut index, &old.to_string(), &held);
+            }
+        }
+        store.write_index(&lock, &index)?;
+        gc::collect(store, &held.layers)?;
+    } else {
+        store.write_index(&lock, &index)?;
+    }
+    drop(lock);
     Ok(names)
+}
+
+/// skopeo's `dir:` layout (a `version` file, one manifest.json object,
+/// blobs by bare hex) looks like `docker save` at first sight: refused in
+/// words, naming the forms that work.
+fn refuse_skopeo_dir(dir: &Path, shown: &str) -> Result<()> {
+    let version = std::fs::read(dir.join("version")).unwrap_or_default();
+    let single_manifest = std::fs::read(dir.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.is_object());
+    if version.starts_with(b"Directory Transport Version") || single_manifest {
+        bail!(
+            "{shown} is a skopeo dir: layout, which is not supported: use oci: or docker-archive: (skopeo copy SRC oci:DIR:NAME:TAG, or docker-archive:FILE:NAME:TAG)"
+        );
+    }
+    Ok(())
 }
 
 /// One image `load` named.
 pub struct Loaded {
     /// `REPO:TAG`.
     pub name: String,
-    /// The manifest digest the name pointed at before, when this load moved
-    /// it to another image (Docker leaves that one unnamed; sbx collects it).
+    /// The ID (config digest) of the image the name pointed at before, when
+    /// this load moved it to another image (Docker leaves that one unnamed;
+    /// sbx collects it unless a sandbox uses it).
     pub replaced: Option<Digest>,
+    /// The sandboxes still running the replaced image, which is kept,
+    /// unnamed, until `image rm ID` or `image prune`; empty: collected.
+    pub kept_for: Vec<String>,
 }
 
 /// Reads the layer blob `file` through, its uncompressed stream checked
 /// against `diff_id`, unpacking nothing.
 fn check_uncompressed(file: &Path, diff_id: &Digest) -> Result<()> {
-    let reader =
-        BufReader::new(File::open(file).with_context(|| format!("open {}", file.display()))?);
+    let reader = BufReader::with_capacity(
+        unpack::COPY_BUFFER,
+        File::open(file).with_context(|| format!("open {}", file.display()))?,
+    );
     let mut hashing = HashingReader::new(source::decompress(reader)?);
     std::io::copy(&mut hashing, &mut std::io::sink())
-        .with_context(|| format!("layer {diff_id}: read {}", file.display()))?;
+        .map_err(anyhow::Error::from)
+        .map_err(|e| layer_error(diff_id, e))?;
     let got = hashing.finish().context("read the layer")?;
     if got != *diff_id {
         bail!(
@@ -143,14 +204,30 @@ fn check_uncompressed(file: &Path, diff_id: &Digest) -> Result<()> {
     Ok(())
 }
 
+/// A failure reading layer `diff_id`, in words: not a tar, truncated or
+/// damaged (see [`unpack::Broken`]); otherwise the error, naming the layer.
+fn layer_error(diff_id: &Digest, e: anyhow::Error) -> anyhow::Error {
+    match unpack::broken(&e) {
+        Some(b) => anyhow::anyhow!(
+            "layer {diff_id} {b}: refused, nothing loaded; save or export the image again"
+        ),
+        None => e.context(format!("layer {diff_id}")),
+    }
+}
+
 /// Unpacks the layer blob `file` into `dest`, its uncompressed stream
 /// checked against `diff_id`.
 fn unpack_checked(file: &Path, diff_id: &Digest, dest: &Path) -> Result<()> {
-    let reader =
-        BufReader::new(File::open(file).with_context(|| format!("open {}", file.display()))?);
+    let reader = BufReader::with_capacity(
+        unpack::COPY_BUFFER,
+        File::open(file).with_context(|| format!("open {}", file.display()))?,
+    );
     let mut hashing = HashingReader::new(source::decompress(reader)?);
-    unpack::unpack(&mut hashing, dest).with_context(|| format!("layer {diff_id}"))?;
-    let got = hashing.finish().context("read the layer")?;
+    unpack::unpack(&mut hashing, dest).map_err(|e| layer_error(diff_id, e))?;
+    let got = hashing
+        .finish()
+        .map_err(anyhow::Error::from)
+        .map_err(|e| layer_error(diff_id, e))?;
     if got != *diff_id {
         bail!(
             "layer {diff_id} does not match its digest (its contents hash to {got}): refused, nothing loaded"
@@ -174,8 +251,7 @@ fn verified(path: &Path, expected: &Digest) -> Result<Vec<u8>> {
 /// Checks the (large) file `path` against `expected`, streaming.
 fn verify_file(path: &Path, expected: &Digest) -> Result<()> {
     let file = File::open(path).with_context(|| format!("read blob {expected}"))?;
-    let got =
-        Digest::of_reader(BufReader::new(file)).with_context(|| format!("read blob {expected}"))?;
+    let got = Digest::of_reader(file).with_context(|| format!("read blob {expected}"))?;
     if got != *expected {
         bail!(
             "blob {expected} does not match its digest (it hashes to {got}): refused, nothing loaded"
@@ -213,7 +289,9 @@ fn described_blob(dir: &Path, d: &Descriptor) -> Result<(PathBuf, Digest)> {
 /// An OCI image layout: index.json, every manifest it names (one level of
 /// nested index, the platform matching this host chosen).
 fn oci(dir: &Path) -> Result<Vec<Candidate>> {
-    let index = ImageIndex::from_file(dir.join("index.json")).context("parse index.json")?;
+    let index_bytes = std::fs::read(dir.join("index.json")).context("read index.json")?;
+    check_digests(&index_bytes, "index.json")?;
+    let index: ImageIndex = serde_json::from_slice(&index_bytes).context("parse index.json")?;
     let docker_tags = docker_tags(dir);
     let mut out = Vec::new();
     for d in index.manifests() {
@@ -222,6 +300,7 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
         let listed = digest.clone();
         let mut bytes = verified(&path, &digest)?;
         if is_index(d.media_type(), &bytes) {
+            check_digests(&bytes, &format!("index {digest}"))?;
             let nested: ImageIndex =
                 serde_json::from_slice(&bytes).with_context(|| format!("parse index {digest}"))?;
             let chosen = pick_platform(nested.manifests())
@@ -230,6 +309,7 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
             (path, digest) = described_blob(dir, chosen)?;
             bytes = verified(&path, &digest)?;
         }
+        check_digests(&bytes, &format!("manifest {digest}"))?;
         let manifest: ImageManifest =
             serde_json::from_slice(&bytes).with_context(|| format!("parse manifest {digest}"))?;
         let (config_path, config_digest) = described_blob(dir, manifest.config())?;
@@ -262,6 +342,30 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
         bail!("index.json lists no image: nothing to load");
     }
     Ok(out)
+}
+
+/// Checks every descriptor's `digest` in the JSON document `bytes` (an
+/// index or a manifest) before it is parsed as one, so that a crafted
+/// digest is refused with the rule (image-spec descriptor.md, "Digests")
+/// rather than the parser's words. Text that is no JSON is left to the
+/// parser's error.
+fn check_digests(bytes: &[u8], what: &str) -> Result<()> {
+    fn walk(v: &serde_json::Value, what: &str) -> Result<()> {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(d) = map.get("digest").and_then(|d| d.as_str()) {
+                    Digest::parse(d).with_context(|| what.to_string())?;
+                }
+                map.values().try_for_each(|x| walk(x, what))
+            }
+            serde_json::Value::Array(items) => items.iter().try_for_each(|x| walk(x, what)),
+            _ => Ok(()),
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) => walk(&v, what),
+        Err(_) => Ok(()),
+    }
 }
 
 /// A name pinned to a digest (`REPO@sha256:HEX`) must name this image: its

@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod config;
 pub mod digest;
+mod gc;
 mod load;
 mod paths;
 mod platform;
@@ -84,11 +85,38 @@ impl Image {
         Ok(dirs)
     }
 
-    /// Bytes of its layers and config, as its manifest gives them.
-    pub fn size(&self) -> u64 {
-        self.manifest.layers().iter().map(|l| l.size()).sum::<u64>() + self.manifest.config().size()
+    /// Bytes its layers take unpacked on disk (what `image ls` shows, as
+    /// Docker shows the uncompressed size): as measured at unpack time,
+    /// else measured now, else (a folder this user cannot read) the
+    /// manifest's compressed size of that layer.
+    pub fn disk_size(&self, store: &Store, index: &store::Index) -> u64 {
+        let diff_ids = self.config.rootfs().diff_ids();
+        let layers = self.manifest.layers();
+        diff_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let Ok(d) = Digest::parse(id) else { return 0 };
+                if let Some(size) = index.sizes.get(d.hex()) {
+                    return *size;
+                }
+                let dir = store.layer_dir(&d);
+                match std::fs::read_dir(&dir) {
+                    Ok(_) => store::dir_size(&dir),
+                    Err(_) => layers.get(i).map_or(0, |l| l.size()),
+                }
+            })
+            .sum()
+    }
+
+    /// Whether it has no name (`<none>:<none>`, see `Index::dangling`).
+    pub fn is_dangling(&self) -> bool {
+        self.name == NONE
     }
 }
+
+/// What `image ls` calls an image without a name, as Docker does.
+pub const NONE: &str = "<none>:<none>";
 
 impl Store {
     /// The image called `name` (`busybox` means `busybox:latest`,
@@ -96,11 +124,21 @@ impl Store {
     /// config's digest, `sha256:` optional) starts with `name`'s hex
     /// (at least 4 digits, naming one image).
     pub fn image(&self, name: &str) -> Result<Image> {
+        self.find(name).map(|(image, _)| image)
+    }
+
+    /// [`Store::image`], and whether `name` was one of its names (`false`:
+    /// found by its ID). Errors: an empty or malformed name (the rule
+    /// said), an ambiguous ID, no such image.
+    pub fn find(&self, name: &str) -> Result<(Image, bool)> {
+        if name.is_empty() {
+            bail!("empty image name: give REPO[:TAG] or an image ID (see sbx image ls)");
+        }
         let index = self.index()?;
         let full = reference::normalize(name);
         for key in [full.as_str(), name] {
             if let Some(digest) = index.images.get(key) {
-                return self.read_image(key, &Digest::parse(digest)?);
+                return Ok((self.read_image(key, &Digest::parse(digest)?)?, true));
             }
         }
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
@@ -119,25 +157,30 @@ impl Store {
                         other.name
                     );
                 }
-                return self.read_image(&one.name, &one.digest);
+                return Ok((self.read_image(&one.name, &one.digest)?, false));
             }
         }
+        reference::check(name)?;
         bail!(
             "no image {name} in the image store {}: load it with sbx image load or pull it with sbx image pull",
             self.dir().display()
         );
     }
 
-    /// Every image of the index, by name.
+    /// Every image of the index: by name, then those without one
+    /// (named [`NONE`]).
     pub fn images(&self) -> Result<Vec<Image>> {
-        self.index()?
-            .images
-            .iter()
+        let index = self.index()?;
+        let named = index.images.iter().map(|(n, d)| (n.as_str(), d));
+        let dangling = index.dangling.iter().map(|d| (NONE, d));
+        named
+            .chain(dangling)
             .map(|(name, digest)| self.read_image(name, &Digest::parse(digest)?))
             .collect()
     }
 
-    fn read_image(&self, name: &str, digest: &Digest) -> Result<Image> {
+    /// One image by its manifest digest, called `name`.
+    pub(crate) fn read_image(&self, name: &str, digest: &Digest) -> Result<Image> {
         let manifest: ImageManifest = serde_json::from_slice(&self.blob(digest)?)
             .with_context(|| format!("parse the manifest of {name}"))?;
         let id = Digest::parse(manifest.config().digest().as_ref())?;

@@ -11,7 +11,13 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// Pulls `text` into the store at `store_dir`; returns what was loaded.
-pub fn pull(store_dir: &Path, text: &str, insecure: bool) -> Result<Vec<super::load::Loaded>> {
+/// `in_use`: what sandboxes hold, for an image this pull takes a name from.
+pub fn pull(
+    store_dir: &Path,
+    text: &str,
+    insecure: bool,
+    in_use: super::gc::UsedBy,
+) -> Result<Vec<super::load::Loaded>> {
     reference::parse(text)?;
     let name = reference::normalize(text);
     let store = Store::open(store_dir)?;
@@ -34,7 +40,7 @@ pub fn pull(store_dir: &Path, text: &str, insecure: bool) -> Result<Vec<super::l
         let line = err.lines().next().unwrap_or("failed");
         bail!("{}", line.strip_prefix("sbx: ").unwrap_or(line));
     }
-    super::load(&store, layout.path())
+    super::load(&store, Some(layout.path()), in_use)
 }
 
 /// `sbx-pull`, beside this sbx binary.

@@ -14,14 +14,123 @@ pub fn normalize(name: &str) -> String {
     }
 }
 
-/// `name` without Docker Hub's registry and `library/` prefixes.
+/// `name` without Docker Hub's registry and `library/` prefixes: as in
+/// Docker, `library/x`, `docker.io/x` and `docker.io/library/x` are `x`
+/// (a name whose first part is no registry host is Docker Hub's).
 fn familiar(name: &str) -> &str {
     for hub in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] {
         if let Some(rest) = name.strip_prefix(hub) {
             return rest.strip_prefix("library/").unwrap_or(rest);
         }
     }
-    name
+    name.strip_prefix("library/")
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(name)
+}
+
+/// The rule [`check`] enforces, for its error message.
+pub const NAME_RULE: &str = "an image name is [HOST[:PORT]/]PATH[:TAG]: PATH parts of lowercase letters and digits joined by '.', '_', '__' or '-'; a TAG of at most 128 characters [A-Za-z0-9_.-], not starting with '.' or '-'";
+
+/// Checks a name as the distribution spec's reference grammar has it
+/// (github.com/distribution/reference, `reference.go`): an optional
+/// registry host (with port), path components `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`,
+/// a tag `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` or a `@sha256:` digest; at
+/// most 255 characters before the tag. Errors: one line quoting the name
+/// (cut short) and giving the rule.
+pub fn check(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() {
+        anyhow::bail!("empty image name: {NAME_RULE}");
+    }
+    let shown: String = name.chars().take(80).collect();
+    let shown = if shown.len() < name.len() {
+        format!("{shown}...")
+    } else {
+        shown
+    };
+    let bad = |why: &str| anyhow::anyhow!("invalid image name {shown:?} ({why}): {NAME_RULE}");
+    let (rest, digest) = match name.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (name, None),
+    };
+    if let Some(d) = digest
+        && super::digest::Digest::parse(d).is_err()
+    {
+        return Err(bad("its digest is not sha256: and 64 lowercase hex digits"));
+    }
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (repo, tag) = match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            && !tag.starts_with(['.', '-']);
+        if !ok {
+            return Err(bad("bad tag"));
+        }
+    }
+    if repo.is_empty() || repo.len() > 255 {
+        return Err(bad("bad repository"));
+    }
+    let mut parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() > 1 && is_registry(parts[0]) {
+        let host = parts.remove(0);
+        let (h, port) = host.split_once(':').unwrap_or((host, ""));
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if !h.split('.').all(label_ok)
+            || (host.contains(':')
+                && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit())))
+        {
+            return Err(bad("bad registry host"));
+        }
+    }
+    if !parts.iter().all(|p| path_component_ok(p)) {
+        return Err(bad("bad repository path"));
+    }
+    Ok(())
+}
+
+/// Whether the first part of a name is a registry host: it has a `.` or
+/// `:` or is `localhost` (Docker's rule).
+fn is_registry(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first == "localhost"
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn path_component_ok(part: &str) -> bool {
+    let b = part.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        let sep = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let s = &b[sep..i];
+        let ok = s == b"." || s == b"_" || s == b"__" || s.iter().all(|&c| c == b'-');
+        if !ok || i == b.len() {
+            return false;
+        }
+    }
 }
 
 /// Whether the last path part of `name` carries a `:TAG` (a registry's
@@ -69,6 +178,13 @@ pub fn resolve_name(
                 .map(str::to_string)
         })
         .or_else(|| repo_tags.first().cloned())
+        .or_else(|| {
+            // A bare name (`busybox`, as `skopeo copy ... oci:DIR:busybox`
+            // writes it) names the image with tag `latest`, as in Docker.
+            oci_ref_name
+                .filter(|n| !n.is_empty() && check(n).is_ok())
+                .map(str::to_string)
+        })
         .map(|n| normalize(&n))
 }
 
@@ -97,11 +213,7 @@ pub fn parse(text: &str) -> anyhow::Result<Reference> {
         }
     };
     let (registry, repository) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first.to_string(), rest.to_string())
-        }
+        Some((first, rest)) if is_registry(first) => (first.to_string(), rest.to_string()),
         _ if name.contains('/') => ("docker.io".to_string(), name.to_string()),
         _ => ("docker.io".to_string(), format!("library/{name}")),
     };
@@ -130,7 +242,9 @@ mod tests {
         assert_eq!(normalize("index.docker.io/user/app:v1"), "user/app:v1");
         assert_eq!(normalize("docker.io/user/app"), "user/app:latest");
         assert_eq!(normalize("quay.io/library/x"), "quay.io/library/x:latest");
-        assert_eq!(normalize("library/busybox"), "library/busybox:latest");
+        assert_eq!(normalize("library/busybox"), "busybox:latest");
+        assert_eq!(normalize("docker.io/busybox"), "busybox:latest");
+        assert_eq!(normalize("localhost:5000/x"), "localhost:5000/x:latest");
     }
 
     #[test]
@@ -158,7 +272,44 @@ mod tests {
             resolve_name(None, Some("latest"), &tags).as_deref(),
             Some("tagged:1")
         );
-        assert_eq!(resolve_name(None, Some("latest"), &[]), None);
+        assert_eq!(
+            resolve_name(None, Some("busybox"), &[]).as_deref(),
+            Some("busybox:latest")
+        );
+        assert_eq!(resolve_name(None, Some("Bad Name"), &[]), None);
+    }
+
+    #[test]
+    fn names_follow_the_reference_grammar() {
+        for ok in [
+            "busybox",
+            "busybox:1.36",
+            "a/b_c__d-e--f.g:v1",
+            "localhost:5000/x",
+            "127.0.0.1:5000/test/bb:v2",
+            "my-host.example/x:_t",
+            &format!("x:{}", "t".repeat(128)),
+            &format!("x@sha256:{}", "0".repeat(64)),
+        ] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Busybox",
+            "x:",
+            "x:.t",
+            "x:-t",
+            "a//b",
+            "a/-b",
+            "a_",
+            "x@sha256:00",
+            "host:port/x",
+            "<none>:<none>",
+            &format!("x:{}", "t".repeat(129)),
+        ] {
+            let e = check(bad).unwrap_err().to_string();
+            assert!(e.contains("at most 128 characters"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -17,23 +17,37 @@ pub struct Source {
     _temp: Option<Temp>,
 }
 
-/// Opens `path`: a folder, or a tar extracted into the store's `tmp/`.
-pub fn open(store: &Store, path: &Path) -> Result<Source> {
-    if path.is_dir() {
-        return Ok(Source {
-            dir: path.to_path_buf(),
-            _temp: None,
-        });
-    }
-    let file = File::open(path).with_context(|| {
-        format!(
-            "open {}: give a docker save tar, an OCI archive or an OCI layout folder",
-            path.display()
-        )
-    })?;
+/// Opens `path`: a folder, or a tar extracted into the store's `tmp/`;
+/// `None`: a tar read from stdin (`sbx image load < x.tar`), refused when
+/// stdin is a terminal.
+pub fn open(store: &Store, path: Option<&Path>) -> Result<Source> {
+    let input: Box<dyn Read> = match path {
+        Some(path) if path.is_dir() => {
+            return Ok(Source {
+                dir: path.to_path_buf(),
+                _temp: None,
+            });
+        }
+        Some(path) => Box::new(File::open(path).with_context(|| {
+            format!(
+                "open {}: give a docker save tar, an OCI archive or an OCI layout folder",
+                path.display()
+            )
+        })?),
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                anyhow::bail!(
+                    "no image given: name a tar file or folder (sbx image load FILE, or -i FILE), or pipe one in (sbx image load < image.tar)"
+                );
+            }
+            Box::new(std::io::stdin())
+        }
+    };
+    let path = path.unwrap_or(Path::new("stdin"));
     let temp = store.temp_dir("load")?;
     let mut links = Vec::new();
-    let mut archive = tar::Archive::new(decompress(BufReader::new(file))?);
+    let mut buf = vec![0u8; super::unpack::COPY_BUFFER];
+    let mut archive = tar::Archive::new(decompress(BufReader::with_capacity(1 << 20, input))?);
     let not_tar = || {
         format!(
             "{} is not a tar archive: give a docker save tar, an OCI archive (optionally gzip'd) or an OCI layout folder",
@@ -73,7 +87,7 @@ pub fn open(store: &Store, path: &Path) -> Result<Source> {
                 }
                 let mut out = File::create_new(&dest)
                     .with_context(|| format!("extract {}", name.display()))?;
-                std::io::copy(&mut entry, &mut out)
+                super::unpack::copy_all(&mut entry, &mut out, &mut buf)
                     .with_context(|| format!("extract {}", name.display()))?;
             }
             // `docker save` writes a layer shared by two images once and

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! DIR/lock                  flock'd around every change of the index
-//! DIR/index.json            {"images": {"NAME": "sha256:MANIFEST"}}
+//! DIR/index.json            {"images": {"NAME": "sha256:MANIFEST"},
+//!                            "dangling": ["sha256:MANIFEST"], "sizes": {"HEX": BYTES}}
 //! DIR/blobs/sha256/HEX      manifests and configs, by digest
 //! DIR/layers/HEX            one unpacked layer per diff_id, shared
 //! DIR/tmp/PID-N-WHAT        work in progress; never trusted, swept
@@ -37,6 +38,50 @@ pub struct Store {
 pub struct Index {
     /// Image name (`REPO:TAG`) -> its manifest's digest.
     pub images: BTreeMap<String, String>,
+    /// Manifest digests of images that lost their last name (to a later
+    /// load or tag) while a sandbox still used them: listed as
+    /// `<none>:<none>`, kept whole until `image rm ID` or `image prune`,
+    /// as Docker keeps a dangling image. Never also a value of `images`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub dangling: std::collections::BTreeSet<String>,
+    /// Unpacked size in bytes of each layer (by diff_id hex), measured on
+    /// disk when it was unpacked: what `image ls` adds up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sizes: BTreeMap<String, u64>,
+}
+
+impl Index {
+    /// The names pointing at manifest `digest` (`sha256:HEX`).
+    pub fn names_of(&self, digest: &str) -> Vec<String> {
+        (self.images.iter())
+            .filter(|(_, d)| d.as_str() == digest)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+/// Bytes of the files (each inode once) and symlinks under `dir`, not
+/// following links: a layer's unpacked size.
+pub fn dir_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_symlink() || (meta.is_file() && seen.insert((meta.dev(), meta.ino())))
+            {
+                total += meta.len();
+            }
+        }
+    }
+    total
 }
 
 /// The store's lock, held until dropped.

@@ -30,6 +30,9 @@ pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
     let Some(name) = &args.image else {
         return Ok(None);
     };
+    if name.is_empty() {
+        bail!("empty image name: give --image REPO[:TAG] or an image ID (see sbx image ls)");
+    }
     let dir = args
         .image_store
         .clone()
@@ -50,7 +53,9 @@ pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
         );
     }
     let mut groups = Vec::new();
-    let (user, home) = match config::user(&found.config) {
+    // `-u` replaces the image's User, resolved the same way (Docker's).
+    let wanted = args.user.clone().or_else(|| config::user(&found.config));
+    let (user, home) = match wanted {
         None => (None, None),
         Some(user) => {
             let passwd = read_in_layers(&layers, "etc/passwd");
@@ -70,7 +75,12 @@ pub fn resolve(args: &SandboxRequest) -> Result<Option<FromImage>> {
             .collect(),
         workdir: config::workdir(&found.config),
         image: ImageRef {
-            name: found.name.clone(),
+            // An unnamed image (run by ID) is recorded by its short ID.
+            name: if found.is_dangling() {
+                found.id.hex()[..12].to_string()
+            } else {
+                found.name.clone()
+            },
             digest: found.digest.to_string(),
             user,
             groups,
