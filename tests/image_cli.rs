@@ -240,7 +240,7 @@ fn load_reads_dash_i_and_stdin() {
     let out = e.sbx(&["image", "load"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
-        stderr_of(&out).contains("stdin holds neither"),
+        stderr_of(&out).contains("nothing came on stdin"),
         "{}",
         stderr_of(&out)
     );

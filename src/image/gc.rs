@@ -77,3 +77,29 @@ pub fn collect(store: &Store, in_use: &BTreeSet<PathBuf>) -> Result<u64> {
     }
     Ok(freed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nameless_image_is_kept_only_while_used() {
+        let mut index = Index::default();
+        index.images.insert("a:1".into(), "sha256:new".into());
+        index.images.insert("b:1".into(), "sha256:shared".into());
+        let mut in_use = InUse::default();
+        in_use
+            .images
+            .insert("sha256:old".into(), vec!["s1".into(), "s2".into()]);
+        in_use.images.insert("sha256:shared".into(), vec!["s3".into()]);
+        // Used, and no name left: kept, its users said.
+        assert_eq!(orphan(&mut index, "sha256:old", &in_use), ["s1", "s2"]);
+        assert!(index.dangling.contains("sha256:old"));
+        // Still named elsewhere: nothing to keep.
+        assert!(orphan(&mut index, "sha256:shared", &in_use).is_empty());
+        assert!(!index.dangling.contains("sha256:shared"));
+        // Unused: left to the collector.
+        assert!(orphan(&mut index, "sha256:gone", &in_use).is_empty());
+        assert_eq!(index.dangling.len(), 1);
+    }
+}

@@ -51,6 +51,10 @@ pub fn load(store: &Store, path: Option<&Path>, in_use: UsedBy) -> Result<Vec<Lo
     } else if dir.join("manifest.json").is_file() {
         refuse_skopeo_dir(dir, &shown)?;
         docker(dir)?
+    } else if path.is_none() && std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none()) {
+        bail!(
+            "nothing came on stdin: pipe an image archive in (sbx image load < image.tar) or name it (sbx image load FILE)"
+        );
     } else {
         bail!(
             "{shown} holds neither index.json (OCI) nor manifest.json (docker save): nothing to load"

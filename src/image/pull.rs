@@ -18,6 +18,7 @@ pub fn pull(
     insecure: bool,
     in_use: super::gc::UsedBy,
 ) -> Result<Vec<super::load::Loaded>> {
+    reference::check(text)?;
     reference::parse(text)?;
     let name = reference::normalize(text);
     let store = Store::open(store_dir)?;
