@@ -91,7 +91,9 @@ mod tests {
         in_use
             .images
             .insert("sha256:old".into(), vec!["s1".into(), "s2".into()]);
-        in_use.images.insert("sha256:shared".into(), vec!["s3".into()]);
+        in_use
+            .images
+            .insert("sha256:shared".into(), vec!["s3".into()]);
         // Used, and no name left: kept, its users said.
         assert_eq!(orphan(&mut index, "sha256:old", &in_use), ["s1", "s2"]);
         assert!(index.dangling.contains("sha256:old"));

@@ -3,6 +3,7 @@
 //! allocation is prepared before the fork.
 
 use super::EXIT_SBX_FAILED;
+use crate::model::process::User;
 use crate::spec::command::CommandError;
 use crate::spec::{DEFAULT_PATH, SandboxSpec};
 use anyhow::{Context, Result};
@@ -24,14 +25,33 @@ pub struct Command {
     seccomp: Option<super::seccomp::Filter>,
     /// `sbx exec`'s argument ranges, to hide its command line in the child.
     hide: Option<super::title::Ranges>,
-    /// The uid and gid to switch to before exec (an image's User); `None`: root.
-    user: Option<(u32, u32)>,
-    /// Its supplementary groups besides the primary one.
-    groups: Vec<u32>,
-    /// User with groups and capability sets (OCI `process`).
+    /// User with groups and capability sets (OCI `process`); the image's
+    /// User (or `-u`) of `sbx run` and `sbx exec` lands in the same `user`,
+    /// so both faces switch users through one path
+    /// (`settings::apply_in_command`).
     settings: crate::model::process::ProcessSettings,
     /// A given seccomp profile, compiled (OCI `linux.seccomp`).
     profile: Vec<seccompiler::BpfProgram>,
+}
+
+/// The user a sandbox's commands run as: the spec's own (OCI
+/// `process.user`), else its image's User or `-u` as the record keeps it
+/// (uid, gid, and the supplementary groups, the primary one first, as
+/// Docker gives them); `None`: root.
+pub fn command_user(
+    process: Option<&User>,
+    image: Option<&crate::model::fs_plan::ImageRef>,
+) -> Option<User> {
+    process.cloned().or_else(|| {
+        let image = image?;
+        let (uid, gid) = image.user?;
+        Some(User {
+            uid,
+            gid,
+            additional_gids: std::iter::once(gid).chain(image.groups.clone()).collect(),
+            umask: None,
+        })
+    })
 }
 
 /// What `sbx exec`'s child shows in /proc/PID/cmdline until its execve.
@@ -40,9 +60,9 @@ pub const EXEC_TITLE: &str = "sbx-exec";
 impl Command {
     /// Converts the spec's strings once; a NUL byte is a user error.
     pub fn new(spec: &SandboxSpec) -> Result<Self> {
-        let mut command = Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?
-            .run_as(spec.fs.image.as_ref());
+        let mut command = Self::from_parts(&spec.command, &spec.env, &spec.workdir, spec.seccomp)?;
         command.settings = spec.process.clone();
+        command.settings.user = command_user(spec.process.user.as_ref(), spec.fs.image.as_ref());
         if let Some(profile) = &spec.process.seccomp_profile {
             command.profile = super::seccomp_profile::compile(profile)?;
         }
@@ -59,11 +79,9 @@ impl Command {
         Ok(command)
     }
 
-    /// Runs the command as the image's User (uid, gid and supplementary
-    /// groups), not root; root when the image names none.
-    pub fn run_as(mut self, image: Option<&crate::model::fs_plan::ImageRef>) -> Self {
-        self.user = image.and_then(|i| i.user);
-        self.groups = image.map(|i| i.groups.clone()).unwrap_or_default();
+    /// Runs the command as `user` (with its groups); `None`: root.
+    pub fn run_as(mut self, user: Option<User>) -> Self {
+        self.settings.user = user;
         self
     }
 
@@ -99,8 +117,6 @@ impl Command {
             workdir_chain: Vec::new(),
             seccomp: seccomp.then(super::seccomp::default_filter).transpose()?,
             hide: None,
-            user: None,
-            groups: Vec::new(),
             settings: Default::default(),
             profile: Vec::new(),
         })
@@ -139,26 +155,6 @@ pub fn exec(command: &Command) -> ! {
             let _ = nix::unistd::mkdir(
                 folder.as_c_str(),
                 nix::sys::stat::Mode::from_bits_truncate(0o755),
-            );
-        }
-    }
-    if let Some((uid, gid)) = command.user {
-        let gid = nix::unistd::Gid::from_raw(gid);
-        let groups: Vec<nix::unistd::Gid> = std::iter::once(gid)
-            .chain(
-                command
-                    .groups
-                    .iter()
-                    .map(|g| nix::unistd::Gid::from_raw(*g)),
-            )
-            .collect();
-        let switched = nix::unistd::setgroups(&groups)
-            .and_then(|()| nix::unistd::setgid(gid))
-            .and_then(|()| nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)));
-        if let Err(e) = switched {
-            fail(
-                EXIT_SBX_FAILED,
-                &format!("switch to the image's user {uid}:{gid}: {}", e.desc()),
             );
         }
     }

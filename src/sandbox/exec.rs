@@ -68,7 +68,10 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
         bail!("--workdir {workdir:?} is not an absolute path: start it with /");
     }
     let command = Command::from_parts(&args.command, &env, &workdir, record.spec.seccomp)?
-        .run_as(record.spec.fs.image.as_ref())
+        .run_as(crate::process::exec::command_user(
+            record.spec.process.user.as_ref(),
+            record.spec.fs.image.as_ref(),
+        ))
         .hiding_sbx_command_line()?;
     let pause = crate::crash::pause_requested("exec-child");
     // Exactly the sandbox's own set: an empty one (`--cap-drop ALL`) is
