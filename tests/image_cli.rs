@@ -543,3 +543,47 @@ fn image_ls_shows_the_unpacked_size_as_docker_does() {
         "{expected} not in {row}"
     );
 }
+
+#[test]
+fn an_image_without_a_name_loads_by_id_and_can_be_tagged() {
+    let e = ImgEnv::new("imgnoid");
+    // An OCI layout without name annotations, a docker save without RepoTags.
+    let dir = e.work.join("unnamed");
+    Image::busybox().oci_layout(&dir, json!({}));
+    let out = e.load(&dir);
+    assert!(out.starts_with("Loaded image ID: sha256:"), "{out}");
+    let id = out.trim()["Loaded image ID: sha256:".len()..].to_string();
+    let docker = e.work.join("untagged.tar");
+    Image::busybox().docker_archive(&docker, "");
+    let mut manifest_fix = std::fs::read(&docker).unwrap();
+    // docker_archive("") writes RepoTags [""]: make it none at all.
+    let from = br#""RepoTags":[""]"#;
+    let at = manifest_fix
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap();
+    let to = br#""RepoTags":null"#;
+    manifest_fix.splice(at..at + from.len(), to.iter().copied());
+    std::fs::write(&docker, &manifest_fix).unwrap();
+    assert_eq!(e.load(&docker), format!("Loaded image ID: sha256:{id}\n"));
+    let ls = e.ls();
+    assert_eq!(ls.len(), 2, "two manifests, one config: {ls:?}");
+    assert!(ls.iter().all(|i| i["name"] == "<none>:<none>"));
+    // Runs by its ID; a tag names it; prune leaves a named image alone.
+    let out = e.ok(&["run", "--network", "none", "--image", &id[..12]]);
+    assert!(out.contains("cmd-ran"), "{out}");
+    let ambiguous = e.sbx(&["image", "tag", &id[..12], "test/named:v1"]);
+    assert_eq!(
+        ambiguous.status.code(),
+        Some(0),
+        "{}",
+        stderr_of(&ambiguous)
+    );
+    let out = e.ok(&["image", "prune"]);
+    assert_eq!(out.matches("Deleted: ").count(), 1, "{out}");
+    let ls = e.ls();
+    assert_eq!(ls.len(), 1);
+    assert_eq!(ls[0]["name"], "test/named:v1");
+    let out = e.ok(&["run", "--network", "none", "--image", "test/named:v1"]);
+    assert!(out.contains("cmd-ran"), "{out}");
+}

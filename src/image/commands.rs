@@ -30,19 +30,20 @@ pub fn pull(store_dir: &Path, reference: &str, insecure: bool, in_use: UsedBy) -
 /// sandbox, kept as `<none>:<none>`.
 fn announce(verb: &str, loaded: &[super::load::Loaded]) {
     for image in loaded {
+        let Some(name) = &image.name else {
+            // As `docker load` says it of an image without a tag.
+            println!("{verb} image ID: {}", image.id);
+            continue;
+        };
         let Some(old) = &image.replaced else {
-            println!("{verb} image: {}", image.name);
+            println!("{verb} image: {name}");
             continue;
         };
         let id = &old.hex()[..12];
         match image.kept_for.as_slice() {
-            [] => println!(
-                "{verb} image: {} (replaces {id}, which no longer has a name)",
-                image.name
-            ),
+            [] => println!("{verb} image: {name} (replaces {id}, which no longer has a name)"),
             users => println!(
-                "{verb} image: {} (replaces {id}, kept as <none>:<none> while sandbox {} uses it; remove it then with sbx image rm {id} or sbx image prune)",
-                image.name,
+                "{verb} image: {name} (replaces {id}, kept as <none>:<none> while sandbox {} uses it; remove it then with sbx image rm {id} or sbx image prune)",
                 users.join(", ")
             ),
         }

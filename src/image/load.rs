@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 /// One image found in the input, every blob already verified.
 struct Candidate {
-    name: String,
+    /// `REPO:TAG`; `None`: the input names it nowhere (loaded unnamed,
+    /// `<none>:<none>`, as `docker load` does).
+    name: Option<String>,
     manifest: Vec<u8>,
     config: Vec<u8>,
     /// (file, diff_id), bottom layer first.
@@ -60,8 +62,8 @@ pub fn load(store: &Store, path: Option<&Path>, in_use: UsedBy) -> Result<Vec<Lo
             "{shown} holds neither index.json (OCI) nor manifest.json (docker save): nothing to load"
         );
     };
-    for c in &candidates {
-        reference::check(&c.name)?;
+    for name in candidates.iter().filter_map(|c| c.name.as_ref()) {
+        reference::check(name)?;
     }
     // Phase 2: unpack what the store lacks, nothing visible yet.
     let mut unpacked: BTreeMap<Digest, Temp> = BTreeMap::new();
@@ -116,12 +118,26 @@ pub fn load(store: &Store, path: Option<&Path>, in_use: UsedBy) -> Result<Vec<Lo
     for c in &candidates {
         store.put_blob(&c.config)?;
         let digest = store.put_blob(&c.manifest)?;
-        entries.push((c.name.clone(), digest));
+        entries.push((c.name.clone(), digest, Digest::of_bytes(&c.config)));
     }
     let mut index = store.index()?;
     index.sizes.extend(sizes);
     let mut replaced_manifests: Vec<Option<Digest>> = Vec::new();
-    for (name, digest) in &entries {
+    for (name, digest, id) in &entries {
+        let Some(name) = name else {
+            // Unnamed: listed by its ID until tagged, unless a name has it.
+            if index.names_of(&digest.to_string()).is_empty() {
+                index.dangling.insert(digest.to_string());
+            }
+            replaced_manifests.push(None);
+            names.push(Loaded {
+                name: None,
+                id: id.clone(),
+                replaced: None,
+                kept_for: Vec::new(),
+            });
+            continue;
+        };
         index.dangling.remove(&digest.to_string());
         let previous = index.images.insert(name.clone(), digest.to_string());
         let replaced = match previous {
@@ -137,7 +153,8 @@ pub fn load(store: &Store, path: Option<&Path>, in_use: UsedBy) -> Result<Vec<Lo
                 .map_or_else(|_| old.clone(), |i| i.id)
         });
         names.push(Loaded {
-            name: name.clone(),
+            name: Some(name.clone()),
+            id: id.clone(),
             replaced: replaced_id,
             kept_for: Vec::new(),
         });
@@ -177,8 +194,10 @@ fn refuse_skopeo_dir(dir: &Path, shown: &str) -> Result<()> {
 
 /// One image `load` named.
 pub struct Loaded {
-    /// `REPO:TAG`.
-    pub name: String,
+    /// `REPO:TAG`; `None`: loaded unnamed (the input names it nowhere).
+    pub name: Option<String>,
+    /// Its ID (the config's digest).
+    pub id: Digest,
     /// The ID (config digest) of the image the name pointed at before, when
     /// this load moved it to another image (Docker leaves that one unnamed;
     /// sbx collects it unless a sandbox uses it).
@@ -323,14 +342,17 @@ fn oci(dir: &Path) -> Result<Vec<Candidate>> {
             .cloned()
             .unwrap_or_default();
         let name = reference::resolve_name(
-            annotations.get("io.containerd.image.name").map(String::as_str),
+            annotations
+                .get("io.containerd.image.name")
+                .map(String::as_str),
             annotations
                 .get("org.opencontainers.image.ref.name")
                 .map(String::as_str),
             &tags,
-        )
-        .with_context(|| format!("image {digest} in index.json has no name (no io.containerd.image.name, full org.opencontainers.image.ref.name or RepoTags)"))?;
-        check_pinned(&name, &[&listed, &digest])?;
+        );
+        if let Some(name) = &name {
+            check_pinned(name, &[&listed, &digest])?;
+        }
         let layers = manifest
             .layers()
             .iter()
@@ -391,17 +413,21 @@ fn check_pinned(name: &str, digests: &[&Digest]) -> Result<()> {
 
 /// Pairs each verified layer file with its diff_id from `config`.
 fn candidate(
-    name: String,
+    name: Option<String>,
     manifest: Vec<u8>,
     config: Vec<u8>,
     layers: Vec<(PathBuf, Digest)>,
 ) -> Result<Candidate> {
+    let shown = name.as_ref().map_or_else(
+        || format!("image {}", Digest::of_bytes(&config)),
+        |n| format!("image {n}"),
+    );
     let parsed: ImageConfiguration =
-        serde_json::from_slice(&config).with_context(|| format!("parse the config of {name}"))?;
+        serde_json::from_slice(&config).with_context(|| format!("parse the config of {shown}"))?;
     let diff_ids = parsed.rootfs().diff_ids();
     if diff_ids.len() != layers.len() {
         bail!(
-            "image {name}: {} layers but {} diff_ids in its config: refused",
+            "{shown}: {} layers but {} diff_ids in its config: refused",
             layers.len(),
             diff_ids.len()
         );
@@ -472,16 +498,12 @@ fn docker(dir: &Path) -> Result<Vec<Candidate>> {
         let parsed: ImageConfiguration =
             serde_json::from_slice(&config).with_context(|| format!("parse {}", e.config))?;
         let tags = e.repo_tags.unwrap_or_default();
-        let name = reference::resolve_name(None, None, &tags).with_context(|| {
-            format!(
-                "image {} in manifest.json has no RepoTags: tag it before docker save",
-                e.config
-            )
-        })?;
+        let label = reference::resolve_name(None, None, &tags)
+            .unwrap_or_else(|| format!("image {}", e.config));
         let diff_ids = parsed.rootfs().diff_ids();
         if diff_ids.len() != e.layers.len() {
             bail!(
-                "image {name}: {} layers but {} diff_ids in its config: refused",
+                "{label}: {} layers but {} diff_ids in its config: refused",
                 e.layers.len(),
                 diff_ids.len()
             );
@@ -518,11 +540,20 @@ fn docker(dir: &Path) -> Result<Vec<Candidate>> {
         let manifest = serde_json::to_vec(&manifest)?;
         // Every tag names the image, as `docker load` loads them all.
         let mut names: Vec<String> = Vec::new();
-        for tag in tags.iter().map(|t| reference::normalize(t)) {
+        for tag in (tags.iter())
+            .filter(|t| !t.is_empty())
+            .map(|t| reference::normalize(t))
+        {
             if !names.contains(&tag) {
                 names.push(tag);
             }
         }
+        // No RepoTags (`docker save` of an image by ID): loaded unnamed.
+        let names: Vec<Option<String>> = if names.is_empty() {
+            vec![None]
+        } else {
+            names.into_iter().map(Some).collect()
+        };
         for n in names {
             out.push(candidate(
                 n,

@@ -177,7 +177,7 @@ pub fn resolve_name(
                 .filter(|n| is_full_reference(n))
                 .map(str::to_string)
         })
-        .or_else(|| repo_tags.first().cloned())
+        .or_else(|| repo_tags.iter().find(|t| !t.is_empty()).cloned())
         .or_else(|| {
             // A bare name (`busybox`, as `skopeo copy ... oci:DIR:busybox`
             // writes it) names the image with tag `latest`, as in Docker.
