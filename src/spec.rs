@@ -73,7 +73,8 @@ pub struct SandboxRequest {
     pub image: Option<String>,
     /// `--entrypoint`: replaces the image's entrypoint.
     pub entrypoint: Option<String>,
-    /// `-u USER[:GROUP]`: replaces the image's User.
+    /// `-u USER[:GROUP]`: replaces the image's User; without an image,
+    /// the user in the sandbox's root (`--rootfs`, else the host's).
     pub user: Option<String>,
     /// `--rootfs-overlay`: an overlay over `--rootfs`, which stays pristine.
     pub rootfs_overlay: bool,
@@ -118,7 +119,14 @@ impl SandboxSpec {
             bail!("--workdir {workdir:?} is not an absolute path: start it with /");
         }
         // The image's Env first: `-e` entries come later and win.
-        let user_env: Vec<String> = (from_image.iter().flat_map(|i| i.env.iter()))
+        // `-u` without an image: resolved in the sandbox's root, HOME from it.
+        let plain_user = match (&args.user, &from_image) {
+            (Some(user), None) => Some(image::plain_user(user, args.rootfs.as_deref())?),
+            _ => None,
+        };
+        let home = plain_user.as_ref().map(|(_, h)| format!("HOME={h}"));
+        let user_env: Vec<String> = (home.iter())
+            .chain(from_image.iter().flat_map(|i| i.env.iter()))
             .chain(&args.env)
             .cloned()
             .collect();
@@ -168,6 +176,10 @@ impl SandboxSpec {
             caps,
             seccomp,
             limits,
+            process: crate::model::process::ProcessSettings {
+                user: plain_user.map(|(u, _)| u),
+                ..Default::default()
+            },
             ..SandboxSpec::default()
         })
     }

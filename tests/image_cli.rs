@@ -307,12 +307,68 @@ fn run_user_replaces_the_image_user() {
         &["run", "--network", "none", "-u", "", "--image", "test/u:v1"],
         "is not USER[:GROUP]",
     );
-    // Without --image there is no /etc/passwd to read it in: a usage error.
+    // Without --image: resolved in the sandbox's root, the host's or a
+    // --rootfs (names from its /etc/passwd, HOME too).
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-u",
+        "54321:7",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $(id -u) $(id -g) $HOME",
+    ]);
+    assert_eq!(out, "54321 7 /\n");
+    let rootfs = busybox_rootfs();
+    let out = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "-u",
+        "nobody",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $(id -u) $(id -g) $HOME",
+    ]);
+    assert_eq!(out, "65534 65534 /nonexistent\n");
     refused(
         &e,
-        &["run", "--network", "none", "-u", "0", "--", "true"],
-        "--image",
+        &[
+            "run",
+            "--network",
+            "none",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "-u",
+            "sbx-no-such",
+            "--",
+            "true",
+        ],
+        &format!(
+            "user \"sbx-no-such\" is not in {}/etc/passwd",
+            rootfs.display()
+        ),
     );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ru0",
+        "--network",
+        "none",
+        "-u",
+        "4242",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    e.env.wait_running("ru0");
+    assert_eq!(e.ok(&["exec", "ru0", "--", "id", "-u"]), "4242\n");
     // sbx exec runs as the -u user too, as docker exec does.
     e.ok(&[
         "run",

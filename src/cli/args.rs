@@ -330,13 +330,8 @@ pub struct RunArgs {
     /// Run an image of the image store; the command defaults to its entrypoint + cmd.
     #[arg(long, value_name = "NAME")]
     pub image: Option<String>,
-    /// Run the command as USER[:GROUP] (names from the image's /etc/passwd and /etc/group, or numbers), not the image's User.
-    #[arg(
-        short = 'u',
-        long = "user",
-        value_name = "USER[:GROUP]",
-        requires = "image"
-    )]
+    /// Run the command as USER[:GROUP] (numbers, or names from the root's /etc/passwd and /etc/group), not the image's User.
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
     pub user: Option<String>,
     /// Replace the image's entrypoint ("" clears it).
     #[arg(long, value_name = "CMD", requires = "image")]

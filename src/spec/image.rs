@@ -100,3 +100,32 @@ fn read_in_layers(layers: &[PathBuf], inside: &str) -> String {
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default()
 }
+
+/// `-u USER[:GROUP]` without `--image`: resolved in the sandbox's root
+/// (`--rootfs DIR`, else the host's own `/`), names from its `/etc/passwd`
+/// and `/etc/group` as Docker resolves them in a container's root. Returns
+/// the user (supplementary groups from that `/etc/group`, the primary one
+/// first) and its home folder, for HOME.
+pub fn plain_user(
+    spec: &str,
+    rootfs: Option<&str>,
+) -> Result<(crate::model::process::User, String)> {
+    let root = Path::new(rootfs.unwrap_or("/"));
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
+    let group = std::fs::read_to_string(root.join("etc/group")).unwrap_or_default();
+    let (uid, gid) = config::resolve_user(spec, &passwd, &group).map_err(|e| {
+        let where_ = match rootfs {
+            Some(dir) => format!("{dir}/etc"),
+            None => "the host's /etc".to_string(),
+        };
+        anyhow::anyhow!("{}", e.to_string().replace("the image's /etc", &where_))
+    })?;
+    let groups = config::supplementary_groups(uid, gid, &passwd, &group);
+    let user = crate::model::process::User {
+        uid,
+        gid,
+        additional_gids: std::iter::once(gid).chain(groups).collect(),
+        umask: None,
+    };
+    Ok((user, config::home_of(uid, &passwd)))
+}
