@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod config;
 pub mod digest;
+mod docker;
 mod gc;
 mod load;
 mod paths;
