@@ -203,6 +203,10 @@ fn tag_images_ls_q_and_rm_f_behave_as_in_docker() {
     assert!(e.ls().is_empty());
     assert!(list(&e.store.join("layers")).is_empty());
     assert!(list(&e.store.join("blobs/sha256")).is_empty());
+    // No size kept for a layer that went.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.store.join("index.json")).unwrap()).unwrap();
+    assert!(index.get("sizes").is_none(), "{index}");
 }
 
 #[test]

@@ -181,7 +181,7 @@ pub fn tag(store_dir: &Path, source: &str, target: &str, in_use: UsedBy) -> Resu
             let held = in_use()?;
             gc::orphan(&mut index, &old, &held);
             store.write_index(&lock, &index)?;
-            gc::collect(&store, &held.layers)?;
+            gc::collect(&store, &lock, &held.layers)?;
         }
         _ => store.write_index(&lock, &index)?,
     }
@@ -283,7 +283,7 @@ fn rm_one(store: &Store, name: &str, force: bool, in_use: UsedBy) -> Result<Vec<
         return Ok(lines);
     }
     store.write_index(&lock, &index)?;
-    gc::collect(store, &in_use.layers)?;
+    gc::collect(store, &lock, &in_use.layers)?;
     drop(lock);
     lines.push(format!("Deleted: {}", image.id));
     Ok(lines)
@@ -312,7 +312,7 @@ pub fn prune(store_dir: &Path, in_use: UsedBy) -> Result<()> {
         index.dangling.remove(&digest);
     }
     store.write_index(&lock, &index)?;
-    let freed = gc::collect(&store, &held.layers)?;
+    let freed = gc::collect(&store, &lock, &held.layers)?;
     drop(lock);
     for id in &deleted {
         println!("Deleted: {id}");

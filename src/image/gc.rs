@@ -6,7 +6,7 @@
 
 use super::Store;
 use super::digest::Digest;
-use super::store::Index;
+use super::store::{Index, StoreLock};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -44,9 +44,10 @@ pub fn orphan(index: &mut Index, digest: &str, in_use: &InUse) -> Vec<String> {
 }
 
 /// Removes every layer and blob no image of the index (named or dangling)
-/// names, except the layers in `in_use`; returns the bytes the removed
-/// layers held. Call under the store's lock (loads commit under it).
-pub fn collect(store: &Store, in_use: &BTreeSet<PathBuf>) -> Result<u64> {
+/// names, except the layers in `in_use`, and the recorded sizes of layers
+/// gone; returns the bytes the removed layers held. Under the store's lock
+/// (`lock`: loads commit under it).
+pub fn collect(store: &Store, lock: &StoreLock, in_use: &BTreeSet<PathBuf>) -> Result<u64> {
     let mut kept_layers = BTreeSet::new();
     let mut kept_blobs = BTreeSet::new();
     for other in store.images()? {
@@ -74,6 +75,14 @@ pub fn collect(store: &Store, in_use: &BTreeSet<PathBuf>) -> Result<u64> {
                 store.discard(&path)?;
             }
         }
+    }
+    let mut index = store.index()?;
+    let before = index.sizes.len();
+    index
+        .sizes
+        .retain(|hex, _| store.dir().join("layers").join(hex).is_dir());
+    if index.sizes.len() != before {
+        store.write_index(lock, &index)?;
     }
     Ok(freed)
 }

@@ -157,7 +157,7 @@ pub fn load(store: &Store, path: Option<&Path>, in_use: UsedBy) -> Result<Vec<Lo
             }
         }
         store.write_index(&lock, &index)?;
-        gc::collect(store, &held.layers)?;
+        gc::collect(store, &lock, &held.layers)?;
     } else {
         store.write_index(&lock, &index)?;
     }
