@@ -76,4 +76,8 @@ pub struct SandboxSpec {
     pub annotations: std::collections::BTreeMap<String, String>,
     /// Programs run at points of the lifecycle (OCI `hooks`).
     pub hooks: super::process::Hooks,
+    /// Where its cgroup lives in every hierarchy (OCI's
+    /// `linux.cgroupsPath`, made absolute); `None`: sbx's own place,
+    /// `sbx/NAME-PID` (see `cgroup::create`).
+    pub cgroup_path: Option<std::path::PathBuf>,
 }

@@ -49,7 +49,13 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
             if c.preserve_fds > 0 {
                 bail!("--preserve-fds is not supported by sbx yet");
             }
-            create(&root, &c.id, c.bundle.as_deref(), c.pid_file.as_deref())?;
+            create(
+                &root,
+                &c.id,
+                c.bundle.as_deref(),
+                c.pid_file.as_deref(),
+                cli.systemd_cgroup,
+            )?;
             Ok(0)
         }
         OciCommand::Run(r) => {
@@ -57,7 +63,13 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
             if c.console_socket.is_some() || c.preserve_fds > 0 {
                 bail!("--console-socket and --preserve-fds are not supported by sbx yet");
             }
-            create(&root, &c.id, c.bundle.as_deref(), c.pid_file.as_deref())?;
+            create(
+                &root,
+                &c.id,
+                c.bundle.as_deref(),
+                c.pid_file.as_deref(),
+                cli.systemd_cgroup,
+            )?;
             if let Err(e) = held::start(&root, &c.id) {
                 let _ = held::delete(&root, &c.id, true);
                 return Err(e);
@@ -109,6 +121,7 @@ fn create(
     id: &str,
     bundle: Option<&Path>,
     pid_file: Option<&Path>,
+    systemd: bool,
 ) -> Result<()> {
     let bundle = match bundle {
         Some(b) => b.to_path_buf(),
@@ -118,7 +131,7 @@ fn create(
         .canonicalize()
         .with_context(|| format!("bundle {}", bundle.display()))?;
     let config = config::load(&bundle)?;
-    let spec = config::translate(id, &bundle, &config)?;
+    let spec = config::translate(id, &bundle, &config, systemd)?;
     if root.sandbox(id)?.is_some() {
         bail!("container {id} already exists: delete it first or choose another id");
     }
@@ -222,7 +235,7 @@ fn features() -> Value {
         "linux": {
             "namespaces": ["mount", "network", "uts", "ipc", "pid", "cgroup"],
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false},
             "seccomp": {"enabled": false},
         },
         "annotations": {"org.sbx.network": "NET[,ip=ADDR]: wire the container to an sbx network"},

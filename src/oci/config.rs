@@ -31,7 +31,9 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 
 /// The sandbox `config` describes, named `id`, from the bundle `bundle`
 /// (absolute).
-pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> {
+/// `systemd`: `--systemd-cgroup` was given (cgroupsPath is then
+/// systemd's `SLICE:PREFIX:NAME`).
+pub fn translate(id: &str, bundle: &Path, config: &Spec, systemd: bool) -> Result<SandboxSpec> {
     crate::spec::check_id(id)?;
     check_version(config.version())?;
     let mut spec = SandboxSpec {
@@ -67,7 +69,7 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> 
     spec.annotations = (config.annotations().iter().flatten())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect::<BTreeMap<_, _>>();
-    linux::apply(&mut spec, config, bundle)?;
+    linux::apply(&mut spec, config, bundle, systemd)?;
     if let Some(hooks) = config.hooks() {
         let list =
             |h: &Option<Vec<oci_spec::runtime::Hook>>| -> Result<Vec<crate::model::process::Hook>> {
@@ -263,7 +265,7 @@ mod tests {
         edit(&mut value);
         fields::check(&value)?;
         let spec: Spec = serde_json::from_value(value)?;
-        translate("c1", Path::new("/tmp"), &spec)
+        translate("c1", Path::new("/tmp"), &spec, false)
     }
 
     #[test]
