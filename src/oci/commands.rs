@@ -63,6 +63,12 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
             if c.console_socket.is_some() || c.preserve_fds > 0 {
                 bail!("--console-socket and --preserve-fds are not supported by sbx yet");
             }
+            // In the foreground this process adopts the container's init
+            // (cloned as its supervisor's sibling) and so learns its status.
+            if !r.detach {
+                nix::sys::prctl::set_child_subreaper(true)
+                    .context("become the subreaper of the container's init")?;
+            }
             create(
                 &root,
                 &c.id,
@@ -77,9 +83,11 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
             if r.detach {
                 return Ok(0);
             }
-            let status = held::wait(&root, &c.id)?;
+            let init = held::find(&root, &c.id)?.init.map(|p| p.pid);
+            let status = init.map(reap);
+            let recorded = held::wait(&root, &c.id)?;
             held::delete(&root, &c.id, true)?;
-            Ok(status)
+            Ok(status.unwrap_or(recorded))
         }
         OciCommand::Start { id } => held::start(&root, id).map(|()| 0),
         OciCommand::State { id } => {
@@ -111,6 +119,20 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
         }
         OciCommand::Exec(_) => bail!("exec is not supported by sbx-oci yet"),
         OciCommand::Spec { .. } | OciCommand::Features => Ok(0),
+    }
+}
+
+/// Reaps this process's children until `pid` is among them: its exit
+/// code, or 128+N for signal N.
+fn reap(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return code,
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return crate::process::EXIT_SBX_FAILED,
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec, systemd: bool) -> Resul
         // A container stays listed, `stopped`, until `delete`.
         detach: true,
         bundle: Some(bundle.to_path_buf()),
+        // runc's contract: the caller's subreaper (conmon, a shim) reaps it.
+        init_adopted: true,
         ..SandboxSpec::default()
     };
     let Some(root) = config.root() else {

@@ -173,14 +173,20 @@ fn supervise(
         }
     };
     let fifo = root.sandbox_dir(&spec.name).join(START_FIFO);
-    let mut hold = |record: &SandboxRecord| hold(root, record, &fifo, &mut report);
+    let mut watch = None;
+    let mut hold = |record: &SandboxRecord| hold(root, record, &fifo, &mut report, &mut watch);
     let started = launch::start_held(root, reservation, spec, nl, None, Some(&mut hold));
     let Started { record, pid, .. } = match started {
         Ok(started) => started,
         Err(e) => return fail(&mut report, e),
     };
-    let status = process::wait_forwarding(pid, &process::wait_set());
-    match cleanup::finish(&Host, root, record, Some(status)) {
+    let status = match (spec.init_adopted, &watch) {
+        // Another process reaps it (see `SandboxSpec::init_adopted`).
+        (true, Some(pidfd)) => process::wait_adopted(pidfd),
+        _ => Some(process::wait_forwarding(pid, &process::wait_set())),
+    };
+    drop(watch);
+    match cleanup::finish(&Host, root, record, status) {
         Ok(()) => 0,
         Err(_) => EXIT_SBX_FAILED,
     }
@@ -188,11 +194,14 @@ fn supervise(
 
 /// The hold itself: record the init, make the fifo, answer, leave the
 /// caller's stdio to the command, wait for `start` or the init's end.
+/// `watch` gets the pidfd of the init the supervisor then waits on (taken
+/// while the init is held, so it cannot be another process's).
 fn hold(
     root: &StateRoot,
     record: &SandboxRecord,
     fifo: &PathBuf,
     report: &mut Option<File>,
+    watch: &mut Option<OwnedFd>,
 ) -> Result<bool> {
     root.write_sandbox(record)?;
     nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -236,6 +245,7 @@ fn hold(
             Ok(_) => {}
         }
         if fds[1].any().unwrap_or(false) {
+            *watch = Some(pidfd);
             return Ok(false);
         }
         if fds[0].any().unwrap_or(false) {
@@ -246,6 +256,7 @@ fn hold(
             if !hooks.is_empty() {
                 super::hooks::run_all(hooks, &state_json(record), "prestart")?;
             }
+            *watch = Some(pidfd);
             return Ok(true);
         }
     }
