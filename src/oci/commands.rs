@@ -117,7 +117,7 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
             }
             Ok(0)
         }
-        OciCommand::Exec(_) => bail!("exec is not supported by sbx-oci yet"),
+        OciCommand::Exec(e) => super::exec::run(&root, e),
         OciCommand::Spec { .. } | OciCommand::Features => Ok(0),
     }
 }

@@ -67,6 +67,9 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec, systemd: bool) -> Resul
     let Some(process) = config.process() else {
         bail!("config.json: process is missing: a container needs process.args");
     };
+    if process.terminal() == Some(true) {
+        bail!("config.json: process.terminal true is not supported by sbx yet (no console socket)");
+    }
     process_fields(&mut spec, process)?;
     spec.annotations = (config.annotations().iter().flatten())
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -163,10 +166,7 @@ fn network_request(text: &str) -> Result<NetworkRequest> {
 
 /// `process`: args, env, cwd, user, capabilities, rlimits,
 /// noNewPrivileges, oomScoreAdj.
-fn process_fields(spec: &mut SandboxSpec, process: &Process) -> Result<()> {
-    if process.terminal() == Some(true) {
-        bail!("config.json: process.terminal true is not supported by sbx yet (no console socket)");
-    }
+pub fn process_fields(spec: &mut SandboxSpec, process: &Process) -> Result<()> {
     spec.command = process.args().clone().unwrap_or_default();
     if spec.command.is_empty() {
         bail!("config.json: process.args is empty: name the program to run");

@@ -106,6 +106,13 @@ impl Command {
         })
     }
 
+    /// With OCI's user, groups and capability sets (`sbx-oci exec
+    /// --process`), applied in the command's process before exec.
+    pub fn with_settings(mut self, settings: crate::model::process::ProcessSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     /// For `sbx exec`: reads this process's argument ranges now (from the
     /// host's /proc, before joining the sandbox), so that the forked child
     /// can overwrite its copy of sbx's command line and environment
