@@ -114,6 +114,28 @@ pub fn copy_window_size_from_stdin(master: &OwnedFd) {
     let _ = copy_window_size(std::io::stdin().as_fd(), master.as_fd());
 }
 
+/// Sends a terminal's master side to the unix socket at `socket`
+/// (`--console-socket`), as runc does: one `SCM_RIGHTS` message whose
+/// payload is a name for it; conmon or containerd's shim reads it and
+/// relays the terminal. The descriptor stays open here too (the caller
+/// closes its copy).
+pub fn send_master(socket: &std::path::Path, master: &OwnedFd) -> Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let stream = std::os::unix::net::UnixStream::connect(socket)
+        .with_context(|| format!("connect to --console-socket {}", socket.display()))?;
+    let fds = [master.as_raw_fd()];
+    let payload = [std::io::IoSlice::new(b"/dev/ptmx")];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &payload,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .with_context(|| format!("send the terminal to {}", socket.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,26 +168,4 @@ mod tests {
         let err = open_in("/dev/null").err().expect("refused");
         assert!(err.to_string().contains("not a pseudo-terminal"), "{err}");
     }
-}
-
-/// Sends a terminal's master side to the unix socket at `socket`
-/// (`--console-socket`), as runc does: one `SCM_RIGHTS` message whose
-/// payload is a name for it; conmon or containerd's shim reads it and
-/// relays the terminal. The descriptor stays open here too (the caller
-/// closes its copy).
-pub fn send_master(socket: &std::path::Path, master: &OwnedFd) -> Result<()> {
-    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    let stream = std::os::unix::net::UnixStream::connect(socket)
-        .with_context(|| format!("connect to --console-socket {}", socket.display()))?;
-    let fds = [master.as_raw_fd()];
-    let payload = [std::io::IoSlice::new(b"/dev/ptmx")];
-    sendmsg::<()>(
-        stream.as_raw_fd(),
-        &payload,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .with_context(|| format!("send the terminal to {}", socket.display()))?;
-    Ok(())
 }
