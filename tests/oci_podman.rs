@@ -257,6 +257,20 @@ fn podman_runs_execs_stops_and_publishes_with_sbx_oci() {
     args.extend([image, "sh", "-c", "exit 3"]);
     assert_eq!(p.run(&args).status.code(), Some(3));
 
+    // run -t: conmon's console socket gets the terminal.
+    let mut args = vec!["run", "--rm", "-t", "--network", "none"];
+    args.extend(cg);
+    args.extend([image, "sh", "-c", "tty; [ -t 1 ] && echo on-a-tty"]);
+    let said = p.ok(&args);
+    assert!(
+        said.contains("/dev/pts/") && said.contains("on-a-tty"),
+        "{said:?}"
+    );
+    let mut args = vec!["run", "--rm", "-t", "--network", "none"];
+    args.extend(cg);
+    args.extend([image, "sh", "-c", "exit 5"]);
+    assert_eq!(p.run(&args).status.code(), Some(5));
+
     // run -d, exec (status, -d, -u, the container's cgroup), stop, rm.
     let mut args = vec!["run", "-d", "--name", "d1", "--network", "none"];
     args.extend(cg);
@@ -280,6 +294,8 @@ fn podman_runs_execs_stops_and_publishes_with_sbx_oci() {
         said.contains(&format!("pids:{parent}/libpod-")),
         "exec joins the container's cgroup: {said}"
     );
+    let said = p.ok(&["exec", "-t", "d1", "sh", "-c", "tty"]);
+    assert!(said.contains("/dev/pts/"), "exec -t: {said:?}");
     p.ok(&["exec", "-d", "d1", "sleep", "30"]);
     let top = p.ok(&["top", "d1", "args"]);
     assert!(top.contains("sleep 30"), "exec -d left it running: {top}");

@@ -67,9 +67,6 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec, systemd: bool) -> Resul
     let Some(process) = config.process() else {
         bail!("config.json: process is missing: a container needs process.args");
     };
-    if process.terminal() == Some(true) {
-        bail!("config.json: process.terminal true is not supported by sbx yet (no console socket)");
-    }
     process_fields(&mut spec, process)?;
     spec.annotations = (config.annotations().iter().flatten())
         .map(|(k, v)| (k.clone(), v.clone()))

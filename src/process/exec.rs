@@ -185,7 +185,8 @@ pub fn exec(command: &Command) -> ! {
         );
     }
     // No host file descriptor may cross into the sandbox (runc's CVE-2024-21626).
-    if let Err(e) = super::fds::close_from(3, None, super::fds::Disposal::CloseOnExec, true) {
+    let first = 3 + command.settings.preserve_fds as i32;
+    if let Err(e) = super::fds::close_from(first, None, super::fds::Disposal::CloseOnExec, true) {
         fail(
             EXIT_SBX_FAILED,
             &format!("mark inherited descriptors close-on-exec: {}", e.desc()),

@@ -120,9 +120,19 @@ pub fn copy_window_size_from_stdin(master: &OwnedFd) {
 /// relays the terminal. The descriptor stays open here too (the caller
 /// closes its copy).
 pub fn send_master(socket: &std::path::Path, master: &OwnedFd) -> Result<()> {
+    send_master_on(&connect_console(socket)?, master)
+}
+
+/// Connects to a `--console-socket` (before entering a sandbox's mount
+/// namespace, where its path means nothing).
+pub fn connect_console(socket: &std::path::Path) -> Result<std::os::unix::net::UnixStream> {
+    std::os::unix::net::UnixStream::connect(socket)
+        .with_context(|| format!("connect to --console-socket {}", socket.display()))
+}
+
+/// [`send_master`] on a connected socket.
+pub fn send_master_on(stream: &std::os::unix::net::UnixStream, master: &OwnedFd) -> Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    let stream = std::os::unix::net::UnixStream::connect(socket)
-        .with_context(|| format!("connect to --console-socket {}", socket.display()))?;
     let fds = [master.as_raw_fd()];
     let payload = [std::io::IoSlice::new(b"/dev/ptmx")];
     sendmsg::<()>(
@@ -132,7 +142,7 @@ pub fn send_master(socket: &std::path::Path, master: &OwnedFd) -> Result<()> {
         MsgFlags::empty(),
         None,
     )
-    .with_context(|| format!("send the terminal to {}", socket.display()))?;
+    .context("send the terminal to --console-socket")?;
     Ok(())
 }
 

@@ -147,6 +147,9 @@ fn exec_in(
         );
     }
     let pid_file = options.pid_file.as_deref().map(PidFile::open).transpose()?;
+    let console = (options.console_socket.as_deref())
+        .map(process::pty::connect_console)
+        .transpose()?;
     // Not dumpable while inside: the sandbox must not open /proc/PID/exe
     // of this sbx process to reach the binary (runc's CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).context("make sbx exec non-dumpable")?;
@@ -171,8 +174,8 @@ fn exec_in(
         None => None,
     };
     if let Some((pty, _)) = &terminal {
-        match &options.console_socket {
-            Some(socket) => process::pty::send_master(socket, &pty.master)?,
+        match &console {
+            Some(socket) => process::pty::send_master_on(socket, &pty.master)?,
             None => process::pty::copy_window_size_from_stdin(&pty.master),
         }
     }
