@@ -493,3 +493,45 @@ fn hooks_run_with_the_state_on_stdin() {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_file(output);
 }
+
+#[test]
+fn root_and_mount_propagation_are_honoured() {
+    let env = TestEnv::new("ociprop");
+    let shared = env.root.with_extension("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    // mountinfo's optional fields: "shared:N" for a shared mount, only
+    // "master:N" for a plain slave.
+    let script = "awk '$5 == \"/\" || $5 == \"/data\" {print $5, $7}' /proc/self/mountinfo";
+    let (out, err, code) = run_script(&env, "prop1", script, |c| {
+        c["linux"]["rootfsPropagation"] = json!("rshared");
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data", "type": "bind",
+            "source": shared.to_str().unwrap(), "options": ["rbind", "rprivate"]}));
+    });
+    assert_eq!(code, 0, "{err}");
+    let root = out
+        .lines()
+        .find(|l| l.starts_with("/ "))
+        .unwrap_or_default();
+    assert!(root.contains("shared:"), "/ is shared: {out}");
+    let data = out
+        .lines()
+        .find(|l| l.starts_with("/data "))
+        .unwrap_or_default();
+    assert!(
+        !data.contains("shared:") && !data.contains("master:"),
+        "/data is private: {out}"
+    );
+    let (out, err, _) = run_script(&env, "prop2", script, |_| {});
+    let root = out
+        .lines()
+        .find(|l| l.starts_with("/ "))
+        .unwrap_or_default();
+    assert!(
+        !root.contains("shared:"),
+        "by default / is a slave only: {out} {err}"
+    );
+    let _ = std::fs::remove_dir_all(shared);
+}

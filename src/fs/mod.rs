@@ -173,6 +173,24 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         pivot(&root)?;
     }
     masks::apply(plan.masked_paths.as_deref(), plan.readonly_paths.as_deref())?;
+    for (path, word) in &plan.propagation {
+        let Some((recursive, kind)) = crate::model::fs_plan::propagation_flags(word) else {
+            anyhow::bail!(
+                "mount propagation {word:?} is not one of shared, private, slave, unbindable (r...)"
+            );
+        };
+        let mut flags = match kind {
+            "shared" => MsFlags::MS_SHARED,
+            "private" => MsFlags::MS_PRIVATE,
+            "slave" => MsFlags::MS_SLAVE,
+            _ => MsFlags::MS_UNBINDABLE,
+        };
+        if recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+            .with_context(|| format!("make {} {word}", path.display()))?;
+    }
     Ok(())
 }
 

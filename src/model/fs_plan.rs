@@ -92,6 +92,32 @@ pub struct FsPlan {
     /// writable (the command's start makes it then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<PathBuf>,
+    /// Propagation types set once the root is in place, in order, by path
+    /// inside the sandbox: OCI's `linux.rootfsPropagation` (on `/`) and a
+    /// mount's `shared`/`private`/... option (mount(2) MS_SHARED,
+    /// MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE; an `r` prefix: recursively).
+    /// Everything starts as a slave of the host's mounts, so even `shared`
+    /// never propagates a sandbox's mounts back to the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub propagation: Vec<(PathBuf, String)>,
+}
+
+/// The mount(2) flags of a propagation word (`shared`, `rslave`, ...).
+pub fn propagation_flags(word: &str) -> Option<(bool, &'static str)> {
+    let (recursive, kind) = match word.strip_prefix('r') {
+        Some(k) if !k.is_empty() && ["shared", "private", "slave", "unbindable"].contains(&k) => {
+            (true, k)
+        }
+        _ => (false, word),
+    };
+    let kind = match kind {
+        "shared" => "shared",
+        "private" => "private",
+        "slave" => "slave",
+        "unbindable" => "unbindable",
+        _ => return None,
+    };
+    Some((recursive, kind))
 }
 
 /// Which image a sandbox runs.

@@ -24,12 +24,15 @@ pub fn apply(spec: &mut SandboxSpec, config: &Spec, bundle: &Path, systemd: bool
     spec.fs.readonly_paths = Some(paths(linux.readonly_paths(), "readonlyPaths")?);
     if let Some(p) = linux.rootfs_propagation().as_deref()
         && !p.is_empty()
-        && p != "slave"
-        && p != "rslave"
     {
-        bail!(
-            "config.json: linux.rootfsPropagation {p} is not supported by sbx yet (its root is rslave)"
-        );
+        if crate::model::fs_plan::propagation_flags(p).is_none() {
+            bail!(
+                "config.json: linux.rootfsPropagation {p:?} is not one of shared, slave, private, unbindable (or r...)"
+            );
+        }
+        spec.fs
+            .propagation
+            .push((PathBuf::from("/"), p.to_string()));
     }
     devices(linux)?;
     cgroups_path(spec, linux, systemd)?;
@@ -314,6 +317,8 @@ pub struct Options {
     pub bind: Option<bool>,
     /// `key=value` data for the filesystem.
     pub data: Vec<String>,
+    /// A propagation word (`shared`, `rprivate`, ...).
+    pub propagation: Option<String>,
 }
 
 /// Parses a mount's `options`.
@@ -323,6 +328,7 @@ pub fn options(mount: &Mount) -> Result<Options> {
         attrs: MountAttrs::default(),
         bind: None,
         data: Vec::new(),
+        propagation: None,
     };
     for word in mount.options().iter().flatten() {
         match word.as_str() {
@@ -336,8 +342,10 @@ pub fn options(mount: &Mount) -> Result<Options> {
             "exec" => out.attrs.noexec = false,
             "bind" => out.bind = Some(false),
             "rbind" => out.bind = Some(true),
-            // sbx's mounts are slaves of the host's, never shared back.
-            "private" | "rprivate" | "slave" | "rslave" => {}
+            // Set once the root is in place (see `FsPlan::propagation`).
+            w if crate::model::fs_plan::propagation_flags(w).is_some() => {
+                out.propagation = Some(w.to_string())
+            }
             // The kernel's default for every new mount.
             "relatime" => {}
             "strictatime" => out.attrs.strictatime = true,
