@@ -535,3 +535,37 @@ fn root_and_mount_propagation_are_honoured() {
     );
     let _ = std::fs::remove_dir_all(shared);
 }
+
+#[test]
+fn mounts_are_listed_in_the_configs_order_with_their_options() {
+    let env = TestEnv::new("ociord");
+    let shared = env.root.with_extension("src");
+    std::fs::create_dir_all(&shared).unwrap();
+    let script = "awk '$5 ~ /^\\/m\\// {print $5, $6}' /proc/self/mountinfo";
+    let opts = ["nosuid", "strictatime", "mode=755"];
+    let (out, err, code) = run_script(&env, "ord1", script, |c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(
+            json!({"destination": "/m/b", "type": "tmpfs", "source": "tmpfs", "options": opts}),
+        );
+        mounts.push(json!({"destination": "/m/a", "source": shared.to_str().unwrap(), "options": [opts[0], opts[1], opts[2], "bind"]}));
+        mounts.push(
+            json!({"destination": "/m/c", "type": "tmpfs", "source": "tmpfs", "options": opts}),
+        );
+    });
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    // The bind, though sbx takes its source first, is listed second.
+    assert!(
+        lines[0].starts_with("/m/b ")
+            && lines[1].starts_with("/m/a ")
+            && lines[2].starts_with("/m/c "),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("nosuid") && !lines[1].contains("relatime"),
+        "strictatime on the bind: {out}"
+    );
+    let _ = std::fs::remove_dir_all(shared);
+}

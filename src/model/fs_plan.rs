@@ -23,6 +23,11 @@ pub struct Volume {
     /// as opposed to `rbind`; `-v` is recursive).
     #[serde(default)]
     pub single: bool,
+    /// Its place among the OCI config's mounts (volumes and kernel
+    /// filesystems together), kept among mounts of the same depth; 0 for
+    /// `sbx run`'s, which keep the order of their kind.
+    #[serde(default)]
+    pub order: u32,
 }
 
 /// mount_setattr(2)'s flags a mount may ask for, besides read-only.
@@ -55,6 +60,9 @@ pub struct KernelMount {
     pub read_only: bool,
     /// nosuid, nodev, noexec.
     pub attrs: MountAttrs,
+    /// Its place among the OCI config's mounts (see [`Volume::order`]).
+    #[serde(default)]
+    pub order: u32,
 }
 
 /// The whole filesystem request of a sandbox.

@@ -377,13 +377,9 @@ pub fn bind(spec: &mut SandboxSpec, mount: &Mount, bundle: &Path, opts: Options)
             source.display()
         );
     }
-    if !opts.data.is_empty() {
-        bail!(
-            "config.json: mounts {}: option {} is not supported on a bind mount",
-            destination.display(),
-            opts.data[0]
-        );
-    }
+    // `key=value` words (`mode=755`, `size=...`) on a bind mount are
+    // filesystem data, which mount(2) ignores for MS_BIND: no filesystem is
+    // made. runc passes them the same way; the kernel's answer is sbx's.
     let target = inside_path(
         &destination.to_string_lossy(),
         "config.json: mounts destination",
@@ -394,6 +390,7 @@ pub fn bind(spec: &mut SandboxSpec, mount: &Mount, bundle: &Path, opts: Options)
         read_only: opts.read_only,
         attrs: opts.attrs,
         single: opts.bind == Some(false),
+        order: next_order(spec),
     });
     Ok(())
 }
@@ -418,8 +415,14 @@ pub fn kernel(spec: &mut SandboxSpec, mount: &Mount, fstype: &str, opts: Options
         data,
         read_only: opts.read_only,
         attrs: opts.attrs,
+        order: next_order(spec),
     });
     Ok(())
+}
+
+/// The config position of the next mount (runtime-spec: "in order").
+fn next_order(spec: &SandboxSpec) -> u32 {
+    (spec.fs.volumes.len() + spec.fs.mounts.len() + 1) as u32
 }
 
 #[cfg(test)]
