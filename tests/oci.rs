@@ -569,3 +569,31 @@ fn mounts_are_listed_in_the_configs_order_with_their_options() {
     );
     let _ = std::fs::remove_dir_all(shared);
 }
+
+#[test]
+fn a_config_without_a_mount_namespace_is_refused_and_mounts_nothing_on_the_host() {
+    let env = TestEnv::new("ocinomnt");
+    let before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    let bundle = Bundle::new(&env, "nomnt", |c| {
+        c["process"]["args"] = json!(["true"]);
+        c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"}]);
+        c["hostname"] = json!("");
+    });
+    let out = oci(&env, &["create", "--bundle", bundle.path(), "nomnt1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("no mount namespace"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(bundle.path()), "{mounts}");
+    assert!(
+        mounts.lines().count() <= before + 2,
+        "the host's table grew"
+    );
+    assert!(env.records().is_empty());
+}
