@@ -192,9 +192,24 @@ fn open_pidfd(pid: Pid) -> Option<OwnedFd> {
 }
 
 /// Kills an init that was never released and reaps it (the launch failed).
+/// An init adopted by another process (see `SandboxSpec::init_adopted`)
+/// is not ours to reap: then this waits (5 s at most) through a pidfd
+/// until it has ended, so that its cgroups can go.
 pub fn abort(pid: Pid) {
+    let pidfd = open_pidfd(pid);
     let _ = kill(pid, Signal::SIGKILL);
-    let _ = waitpid(pid, None);
+    if waitpid(pid, None) == Err(nix::errno::Errno::ECHILD)
+        && let Some(fd) = pidfd
+    {
+        use std::os::fd::AsRawFd;
+        let mut poll = [libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(poll.as_mut_ptr(), 1, 5000) };
+    }
 }
 
 /// Waits for the init to end, passing the signals in [`FORWARDED`] to it,
