@@ -4,117 +4,12 @@
 //! config field checked so that ignoring it would fail a test.
 
 mod common;
+use common::oci::*;
 use common::*;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A bundle of this test's own: `config.json` from `sbx oci spec`, its
-/// root the busybox rootfs; removed at the end.
-struct Bundle {
-    dir: PathBuf,
-}
-
-impl Bundle {
-    fn new(env: &TestEnv, name: &str, edit: impl FnOnce(&mut Value)) -> Self {
-        let dir = env.root.with_extension(format!("bundle-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = oci(env, &["spec", "--bundle", dir.to_str().unwrap()]);
-        assert!(out.status.success(), "spec: {}", text(&out.stderr));
-        let path = dir.join("config.json");
-        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        config["root"]["path"] = busybox_rootfs().to_str().unwrap().into();
-        edit(&mut config);
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-        Bundle { dir }
-    }
-
-    fn path(&self) -> &str {
-        self.dir.to_str().unwrap()
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `sbx oci ARGS`, stdio captured.
-fn oci(env: &TestEnv, args: &[&str]) -> Output {
-    let mut full = vec!["oci"];
-    full.extend_from_slice(args);
-    env.sbx(&full)
-}
-
-/// `sbx-oci ARGS` through the launcher installed beside sbx.
-fn sbx_oci(env: &TestEnv) -> Command {
-    let launcher = Path::new(SBX).with_file_name("sbx-oci");
-    let mut cmd = Command::new(launcher);
-    cmd.env("SBX_ROOT", &env.root).stdin(Stdio::null());
-    cmd
-}
-
-/// `create` with the container's stdout and stderr going to `out` and
-/// `out.err` (they are passed through, so a pipe would stay open as long
-/// as the container runs); sbx's own error line lands in `out.err` too.
-fn create(env: &TestEnv, bundle: &Bundle, id: &str, extra: &[&str], out: &Path) -> Created {
-    let file = std::fs::File::create(out).unwrap();
-    let err_path = out.with_extension("err");
-    let err = std::fs::File::create(&err_path).unwrap();
-    let mut args = vec!["oci", "create", "--bundle", bundle.path()];
-    args.extend_from_slice(extra);
-    args.push(id);
-    let status = env
-        .cmd(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::from(err))
-        .status()
-        .unwrap();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let _ = std::fs::remove_file(err_path);
-    Created { status, stderr }
-}
-
-/// What `create` said.
-struct Created {
-    status: std::process::ExitStatus,
-    stderr: String,
-}
-
-/// `state ID` parsed.
-fn state(env: &TestEnv, id: &str) -> Value {
-    let out = oci(env, &["state", id]);
-    assert!(out.status.success(), "state {id}: {}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("state is JSON")
-}
-
-fn status(env: &TestEnv, id: &str) -> String {
-    state(env, id)["status"].as_str().unwrap().to_string()
-}
-
-/// `run` in the foreground of a bundle edited by `edit`, running `script`
-/// with busybox sh: its output and exit status.
-fn run_script(
-    env: &TestEnv,
-    id: &str,
-    script: &str,
-    edit: impl FnOnce(&mut Value),
-) -> (String, String, i32) {
-    let bundle = Bundle::new(env, id, |c| {
-        c["process"]["args"] = json!(["sh", "-c", script]);
-        edit(c);
-    });
-    let out = oci(env, &["run", "--bundle", bundle.path(), id]);
-    (
-        text(&out.stdout),
-        text(&out.stderr),
-        out.status.code().unwrap_or(-1),
-    )
-}
 
 #[test]
 fn create_start_state_kill_delete_in_exact_states() {
@@ -597,4 +492,108 @@ fn hooks_run_with_the_state_on_stdin() {
     assert!(env.records().is_empty(), "{:?}", env.records());
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_file(output);
+}
+
+#[test]
+fn root_and_mount_propagation_are_honoured() {
+    let env = TestEnv::new("ociprop");
+    let shared = env.root.with_extension("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    // mountinfo's optional fields: "shared:N" for a shared mount, only
+    // "master:N" for a plain slave.
+    let script = "awk '$5 == \"/\" || $5 == \"/data\" {print $5, $7}' /proc/self/mountinfo";
+    let (out, err, code) = run_script(&env, "prop1", script, |c| {
+        c["linux"]["rootfsPropagation"] = json!("rshared");
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data", "type": "bind",
+            "source": shared.to_str().unwrap(), "options": ["rbind", "rprivate"]}));
+    });
+    assert_eq!(code, 0, "{err}");
+    let root = out
+        .lines()
+        .find(|l| l.starts_with("/ "))
+        .unwrap_or_default();
+    assert!(root.contains("shared:"), "/ is shared: {out}");
+    let data = out
+        .lines()
+        .find(|l| l.starts_with("/data "))
+        .unwrap_or_default();
+    assert!(
+        !data.contains("shared:") && !data.contains("master:"),
+        "/data is private: {out}"
+    );
+    let (out, err, _) = run_script(&env, "prop2", script, |_| {});
+    let root = out
+        .lines()
+        .find(|l| l.starts_with("/ "))
+        .unwrap_or_default();
+    assert!(
+        !root.contains("shared:"),
+        "by default / is a slave only: {out} {err}"
+    );
+    let _ = std::fs::remove_dir_all(shared);
+}
+
+#[test]
+fn mounts_are_listed_in_the_configs_order_with_their_options() {
+    let env = TestEnv::new("ociord");
+    let shared = env.root.with_extension("src");
+    std::fs::create_dir_all(&shared).unwrap();
+    let script = "awk '$5 ~ /^\\/m\\// {print $5, $6}' /proc/self/mountinfo";
+    let opts = ["nosuid", "strictatime", "mode=755"];
+    let (out, err, code) = run_script(&env, "ord1", script, |c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(
+            json!({"destination": "/m/b", "type": "tmpfs", "source": "tmpfs", "options": opts}),
+        );
+        mounts.push(json!({"destination": "/m/a", "source": shared.to_str().unwrap(), "options": [opts[0], opts[1], opts[2], "bind"]}));
+        mounts.push(
+            json!({"destination": "/m/c", "type": "tmpfs", "source": "tmpfs", "options": opts}),
+        );
+    });
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    // The bind, though sbx takes its source first, is listed second.
+    assert!(
+        lines[0].starts_with("/m/b ")
+            && lines[1].starts_with("/m/a ")
+            && lines[2].starts_with("/m/c "),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("nosuid") && !lines[1].contains("relatime"),
+        "strictatime on the bind: {out}"
+    );
+    let _ = std::fs::remove_dir_all(shared);
+}
+
+#[test]
+fn a_config_without_a_mount_namespace_is_refused_and_mounts_nothing_on_the_host() {
+    let env = TestEnv::new("ocinomnt");
+    let before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    let bundle = Bundle::new(&env, "nomnt", |c| {
+        c["process"]["args"] = json!(["true"]);
+        c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"}]);
+        c["hostname"] = json!("");
+    });
+    let out = oci(&env, &["create", "--bundle", bundle.path(), "nomnt1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("no mount namespace"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(bundle.path()), "{mounts}");
+    assert!(
+        mounts.lines().count() <= before + 2,
+        "the host's table grew"
+    );
+    assert!(env.records().is_empty());
 }

@@ -74,6 +74,17 @@ for name in "${tests[@]}"; do
         for id in $(ls "$root/sandboxes"); do SBX_ROOT=$root "$SBX_OCI" delete --force "$id" >/dev/null 2>&1 || true; done
     fi
     rm -rf "$root"
+    # A config without a mount namespace (linux_ns_itype) makes a runtime
+    # mount the bundle's rootfs, /proc, /dev, ... in the host's own table
+    # (runc does; sbx refuses such a config): unmount what is left under
+    # the harness's bundles, deepest first, and say so.
+    mapfile -t left < <(awk '$2 ~ "^'"${TMPDIR:-/tmp}"'/ocitest" {print $2}' /proc/mounts | sort -r)
+    if [ ${#left[@]} -gt 0 ]; then
+        for m in "${left[@]}"; do umount -l "$m" 2>/dev/null || true; done
+        # The harness could not remove its bundle while it was mounted.
+        printf '%s\n' "${left[@]}" | grep -oE '^.*/ocitest[0-9]+' | sort -u | xargs -r rm -rf
+        echo "  ($name left ${#left[@]} mounts in the host's mount table: unmounted)" >&2
+    fi
     total=$((total + 1))
     # Some validations (the hooks ones) print no `ok` line when they pass,
     # only an `error` diagnostic when they fail.

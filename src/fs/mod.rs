@@ -106,19 +106,31 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
     // Volumes and tmpfs mounts, parents first (a stable sort by depth, as
     // runc does), so one nested in another is mounted inside it, not hidden
     // under it: `-v X:/data/sub --tmpfs /data` keeps the volume visible.
-    let mut mounts: Vec<(&Path, Planned)> = plan
+    let mut mounts: Vec<(&Path, u32, Planned)> = plan
         .volumes
         .iter()
         .zip(volume_trees)
-        .map(|(v, tree)| (v.target.as_path(), Planned::Volume(v, tree)))
-        .chain(plan.tmpfs.iter().map(|t| (t.as_path(), Planned::Tmpfs)))
-        .chain((plan.mounts.iter()).map(|m| (m.target.as_path(), Planned::Kernel(m))))
+        .map(|(v, tree)| (v.target.as_path(), v.order, Planned::Volume(v, tree)))
+        .chain(plan.tmpfs.iter().map(|t| (t.as_path(), 0, Planned::Tmpfs)))
+        .chain((plan.mounts.iter()).map(|m| (m.target.as_path(), m.order, Planned::Kernel(m))))
         .collect();
-    mounts.sort_by_key(|(target, _)| target.components().count());
-    for (target_path, mount) in mounts {
+    // Among the same depth, an OCI config's own order (runtime-spec
+    // config.md: mounts "in the listed order").
+    mounts.sort_by_key(|(target, order, _)| (target.components().count(), *order));
+    for (target_path, _, mount) in mounts {
         match mount {
             Planned::Kernel(m) => kernel_mount(&root, m, in_rootfs)?,
             Planned::Volume(volume, tree) => {
+                // mountinfo lists a namespace's mounts by creation (mount
+                // ID): an OCI config's are copied again now, so they are
+                // listed in its order (runtime-spec config.md "Mounts"); the
+                // early copy only pinned the source.
+                let tree = if volume.order > 0 {
+                    newmount::clone_fd(&tree, !volume.single)
+                        .with_context(|| format!("mount volume {}", volume.source.display()))?
+                } else {
+                    tree
+                };
                 let kind = if at::is_dir(&tree)? {
                     Kind::Dir
                 } else {
@@ -173,6 +185,24 @@ pub fn setup(plan: &FsPlan, etc_dir: &Path) -> Result<()> {
         pivot(&root)?;
     }
     masks::apply(plan.masked_paths.as_deref(), plan.readonly_paths.as_deref())?;
+    for (path, word) in &plan.propagation {
+        let Some((recursive, kind)) = crate::model::fs_plan::propagation_flags(word) else {
+            anyhow::bail!(
+                "mount propagation {word:?} is not one of shared, private, slave, unbindable (r...)"
+            );
+        };
+        let mut flags = match kind {
+            "shared" => MsFlags::MS_SHARED,
+            "private" => MsFlags::MS_PRIVATE,
+            "slave" => MsFlags::MS_SLAVE,
+            _ => MsFlags::MS_UNBINDABLE,
+        };
+        if recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+            .with_context(|| format!("make {} {word}", path.display()))?;
+    }
     Ok(())
 }
 

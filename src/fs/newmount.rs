@@ -52,9 +52,16 @@ fn owned(rc: libc::c_long) -> nix::Result<OwnedFd> {
 /// when `recursive`, on every mount below it (`AT_RECURSIVE`): a read-only
 /// bind whose source has submounts is read-only all the way down.
 pub fn set_attrs(fd: &OwnedFd, attrs: u64, recursive: bool) -> nix::Result<()> {
+    // A new access-time mode replaces the old one: mount_setattr(2) wants
+    // MOUNT_ATTR__ATIME (0x70) in attr_clr then, else EINVAL.
+    let atime = if attrs & (STRICTATIME | NOATIME) != 0 {
+        0x70
+    } else {
+        0
+    };
     let attr = MountAttr {
         attr_set: attrs,
-        attr_clr: 0,
+        attr_clr: atime,
         propagation: 0,
         userns_fd: 0,
     };
@@ -184,6 +191,11 @@ pub fn attach(mnt: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
 /// `recursive`), taken before any of the sandbox's mounts can hide it.
 pub fn clone_path(source: &Path, recursive: bool) -> Result<OwnedFd> {
     clone_tree(libc::AT_FDCWD, source, recursive)
+}
+
+/// A new detached copy of the detached tree (or any mount root) `tree`.
+pub fn clone_fd(tree: &OwnedFd, recursive: bool) -> Result<OwnedFd> {
+    clone_tree(tree.as_raw_fd(), Path::new(""), recursive)
 }
 
 /// Binds the file or folder `source` is a descriptor of onto `target`.

@@ -23,6 +23,11 @@ pub struct Volume {
     /// as opposed to `rbind`; `-v` is recursive).
     #[serde(default)]
     pub single: bool,
+    /// Its place among the OCI config's mounts (volumes and kernel
+    /// filesystems together), kept among mounts of the same depth; 0 for
+    /// `sbx run`'s, which keep the order of their kind.
+    #[serde(default)]
+    pub order: u32,
 }
 
 /// mount_setattr(2)'s flags a mount may ask for, besides read-only.
@@ -55,6 +60,9 @@ pub struct KernelMount {
     pub read_only: bool,
     /// nosuid, nodev, noexec.
     pub attrs: MountAttrs,
+    /// Its place among the OCI config's mounts (see [`Volume::order`]).
+    #[serde(default)]
+    pub order: u32,
 }
 
 /// The whole filesystem request of a sandbox.
@@ -92,6 +100,32 @@ pub struct FsPlan {
     /// writable (the command's start makes it then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<PathBuf>,
+    /// Propagation types set once the root is in place, in order, by path
+    /// inside the sandbox: OCI's `linux.rootfsPropagation` (on `/`) and a
+    /// mount's `shared`/`private`/... option (mount(2) MS_SHARED,
+    /// MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE; an `r` prefix: recursively).
+    /// Everything starts as a slave of the host's mounts, so even `shared`
+    /// never propagates a sandbox's mounts back to the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub propagation: Vec<(PathBuf, String)>,
+}
+
+/// The mount(2) flags of a propagation word (`shared`, `rslave`, ...).
+pub fn propagation_flags(word: &str) -> Option<(bool, &'static str)> {
+    let (recursive, kind) = match word.strip_prefix('r') {
+        Some(k) if !k.is_empty() && ["shared", "private", "slave", "unbindable"].contains(&k) => {
+            (true, k)
+        }
+        _ => (false, word),
+    };
+    let kind = match kind {
+        "shared" => "shared",
+        "private" => "private",
+        "slave" => "slave",
+        "unbindable" => "unbindable",
+        _ => return None,
+    };
+    Some((recursive, kind))
 }
 
 /// Which image a sandbox runs.

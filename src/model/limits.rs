@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The limits of one sandbox; `None` means unlimited.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Memory in bytes (swap included where the kernel can limit it).
     pub memory: Option<u64>,
@@ -12,6 +13,40 @@ pub struct Limits {
     pub pids: Option<u64>,
     /// CPU time as a number of CPUs (0.5 = half a core).
     pub cpus: Option<f64>,
+    /// Finer controls only OCI's `linux.resources` asks for; `sbx run`
+    /// leaves them unset (boxed: most sandboxes have none, and the record
+    /// summaries that copy `Limits` stay small).
+    pub tuning: Box<Tuning>,
+}
+
+/// OCI `linux.resources` values beyond sbx's three limits, written to the
+/// cgroup files of the same names (kernel Documentation/admin-guide/cgroup-v1;
+/// on cgroup v2 their equivalents, see `cgroup`). `None`: the kernel's
+/// default is left.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tuning {
+    /// CFS period in microseconds for `cpus` (default 100000).
+    pub cpu_period: Option<u64>,
+    /// CPU weight (v1 `cpu.shares`, 2..262144).
+    pub cpu_shares: Option<u64>,
+    /// Real-time scheduling period in microseconds (v1 `cpu.rt_period_us`).
+    pub cpu_rt_period: Option<u64>,
+    /// Real-time runtime per period in microseconds (v1 `cpu.rt_runtime_us`).
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs the processes may run on (`cpuset.cpus` list, such as `0-1`).
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes they may use (`cpuset.mems`).
+    pub cpuset_mems: Option<String>,
+    /// Soft memory limit in bytes (v1 `memory.soft_limit_in_bytes`).
+    pub memory_reservation: Option<u64>,
+    /// Memory plus swap in bytes (v1 `memory.memsw.limit_in_bytes`);
+    /// unset: the same as `memory`.
+    pub memory_swap: Option<u64>,
+    /// v1 `memory.swappiness` (0..100).
+    pub swappiness: Option<u64>,
+    /// The OOM killer is off: allocations wait instead (v1 `memory.oom_control`).
+    pub disable_oom_killer: bool,
 }
 
 /// Docker's floor: below this the kernel and the command's own runtime
@@ -38,12 +73,24 @@ impl Limits {
                 bail!("--cpus {c} must be more than 0 and at most {max} (the CPUs of this host)");
             }
         }
-        Ok(Limits { memory, pids, cpus })
+        Ok(Limits {
+            memory,
+            pids,
+            cpus,
+            tuning: Box::default(),
+        })
     }
 
     /// Whether any limit is set (only then is a cgroup made).
     pub fn any(&self) -> bool {
-        self.memory.is_some() || self.pids.is_some() || self.cpus.is_some()
+        self.memory.is_some() || self.pids.is_some() || self.cpus.is_some() || self.tuning.any()
+    }
+}
+
+impl Tuning {
+    /// Whether any value is set.
+    pub fn any(&self) -> bool {
+        *self != Tuning::default()
     }
 }
 

@@ -11,7 +11,7 @@ mod sandbox_spec;
 mod subnet;
 
 pub use fs_plan::FsPlan;
-pub use limits::Limits;
+pub use limits::{Limits, Tuning};
 pub use sandbox_spec::{NetworkRequest, SandboxSpec};
 pub use subnet::Subnet;
 

@@ -68,6 +68,9 @@ pub struct ProcessSettings {
     pub oom_score_adj: Option<i32>,
     /// A seccomp profile enforced instead of sbx's default filter.
     pub seccomp_profile: Option<SeccompProfile>,
+    /// Descriptors 3 .. 3+N of the launching process that the command
+    /// gets at the same numbers (runc's `--preserve-fds N`).
+    pub preserve_fds: u32,
 }
 
 /// Which namespaces the init makes, shares with the host or joins.

@@ -76,4 +76,14 @@ pub struct SandboxSpec {
     pub annotations: std::collections::BTreeMap<String, String>,
     /// Programs run at points of the lifecycle (OCI `hooks`).
     pub hooks: super::process::Hooks,
+    /// Where its cgroup lives in every hierarchy (OCI's
+    /// `linux.cgroupsPath`, made absolute); `None`: sbx's own place,
+    /// `sbx/NAME-PID` (see `cgroup::create`).
+    pub cgroup_path: Option<std::path::PathBuf>,
+    /// The init is cloned as a sibling of its supervisor (`CLONE_PARENT`),
+    /// not its child, so that the caller's subreaper adopts and reaps it,
+    /// as runc's init is: conmon and containerd's shim wait for the
+    /// container's PID themselves (OCI `create`). Its supervisor watches it
+    /// through a pidfd.
+    pub init_adopted: bool,
 }

@@ -22,7 +22,8 @@ pub struct OciCli {
     /// Format of --log: text or json.
     #[arg(long, global = true, default_value = "text")]
     pub log_format: String,
-    /// Accepted for runc's callers: sbx manages its cgroups with cgroupfs.
+    /// linux.cgroupsPath is systemd's SLICE:PREFIX:NAME; sbx (a cgroupfs
+    /// manager) makes the cgroup where systemd would put that scope.
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc's callers.

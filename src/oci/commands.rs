@@ -41,23 +41,18 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
     let root = StateRoot::open(root)?;
     match command {
         OciCommand::Create(c) => {
-            if c.console_socket.is_some() {
-                bail!(
-                    "--console-socket is not supported by sbx yet (process.terminal must be false)"
-                );
-            }
-            if c.preserve_fds > 0 {
-                bail!("--preserve-fds is not supported by sbx yet");
-            }
-            create(&root, &c.id, c.bundle.as_deref(), c.pid_file.as_deref())?;
+            create(&root, c, cli.systemd_cgroup)?;
             Ok(0)
         }
         OciCommand::Run(r) => {
             let c = &r.create;
-            if c.console_socket.is_some() || c.preserve_fds > 0 {
-                bail!("--console-socket and --preserve-fds are not supported by sbx yet");
+            // In the foreground this process adopts the container's init
+            // (cloned as its supervisor's sibling) and so learns its status.
+            if !r.detach {
+                nix::sys::prctl::set_child_subreaper(true)
+                    .context("become the subreaper of the container's init")?;
             }
-            create(&root, &c.id, c.bundle.as_deref(), c.pid_file.as_deref())?;
+            create(&root, c, cli.systemd_cgroup)?;
             if let Err(e) = held::start(&root, &c.id) {
                 let _ = held::delete(&root, &c.id, true);
                 return Err(e);
@@ -65,9 +60,11 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
             if r.detach {
                 return Ok(0);
             }
-            let status = held::wait(&root, &c.id)?;
+            let init = held::find(&root, &c.id)?.init.map(|p| p.pid);
+            let status = init.map(reap);
+            let recorded = held::wait(&root, &c.id)?;
             held::delete(&root, &c.id, true)?;
-            Ok(status)
+            Ok(status.unwrap_or(recorded))
         }
         OciCommand::Start { id } => held::start(&root, id).map(|()| 0),
         OciCommand::State { id } => {
@@ -97,20 +94,30 @@ pub fn dispatch(cli: &OciCli, root: &Path) -> Result<i32> {
             }
             Ok(0)
         }
-        OciCommand::Exec(_) => bail!("exec is not supported by sbx-oci yet"),
+        OciCommand::Exec(e) => super::exec::run(&root, e),
         OciCommand::Spec { .. } | OciCommand::Features => Ok(0),
+    }
+}
+
+/// Reaps this process's children until `pid` is among them: its exit
+/// code, or 128+N for signal N.
+fn reap(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return code,
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return crate::process::EXIT_SBX_FAILED,
+        }
     }
 }
 
 /// `create`: the bundle's config translated and launched up to the
 /// release; the PID written to `pid_file` (no trailing newline).
-fn create(
-    root: &StateRoot,
-    id: &str,
-    bundle: Option<&Path>,
-    pid_file: Option<&Path>,
-) -> Result<()> {
-    let bundle = match bundle {
+fn create(root: &StateRoot, c: &super::args::Create, systemd: bool) -> Result<()> {
+    let id = c.id.as_str();
+    let bundle = match c.bundle.as_deref() {
         Some(b) => b.to_path_buf(),
         None => std::env::current_dir().context("the current directory")?,
     };
@@ -118,12 +125,26 @@ fn create(
         .canonicalize()
         .with_context(|| format!("bundle {}", bundle.display()))?;
     let config = config::load(&bundle)?;
-    let spec = config::translate(id, &bundle, &config)?;
+    let mut spec = config::translate(id, &bundle, &config, systemd)?;
+    let terminal = config
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal() == Some(true));
+    match (terminal, &c.console_socket) {
+        (true, None) => bail!(
+            "config.json: process.terminal is true: give --console-socket, the unix socket to send the terminal to"
+        ),
+        (false, Some(_)) => bail!(
+            "--console-socket is only for a terminal: set process.terminal true in config.json"
+        ),
+        _ => {}
+    }
+    spec.process.preserve_fds = c.preserve_fds;
     if root.sandbox(id)?.is_some() {
         bail!("container {id} already exists: delete it first or choose another id");
     }
-    let pid = held::create(root, &spec)?;
-    if let Some(path) = pid_file
+    let pid = held::create(root, &spec, c.console_socket.as_deref())?;
+    if let Some(path) = c.pid_file.as_deref()
         && let Err(e) = write_pid_file(path, pid)
     {
         let _ = held::delete(root, id, true);
@@ -222,7 +243,7 @@ fn features() -> Value {
         "linux": {
             "namespaces": ["mount", "network", "uts", "ipc", "pid", "cgroup"],
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false},
             "seccomp": {"enabled": false},
         },
         "annotations": {"org.sbx.network": "NET[,ip=ADDR]: wire the container to an sbx network"},

@@ -31,7 +31,9 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 
 /// The sandbox `config` describes, named `id`, from the bundle `bundle`
 /// (absolute).
-pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> {
+/// `systemd`: `--systemd-cgroup` was given (cgroupsPath is then
+/// systemd's `SLICE:PREFIX:NAME`).
+pub fn translate(id: &str, bundle: &Path, config: &Spec, systemd: bool) -> Result<SandboxSpec> {
     crate::spec::check_id(id)?;
     check_version(config.version())?;
     let mut spec = SandboxSpec {
@@ -39,6 +41,8 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> 
         // A container stays listed, `stopped`, until `delete`.
         detach: true,
         bundle: Some(bundle.to_path_buf()),
+        // runc's contract: the caller's subreaper (conmon, a shim) reaps it.
+        init_adopted: true,
         ..SandboxSpec::default()
     };
     let Some(root) = config.root() else {
@@ -67,7 +71,7 @@ pub fn translate(id: &str, bundle: &Path, config: &Spec) -> Result<SandboxSpec> 
     spec.annotations = (config.annotations().iter().flatten())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect::<BTreeMap<_, _>>();
-    linux::apply(&mut spec, config, bundle)?;
+    linux::apply(&mut spec, config, bundle, systemd)?;
     if let Some(hooks) = config.hooks() {
         let list =
             |h: &Option<Vec<oci_spec::runtime::Hook>>| -> Result<Vec<crate::model::process::Hook>> {
@@ -159,10 +163,7 @@ fn network_request(text: &str) -> Result<NetworkRequest> {
 
 /// `process`: args, env, cwd, user, capabilities, rlimits,
 /// noNewPrivileges, oomScoreAdj.
-fn process_fields(spec: &mut SandboxSpec, process: &Process) -> Result<()> {
-    if process.terminal() == Some(true) {
-        bail!("config.json: process.terminal true is not supported by sbx yet (no console socket)");
-    }
+pub fn process_fields(spec: &mut SandboxSpec, process: &Process) -> Result<()> {
     spec.command = process.args().clone().unwrap_or_default();
     if spec.command.is_empty() {
         bail!("config.json: process.args is empty: name the program to run");
@@ -263,7 +264,7 @@ mod tests {
         edit(&mut value);
         fields::check(&value)?;
         let spec: Spec = serde_json::from_value(value)?;
-        translate("c1", Path::new("/tmp"), &spec)
+        translate("c1", Path::new("/tmp"), &spec, false)
     }
 
     #[test]

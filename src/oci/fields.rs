@@ -64,6 +64,7 @@ const HONOURED: &[(&str, &[&str])] = &[
             "sysctl",
             "rootfsPropagation",
             "seccomp",
+            "cgroupsPath",
         ],
     ),
     (
@@ -76,9 +77,29 @@ const HONOURED: &[(&str, &[&str])] = &[
         ],
     ),
     ("linux.resources", &["devices", "memory", "pids", "cpu"]),
-    ("linux.resources.memory", &["limit", "swap"]),
+    (
+        "linux.resources.memory",
+        &[
+            "limit",
+            "reservation",
+            "swap",
+            "swappiness",
+            "disableOOMKiller",
+        ],
+    ),
     ("linux.resources.pids", &["limit"]),
-    ("linux.resources.cpu", &["quota", "period"]),
+    (
+        "linux.resources.cpu",
+        &[
+            "shares",
+            "quota",
+            "period",
+            "realtimeRuntime",
+            "realtimePeriod",
+            "cpus",
+            "mems",
+        ],
+    ),
 ];
 
 /// The fields the runtime spec (1.2) defines, by object: those of them
@@ -304,8 +325,8 @@ mod tests {
             err(json!({"process": {"apparmorProfile": "p"}})).contains("process.apparmorProfile")
         );
         assert!(
-            err(json!({"linux": {"resources": {"cpu": {"shares": 5}}}}))
-                .contains("linux.resources.cpu.shares")
+            err(json!({"linux": {"resources": {"cpu": {"idle": 1}}}}))
+                .contains("linux.resources.cpu.idle")
         );
         assert!(
             err(json!({"mounts": [{"destination": "/x", "uidMappings": [{"size": 1}]}]}))

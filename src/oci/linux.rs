@@ -11,7 +11,7 @@ use oci_spec::runtime::{Linux, LinuxResources, Mount, Spec};
 use std::path::{Path, PathBuf};
 
 /// Every `linux` field sbx honours, then `mounts`.
-pub fn apply(spec: &mut SandboxSpec, config: &Spec, bundle: &Path) -> Result<()> {
+pub fn apply(spec: &mut SandboxSpec, config: &Spec, bundle: &Path, systemd: bool) -> Result<()> {
     let default = Linux::default();
     let has_linux = config.linux().is_some();
     let linux = config.linux().as_ref().unwrap_or(&default);
@@ -24,14 +24,18 @@ pub fn apply(spec: &mut SandboxSpec, config: &Spec, bundle: &Path) -> Result<()>
     spec.fs.readonly_paths = Some(paths(linux.readonly_paths(), "readonlyPaths")?);
     if let Some(p) = linux.rootfs_propagation().as_deref()
         && !p.is_empty()
-        && p != "slave"
-        && p != "rslave"
     {
-        bail!(
-            "config.json: linux.rootfsPropagation {p} is not supported by sbx yet (its root is rslave)"
-        );
+        if crate::model::fs_plan::propagation_flags(p).is_none() {
+            bail!(
+                "config.json: linux.rootfsPropagation {p:?} is not one of shared, slave, private, unbindable (or r...)"
+            );
+        }
+        spec.fs
+            .propagation
+            .push((PathBuf::from("/"), p.to_string()));
     }
     devices(linux)?;
+    cgroups_path(spec, linux, systemd)?;
     if let Some(resources) = linux.resources() {
         resources_fields(spec, resources)?;
     }
@@ -171,26 +175,118 @@ fn resources_fields(spec: &mut SandboxSpec, resources: &LinuxResources) -> Resul
             );
         }
     }
-    if let Some(memory) = resources.memory()
-        && let Some(limit) = memory.limit().filter(|l| *l > 0)
-    {
-        if memory.swap().is_some_and(|s| s > 0 && s != limit) {
-            bail!(
-                "config.json: linux.resources.memory.swap other than the limit is not supported by sbx yet (its limit counts swap)"
-            );
+    let t = &mut spec.limits.tuning;
+    if let Some(memory) = resources.memory() {
+        let positive = |v: Option<i64>| v.filter(|v| *v > 0).map(|v| v as u64);
+        spec.limits.memory = positive(memory.limit());
+        t.memory_reservation = positive(memory.reservation());
+        t.memory_swap = positive(memory.swap());
+        if let Some(swappiness) = memory.swappiness() {
+            if swappiness > 100 {
+                bail!("config.json: linux.resources.memory.swappiness {swappiness} must be 0..100");
+            }
+            t.swappiness = Some(swappiness);
         }
-        spec.limits.memory = Some(limit as u64);
+        t.disable_oom_killer = memory.disable_oom_killer().unwrap_or(false);
     }
     if let Some(pids) = resources.pids().as_ref().filter(|p| p.limit() > 0) {
         spec.limits.pids = Some(pids.limit() as u64);
     }
-    if let Some(cpu) = resources.cpu()
-        && let Some(quota) = cpu.quota().filter(|q| *q > 0)
-    {
-        let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
-        spec.limits.cpus = Some(quota as f64 / period as f64);
+    if let Some(cpu) = resources.cpu() {
+        let period = cpu.period().filter(|p| *p > 0);
+        t.cpu_period = period;
+        if let Some(quota) = cpu.quota().filter(|q| *q > 0) {
+            spec.limits.cpus = Some(quota as f64 / period.unwrap_or(100_000) as f64);
+        }
+        t.cpu_shares = cpu.shares().filter(|s| *s > 0);
+        t.cpu_rt_period = cpu.realtime_period().filter(|p| *p > 0);
+        t.cpu_rt_runtime = cpu.realtime_runtime().filter(|r| *r != 0);
+        t.cpuset_cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
+        t.cpuset_mems = cpu.mems().clone().filter(|m| !m.is_empty());
     }
     Ok(())
+}
+
+/// `linux.cgroupsPath`: a path inside each cgroup hierarchy (absolute:
+/// from its root; relative: below sbx's own `sbx/`, the "runtime-determined
+/// location" config-linux.md allows), or, with `--systemd-cgroup`,
+/// systemd's `SLICE:PREFIX:NAME`, which sbx (a cgroupfs manager: this
+/// host's PID 1 need not be systemd) makes at the place systemd would put
+/// that scope: `/a.slice/a-b.slice/PREFIX-NAME.scope` for slice `a-b.slice`.
+pub fn cgroups_path(spec: &mut SandboxSpec, linux: &Linux, systemd: bool) -> Result<()> {
+    let Some(path) = linux
+        .cgroups_path()
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    let text = path.to_string_lossy();
+    let path = if systemd {
+        systemd_path(&text)?
+    } else if path.is_absolute() {
+        path.clone()
+    } else {
+        Path::new("/sbx").join(path)
+    };
+    if path.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::RootDir
+        )
+    }) || path == Path::new("/")
+    {
+        bail!(
+            "config.json: linux.cgroupsPath {text:?} must name a cgroup below the hierarchy's root (no .., not /)"
+        );
+    }
+    spec.cgroup_path = Some(path);
+    Ok(())
+}
+
+/// systemd's `SLICE:PREFIX:NAME` as the cgroupfs path systemd gives it
+/// (systemd.slice(5): a dash in a slice's name is a level of the tree).
+fn systemd_path(text: &str) -> Result<PathBuf> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        bail!(
+            "config.json: linux.cgroupsPath {text:?} is not systemd's SLICE:PREFIX:NAME (--systemd-cgroup was given)"
+        );
+    };
+    if name.is_empty() || name.contains('/') || slice.contains('/') || prefix.contains('/') {
+        bail!("config.json: linux.cgroupsPath {text:?}: SLICE:PREFIX:NAME with a NAME and no /");
+    }
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    let Some(stem) = slice.strip_suffix(".slice") else {
+        bail!("config.json: linux.cgroupsPath {text:?}: the slice must end in .slice");
+    };
+    let mut path = PathBuf::from("/");
+    if stem != "-" {
+        let mut level = String::new();
+        for word in stem.split('-') {
+            if word.is_empty() {
+                bail!("config.json: linux.cgroupsPath {text:?}: {slice} is not a slice name");
+            }
+            if !level.is_empty() {
+                level.push('-');
+            }
+            level.push_str(word);
+            path.push(format!("{level}.slice"));
+        }
+    }
+    let unit = if name.ends_with(".slice") {
+        name.to_string()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    path.push(unit);
+    Ok(path)
 }
 
 /// The mounts sbx makes in every container itself, with its own options:
@@ -221,6 +317,8 @@ pub struct Options {
     pub bind: Option<bool>,
     /// `key=value` data for the filesystem.
     pub data: Vec<String>,
+    /// A propagation word (`shared`, `rprivate`, ...).
+    pub propagation: Option<String>,
 }
 
 /// Parses a mount's `options`.
@@ -230,6 +328,7 @@ pub fn options(mount: &Mount) -> Result<Options> {
         attrs: MountAttrs::default(),
         bind: None,
         data: Vec::new(),
+        propagation: None,
     };
     for word in mount.options().iter().flatten() {
         match word.as_str() {
@@ -243,8 +342,10 @@ pub fn options(mount: &Mount) -> Result<Options> {
             "exec" => out.attrs.noexec = false,
             "bind" => out.bind = Some(false),
             "rbind" => out.bind = Some(true),
-            // sbx's mounts are slaves of the host's, never shared back.
-            "private" | "rprivate" | "slave" | "rslave" => {}
+            // Set once the root is in place (see `FsPlan::propagation`).
+            w if crate::model::fs_plan::propagation_flags(w).is_some() => {
+                out.propagation = Some(w.to_string())
+            }
             // The kernel's default for every new mount.
             "relatime" => {}
             "strictatime" => out.attrs.strictatime = true,
@@ -276,13 +377,9 @@ pub fn bind(spec: &mut SandboxSpec, mount: &Mount, bundle: &Path, opts: Options)
             source.display()
         );
     }
-    if !opts.data.is_empty() {
-        bail!(
-            "config.json: mounts {}: option {} is not supported on a bind mount",
-            destination.display(),
-            opts.data[0]
-        );
-    }
+    // `key=value` words (`mode=755`, `size=...`) on a bind mount are
+    // filesystem data, which mount(2) ignores for MS_BIND: no filesystem is
+    // made. runc passes them the same way; the kernel's answer is sbx's.
     let target = inside_path(
         &destination.to_string_lossy(),
         "config.json: mounts destination",
@@ -293,6 +390,7 @@ pub fn bind(spec: &mut SandboxSpec, mount: &Mount, bundle: &Path, opts: Options)
         read_only: opts.read_only,
         attrs: opts.attrs,
         single: opts.bind == Some(false),
+        order: next_order(spec),
     });
     Ok(())
 }
@@ -317,6 +415,38 @@ pub fn kernel(spec: &mut SandboxSpec, mount: &Mount, fstype: &str, opts: Options
         data,
         read_only: opts.read_only,
         attrs: opts.attrs,
+        order: next_order(spec),
     });
     Ok(())
+}
+
+/// The config position of the next mount (runtime-spec: "in order").
+fn next_order(spec: &SandboxSpec) -> u32 {
+    (spec.fs.volumes.len() + spec.fs.mounts.len() + 1) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::systemd_path;
+    use std::path::Path;
+
+    #[test]
+    fn systemd_slices_become_cgroupfs_paths() {
+        assert_eq!(
+            systemd_path("machine.slice:libpod:abc").unwrap(),
+            Path::new("/machine.slice/libpod-abc.scope")
+        );
+        assert_eq!(
+            systemd_path("a-b.slice:cri:x").unwrap(),
+            Path::new("/a.slice/a-b.slice/cri-x.scope")
+        );
+        assert_eq!(
+            systemd_path(":p:n").unwrap(),
+            Path::new("/system.slice/p-n.scope")
+        );
+        assert_eq!(systemd_path("-.slice::n").unwrap(), Path::new("/n.scope"));
+        assert!(systemd_path("/abs/path").is_err());
+        assert!(systemd_path("machine:p:n").is_err());
+        assert!(systemd_path("a--b.slice:p:n").is_err());
+    }
 }

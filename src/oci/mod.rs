@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod config;
+mod exec;
 mod fields;
 mod linux;
 mod mounts;

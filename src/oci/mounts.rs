@@ -21,6 +21,13 @@ pub fn add(spec: &mut SandboxSpec, mount: &Mount, bundle: &Path) -> Result<()> {
         return Ok(());
     }
     let opts = options(mount)?;
+    if let Some(word) = &opts.propagation {
+        let target = crate::model::fs_plan::inside_path(
+            &destination.to_string_lossy(),
+            "config.json: mounts destination",
+        )?;
+        spec.fs.propagation.push((target, word.clone()));
+    }
     if opts.bind.is_some() || fstype == "bind" {
         return bind(spec, mount, bundle, opts);
     }

@@ -122,6 +122,13 @@ impl Command {
         })
     }
 
+    /// With OCI's user, groups and capability sets (`sbx-oci exec
+    /// --process`), applied in the command's process before exec.
+    pub fn with_settings(mut self, settings: crate::model::process::ProcessSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     /// For `sbx exec`: reads this process's argument ranges now (from the
     /// host's /proc, before joining the sandbox), so that the forked child
     /// can overwrite its copy of sbx's command line and environment
@@ -174,7 +181,8 @@ pub fn exec(command: &Command) -> ! {
         );
     }
     // No host file descriptor may cross into the sandbox (runc's CVE-2024-21626).
-    if let Err(e) = super::fds::close_from(3, None, super::fds::Disposal::CloseOnExec, true) {
+    let first = 3 + command.settings.preserve_fds as i32;
+    if let Err(e) = super::fds::close_from(first, None, super::fds::Disposal::CloseOnExec, true) {
         fail(
             EXIT_SBX_FAILED,
             &format!("mark inherited descriptors close-on-exec: {}", e.desc()),

@@ -72,6 +72,13 @@ pub fn run(
             return EXIT_SBX_FAILED;
         }
     };
+    // The command will have all its stdio on the terminal: the caller's
+    // (conmon's, a console socket's owner's) are not the init's to hold
+    // open, or a reader of them would never see their end (runc's init
+    // too is on its terminal from here).
+    if plan.terminal == Some(pty::Stdio([true; 3])) {
+        release_stdio();
+    }
     let master = terminal.as_ref().map(|t| t.master.as_fd());
     if channel.send(&ToParent::Ready, master).is_err() {
         return EXIT_SBX_FAILED;
@@ -105,6 +112,20 @@ pub fn run(
     supervise(command_pid)
 }
 
+/// Points stdin, stdout and stderr at /dev/null (the sandbox's own).
+fn release_stdio() {
+    if let Ok(null) = nix::fcntl::open(
+        c"/dev/null",
+        nix::fcntl::OFlag::O_RDWR,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which this process owns.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
 /// Everything before the report: no inherited descriptors, the sandbox's
 /// view, no trace of sbx's host command line, the terminal.
 fn setup(channel: &Channel, plan: &Plan) -> anyhow::Result<Option<pty::Pty>> {
@@ -112,8 +133,15 @@ fn setup(channel: &Channel, plan: &Plan) -> anyhow::Result<Option<pty::Pty>> {
     // (netlink sockets, the supervisor's report pipe, a lock); it never
     // execs, so close-on-exec does not help: close all but stdio and the
     // channel.
-    close_from(3, Some(channel.as_fd().as_raw_fd()), Disposal::Close, true)
-        .context("close the descriptors sbx inherited")?;
+    // Those the command is to get (`--preserve-fds`) stay, at their numbers.
+    let first = 3 + plan.settings.preserve_fds as i32;
+    close_from(
+        first,
+        Some(channel.as_fd().as_raw_fd()),
+        Disposal::Close,
+        true,
+    )
+    .context("close the descriptors sbx inherited")?;
     crate::crash::fail_point("init")?;
     if let Some(hostname) = &plan.hostname {
         nix::unistd::sethostname(hostname).context("set the hostname")?;

@@ -105,6 +105,9 @@ pub fn spawn(
             flags |= settings::clone_flag(kind).unwrap_or(CloneFlags::empty());
         }
     }
+    if spec.init_adopted {
+        flags |= CloneFlags::CLONE_PARENT;
+    }
     // The stack is only reserved address space until the child touches it.
     let mut stack = vec![0u8; 1 << 20];
     let child_main = Box::new(|| {
@@ -189,9 +192,24 @@ fn open_pidfd(pid: Pid) -> Option<OwnedFd> {
 }
 
 /// Kills an init that was never released and reaps it (the launch failed).
+/// An init adopted by another process (see `SandboxSpec::init_adopted`)
+/// is not ours to reap: then this waits (5 s at most) through a pidfd
+/// until it has ended, so that its cgroups can go.
 pub fn abort(pid: Pid) {
+    let pidfd = open_pidfd(pid);
     let _ = kill(pid, Signal::SIGKILL);
-    let _ = waitpid(pid, None);
+    if waitpid(pid, None) == Err(nix::errno::Errno::ECHILD)
+        && let Some(fd) = pidfd
+    {
+        use std::os::fd::AsRawFd;
+        let mut poll = [libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(poll.as_mut_ptr(), 1, 5000) };
+    }
 }
 
 /// Waits for the init to end, passing the signals in [`FORWARDED`] to it,
@@ -210,6 +228,74 @@ pub fn wait_forwarding(pid: Pid, signals: &SigSet) -> i32 {
             Err(_) => {}
         }
     }
+}
+
+/// Waits for an init this process did not clone as its child (see
+/// `SandboxSpec::init_adopted`) to end, through its pidfd, and returns its
+/// exit status when the kernel tells it: `PIDFD_GET_INFO` with
+/// `PIDFD_INFO_EXIT` (linux/pidfd.h, Linux 6.15), which it fills once its
+/// adopter has reaped it; `None` when that does not come within a second
+/// (an older kernel, or an adopter that does not reap).
+pub fn wait_adopted(pidfd: &OwnedFd) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let mut poll = [libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    loop {
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(poll.as_mut_ptr(), 1, -1) };
+        if n > 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        if let Some(status) = pidfd_exit_status(pidfd) {
+            return Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `struct pidfd_info` up to `exit_code` (`PIDFD_INFO_SIZE_VER0`, 64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    ids: [u32; 11],
+    exit_code: i32,
+}
+
+/// `PIDFD_INFO_EXIT` (linux/pidfd.h).
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+/// `_IOWR(PIDFS_IOCTL_MAGIC 0xFF, 11, 64 bytes)`: `PIDFD_GET_INFO`.
+const PIDFD_GET_INFO: u64 = (3 << 30) | (64 << 16) | (0xFF << 8) | 11;
+
+/// The ended process's status as sbx reports it (its code, 128+N for
+/// signal N), once the kernel has it.
+fn pidfd_exit_status(pidfd: &OwnedFd) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_EXIT,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: the ioctl writes at most the 64 bytes its number declares.
+    let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) };
+    if r != 0 || info.mask & PIDFD_INFO_EXIT == 0 {
+        return None;
+    }
+    let status = info.exit_code;
+    Some(if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    })
 }
 
 /// Collects `pid` if it ended: its exit code, or 128+N for signal N.

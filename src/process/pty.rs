@@ -114,6 +114,38 @@ pub fn copy_window_size_from_stdin(master: &OwnedFd) {
     let _ = copy_window_size(std::io::stdin().as_fd(), master.as_fd());
 }
 
+/// Sends a terminal's master side to the unix socket at `socket`
+/// (`--console-socket`), as runc does: one `SCM_RIGHTS` message whose
+/// payload is a name for it; conmon or containerd's shim reads it and
+/// relays the terminal. The descriptor stays open here too (the caller
+/// closes its copy).
+pub fn send_master(socket: &std::path::Path, master: &OwnedFd) -> Result<()> {
+    send_master_on(&connect_console(socket)?, master)
+}
+
+/// Connects to a `--console-socket` (before entering a sandbox's mount
+/// namespace, where its path means nothing).
+pub fn connect_console(socket: &std::path::Path) -> Result<std::os::unix::net::UnixStream> {
+    std::os::unix::net::UnixStream::connect(socket)
+        .with_context(|| format!("connect to --console-socket {}", socket.display()))
+}
+
+/// [`send_master`] on a connected socket.
+pub fn send_master_on(stream: &std::os::unix::net::UnixStream, master: &OwnedFd) -> Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let fds = [master.as_raw_fd()];
+    let payload = [std::io::IoSlice::new(b"/dev/ptmx")];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &payload,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .context("send the terminal to --console-socket")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

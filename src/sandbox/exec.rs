@@ -36,16 +36,57 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
 }
 
+/// What the OCI face asks of `exec` beyond `sbx exec`'s request (runc's
+/// `exec`, SPEC "OCI runtime"); the defaults are `sbx exec`'s behaviour.
+#[derive(Debug, Default)]
+pub struct ExecOptions {
+    /// The whole environment (OCI `process.env`) instead of the sandbox's
+    /// plus the request's additions.
+    pub env: Option<Vec<String>>,
+    /// User, groups and capability sets (OCI `process.user`,
+    /// `process.capabilities`, `noNewPrivileges`).
+    pub settings: Option<crate::model::process::ProcessSettings>,
+    /// Return once the command runs, leaving it to be reaped by this
+    /// process's subreaper (conmon, which waits for it by PID).
+    pub detach: bool,
+    /// Where to write the command's host PID (no newline).
+    pub pid_file: Option<std::path::PathBuf>,
+    /// A terminal of the sandbox's own whose master side is sent to this
+    /// unix socket (`--console-socket`, see `process::pty::send_master`).
+    pub console_socket: Option<std::path::PathBuf>,
+    /// runc's rule for terminals: one only with `console_socket`, never
+    /// because stdin is a terminal (`sbx exec`'s rule).
+    pub oci: bool,
+}
+
 /// Runs the command and returns its exit status.
 pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     let record = find(root, &args.name)?;
+    exec_in(record, args, &ExecOptions::default())
+}
+
+/// OCI's `exec`: the same, in container `args.name` (an OCI id), with
+/// `options`.
+pub fn exec_oci(root: &StateRoot, args: &ExecRequest, options: &ExecOptions) -> Result<i32> {
+    let record = super::held::find(root, &args.name)?;
+    exec_in(record, args, options)
+}
+
+fn exec_in(
+    record: crate::state::SandboxRecord,
+    args: &ExecRequest,
+    options: &ExecOptions,
+) -> Result<i32> {
     let Some(init) = record.init.filter(|_| record.status() == Status::Running) else {
         bail!(
             "sandbox {} is not running: start a new one with 'sbx run'",
             args.name
         );
     };
-    let tty = std::io::stdin().is_terminal();
+    let tty = match options.oci {
+        true => options.console_socket.is_some(),
+        false => std::io::stdin().is_terminal(),
+    };
     let mut env = record.spec.env.clone();
     let host_env = |k: &str| std::env::var(k).ok();
     let extra = crate::spec::build_env(&record.spec.hostname, &args.env, host_env, tty)?;
@@ -54,6 +95,9 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
         let key = entry.split('=').next().unwrap_or_default();
         env.retain(|e| e.split('=').next() != Some(key));
         env.push(entry.clone());
+    }
+    if let Some(given) = &options.env {
+        env = given.clone();
     }
     let workdir = args
         .workdir
@@ -67,12 +111,25 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     if !workdir.starts_with('/') {
         bail!("--workdir {workdir:?} is not an absolute path: start it with /");
     }
-    let command = Command::from_parts(&args.command, &env, &workdir, record.spec.seccomp)?
+    let mut command = Command::from_parts(&args.command, &env, &workdir, record.spec.seccomp)?
         .run_as(crate::process::exec::command_user(
             record.spec.process.user.as_ref(),
             record.spec.fs.image.as_ref(),
         ))
         .hiding_sbx_command_line()?;
+    if let Some(settings) = &options.settings {
+        command = command.with_settings(settings.clone());
+    }
+    // OCI's sets replace the sandbox's (the bounding set stays the
+    // sandbox's: no exec may hold more than its init could).
+    let own_sets = options
+        .settings
+        .as_ref()
+        .is_some_and(|s| s.cap_sets.is_some());
+    let allow_new_privileges = options
+        .settings
+        .as_ref()
+        .is_some_and(|s| s.allow_new_privileges);
     let pause = crate::crash::pause_requested("exec-child");
     // Exactly the sandbox's own set: an empty one (`--cap-drop ALL`) is
     // empty here too, never Docker's default.
@@ -92,6 +149,10 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
             args.name
         );
     }
+    let pid_file = options.pid_file.as_deref().map(PidFile::open).transpose()?;
+    let console = (options.console_socket.as_deref())
+        .map(process::pty::connect_console)
+        .transpose()?;
     // Not dumpable while inside: the sandbox must not open /proc/PID/exe
     // of this sbx process to reach the binary (runc's CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).context("make sbx exec non-dumpable")?;
@@ -106,13 +167,20 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
     drop(files);
     // With a terminal, one of the sandbox's own: its /dev/ptmx, opened now
     // that this process is in the sandbox's mount namespace.
-    let on_terminal = process::pty::Stdio::of_sbx();
+    let on_terminal = match (&options.console_socket, options.oci) {
+        (Some(_), _) => Some(process::pty::Stdio([true; 3])),
+        (None, true) => None,
+        (None, false) => process::pty::Stdio::of_sbx(),
+    };
     let terminal = match on_terminal {
         Some(on) => Some((process::pty::open_in("/dev/ptmx")?, on)),
         None => None,
     };
     if let Some((pty, _)) = &terminal {
-        process::pty::copy_window_size_from_stdin(&pty.master);
+        match &console {
+            Some(socket) => process::pty::send_master_on(socket, &pty.master)?,
+            None => process::pty::copy_window_size_from_stdin(&pty.master),
+        }
     }
     // SAFETY: sbx exec is single-threaded (no runtime was started).
     match unsafe { fork() }.context("start the command")? {
@@ -127,11 +195,27 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
                 eprintln!("sbx: make the sandbox's terminal the command's: {e}");
                 std::process::exit(process::EXIT_SBX_FAILED);
             }
-            if let Err(e) = caps::restrict_to(&keep, false) {
+            let restricted = if own_sets {
+                caps::restrict_bounding(&keep, allow_new_privileges)
+            } else {
+                caps::restrict_to(&keep, allow_new_privileges)
+            };
+            if let Err(e) = restricted {
                 eprintln!("sbx: {e:#}");
                 std::process::exit(process::EXIT_SBX_FAILED);
             }
             process::exec::exec(&command)
+        }
+        ForkResult::Parent { child } if options.detach || options.console_socket.is_some() => {
+            if let Some(file) = &pid_file {
+                file.write(child.as_raw())?;
+            }
+            if options.detach {
+                return Ok(0);
+            }
+            // The terminal is the socket's reader's: wait without relaying.
+            drop(terminal);
+            Ok(process::wait_forwarding(child, &signals))
         }
         ForkResult::Parent { child } => match terminal {
             Some((pty, on)) => {
@@ -140,6 +224,56 @@ pub fn exec(root: &StateRoot, args: &ExecRequest) -> Result<i32> {
             }
             None => Ok(process::wait_forwarding(child, &signals)),
         },
+    }
+}
+
+/// A `--pid-file` whose folder was opened in the host's mount namespace,
+/// to be written from inside the sandbox's (where the path means
+/// something else, or nothing).
+struct PidFile {
+    dir: std::os::fd::OwnedFd,
+    name: std::ffi::OsString,
+    path: std::path::PathBuf,
+}
+
+impl PidFile {
+    /// Opens the folder of `path`.
+    fn open(path: &std::path::Path) -> Result<Self> {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let Some(name) = path.file_name() else {
+            bail!("--pid-file {} names no file", path.display());
+        };
+        let dir = nix::fcntl::open(
+            &parent,
+            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("open the folder of --pid-file {}", path.display()))?;
+        Ok(PidFile {
+            dir,
+            name: name.to_os_string(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Writes `pid` atomically (a temporary file renamed), no newline, as
+    /// runc's `--pid-file`.
+    fn write(&self, pid: i32) -> Result<()> {
+        use nix::fcntl::{OFlag, openat, renameat};
+        let mut tmp = self.name.clone();
+        tmp.push(".sbx-tmp");
+        let written = openat(
+            &self.dir,
+            tmp.as_os_str(),
+            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .and_then(|fd| nix::unistd::write(&fd, pid.to_string().as_bytes()).map(|_| ()))
+        .and_then(|()| renameat(&self.dir, tmp.as_os_str(), &self.dir, self.name.as_os_str()));
+        written.with_context(|| format!("write --pid-file {}", self.path.display()))
     }
 }
 

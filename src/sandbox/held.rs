@@ -26,7 +26,7 @@ use nix::unistd::{ForkResult, fork, pipe2, setsid};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The runtime spec version sbx implements (what `state` says).
@@ -96,9 +96,11 @@ impl OciStatus {
 
 /// Reserves and launches `spec` up to the init's report, in a supervisor
 /// of its own, and returns the init's PID once it waits for [`start`].
-/// The command inherits this process's stdin, stdout and stderr. On
+/// The command inherits this process's stdin, stdout and stderr, or, with
+/// `console_socket`, gets a terminal of the container's own whose master
+/// side is sent to that unix socket (runc's `--console-socket`). On
 /// failure nothing of it is left and the error says why.
-pub fn create(root: &StateRoot, spec: &SandboxSpec) -> Result<i32> {
+pub fn create(root: &StateRoot, spec: &SandboxSpec, console_socket: Option<&Path>) -> Result<i32> {
     let nonce = super::launch::nonce();
     let nl = Netlink::new()?;
     let reservation = reserve::reserve(root, &nl, spec, nonce)?;
@@ -133,9 +135,13 @@ pub fn create(root: &StateRoot, spec: &SandboxSpec) -> Result<i32> {
             let _ = setsid();
             // SAFETY: as above, still single-threaded.
             match unsafe { fork() } {
-                Ok(ForkResult::Child) => {
-                    std::process::exit(supervise(root, reservation, spec, to_parent))
-                }
+                Ok(ForkResult::Child) => std::process::exit(supervise(
+                    root,
+                    reservation,
+                    spec,
+                    to_parent,
+                    console_socket,
+                )),
                 _ => std::process::exit(0),
             }
         }
@@ -149,8 +155,10 @@ fn supervise(
     mut reservation: reserve::Reservation,
     spec: &SandboxSpec,
     report: OwnedFd,
+    console_socket: Option<&Path>,
 ) -> i32 {
-    supervisor::close_inherited(report.as_raw_fd());
+    let first = 3 + spec.process.preserve_fds as i32;
+    supervisor::close_inherited_from(first, report.as_raw_fd());
     let mut report = Some(File::from(report));
     let fail = |report: &mut Option<File>, e: anyhow::Error| {
         if let Some(mut r) = report.take() {
@@ -173,14 +181,26 @@ fn supervise(
         }
     };
     let fifo = root.sandbox_dir(&spec.name).join(START_FIFO);
-    let mut hold = |record: &SandboxRecord| hold(root, record, &fifo, &mut report);
-    let started = launch::start_held(root, reservation, spec, nl, None, Some(&mut hold));
+    let mut watch = None;
+    let mut hold = |record: &SandboxRecord, master: Option<&OwnedFd>| {
+        if let (Some(socket), Some(master)) = (console_socket, master) {
+            process::pty::send_master(socket, master)?;
+        }
+        hold(root, record, &fifo, &mut report, &mut watch)
+    };
+    let terminal = console_socket.map(|_| process::pty::Stdio([true; 3]));
+    let started = launch::start_held(root, reservation, spec, nl, terminal, Some(&mut hold));
     let Started { record, pid, .. } = match started {
         Ok(started) => started,
         Err(e) => return fail(&mut report, e),
     };
-    let status = process::wait_forwarding(pid, &process::wait_set());
-    match cleanup::finish(&Host, root, record, Some(status)) {
+    let status = match (spec.init_adopted, &watch) {
+        // Another process reaps it (see `SandboxSpec::init_adopted`).
+        (true, Some(pidfd)) => process::wait_adopted(pidfd),
+        _ => Some(process::wait_forwarding(pid, &process::wait_set())),
+    };
+    drop(watch);
+    match cleanup::finish(&Host, root, record, status) {
         Ok(()) => 0,
         Err(_) => EXIT_SBX_FAILED,
     }
@@ -188,11 +208,14 @@ fn supervise(
 
 /// The hold itself: record the init, make the fifo, answer, leave the
 /// caller's stdio to the command, wait for `start` or the init's end.
+/// `watch` gets the pidfd of the init the supervisor then waits on (taken
+/// while the init is held, so it cannot be another process's).
 fn hold(
     root: &StateRoot,
     record: &SandboxRecord,
     fifo: &PathBuf,
     report: &mut Option<File>,
+    watch: &mut Option<OwnedFd>,
 ) -> Result<bool> {
     root.write_sandbox(record)?;
     nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -236,6 +259,7 @@ fn hold(
             Ok(_) => {}
         }
         if fds[1].any().unwrap_or(false) {
+            *watch = Some(pidfd);
             return Ok(false);
         }
         if fds[0].any().unwrap_or(false) {
@@ -246,6 +270,7 @@ fn hold(
             if !hooks.is_empty() {
                 super::hooks::run_all(hooks, &state_json(record), "prestart")?;
             }
+            *watch = Some(pidfd);
             return Ok(true);
         }
     }

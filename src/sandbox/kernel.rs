@@ -29,8 +29,14 @@ pub trait Kernel {
     /// in it, once no process is left inside.
     fn unpin_netns(&self, path: &Path) -> Result<()>;
     /// Makes the sandbox's cgroups (device allow list, `limits`) under the
-    /// leaf name `leaf`; returns the folders made, to record.
-    fn create_cgroups(&self, leaf: &str, limits: &Limits) -> Result<Vec<PathBuf>>;
+    /// leaf name `leaf` in sbx's place, or at `at` (OCI's cgroupsPath);
+    /// returns the folders made, to record.
+    fn create_cgroups(
+        &self,
+        leaf: &str,
+        at: Option<&Path>,
+        limits: &Limits,
+    ) -> Result<Vec<PathBuf>>;
     /// Removes one cgroup folder; `patient`: wait a moment for the
     /// sandbox's last processes to leave it (EBUSY) instead of failing.
     fn remove_cgroup(&self, dir: &Path, patient: bool) -> Result<()>;
@@ -70,8 +76,16 @@ impl Kernel for Host {
         crate::net::netns::unbind(path)
     }
 
-    fn create_cgroups(&self, leaf: &str, limits: &Limits) -> Result<Vec<PathBuf>> {
-        crate::cgroup::create(leaf, limits)
+    fn create_cgroups(
+        &self,
+        leaf: &str,
+        at: Option<&Path>,
+        limits: &Limits,
+    ) -> Result<Vec<PathBuf>> {
+        match at {
+            Some(path) => crate::cgroup::create_at(path, limits),
+            None => crate::cgroup::create(leaf, limits),
+        }
     }
 
     fn remove_cgroup(&self, dir: &Path, patient: bool) -> Result<()> {
@@ -168,7 +182,12 @@ pub mod tests {
             self.call(format!("unpin {}", path.display()))
         }
 
-        fn create_cgroups(&self, leaf: &str, _limits: &Limits) -> Result<Vec<PathBuf>> {
+        fn create_cgroups(
+            &self,
+            leaf: &str,
+            _at: Option<&Path>,
+            _limits: &Limits,
+        ) -> Result<Vec<PathBuf>> {
             self.call(format!("create-cgroups {leaf}"))?;
             Ok(vec![PathBuf::from(format!("/cg/{leaf}"))])
         }

@@ -103,7 +103,8 @@ pub fn start(
 /// PID, it answers `Ok(true)` to go on, `Ok(false)` when the init died
 /// while held (the sandbox then ends like any other), or an error, which
 /// undoes the launch.
-pub type Hold<'a> = &'a mut dyn FnMut(&SandboxRecord) -> Result<bool>;
+/// It also gets the master side of the command's terminal, when it has one.
+pub type Hold<'a> = &'a mut dyn FnMut(&SandboxRecord, Option<&OwnedFd>) -> Result<bool>;
 
 /// [`start`], held by `hold` (when given) before the release.
 pub fn start_held(
@@ -181,7 +182,7 @@ pub fn start_held(
 
     record.init = ProcessId::of(pid.as_raw());
     if let Some(hold) = hold
-        && !hold(&record)?
+        && !hold(&record, master.as_ref())?
     {
         // Ended while held: nothing to release; the caller reaps it.
         undo.commit();

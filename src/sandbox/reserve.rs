@@ -229,7 +229,7 @@ fn finish_reservation(
     // process is in them (a crash is swept with them).
     let leaf = format!("{}-{}", spec.name, std::process::id());
     let written = Host
-        .create_cgroups(&leaf, &spec.limits)
+        .create_cgroups(&leaf, spec.cgroup_path.as_deref(), &spec.limits)
         .and_then(|cgroups| {
             record.cgroups = cgroups;
             root.write_sandbox(&record)

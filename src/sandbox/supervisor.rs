@@ -164,6 +164,12 @@ fn adopt(root: &StateRoot, reservation: &mut Reservation) -> Result<(logfile::Pi
 /// fds), except `keep`: the supervisor lives as long as the sandbox and
 /// holds only what it opens itself (the log, its pipes).
 pub(super) fn close_inherited(keep: RawFd) {
+    close_inherited_from(3, keep);
+}
+
+/// The same from descriptor `first` on: those below it besides stdio are
+/// the command's (`--preserve-fds`).
+pub(super) fn close_inherited_from(first: RawFd, keep: RawFd) {
     use crate::process::fds::{Disposal, close_from};
-    let _ = close_from(3, Some(keep), Disposal::Close, true);
+    let _ = close_from(first, Some(keep), Disposal::Close, true);
 }

@@ -2,6 +2,8 @@
 //! guards that remove every kernel object a test made, even when it panics.
 #![allow(dead_code)]
 
+pub mod oci;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
