@@ -228,6 +228,7 @@ mod tests {
             links: vec![crate::state::Link {
                 network: "n1".into(),
                 ip: "10.250.0.7".parse().unwrap(),
+                ip6: None,
                 veth: "sbxv".into(),
                 ifname: "eth0".into(),
             }],
@@ -273,6 +274,9 @@ mod tests {
             created: 0,
             bridge_created: true,
             gateway_added: true,
+            subnet6: None,
+            gateway6: None,
+            gateway6_added: false,
             labels: BTreeMap::new(),
             vxlan: None,
         };

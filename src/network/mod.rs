@@ -130,6 +130,9 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         created: crate::timefmt::now_unix(),
         bridge_created: false,
         gateway_added: false,
+        subnet6: None,
+        gateway6: None,
+        gateway6_added: false,
         labels: req.labels,
         vxlan: None,
     });

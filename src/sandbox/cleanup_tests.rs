@@ -38,6 +38,7 @@ impl Scratch {
                 networks: vec![crate::model::NetworkRequest {
                     name: NET.into(),
                     ip: None,
+                    ip6: None,
                 }],
                 detach,
                 command: vec!["true".into()],
@@ -46,6 +47,7 @@ impl Scratch {
             links: vec![crate::state::Link {
                 network: NET.into(),
                 ip: IP,
+                ip6: None,
                 veth: "vsbxunit".into(),
                 ifname: "eth0".into(),
             }],

@@ -50,6 +50,7 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
     let link = Link {
         network: net.name.clone(),
         ip,
+        ip6: None,
         veth: veth::host_name(name, launch::nonce()),
         ifname: free_ifname(&record, init.pid),
     };
@@ -101,6 +102,7 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
     record.spec.networks.push(NetworkRequest {
         name: net.name.clone(),
         ip: wanted,
+        ip6: None,
     });
     let seed: Vec<(String, Ipv4Addr)> = neighbours
         .into_iter()

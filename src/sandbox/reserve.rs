@@ -195,6 +195,7 @@ fn finish_reservation(
         links.push(Link {
             network: net.name.clone(),
             ip: lease.ip,
+            ip6: None,
             veth: veth::host_name(&spec.name, nonce.wrapping_add(i as u64)),
             ifname: veth::sandbox_ifname(i),
         });

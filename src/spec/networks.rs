@@ -56,7 +56,7 @@ fn parse_one(value: &str) -> Result<NetworkRequest> {
         check_name(value, value)?;
         return Ok(NetworkRequest {
             name: value.to_string(),
-            ip: None,
+            ..NetworkRequest::default()
         });
     }
     let mut name = None;
@@ -83,7 +83,11 @@ fn parse_one(value: &str) -> Result<NetworkRequest> {
         bail!("--network {value}: no name=NET: write it like name=lab,ip=10.11.0.10");
     };
     check_name(&name, value)?;
-    Ok(NetworkRequest { name, ip })
+    Ok(NetworkRequest {
+        name,
+        ip,
+        ip6: None,
+    })
 }
 
 fn check_name(name: &str, value: &str) -> Result<()> {
@@ -120,6 +124,7 @@ mod tests {
         NetworkRequest {
             name: name.into(),
             ip: ip.map(|i| i.parse().unwrap()),
+            ip6: None,
         }
     }
 
