@@ -1,11 +1,15 @@
 //! IPv6 dual-stack (issue 15, SPEC "IPv6"), the core: a network made with
 //! `--subnet6` gives every sandbox an IPv6 address (lowest free or
 //! `--ip6`) with a default route via the gateway6 on the bridge, and they
-//! reach each other, the gateway and the host over IPv6. Test ranges:
-//! fdb1:N::/64 with 10.200.N.0/24 (never the host's own fd00::/64).
+//! reach each other, the gateway and the host over IPv6; names, `ps`,
+//! `inspect` and the errors cover IPv6; an IPv4-only network is unchanged.
+//! Test ranges: fdb1:N::/64 with 10.200.N.0/24 (never the host's own
+//! fd00::/64).
 
 mod common;
 use common::*;
+use std::collections::HashSet;
+use std::process::Stdio;
 
 /// Sandboxes are run with `--allow-spoofing` until the anti-spoofing
 /// filter knows IPv6 (branch v6-spoof, issue 15): today it drops every
@@ -24,6 +28,38 @@ fn ping6_host(addr: &str) -> bool {
     host("ping", &["-6", "-c1", "-W2", addr]).status.success()
 }
 
+/// The IPv6 addresses of `dev` (on the host, or in netns `ns`).
+fn addrs6(ns: Option<&str>, dev: &str) -> String {
+    let out = match ns {
+        Some(ns) => host("ip", &["-n", ns, "-6", "addr", "show", "dev", dev]),
+        None => host("ip", &["-6", "addr", "show", "dev", dev]),
+    };
+    text(&out.stdout)
+}
+
+/// Runs sbx expecting a user error: exit 125, one line `sbx: ...` holding
+/// `says`.
+fn refused(env: &TestEnv, args: &[&str], says: &str) {
+    let out = env.sbx(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "sbx {args:?}: {err}");
+    assert!(
+        err.starts_with("sbx: ") && err.trim_end().lines().count() == 1,
+        "one line: {err}"
+    );
+    assert!(
+        err.contains(says),
+        "sbx {args:?} should say {says:?}: {err}"
+    );
+}
+
+/// The lease file names of network `net` (addresses and their twins).
+fn leases(env: &TestEnv, net: &str) -> Vec<String> {
+    let mut names = list(&env.root.join("leases").join(net));
+    names.sort();
+    names
+}
+
 #[test]
 fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
     let mut env = TestEnv::new("v6pair");
@@ -31,12 +67,12 @@ fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
         "h1-v6a",
         &["--subnet", "10.200.1.0/24", "--subnet6", "fdb1:1::/64"],
     );
-    let addrs = host("ip", &["-6", "addr", "show", "dev", &net]);
-    let addrs = text(&addrs.stdout);
+    let bridge = addrs6(None, &net);
     assert!(
-        addrs.contains("fdb1:1::1/64"),
-        "gateway6 on the bridge: {addrs}"
+        bridge.contains("fdb1:1::1/64"),
+        "gateway6 on the bridge: {bridge}"
     );
+    assert!(bridge.contains("nodad"), "no DAD on the gateway6: {bridge}");
     let names = ["h1a", "h1b", "h1c"];
     for name in &names[..2] {
         env.ok(&[
@@ -67,31 +103,22 @@ fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
         "120",
     ]);
     let v6 = ["fdb1:1::2", "fdb1:1::3", "fdb1:1::99"];
+    let v4 = ["10.200.1.2", "10.200.1.3", "10.200.1.4"];
     for (name, ip6) in names.iter().zip(v6) {
-        let inside = host(
-            "ip",
-            &[
-                "-n",
-                &format!("sbx-{name}"),
-                "-6",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ],
-        );
-        let inside = text(&inside.stdout);
+        let ns = format!("sbx-{name}");
+        let inside = addrs6(Some(&ns), "eth0");
         assert!(inside.contains(&format!("{ip6}/64")), "{name}: {inside}");
-        let routes = host("ip", &["-n", &format!("sbx-{name}"), "-6", "route"]);
+        assert!(!inside.contains("tentative"), "usable at once: {inside}");
+        let routes = text(&host("ip", &["-n", &ns, "-6", "route"]).stdout);
         assert!(
-            text(&routes.stdout).contains("default via fdb1:1::1 dev eth0"),
-            "{name}: {}",
-            text(&routes.stdout)
+            routes.contains("default via fdb1:1::1 dev eth0"),
+            "{name}: {routes}"
         );
     }
-    for (from, _) in names.iter().zip(v6) {
+    // All pairs both ways, each to the gateway6, the host to each.
+    for from in names {
         for (to, ip6) in names.iter().zip(v6) {
-            if from != to {
+            if from != *to {
                 assert!(ping6_from(&env, from, ip6), "{from} -> {to} ({ip6})");
             }
         }
@@ -100,4 +127,359 @@ fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
     for ip6 in v6 {
         assert!(ping6_host(ip6), "host -> {ip6}");
     }
+
+    // /etc/hosts: both addresses of itself and of its neighbours.
+    let hosts = env.ok(&["exec", "h1a", "--", "cat", "/etc/hosts"]);
+    for ((name, ip6), ip) in names.iter().zip(v6).zip(v4) {
+        assert!(
+            hosts.contains(&format!("{ip}\t{name}\n")),
+            "{name} v4: {hosts}"
+        );
+        assert!(
+            hosts.contains(&format!("{ip6}\t{name}\n")),
+            "{name} v6: {hosts}"
+        );
+    }
+    // A neighbour that goes leaves with both lines.
+    env.ok(&["rm", "-f", "h1b"]);
+    let hosts = env.ok(&["exec", "h1a", "--", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("h1b"), "{hosts}");
+    assert!(
+        !leases(&env, &net)
+            .iter()
+            .any(|l| l.contains("h1b") || l == "fdb1:1::3")
+    );
+    // Its IPv6 address is free again: the lowest one goes to the next.
+    env.ok(&[
+        "run",
+        "-d",
+        TRUST,
+        "--name",
+        "h1b",
+        "--network",
+        &net,
+        "--",
+        "sleep",
+        "120",
+    ]);
+
+    // ps / inspect / network inspect / network ls.
+    let ps = env.ps_json();
+    let ip6_of = |name: &str| {
+        ps.iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["ip6"].clone())
+            .unwrap()
+    };
+    assert_eq!(ip6_of("h1a"), "fdb1:1::2");
+    assert_eq!(ip6_of("h1b"), "fdb1:1::3");
+    assert_eq!(ip6_of("h1c"), "fdb1:1::99");
+    let table = env.ok(&["ps", "--format", "{{.Name}} {{.IP}} {{.IP6}}"]);
+    assert!(table.contains("h1c 10.200.1.4 fdb1:1::99"), "{table}");
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "h1c"])).unwrap();
+    assert_eq!(inspect["network"]["ip6"], "fdb1:1::99");
+    assert_eq!(inspect["network"]["gateway6"], "fdb1:1::1");
+    assert_eq!(inspect["network"]["prefix6"], 64);
+    let net_json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["network", "inspect", &net])).unwrap();
+    assert_eq!(net_json["subnet6"], "fdb1:1::/64");
+    assert_eq!(net_json["gateway6"], "fdb1:1::1");
+    assert_eq!(net_json["gateway6_added"], true);
+    let ls = env.ok(&["network", "ls"]);
+    assert!(ls.lines().next().unwrap().contains("SUBNET6"), "{ls}");
+    assert!(ls.contains("fdb1:1::/64"), "{ls}");
+
+    // restart keeps both addresses.
+    env.ok(&["restart", "-t", "1", "h1c"]);
+    let again = addrs6(Some("sbx-h1c"), "eth0");
+    assert!(again.contains("fdb1:1::99/64"), "{again}");
+    assert!(
+        ping6_from(&env, "h1a", "fdb1:1::99"),
+        "h1a -> h1c after its restart"
+    );
+
+    // network connect --ip6: a second dual-stack interface.
+    let net2 = env.network(
+        "h1-v6b",
+        &[
+            "--subnet",
+            "10.200.2.0/24",
+            "--subnet6",
+            "fdb1:2::/64",
+            "--gateway6",
+            "fdb1:2::fe",
+        ],
+    );
+    env.ok(&["network", "connect", "--ip6", "fdb1:2::7", &net2, "h1a"]);
+    let eth1 = addrs6(Some("sbx-h1a"), "eth1");
+    assert!(eth1.contains("fdb1:2::7/64"), "{eth1}");
+    assert!(
+        ping6_from(&env, "h1a", "fdb1:2::fe"),
+        "h1a -> gateway6 of {net2}"
+    );
+    env.ok(&["network", "disconnect", &net2, "h1a"]);
+    assert!(leases(&env, &net2).is_empty(), "{:?}", leases(&env, &net2));
+
+    // network rm takes gateway6 and bridge with it.
+    for name in names {
+        env.ok(&["rm", "-f", name]);
+    }
+    assert!(leases(&env, &net).is_empty(), "{:?}", leases(&env, &net));
+    env.ok(&["network", "rm", &net, &net2]);
+    assert!(!link_exists(&net) && !link_exists(&net2));
+}
+
+#[test]
+fn an_adopted_bridge_loses_only_the_gateway6_sbx_added() {
+    let mut env = TestEnv::new("v6adopt");
+    let bridge = "h1-v6brk";
+    let made = host("ip", &["link", "add", bridge, "type", "bridge"]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    struct Del(&'static str);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = host("ip", &["link", "del", self.0]);
+        }
+    }
+    let _del = Del("h1-v6brk");
+    // The admin turned IPv6 off on it: sbx needs it on for the gateway6.
+    std::fs::write(
+        format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6"),
+        "1",
+    )
+    .unwrap();
+    env.network(
+        "h1-v6ad",
+        &[
+            "--bridge",
+            bridge,
+            "--subnet",
+            "10.200.3.0/24",
+            "--subnet6",
+            "fdb1:3::/64",
+        ],
+    );
+    assert!(addrs6(None, bridge).contains("fdb1:3::1/64"));
+    env.ok(&["network", "rm", "h1-v6ad"]);
+    assert!(link_exists(bridge), "the admin's bridge stays");
+    let left = addrs6(None, bridge);
+    assert!(!left.contains("fdb1:3::"), "gateway6 removed: {left}");
+}
+
+#[test]
+fn every_ipv6_mistake_exits_125_and_leaves_nothing() {
+    let mut env = TestEnv::new("v6err");
+    let dual = env.network(
+        "h1-v6e",
+        &["--subnet", "10.200.4.0/24", "--subnet6", "fdb1:4::/64"],
+    );
+    let v4only = env.network("h1-v4e", &["--subnet", "10.200.5.0/24"]);
+    env.ok(&[
+        "run",
+        "-d",
+        TRUST,
+        "--name",
+        "h1holder",
+        "--network",
+        &dual,
+        "--",
+        "sleep",
+        "120",
+    ]);
+    let before = leases(&env, &dual);
+    for (args, says) in [
+        (
+            vec!["--network", v4only.as_str(), "--ip6", "fdb1:5::2"],
+            "has no IPv6",
+        ),
+        (
+            vec!["--network", "name=h1-v4e,ip6=fdb1:5::2"],
+            "has no IPv6",
+        ),
+        (
+            vec!["--network", dual.as_str(), "--ip6", "fdb1:9::2"],
+            "outside network h1-v6e's IPv6 subnet",
+        ),
+        (
+            vec!["--network", dual.as_str(), "--ip6", "fdb1:4::"],
+            "network address",
+        ),
+        (
+            vec!["--network", dual.as_str(), "--ip6", "fdb1:4::1"],
+            "IPv6 gateway",
+        ),
+        (
+            vec!["--network", dual.as_str(), "--ip6", "fdb1:4::2"],
+            "in use by sandbox h1holder",
+        ),
+        (
+            vec!["--network", dual.as_str(), "--ip6", "fdb1:4::2/64"],
+            "is not an IPv6 address",
+        ),
+        (
+            vec!["--network", "name=h1-v6e,ip6=10.200.4.9"],
+            "is not an IPv6 address",
+        ),
+    ] {
+        let mut full = vec!["run", "--name", "h1bad"];
+        full.extend(args);
+        full.extend(["--", "true"]);
+        refused(&env, &full, says);
+        assert!(!env.records().contains(&"h1bad".to_string()), "no record");
+        assert!(
+            !std::path::Path::new("/run/netns/sbx-h1bad").exists(),
+            "no netns"
+        );
+        assert_eq!(leases(&env, &dual), before, "no lease");
+        assert!(leases(&env, &v4only).is_empty(), "no lease");
+    }
+    for (args, says) in [
+        (vec!["--gateway6", "fdb1:6::1"], "needs --subnet6"),
+        (
+            vec!["--subnet6", "fdb1:6::/64", "--gateway6", "fdb1:7::1"],
+            "not a host address",
+        ),
+        (
+            vec!["--subnet6", "fdb1:6::/64", "--gateway6", "fdb1:6::"],
+            "not a host address",
+        ),
+        (
+            vec!["--subnet6", "fdb1:6::/64", "--gateway6", "nope"],
+            "is not an IPv6 address",
+        ),
+        (
+            vec!["--subnet6", "fdb1:4:0:0:1::/80"],
+            "overlaps network h1-v6e",
+        ),
+        (
+            vec!["--subnet6", "fd00::/48"],
+            "overlaps the host's route to fd00::/64",
+        ),
+        (vec!["--subnet6", "fdb1:6::1/64"], "host bits set"),
+        (vec!["--subnet6", "fdb1:6::/127"], "too small"),
+    ] {
+        let mut full = vec!["network", "create", "h1-v6x", "--subnet", "10.200.6.0/24"];
+        full.extend(args);
+        refused(&env, &full, says);
+        assert!(!link_exists("h1-v6x"), "no bridge");
+        assert!(
+            !env.root.join("networks").join("h1-v6x.json").exists(),
+            "no record"
+        );
+    }
+}
+
+#[test]
+fn an_ipv4_only_network_beside_a_dual_stack_one_is_unchanged() {
+    let mut env = TestEnv::new("v6v4");
+    let v4only = env.network("h1-v4o", &["--subnet", "10.200.7.0/24"]);
+    env.network(
+        "h1-v6o",
+        &["--subnet", "10.200.8.0/24", "--subnet6", "fdb1:8::/64"],
+    );
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "h1p",
+        "--network",
+        &v4only,
+        "--",
+        "sleep",
+        "120",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "h1q",
+        "--network",
+        &v4only,
+        "--",
+        "sleep",
+        "120",
+    ]);
+    assert!(ping(Some("sbx-h1p"), "10.200.7.3"), "v4 works as before");
+    assert!(ping(Some("sbx-h1p"), "10.200.7.1"), "v4 gateway");
+    // No IPv6 on the bridge, none global in the sandbox, no v6 route.
+    assert!(!addrs6(None, &v4only).contains("scope global"));
+    let inside = addrs6(Some("sbx-h1p"), "eth0");
+    assert!(inside.trim().is_empty(), "no IPv6 at all on eth0: {inside}");
+    let routes = text(&host("ip", &["-n", "sbx-h1p", "-6", "route"]).stdout);
+    assert!(!routes.contains("default"), "{routes}");
+    let ps = env.ps_json();
+    assert!(ps.iter().all(|s| s["ip6"].is_null()), "{ps:?}");
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "h1p"])).unwrap();
+    assert!(inspect["network"]["ip6"].is_null());
+    let hosts = env.ok(&["exec", "h1p", "--", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("fdb1"), "{hosts}");
+    let record = std::fs::read_to_string(env.root.join("sandboxes/h1p/sandbox.json")).unwrap();
+    assert!(
+        !record.contains("ip6"),
+        "v4-only records keep their old form: {record}"
+    );
+}
+
+#[test]
+fn twenty_parallel_runs_on_a_dual_stack_network_get_distinct_ipv6_addresses() {
+    let mut env = TestEnv::new("v6par");
+    let net = env.network(
+        "h1-v6par",
+        &["--subnet", "10.200.10.0/24", "--subnet6", "fdb1:10::/64"],
+    );
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            env.cmd(&[
+                "run",
+                TRUST,
+                "--network",
+                &net,
+                "--name",
+                &format!("h1p{i}"),
+                "--",
+                "sleep",
+                "120",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn sbx run")
+        })
+        .collect();
+    struct Stop(Vec<std::process::Child>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            for child in &self.0 {
+                signal(child.id(), libc::SIGTERM);
+            }
+            for child in self.0.drain(..) {
+                wait_or_kill(child);
+            }
+        }
+    }
+    let guard = Stop(children);
+    for i in 0..20 {
+        env.wait_running(&format!("h1p{i}"));
+    }
+    let ps = env.ps_json();
+    assert_eq!(ps.len(), 20);
+    let ips: HashSet<String> = ps
+        .iter()
+        .map(|s| s["ip6"].as_str().expect("ip6").to_string())
+        .collect();
+    assert_eq!(ips.len(), 20, "20 distinct IPv6 addresses: {ips:?}");
+    assert!(
+        !ips.contains("fdb1:10::1") && !ips.contains("fdb1:10::"),
+        "{ips:?}"
+    );
+    for ip in &ips {
+        assert!(ping6_host(ip), "host -> {ip}");
+    }
+    drop(guard);
+    assert!(env.records().is_empty(), "all records removed");
+    assert!(
+        leases(&env, &net).is_empty(),
+        "every lease given back: {:?}",
+        leases(&env, &net)
+    );
 }

@@ -4,7 +4,7 @@
 
 use super::hosts::{LOCALHOST, NetworkHosts, own_names};
 use anyhow::{Context, Result};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 /// The files a sandbox gets its own copy of.
@@ -14,11 +14,22 @@ pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
 pub struct Joined {
     /// The sandbox's address on it.
     pub ip: Ipv4Addr,
+    /// Its IPv6 address on a dual-stack network.
+    pub ip6: Option<Ipv6Addr>,
     /// The network's shared hosts file.
     pub hosts: NetworkHosts,
     /// The network's other sandboxes (name, address), should that file be
     /// new (see `hosts`).
-    pub seed: Vec<(String, Ipv4Addr)>,
+    pub seed: Vec<(String, IpAddr)>,
+}
+
+impl Joined {
+    /// Its addresses on the network, IPv4 first.
+    pub fn ips(&self) -> Vec<IpAddr> {
+        std::iter::once(IpAddr::V4(self.ip))
+            .chain(self.ip6.map(IpAddr::V6))
+            .collect()
+    }
 }
 
 /// Writes the three files into `dir`. `name` is the sandbox's name, by
@@ -26,8 +37,9 @@ pub struct Joined {
 /// network its `hosts` is a hard link to that file, on several it is the
 /// union of theirs, rewritten with each (see `hosts`), on none its own.
 pub fn write(dir: &Path, name: &str, hostname: &str, joined: Vec<Joined>) -> Result<()> {
-    // sbx gives sandboxes no IPv6 yet: IPv6 resolvers would be unreachable.
-    let ipv6 = false;
+    // IPv6 (and scoped) resolvers only where the sandbox has IPv6 (SPEC
+    // "What a sandbox sees"): elsewhere they would be unreachable.
+    let ipv6 = joined.iter().any(|j| j.ip6.is_some());
     let names = own_names(name, hostname);
     let own = [
         ("hostname", format!("{hostname}\n")),
@@ -47,7 +59,7 @@ pub fn write(dir: &Path, name: &str, hostname: &str, joined: Vec<Joined>) -> Res
     }
     if joined.len() == 1 {
         for one in joined {
-            one.hosts.join(one.ip, &names, || one.seed)?;
+            one.hosts.join(&one.ips(), &names, || one.seed)?;
             one.hosts.link_into(&path)?;
         }
         return Ok(());
@@ -66,7 +78,7 @@ pub fn write(dir: &Path, name: &str, hostname: &str, joined: Vec<Joined>) -> Res
     }
     let files: Vec<std::path::PathBuf> = all.iter().map(|h| h.path().to_path_buf()).collect();
     for j in &joined {
-        j.hosts.join(j.ip, &names, || j.seed.clone())?;
+        j.hosts.join(&j.ips(), &names, || j.seed.clone())?;
     }
     super::hosts::unite(&path, &files)
 }

@@ -68,11 +68,11 @@ pub fn connect(
     let Some((ip, neighbours)) = taken else {
         bail!("no address could be taken on network {network}");
     };
-    let ip6 = if net.subnet6.is_some() {
+    let (ip6, neighbours6) = if net.subnet6.is_some() {
         let taken6 =
             reserve6::take_address6(root, &leases, &net, wanted6, &record.spec, true, false);
         match taken6 {
-            Ok(Some((ip6, _))) => Some(ip6),
+            Ok(Some((ip6, held6))) => (Some(ip6), held6),
             Ok(None) => {
                 let _ = leases.release(ip, name);
                 bail!("no IPv6 address could be taken on network {network}");
@@ -83,7 +83,7 @@ pub fn connect(
             }
         }
     } else {
-        None
+        (None, Default::default())
     };
     let link = Link {
         network: net.name.clone(),
@@ -99,7 +99,8 @@ pub fn connect(
         let port = cleanup::port_of_link(&undo_link, trusted);
         let _ = nl_delete(&undo_link.veth);
         let _ = Host.unguard_port(&port);
-        NetworkHosts::at(root.network_hosts(&undo_link.network)).leave(undo_link.ip, &undo_name)?;
+        NetworkHosts::at(root.network_hosts(&undo_link.network))
+            .leave(&undo_link.addrs(), &undo_name)?;
         if let Some(ip6) = undo_link.ip6 {
             root.leases(&undo_link.network).release(ip6, &undo_name)?;
         }
@@ -146,14 +147,10 @@ pub fn connect(
         ip: wanted,
         ip6: wanted6,
     });
-    let seed: Vec<(String, Ipv4Addr)> = neighbours
-        .into_iter()
-        .filter(|(held, holder)| *held != ip && holder != name && holder != "?")
-        .map(|(held, holder)| (holder, held))
-        .collect();
+    let seed = reserve6::neighbours(name, neighbours, neighbours6);
     own_hosts_file(root, &record, init.pid)?;
     let names = hosts::own_names(name, &record.spec.hostname);
-    NetworkHosts::at(root.network_hosts(&net.name)).join(ip, &names, || seed)?;
+    NetworkHosts::at(root.network_hosts(&net.name)).join(&link.addrs(), &names, || seed)?;
     root.write_sandbox(&record)?;
     undo.commit();
     Ok(())
@@ -203,7 +200,7 @@ pub fn disconnect(root: &StateRoot, network: &str, name: &str) -> Result<()> {
     if super::partition::named(root, name) {
         Host.unpartition_port(&port)?;
     }
-    NetworkHosts::at(root.network_hosts(network)).leave(link.ip, name)?;
+    NetworkHosts::at(root.network_hosts(network)).leave(&link.addrs(), name)?;
     own_hosts_file(root, &record, init.pid)?;
     root.release_lease(network, link.ip, name)?;
     if let Some(ip6) = link.ip6 {

@@ -143,6 +143,7 @@ pub fn start_held(
         .zip(reservation.neighbours)
         .map(|(link, neighbours)| etc_files::Joined {
             ip: link.ip,
+            ip6: link.ip6,
             hosts: NetworkHosts::at(root.network_hosts(&link.network)),
             seed: neighbours,
         })

@@ -36,7 +36,7 @@ pub struct Reservation {
     /// Each network, its bridge, and our prefix/gateway.
     pub networks: Vec<(NetworkRecord, Attachment)>,
     /// The other holders of each network's leases, for /etc/hosts.
-    pub neighbours: Vec<Vec<(String, Ipv4Addr)>>,
+    pub neighbours: Vec<Vec<(String, IpAddr)>>,
     /// `sbx restart` took over an exited sandbox's folder (and its log):
     /// a failed launch gives it back as it was, exited, not removed.
     pub again: bool,
@@ -156,17 +156,18 @@ fn attempt(
                 exclusive,
                 again,
             )?;
-            let Some((ip6, _held6)) = taken6 else {
+            let Some((ip6, held6)) = taken6 else {
                 return Ok(None);
             };
             lease.ip6 = Some(ip6);
+            neighbours.push(super::reserve6::neighbours(&spec.name, held, held6));
+        } else {
+            neighbours.push(super::reserve6::neighbours(
+                &spec.name,
+                held,
+                Default::default(),
+            ));
         }
-        neighbours.push(
-            held.into_iter()
-                .filter(|(held_ip, holder)| *held_ip != ip && *holder != spec.name && holder != "?")
-                .map(|(held_ip, holder)| (holder, held_ip))
-                .collect(),
-        );
         taken.push((net, lease));
     }
     let (record, networks) = finish_reservation(root, nl, spec, nonce, again, &taken)?;

@@ -10,7 +10,7 @@ use crate::spec::SandboxSpec;
 use crate::state::{Leases, NetworkRecord, StateRoot, Take};
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The IPv6 leases of a network: address -> holder.
 pub type Held6 = BTreeMap<Ipv6Addr, String>;
@@ -114,4 +114,19 @@ fn reclaim_lowest6(
         }
     }
     Ok(None)
+}
+
+/// The other holders of a network's leases (both families), as the
+/// (name, address) seed of its hosts file: not `me`, and not holders whose
+/// name cannot be read.
+pub(super) fn neighbours(
+    me: &str,
+    held: BTreeMap<Ipv4Addr, String>,
+    held6: Held6,
+) -> Vec<(String, IpAddr)> {
+    let v4 = held.into_iter().map(|(ip, h)| (h, IpAddr::V4(ip)));
+    let v6 = held6.into_iter().map(|(ip, h)| (h, IpAddr::V6(ip)));
+    v4.chain(v6)
+        .filter(|(holder, _)| holder != me && holder != "?")
+        .collect()
 }

@@ -37,6 +37,16 @@ pub struct Link {
     pub ifname: String,
 }
 
+impl Link {
+    /// Its addresses on the network, IPv4 first, then IPv6 on a
+    /// dual-stack one (for /etc/hosts lines and their removal).
+    pub fn addrs(&self) -> Vec<std::net::IpAddr> {
+        std::iter::once(std::net::IpAddr::V4(self.ip))
+            .chain(self.ip6.map(std::net::IpAddr::V6))
+            .collect()
+    }
+}
+
 /// One sandbox as recorded in `sandboxes/NAME/sandbox.json`: the spec it
 /// was launched from, and what the launch got and made (address, kernel
 /// objects, processes, exit code). Records of the older flat layout are
