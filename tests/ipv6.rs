@@ -483,3 +483,71 @@ fn twenty_parallel_runs_on_a_dual_stack_network_get_distinct_ipv6_addresses() {
         leases(&env, &net)
     );
 }
+
+#[test]
+fn a_dead_holders_ipv6_lease_is_swept_when_wanted_and_by_prune() {
+    let mut env = TestEnv::new("v6dead");
+    let net = env.network(
+        "h1-v6dd",
+        &["--subnet", "10.200.11.0/24", "--subnet6", "fdb1:11::/64"],
+    );
+    // Two dead holders (their sbx crashed once they ran): fdb1:11::5, ::6.
+    for (name, ip6) in [("h1da", "fdb1:11::5"), ("h1db", "fdb1:11::6")] {
+        let out = env
+            .cmd(&[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                &net,
+                "--ip6",
+                ip6,
+                "--",
+                "sleep",
+                "300",
+            ])
+            .env("SBX_CRASH_AT", "running")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    }
+    assert!(leases(&env, &net).contains(&"fdb1:11::5".to_string()));
+    // Asking for ::5 sweeps its dead holder (both its leases), only it.
+    env.detach(
+        "h1dc",
+        &[
+            "--network",
+            &net,
+            "--ip6",
+            "fdb1:11::5",
+            "--",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(env.inspect("h1dc")["network"]["ip6"], "fdb1:11::5");
+    assert!(!std::path::Path::new("/run/netns/sbx-h1da").exists());
+    assert!(std::path::Path::new("/run/netns/sbx-h1db").exists());
+    let held = leases(&env, &net);
+    assert!(!held.iter().any(|l| l.contains("h1da")), "{held:?}");
+    assert!(held.contains(&"=fdb1:11::6=h1db".to_string()), "{held:?}");
+    // prune gives the other one's IPv6 lease back too.
+    let out = env.ok(&["prune"]);
+    assert!(out.contains("h1db"), "{out}");
+    let held = leases(&env, &net);
+    assert!(!held.iter().any(|l| l.contains("h1db")), "{held:?}");
+    env.detach(
+        "h1dd",
+        &[
+            "--network",
+            &net,
+            "--ip6",
+            "fdb1:11::6",
+            "--",
+            "sleep",
+            "300",
+        ],
+    );
+}

@@ -565,8 +565,12 @@ pub(super) fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -
         }
     }
     let damaged: Vec<Damaged> = damaged::probe_all(unreadable);
-    for (name, ip) in damaged_holders(nl, &damaged, &net.subnet)? {
+    let (held, held6) = damaged_holders(nl, &damaged, &net.subnet, net.subnet6.as_ref())?;
+    for (name, ip) in held {
         leases.entry(ip).or_insert(name);
+    }
+    for (name, ip6) in held6 {
+        leases6.entry(ip6).or_insert(name);
     }
     crate::log::info(&format!(
         "network {}: built its lease index from the records ({} leases)",
@@ -576,15 +580,18 @@ pub(super) fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -
     root.leases(&net.name).build(&leases, &leases6)
 }
 
-/// The addresses in `subnet` that sandboxes with unreadable records still
-/// hold, read from their namespaces: never handed out again. If one cannot
-/// be read, no address is safe to give: the launch fails naming the way out.
+/// The addresses in `subnet` (and `subnet6`) that sandboxes with
+/// unreadable records still hold, read from their namespaces: never handed
+/// out again. If one cannot be read, no address is safe to give: the launch
+/// fails naming the way out.
 fn damaged_holders(
     nl: &Netlink,
     damaged: &[Damaged],
     subnet: &crate::ipam::Subnet,
-) -> Result<Vec<(String, Ipv4Addr)>> {
+    subnet6: Option<&crate::model::Subnet6>,
+) -> Result<Holders> {
     let mut held = Vec::new();
+    let mut held6 = Vec::new();
     for d in damaged.iter().filter(|d| d.in_kernel()) {
         let print = damaged::footprint(nl, d).with_context(|| {
             format!(
@@ -599,9 +606,21 @@ fn damaged_holders(
                 .filter(|ip| subnet.contains(*ip))
                 .map(|ip| (d.name.clone(), ip)),
         );
+        if let Some(subnet6) = subnet6 {
+            held6.extend(
+                print
+                    .addrs6
+                    .into_iter()
+                    .filter(|ip| subnet6.contains(*ip))
+                    .map(|ip| (d.name.clone(), ip)),
+            );
+        }
     }
-    Ok(held)
+    Ok((held, held6))
 }
+
+/// What [`damaged_holders`] finds: (holder, address) of each family.
+type Holders = (Vec<(String, Ipv4Addr)>, Vec<(String, Ipv6Addr)>);
 
 /// Sorts a record into live (`Ok`) or ended (`Err`), safely against the
 /// launches that write records without the lock. A record that looks dead
