@@ -174,6 +174,19 @@ fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
     assert_eq!(ip6_of("h1a"), "fdb1:1::2");
     assert_eq!(ip6_of("h1b"), "fdb1:1::3");
     assert_eq!(ip6_of("h1c"), "fdb1:1::99");
+    let ps_table = env.ok(&["ps"]);
+    let header: Vec<&str> = ps_table
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&header[3..5], ["IP", "IP6"], "{ps_table}");
+    let row = ps_table.lines().find(|l| l.starts_with("h1c ")).unwrap();
+    assert!(
+        row.contains(" 10.200.1.4 ") && row.contains(" fdb1:1::99 "),
+        "{row}"
+    );
     let table = env.ok(&["ps", "--format", "{{.Name}} {{.IP}} {{.IP6}}"]);
     assert!(table.contains("h1c 10.200.1.4 fdb1:1::99"), "{table}");
     let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "h1c"])).unwrap();
@@ -409,6 +422,11 @@ fn an_ipv4_only_network_beside_a_dual_stack_one_is_unchanged() {
     assert!(!routes.contains("default"), "{routes}");
     let ps = env.ps_json();
     assert!(ps.iter().all(|s| s["ip6"].is_null()), "{ps:?}");
+    let ps_table = env.ok(&["ps"]);
+    assert!(
+        !ps_table.contains("IP6"),
+        "no IP6 column without IPv6: {ps_table}"
+    );
     let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "h1p"])).unwrap();
     assert!(inspect["network"]["ip6"].is_null());
     let hosts = env.ok(&["exec", "h1p", "--", "cat", "/etc/hosts"]);
@@ -550,4 +568,49 @@ fn a_dead_holders_ipv6_lease_is_swept_when_wanted_and_by_prune() {
             "300",
         ],
     );
+}
+
+#[test]
+fn a_lab_file_makes_a_dual_stack_network_and_its_sandboxes_addresses() {
+    let env = TestEnv::new("v6lab");
+    let dir = env.root.with_extension("lab");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v6.toml");
+    std::fs::write(
+        &path,
+        r#"
+[networks.h1-v6lab]
+subnet = "10.200.12.0/24"
+subnet6 = "fdb1:12::/64"
+gateway6 = "fdb1:12::fe"
+
+[sandboxes.h1la]
+networks = { h1-v6lab = "10.200.12.5,fdb1:12::5" }
+allow_spoofing = true
+
+[sandboxes.h1lb]
+networks = { h1-v6lab = "fdb1:12::6" }
+allow_spoofing = true
+"#,
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    struct Down<'a>(&'a TestEnv, &'a str, std::path::PathBuf);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.sbx(&["lab", "down", self.1]);
+            let _ = std::fs::remove_dir_all(&self.2);
+        }
+    }
+    let _down = Down(&env, file, dir.clone());
+    env.ok(&["lab", "up", file]);
+    assert_eq!(env.inspect("h1la")["network"]["ip"], "10.200.12.5");
+    assert_eq!(env.inspect("h1la")["network"]["ip6"], "fdb1:12::5");
+    assert_eq!(env.inspect("h1lb")["network"]["ip6"], "fdb1:12::6");
+    assert!(addrs6(None, "h1-v6lab").contains("fdb1:12::fe/64"));
+    assert!(ping6_from(&env, "h1la", "fdb1:12::6"), "h1la -> h1lb");
+    // A second `lab up` finds everything as the file says.
+    env.ok(&["lab", "up", file]);
+    env.ok(&["lab", "down", file]);
+    assert!(!link_exists("h1-v6lab"));
 }
