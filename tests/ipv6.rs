@@ -233,6 +233,32 @@ fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
     env.ok(&["network", "disconnect", &net2, "h1a"]);
     assert!(leases(&env, &net2).is_empty(), "{:?}", leases(&env, &net2));
 
+    // A bridge someone deleted comes back, gateway6 included, with the
+    // next launch.
+    assert!(host("ip", &["link", "del", &net2]).status.success());
+    env.ok(&[
+        "run",
+        "-d",
+        TRUST,
+        "--name",
+        "h1d",
+        "--network",
+        &net2,
+        "--",
+        "sleep",
+        "120",
+    ]);
+    assert!(
+        addrs6(None, &net2).contains("fdb1:2::fe/64"),
+        "{}",
+        addrs6(None, &net2)
+    );
+    assert!(
+        ping6_from(&env, "h1d", "fdb1:2::fe"),
+        "h1d -> the recreated gateway6"
+    );
+    env.ok(&["rm", "-f", "h1d"]);
+
     // network rm takes gateway6 and bridge with it.
     for name in names {
         env.ok(&["rm", "-f", name]);
@@ -345,6 +371,44 @@ fn every_ipv6_mistake_exits_125_and_leaves_nothing() {
         );
         assert_eq!(leases(&env, &dual), before, "no lease");
         assert!(leases(&env, &v4only).is_empty(), "no lease");
+    }
+    // network connect: the same checks.
+    for (args, says) in [
+        (vec!["--ip6", "fdb1:5::2", v4only.as_str()], "has no IPv6"),
+        (
+            vec!["--ip6", "fdb1:4::2", dual.as_str()],
+            "in use by sandbox h1holder",
+        ),
+        (
+            vec!["--ip6", "nope", dual.as_str()],
+            "is not an IPv6 address",
+        ),
+    ] {
+        env.ok(&[
+            "run",
+            "-d",
+            TRUST,
+            "--name",
+            "h1conn",
+            "--network",
+            "none",
+            "--",
+            "sleep",
+            "120",
+        ]);
+        let mut full = vec!["network", "connect"];
+        full.extend(args);
+        full.push("h1conn");
+        refused(&env, &full, says);
+        assert!(
+            env.inspect("h1conn")["networks"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(leases(&env, &dual), before, "no lease");
+        assert!(leases(&env, &v4only).is_empty(), "no lease");
+        env.ok(&["rm", "-f", "h1conn"]);
     }
     for (args, says) in [
         (vec!["--gateway6", "fdb1:6::1"], "needs --subnet6"),
