@@ -673,6 +673,15 @@ allow_spoofing = true
     assert_eq!(env.inspect("h1lb")["network"]["ip6"], "fdb1:12::6");
     assert!(addrs6(None, "h1-v6lab").contains("fdb1:12::fe/64"));
     assert!(ping6_from(&env, "h1la", "fdb1:12::6"), "h1la -> h1lb");
+    let graph = env.ok(&["lab", "graph", file]);
+    assert!(
+        graph.contains("eth0 10.200.12.5,fdb1:12::5 ── h1la"),
+        "{graph}"
+    );
+    assert!(
+        graph.contains("fdb1:12::/64, gateway6 fdb1:12::fe"),
+        "{graph}"
+    );
     // A second `lab up` finds everything as the file says.
     env.ok(&["lab", "up", file]);
     env.ok(&["lab", "down", file]);
