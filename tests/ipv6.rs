@@ -687,3 +687,41 @@ allow_spoofing = true
     env.ok(&["lab", "down", file]);
     assert!(!link_exists("h1-v6lab"));
 }
+
+#[test]
+fn ipv6_is_turned_on_for_a_dual_stack_interface_where_new_ones_start_without() {
+    let mut env = TestEnv::new("v6off");
+    let net = env.network(
+        "h1-v6off",
+        &["--subnet", "10.200.13.0/24", "--subnet6", "fdb1:13::/64"],
+    );
+    env.ok(&[
+        "run",
+        "-d",
+        TRUST,
+        "--name",
+        "h1off",
+        "--network",
+        "none",
+        "--",
+        "sleep",
+        "120",
+    ]);
+    // In this sandbox's namespace only (as on a host booted with
+    // ipv6.disable_ipv6=1): new interfaces start with IPv6 off.
+    let off = host(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            "sbx-h1off",
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ],
+    );
+    assert!(off.status.success(), "{}", text(&off.stderr));
+    env.ok(&["network", "connect", &net, "h1off"]);
+    assert!(addrs6(Some("sbx-h1off"), "eth0").contains("fdb1:13::2/64"));
+    assert!(ping6_from(&env, "h1off", "fdb1:13::1"), "h1off -> gateway6");
+}

@@ -122,6 +122,9 @@ pub fn connect(
         mtu,
         ip,
     ))?;
+    if link.ip6.is_some() {
+        crate::net::netns::ensure_ipv6_on(&netns, &link.ifname)?;
+    }
     // A sandbox with no network yet gets its default route here; one with
     // a network keeps its route (SPEC "Trust": connect never changes it).
     let default_via = record.links.is_empty().then_some(net.gateway);

@@ -286,6 +286,9 @@ fn wire_network(
         if i == 0 && !record.spec.ports.is_empty() {
             veth::set_hairpin(host_ifname)?;
         }
+        if link.ip6.is_some() {
+            netns::ensure_ipv6_on(&netns_file, &link.ifname)?;
+        }
         let prefix = net.subnet.prefix();
         let default_via = (i == 0).then_some(net.gateway);
         nl.block_on(veth::configure_inside(
