@@ -134,6 +134,10 @@ fn attempt(
                 net.name
             );
         }
+        if net.subnet6.is_some() {
+            // Both families' leases from one listing of the folder.
+            leases.prefetch()?;
+        }
         let wanted = request.ip;
         let Some((ip, held)) = take_address(root, &leases, &net, wanted, spec, exclusive, again)?
         else {

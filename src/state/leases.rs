@@ -32,6 +32,63 @@ impl LeaseAddr for Ipv6Addr {}
 /// The lease folder of one network.
 pub struct Leases {
     dir: PathBuf,
+    /// A listing of both families made at once by [`Leases::prefetch`],
+    /// each half handed to the next [`Leases::list`] / [`Leases::list6`].
+    prefetched: std::sync::Mutex<Prefetched>,
+}
+
+/// The halves of a prefetched listing not yet handed out.
+#[derive(Default)]
+struct Prefetched {
+    v4: Option<BTreeMap<Ipv4Addr, String>>,
+    v6: Option<BTreeMap<Ipv6Addr, String>>,
+}
+
+/// Leases parsed from a listing, before their holders are resolved.
+struct Parsed<A> {
+    leased: Vec<A>,
+    twins: HashMap<A, Option<String>>,
+}
+
+impl<A: LeaseAddr> Parsed<A> {
+    fn new() -> Self {
+        Parsed {
+            leased: Vec::new(),
+            twins: HashMap::new(),
+        }
+    }
+
+    /// Takes `name` if it is a lease or a twin of this family.
+    fn take(&mut self, name: &str) -> bool {
+        if let Some((ip, holder)) = name.strip_prefix('=').and_then(|n| n.split_once('=')) {
+            let Ok(ip) = ip.parse::<A>() else {
+                return false;
+            };
+            self.twins
+                .entry(ip)
+                .and_modify(|seen| *seen = None)
+                .or_insert_with(|| Some(holder.to_string()));
+            true
+        } else if let Ok(ip) = name.parse::<A>() {
+            self.leased.push(ip);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Each lease with its holder: its twin's name, else its link's target.
+    fn resolve(mut self, leases: &Leases) -> BTreeMap<A, String> {
+        let mut out = BTreeMap::new();
+        for ip in self.leased {
+            let holder = match self.twins.remove(&ip) {
+                Some(Some(name)) => name,
+                _ => leases.holder(ip).unwrap_or_else(|| "?".into()),
+            };
+            out.insert(ip, holder);
+        }
+        out
+    }
 }
 
 /// What [`Leases::take`] found.
@@ -46,7 +103,10 @@ pub enum Take {
 impl Leases {
     /// The index of the network whose folder is `dir` (`ROOT/leases/NAME`).
     pub fn at(dir: PathBuf) -> Self {
-        Leases { dir }
+        Leases {
+            dir,
+            prefetched: Default::default(),
+        }
     }
 
     /// Whether the index exists; a network written by an older sbx has none
@@ -65,46 +125,69 @@ impl Leases {
     ///
     /// [`take`]: Leases::take
     pub fn list(&self) -> Result<BTreeMap<Ipv4Addr, String>> {
+        if let Some(held) = self.prefetched().v4.take() {
+            return Ok(held);
+        }
         self.list_of()
     }
 
     /// The IPv6 leases, as [`list`](Leases::list) gives the IPv4 ones.
     pub fn list6(&self) -> Result<BTreeMap<Ipv6Addr, String>> {
+        if let Some(held) = self.prefetched().v6.take() {
+            return Ok(held);
+        }
         self.list_of()
+    }
+
+    /// Lists both families in one pass over the folder, for the next
+    /// [`list`](Leases::list) and [`list6`](Leases::list6) (each half used
+    /// once; later calls list again): a dual-stack launch reads the folder,
+    /// which holds both families' leases, once instead of twice (with 1000
+    /// sandboxes, 4000 names). A listing is a hint either way: `take`
+    /// decides.
+    pub fn prefetch(&self) -> Result<()> {
+        let mut v4 = Parsed::<Ipv4Addr>::new();
+        let mut v6 = Parsed::<Ipv6Addr>::new();
+        self.each_name(|name| {
+            let _ = v4.take(name) || v6.take(name);
+        })?;
+        let (v4, v6) = (v4.resolve(self), v6.resolve(self));
+        *self.prefetched() = Prefetched {
+            v4: Some(v4),
+            v6: Some(v6),
+        };
+        Ok(())
+    }
+
+    fn prefetched(&self) -> std::sync::MutexGuard<'_, Prefetched> {
+        // A panic while holding it leaves nothing half-written.
+        self.prefetched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Calls `f` with each entry name of the folder.
+    fn each_name(&self, mut f: impl FnMut(&str)) -> Result<()> {
+        let entries =
+            fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("read {}", self.dir.display()))?;
+            if let Some(name) = entry.file_name().to_str() {
+                f(name);
+            }
+        }
+        Ok(())
     }
 
     /// The leases of one address family (see [`LeaseAddr`]).
     pub fn list_of<A: LeaseAddr>(&self) -> Result<BTreeMap<A, String>> {
         // Run at every launch on its network: with 1000 sandboxes, 2000
         // entries, so nothing is allocated per entry but the holder names.
-        let mut leased = Vec::new();
-        let mut twins: HashMap<A, Option<String>> = HashMap::new();
-        let entries =
-            fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("read {}", self.dir.display()))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some((ip, holder)) = name.strip_prefix('=').and_then(|n| n.split_once('=')) {
-                if let Ok(ip) = ip.parse::<A>() {
-                    twins
-                        .entry(ip)
-                        .and_modify(|seen| *seen = None)
-                        .or_insert_with(|| Some(holder.to_string()));
-                }
-            } else if let Ok(ip) = name.parse::<A>() {
-                leased.push(ip);
-            }
-        }
-        let mut leases = BTreeMap::new();
-        for ip in leased {
-            let holder = match twins.remove(&ip) {
-                Some(Some(name)) => name,
-                _ => self.holder(ip).unwrap_or_else(|| "?".into()),
-            };
-            leases.insert(ip, holder);
-        }
-        Ok(leases)
+        let mut parsed = Parsed::<A>::new();
+        self.each_name(|name| {
+            parsed.take(name);
+        })?;
+        Ok(parsed.resolve(self))
     }
 
     /// The holder named by the lease of `ip`, if there is one.
@@ -338,6 +421,32 @@ mod tests {
         leases.release(v6, "a").unwrap();
         assert!(leases.list6().unwrap().is_empty());
         assert_eq!(leases.list().unwrap().len(), 1);
+        leases.remove().unwrap();
+    }
+
+    #[test]
+    fn a_prefetched_listing_is_handed_out_once_per_family() {
+        let leases = index("lease7");
+        let v4: Ipv4Addr = "10.9.0.2".parse().unwrap();
+        let v6: Ipv6Addr = "fd42:1::2".parse().unwrap();
+        leases.take(v4, "a").unwrap();
+        leases.take(v6, "a").unwrap();
+        leases.prefetch().unwrap();
+        // Taken after the prefetch: not in the prefetched halves ...
+        leases
+            .take("10.9.0.3".parse::<Ipv4Addr>().unwrap(), "b")
+            .unwrap();
+        leases
+            .take("fd42:1::3".parse::<Ipv6Addr>().unwrap(), "b")
+            .unwrap();
+        assert_eq!(leases.list().unwrap().len(), 1);
+        assert_eq!(
+            leases.list6().unwrap().into_iter().collect::<Vec<_>>(),
+            [(v6, "a".to_string())]
+        );
+        // ... and the next listings read the folder again.
+        assert_eq!(leases.list().unwrap().len(), 2);
+        assert_eq!(leases.list6().unwrap().len(), 2);
         leases.remove().unwrap();
     }
 
