@@ -150,7 +150,7 @@ pub fn connect(
         ip: wanted,
         ip6: wanted6,
     });
-    let seed = reserve6::neighbours(name, neighbours, neighbours6);
+    let seed = reserve6::neighbours(name, &link.addrs(), neighbours, neighbours6);
     own_hosts_file(root, &record, init.pid)?;
     let names = hosts::own_names(name, &record.spec.hostname);
     NetworkHosts::at(root.network_hosts(&net.name)).join(&link.addrs(), &names, || seed)?;

@@ -164,10 +164,13 @@ fn attempt(
                 return Ok(None);
             };
             lease.ip6 = Some(ip6);
-            neighbours.push(super::reserve6::neighbours(&spec.name, held, held6));
+            let mine = [IpAddr::V4(ip), IpAddr::V6(ip6)];
+            neighbours.push(super::reserve6::neighbours(&spec.name, &mine, held, held6));
         } else {
+            let mine = [IpAddr::V4(ip)];
             neighbours.push(super::reserve6::neighbours(
                 &spec.name,
+                &mine,
                 held,
                 Default::default(),
             ));

@@ -117,16 +117,43 @@ fn reclaim_lowest6(
 }
 
 /// The other holders of a network's leases (both families), as the
-/// (name, address) seed of its hosts file: not `me`, and not holders whose
-/// name cannot be read.
+/// (name, address) seed of its hosts file: not `me` nor `mine` (the
+/// addresses it just took, which a listing made before may still show
+/// under a stale holder), and not holders whose name cannot be read.
 pub(super) fn neighbours(
     me: &str,
+    mine: &[IpAddr],
     held: BTreeMap<Ipv4Addr, String>,
     held6: Held6,
 ) -> Vec<(String, IpAddr)> {
     let v4 = held.into_iter().map(|(ip, h)| (h, IpAddr::V4(ip)));
     let v6 = held6.into_iter().map(|(ip, h)| (h, IpAddr::V6(ip)));
     v4.chain(v6)
-        .filter(|(holder, _)| holder != me && holder != "?")
+        .filter(|(holder, ip)| holder != me && holder != "?" && !mine.contains(ip))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_seed_has_both_families_but_not_oneself() {
+        let held = BTreeMap::from([
+            ("10.1.0.2".parse().unwrap(), "a".to_string()),
+            ("10.1.0.3".parse().unwrap(), "me".to_string()),
+            ("10.1.0.4".parse().unwrap(), "stale".to_string()),
+            ("10.1.0.5".parse().unwrap(), "?".to_string()),
+        ]);
+        let held6 = BTreeMap::from([("fd42::2".parse().unwrap(), "a".to_string())]);
+        let mine = ["10.1.0.4".parse().unwrap()];
+        let seed = neighbours("me", &mine, held, held6);
+        assert_eq!(
+            seed,
+            [
+                ("a".to_string(), "10.1.0.2".parse().unwrap()),
+                ("a".to_string(), "fd42::2".parse().unwrap()),
+            ]
+        );
+    }
 }
