@@ -13,6 +13,9 @@ fn network(name: &str, third: u8) -> NetworkRecord {
         created: 0,
         bridge_created: true,
         gateway_added: true,
+        subnet6: None,
+        gateway6: None,
+        gateway6_added: false,
         labels: Default::default(),
         vxlan: None,
     }
@@ -29,6 +32,7 @@ fn member(name: &str, running: bool, links: &[(&str, u8, u8)]) -> Member {
             .map(|(i, (net, third, last))| Link {
                 network: (*net).into(),
                 ip: Ipv4Addr::new(10, 9, *third, *last),
+                ip6: None,
                 veth: format!("sbx{name}{i}"),
                 ifname: format!("eth{i}"),
             })

@@ -10,8 +10,10 @@
 //! (`ROOT/hosts/NET.multi/NAME`: its file's path, then the network files
 //! it unites, one per line) and rewritten with it.
 //!
-//! The file is localhost's two lines, then one line per sandbox:
-//! `IP<TAB>HOSTNAME [SHORT] NAME` (its own names, see [`own_names`]).
+//! The file is localhost's two lines, then one line per sandbox address:
+//! `IP<TAB>HOSTNAME [SHORT] NAME` (its own names, see [`own_names`]); a
+//! sandbox on a dual-stack network has two, its IPv4 and its IPv6 address
+//! (SPEC "IPv6": names cover IPv6), as Docker writes them.
 //! Writers take the file's own `flock`; a rewrite writes the new text over
 //! the old and then cuts the file to its length, so a reader never finds it
 //! empty.
@@ -20,7 +22,7 @@ use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -52,33 +54,35 @@ impl NetworkHosts {
         NetworkHosts { path }
     }
 
-    /// Adds (or replaces) the line of `ip` with `names` (its own names,
-    /// the sandbox's name last). A file made now starts from `seed`: the
-    /// network's other lease holders (name, address), so sandboxes of an
-    /// older sbx are listed too.
+    /// Adds (or replaces) the lines of `ips` (a sandbox's addresses on the
+    /// network: IPv4, and IPv6 on a dual-stack one) with `names` (its own
+    /// names, the sandbox's name last). A file made now starts from
+    /// `seed`: the network's other lease holders (name, address), so
+    /// sandboxes of an older sbx are listed too.
     pub fn join(
         &self,
-        ip: Ipv4Addr,
+        ips: &[IpAddr],
         names: &[&str],
-        seed: impl FnOnce() -> Vec<(String, Ipv4Addr)>,
+        seed: impl FnOnce() -> Vec<(String, IpAddr)>,
     ) -> Result<()> {
-        let line = format!("{ip}\t{}", names.join(" "));
+        let joined = names.join(" ");
         self.rewrite(seed, |lines| {
-            lines.retain(|l| address_of(l) != Some(ip));
-            lines.push(line);
+            lines.retain(|l| !address_of(l).is_some_and(|a| ips.contains(&a)));
+            lines.extend(ips.iter().map(|ip| format!("{ip}\t{joined}")));
         })
     }
 
-    /// Removes the line of `ip` if it still names `name` last (another
-    /// sandbox may hold the address by now), and `name`'s registration as
+    /// Removes the lines of `ips` that still name `name` last (another
+    /// sandbox may hold an address by now), and `name`'s registration as
     /// a sandbox of several networks. A missing file is fine.
-    pub fn leave(&self, ip: Ipv4Addr, name: &str) -> Result<()> {
+    pub fn leave(&self, ips: &[IpAddr], name: &str) -> Result<()> {
         if !self.path.exists() {
             return Ok(());
         }
         self.rewrite(Vec::new, |lines| {
             lines.retain(|l| {
-                !(address_of(l) == Some(ip) && l.split_whitespace().last() == Some(name))
+                !(address_of(l).is_some_and(|a| ips.contains(&a))
+                    && l.split_whitespace().last() == Some(name))
             });
         })?;
         match std::fs::remove_file(self.members_dir().join(name)) {
@@ -153,7 +157,7 @@ impl NetworkHosts {
     /// back in place. An empty (new) file starts with `seed`'s lines.
     fn rewrite(
         &self,
-        seed: impl FnOnce() -> Vec<(String, Ipv4Addr)>,
+        seed: impl FnOnce() -> Vec<(String, IpAddr)>,
         change: impl FnOnce(&mut Vec<String>),
     ) -> Result<()> {
         if let Some(dir) = self.path.parent() {
@@ -244,10 +248,10 @@ fn write_in_place(file: &File, path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("write {}", path.display()))
 }
 
-/// The IPv4 address a sandbox line starts with (not localhost's lines).
-fn address_of(line: &str) -> Option<Ipv4Addr> {
+/// The address a sandbox line starts with (not localhost's lines).
+fn address_of(line: &str) -> Option<IpAddr> {
     let first = line.split_whitespace().next()?;
-    let ip: Ipv4Addr = first.parse().ok()?;
+    let ip: IpAddr = first.parse().ok()?;
     (!ip.is_loopback()).then_some(ip)
 }
 
@@ -265,40 +269,64 @@ mod tests {
     #[test]
     fn joins_and_leaves_rewrite_one_file_that_links_see() {
         let (dir, hosts) = scratch("join");
-        let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+        let ip = |d| IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, d));
         let seed = || vec![("old".to_string(), ip(9))];
-        hosts.join(ip(2), &["web"], seed).unwrap();
+        hosts.join(&[ip(2)], &["web"], seed).unwrap();
         let link = dir.join("web-hosts");
         hosts.link_into(&link).unwrap();
-        hosts.join(ip(3), &["db.lan", "db"], Vec::new).unwrap();
+        hosts.join(&[ip(3)], &["db.lan", "db"], Vec::new).unwrap();
         let text = std::fs::read_to_string(&link).unwrap();
         assert!(text.starts_with(LOCALHOST), "{text}");
         assert!(text.contains("\n10.0.0.9\told\n"), "seeded: {text}");
         assert!(text.contains("\n10.0.0.2\tweb\n"), "{text}");
         assert!(text.ends_with("\n10.0.0.3\tdb.lan db\n"), "{text}");
         // A leave by a sandbox that no longer holds the address is ignored.
-        hosts.leave(ip(3), "other").unwrap();
+        hosts.leave(&[ip(3)], "other").unwrap();
         assert!(
             std::fs::read_to_string(&link)
                 .unwrap()
                 .contains("db.lan db")
         );
-        hosts.leave(ip(3), "db").unwrap();
+        hosts.leave(&[ip(3)], "db").unwrap();
         let text = std::fs::read_to_string(&link).unwrap();
         assert!(!text.contains("db"), "{text}");
         // A second leave changes nothing: the file is not written again.
         let written = std::fs::metadata(&link).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        hosts.leave(ip(3), "db").unwrap();
+        hosts.leave(&[ip(3)], "db").unwrap();
         assert_eq!(
             std::fs::metadata(&link).unwrap().modified().unwrap(),
             written
         );
         // Rejoining an address replaces its line.
-        hosts.join(ip(2), &["web2"], Vec::new).unwrap();
+        hosts.join(&[ip(2)], &["web2"], Vec::new).unwrap();
         let text = std::fs::read_to_string(&link).unwrap();
         assert!(
             text.contains("\n10.0.0.2\tweb2\n") && !text.contains("\tweb\n"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_dual_stack_sandbox_has_a_line_per_address() {
+        let (dir, hosts) = scratch("dual");
+        let v4: IpAddr = "10.0.0.2".parse().unwrap();
+        let v6: IpAddr = "fd42:1::2".parse().unwrap();
+        let seed = || vec![("old".to_string(), "fd42:1::9".parse().unwrap())];
+        hosts.join(&[v4, v6], &["web"], seed).unwrap();
+        hosts
+            .join(&["10.0.0.3".parse().unwrap()], &["v4only"], Vec::new)
+            .unwrap();
+        let text = std::fs::read_to_string(hosts.path()).unwrap();
+        assert!(text.starts_with(LOCALHOST), "{text}");
+        assert!(text.contains("\nfd42:1::9\told\n"), "seeded: {text}");
+        assert!(text.contains("\n10.0.0.2\tweb\nfd42:1::2\tweb\n"), "{text}");
+        hosts.leave(&[v4, v6], "web").unwrap();
+        let text = std::fs::read_to_string(hosts.path()).unwrap();
+        assert!(!text.contains("web"), "{text}");
+        assert!(
+            text.contains("v4only") && text.contains("::1\tlocalhost"),
             "{text}"
         );
         let _ = std::fs::remove_dir_all(&dir);

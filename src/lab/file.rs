@@ -46,10 +46,13 @@ struct LabFile {
 pub struct NetworkDef {
     /// IPv4 subnet, CIDR; absent: the first free 10.N.0.0/16.
     pub subnet: Option<String>,
-    /// IPv6 subnet: refused until sbx has IPv6 (SPEC "IPv6").
+    /// IPv6 subnet, CIDR: makes the network dual-stack (SPEC "IPv6").
     pub subnet6: Option<String>,
     /// Gateway address; absent: the subnet's first host.
     pub gateway: Option<String>,
+    /// IPv6 gateway; absent: the IPv6 subnet's first host. Only with
+    /// `subnet6`.
+    pub gateway6: Option<String>,
     /// Bridge name; absent: the network's name.
     pub bridge: Option<String>,
     /// No NAT.
@@ -84,7 +87,9 @@ pub struct SandboxDef {
     pub pids_limit: Option<i64>,
     /// `--cpus`.
     pub cpus: Option<f64>,
-    /// NET -> address ("" = any), in order: eth0, eth1, ...
+    /// NET -> address ("" = any), in order: eth0, eth1, ... On a
+    /// dual-stack network the address may be IPv4, IPv6 or both, comma
+    /// separated (`"172.16.0.2,fd42::2"`): what is left out is picked.
     #[serde(default)]
     pub networks: IndexMap<String, String>,
     /// IFACE -> link impairments, as `sbx impair set`.
@@ -194,10 +199,19 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
 fn check(lab: &Lab) -> Result<()> {
     for (name, net) in &lab.networks {
         crate::spec::check_name(name).with_context(|| format!("network {name}"))?;
-        if net.subnet6.is_some() {
+        if let Some(subnet6) = &net.subnet6 {
+            subnet6
+                .parse::<crate::model::Subnet6>()
+                .with_context(|| format!("network {name}: subnet6 {subnet6:?}"))?;
+        } else if net.gateway6.is_some() {
             bail!(
-                "network {name}: subnet6 is not supported yet (sbx has no IPv6 networks): remove it"
+                "network {name}: gateway6 needs subnet6: add the IPv6 subnet, or remove gateway6"
             );
+        }
+        if let Some(g) = &net.gateway6
+            && g.parse::<std::net::Ipv6Addr>().is_err()
+        {
+            bail!("network {name}: gateway6 {g:?} is not an IPv6 address");
         }
         if net.mtu.is_some_and(|m| !(68..=65535).contains(&m)) {
             bail!("network {name}: mtu must be between 68 and 65535");
@@ -249,16 +263,59 @@ fn check(lab: &Lab) -> Result<()> {
     Ok(())
 }
 
-/// A sandbox's address on a network of the lab: an IPv4 host address of
-/// the subnet the file gives it (when it gives one), not its gateway.
-fn check_address(lab: &Lab, sandbox: &str, net: &str, address: &str) -> Result<()> {
-    if address.is_empty() {
-        return Ok(());
+/// A sandbox's address on a network, as the file writes it: "" (any), an
+/// IPv4 address, an IPv6 one, or both comma separated, each at most once.
+pub fn split_address(
+    sandbox: &str,
+    net: &str,
+    address: &str,
+) -> Result<(Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
+    let (mut v4, mut v6) = (None, None);
+    for part in address.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) if v4.is_none() => v4 = Some(ip),
+            Ok(std::net::IpAddr::V6(ip)) if v6.is_none() => v6 = Some(ip),
+            Ok(_) => bail!(
+                "sandbox {sandbox}: address {address:?} on {net} gives two addresses of one kind: give one IPv4 and/or one IPv6 address"
+            ),
+            Err(_) => bail!(
+                "sandbox {sandbox}: address {part:?} on {net} is not an IPv4 address (nor an IPv6 one): write it like 172.16.0.2 or 172.16.0.2,fd42::2"
+            ),
+        }
     }
-    let ip: std::net::Ipv4Addr = address.parse().map_err(|_| {
-        anyhow::anyhow!("sandbox {sandbox}: address {address:?} on {net} is not an IPv4 address")
-    })?;
-    let Some(subnet) = (lab.networks.get(net))
+    Ok((v4, v6))
+}
+
+/// A sandbox's address on a network of the lab: an IPv4 host address of
+/// the subnet the file gives it (when it gives one), not its gateway; an
+/// IPv6 one only on a network with `subnet6`, inside it, neither its
+/// network address nor its gateway6.
+fn check_address(lab: &Lab, sandbox: &str, net: &str, address: &str) -> Result<()> {
+    let (v4, v6) = split_address(sandbox, net, address)?;
+    let def = lab.networks.get(net);
+    if let Some(ip6) = v6 {
+        let subnet6 = def
+            .and_then(|n| n.subnet6.as_deref())
+            .and_then(|s| s.parse::<crate::model::Subnet6>().ok());
+        // A network the file does not define may exist dual-stack: `sbx
+        // run` checks it then.
+        if let Some(subnet6) = subnet6 {
+            let gateway6 = def
+                .and_then(|n| n.gateway6.as_deref())
+                .and_then(|g| g.parse().ok())
+                .unwrap_or_else(|| subnet6.first_host());
+            crate::ipam::v6::check_requested6(&subnet6, gateway6, net, ip6, &[])
+                .with_context(|| format!("sandbox {sandbox}"))?;
+        } else if def.is_some() {
+            bail!(
+                "sandbox {sandbox}: address {ip6} on {net} is IPv6, but network {net} has no subnet6: add one, or drop the IPv6 address"
+            );
+        }
+    }
+    let Some(ip) = v4 else {
+        return Ok(());
+    };
+    let Some(subnet) = def
         .and_then(|n| n.subnet.as_deref())
         .and_then(|s| s.parse::<crate::model::Subnet>().ok())
     else {
@@ -269,7 +326,7 @@ fn check_address(lab: &Lab, sandbox: &str, net: &str, address: &str) -> Result<(
             "sandbox {sandbox}: address {ip} is not a host address of network {net} ({subnet}): pick one inside it"
         );
     }
-    let gateway = (lab.networks.get(net))
+    let gateway = def
         .and_then(|n| n.gateway.as_deref())
         .and_then(|g| g.parse().ok())
         .unwrap_or_else(|| subnet.first_host());

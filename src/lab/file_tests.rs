@@ -72,8 +72,32 @@ fn unknown_keys_name_the_file_the_line_and_the_key() {
 fn whole_file_mistakes_are_refused_with_the_remedy() {
     for (text, says) in [
         (
-            "[networks.n]\nsubnet6 = \"fd00::/64\"\n[sandboxes.a]\n",
-            "subnet6 is not supported yet",
+            "[networks.n]\nsubnet6 = \"fd42::1/64\"\n[sandboxes.a]\n",
+            "has host bits set",
+        ),
+        (
+            "[networks.n]\ngateway6 = \"fd42::1\"\n[sandboxes.a]\n",
+            "gateway6 needs subnet6",
+        ),
+        (
+            "[networks.n]\nsubnet6 = \"fd42::/64\"\ngateway6 = \"x\"\n[sandboxes.a]\n",
+            "gateway6 \"x\" is not an IPv6 address",
+        ),
+        (
+            "[networks.n]\nsubnet = \"10.1.0.0/24\"\n[sandboxes.a]\nnetworks = { n = \"fd42::5\" }\n",
+            "network n has no subnet6",
+        ),
+        (
+            "[networks.n]\nsubnet6 = \"fd42::/64\"\n[sandboxes.a]\nnetworks = { n = \"fd43::5\" }\n",
+            "outside network n's IPv6 subnet fd42::/64",
+        ),
+        (
+            "[networks.n]\nsubnet6 = \"fd42::/64\"\n[sandboxes.a]\nnetworks = { n = \"fd42::1\" }\n",
+            "IPv6 gateway",
+        ),
+        (
+            "[sandboxes.a]\nnetworks = { n = \"fd42::5,fd42::6\" }\n",
+            "two addresses of one kind",
         ),
         (
             "[networks.n]\nsubnet = \"10.1.0.0/24\"\n",

@@ -45,6 +45,23 @@ pub struct Net {
     pub subnet: String,
     /// Gateway address, on the bridge.
     pub gateway: String,
+    /// IPv6 subnet and gateway6 of a dual-stack network (SPEC "IPv6").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<String>,
+    /// The gateway6, with `subnet6`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<String>,
+}
+
+impl Net {
+    /// `SUBNET, gateway GW` plus `, SUBNET6, gateway6 GW6` when dual-stack.
+    fn addressing(&self, sep: &str) -> String {
+        let mut text = format!("{}{sep}gateway {}", self.subnet, self.gateway);
+        if let (Some(s6), Some(g6)) = (&self.subnet6, &self.gateway6) {
+            text += &format!("{sep}{s6}{sep}gateway6 {g6}");
+        }
+        text
+    }
 }
 
 /// One sandbox.
@@ -67,10 +84,23 @@ pub struct Iface {
     pub network: String,
     /// Its address (`auto`: left to IPAM, not created yet).
     pub ip: String,
+    /// Its IPv6 address on a dual-stack network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
     /// Its impairments, e.g. "delay 20ms loss 30%" (what `sbx impair set`
     /// recorded, `sandbox::impair::describe`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impair: Option<String>,
+}
+
+impl Iface {
+    /// `IP`, or `IP,IP6` on a dual-stack network (a lab file's form).
+    fn addresses(&self) -> String {
+        match &self.ip6 {
+            Some(ip6) => format!("{},{ip6}", self.ip),
+            None => self.ip.clone(),
+        }
+    }
 }
 
 fn net_of(r: &NetworkRecord) -> Net {
@@ -79,6 +109,8 @@ fn net_of(r: &NetworkRecord) -> Net {
         bridge: r.bridge.clone(),
         subnet: r.subnet.to_string(),
         gateway: r.gateway.to_string(),
+        subnet6: r.subnet6.map(|s| s.to_string()),
+        gateway6: r.gateway6.map(|g| g.to_string()),
     }
 }
 
@@ -93,6 +125,7 @@ fn node_of(root: &StateRoot, r: &SandboxRecord, only: Option<&str>) -> Node {
                 ifname: l.ifname.clone(),
                 network: l.network.clone(),
                 ip: l.ip.to_string(),
+                ip6: l.ip6.map(|ip| ip.to_string()),
                 impair: (impairments.iter())
                     .find(|(ifname, _)| *ifname == l.ifname)
                     .map(|(_, what)| what.clone()),
@@ -115,15 +148,17 @@ pub fn of_lab(root: &StateRoot, lab: &Lab) -> Result<Graph> {
                 interfaces: (def.networks.iter())
                     .filter(|(net, _)| *net != crate::spec::NO_NETWORK)
                     .enumerate()
-                    .map(|(i, (net, ip))| Iface {
-                        ifname: format!("eth{i}"),
-                        network: net.clone(),
-                        ip: if ip.is_empty() {
-                            "auto".into()
-                        } else {
-                            ip.clone()
-                        },
-                        impair: None,
+                    .map(|(i, (net, address))| {
+                        // The file was checked whole: a bad address is not here.
+                        let (v4, v6) =
+                            super::file::split_address(name, net, address).unwrap_or_default();
+                        Iface {
+                            ifname: format!("eth{i}"),
+                            network: net.clone(),
+                            ip: v4.map_or_else(|| "auto".into(), |ip| ip.to_string()),
+                            ip6: v6.map(|ip| ip.to_string()),
+                            impair: None,
+                        }
                     })
                     .collect(),
             }),
@@ -154,10 +189,18 @@ pub fn of_lab(root: &StateRoot, lab: &Lab) -> Result<Graph> {
         let gateway = (def.gateway.clone())
             .or_else(|| subnet.map(|s| s.first_host().to_string()))
             .unwrap_or_else(|| "auto".into());
+        let subnet6 = def
+            .subnet6
+            .as_deref()
+            .and_then(|s| s.parse::<crate::model::Subnet6>().ok());
+        let gateway6 =
+            (def.gateway6.clone()).or_else(|| subnet6.map(|s| s.first_host().to_string()));
         networks.push(Net {
             bridge: def.bridge.clone().unwrap_or_else(|| name.clone()),
             subnet: subnet.map_or("auto".into(), |s| s.to_string()),
             gateway,
+            subnet6: subnet6.map(|s| s.to_string()),
+            gateway6,
             name,
         });
     }
@@ -202,8 +245,10 @@ fn text(graph: &Graph) -> String {
     let mut out = format!("{}\n", graph.title);
     for net in &graph.networks {
         let content = format!(
-            " {}: bridge {}, {}, gateway {} ",
-            net.name, net.bridge, net.subnet, net.gateway
+            " {}: bridge {}, {} ",
+            net.name,
+            net.bridge,
+            net.addressing(", ")
         );
         let width = content.chars().count();
         let on: Vec<(&Node, &Iface)> = (graph.sandboxes.iter())
@@ -224,7 +269,10 @@ fn text(graph: &Graph) -> String {
                 .map_or(String::new(), |i| format!("  [{i}]"));
             out += &format!(
                 "  {branch}── {} {} ── {} ({}){impair}\n",
-                iface.ifname, iface.ip, sandbox.name, sandbox.status
+                iface.ifname,
+                iface.addresses(),
+                sandbox.name,
+                sandbox.status
             );
         }
     }
@@ -254,8 +302,10 @@ fn dot(graph: &Graph) -> String {
     );
     for net in &graph.networks {
         let label = format!(
-            "{}\\nbridge {}\\n{}\\ngateway {}",
-            net.name, net.bridge, net.subnet, net.gateway
+            "{}\\nbridge {}\\n{}",
+            net.name,
+            net.bridge,
+            net.addressing("\\n")
         );
         out += &format!(
             "  {} [shape=box, label={}];\n",
@@ -278,7 +328,7 @@ fn dot(graph: &Graph) -> String {
                 "  {} -- {} [label={}];\n",
                 quote(&format!("sandbox {}", s.name)),
                 quote(&format!("network {}", i.network)),
-                quote(&format!("{} {}{impair}", i.ifname, i.ip))
+                quote(&format!("{} {}{impair}", i.ifname, i.addresses()))
             );
         }
     }

@@ -1,11 +1,18 @@
 use super::*;
 
 fn sample() -> Graph {
-    let iface = |ifname: &str, network: &str, ip: &str| Iface {
-        ifname: ifname.into(),
-        network: network.into(),
-        ip: ip.into(),
-        impair: None,
+    let iface = |ifname: &str, network: &str, ip: &str| {
+        let (ip, ip6) = match ip.split_once(',') {
+            Some((v4, v6)) => (v4, Some(v6.to_string())),
+            None => (ip, None),
+        };
+        Iface {
+            ifname: ifname.into(),
+            network: network.into(),
+            ip: ip.into(),
+            ip6,
+            impair: None,
+        }
     };
     Graph {
         title: "lab seed000".into(),
@@ -15,12 +22,16 @@ fn sample() -> Graph {
                 bridge: "br0".into(),
                 subnet: "172.16.0.0/24".into(),
                 gateway: "172.16.0.1".into(),
+                subnet6: None,
+                gateway6: None,
             },
             Net {
                 name: "wan".into(),
                 bridge: "wanbr".into(),
                 subnet: "10.250.0.0/24".into(),
                 gateway: "10.250.0.1".into(),
+                subnet6: Some("fd42:250::/64".into()),
+                gateway6: Some("fd42:250::1".into()),
             },
         ],
         sandboxes: vec![
@@ -29,7 +40,7 @@ fn sample() -> Graph {
                 status: "running".into(),
                 interfaces: vec![
                     iface("eth0", "br0", "172.16.0.2"),
-                    iface("eth1", "wan", "10.250.0.9"),
+                    iface("eth1", "wan", "10.250.0.9,fd42:250::9"),
                 ],
             },
             Node {
@@ -60,7 +71,13 @@ fn text_draws_each_network_with_its_sandboxes() {
     assert_eq!(lines[4], "  ├── eth0 172.16.0.2 ── netns1 (running)");
     assert_eq!(lines[5], "  └── eth0 172.16.0.3 ── netns2 (running)");
     assert!(
-        out.contains("  └── eth1 10.250.0.9 ── netns1 (running)"),
+        out.contains("  └── eth1 10.250.0.9,fd42:250::9 ── netns1 (running)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "│ wan: bridge wanbr, 10.250.0.0/24, gateway 10.250.0.1, fd42:250::/64, gateway6 fd42:250::1 │"
+        ),
         "{out}"
     );
     assert!(
@@ -89,7 +106,9 @@ fn dot_has_a_node_per_network_and_sandbox_and_an_edge_per_interface() {
         assert!(out.contains(node), "{node}: {out}");
     }
     assert!(
-        out.contains("\"sandbox netns1\" -- \"network wan\" [label=\"eth1 10.250.0.9\"];"),
+        out.contains(
+            "\"sandbox netns1\" -- \"network wan\" [label=\"eth1 10.250.0.9,fd42:250::9\"];"
+        ),
         "{out}"
     );
     assert_eq!(out.matches(" -- ").count(), 3, "{out}");
@@ -103,6 +122,10 @@ fn json_has_the_spec_keys() {
     assert_eq!(v["networks"][1]["bridge"], "wanbr");
     assert_eq!(v["networks"][0]["gateway"], "172.16.0.1");
     assert_eq!(v["sandboxes"][0]["interfaces"][1]["ip"], "10.250.0.9");
+    assert_eq!(v["sandboxes"][0]["interfaces"][1]["ip6"], "fd42:250::9");
+    assert!(v["sandboxes"][0]["interfaces"][0].get("ip6").is_none());
+    assert_eq!(v["networks"][1]["subnet6"], "fd42:250::/64");
+    assert!(v["networks"][0].get("subnet6").is_none());
     assert_eq!(v["sandboxes"][0]["interfaces"][1]["network"], "wan");
     assert_eq!(v["sandboxes"][2]["status"], "exited");
     assert!(v["sandboxes"][0]["interfaces"][0].get("impair").is_none());

@@ -44,10 +44,24 @@ pub fn network_request(lab: &Lab, name: &str, def: &NetworkDef) -> Result<Create
                 .with_context(|| format!("network {name}: gateway {g:?} is not an IPv4 address"))
         })
         .transpose()?;
+    let subnet6 = (def.subnet6.as_deref())
+        .map(|s| {
+            s.parse()
+                .with_context(|| format!("network {name}: subnet6 {s:?}"))
+        })
+        .transpose()?;
+    let gateway6 = (def.gateway6.as_deref())
+        .map(|g| {
+            g.parse()
+                .with_context(|| format!("network {name}: gateway6 {g:?} is not an IPv6 address"))
+        })
+        .transpose()?;
     Ok(CreateRequest {
         name: name.to_string(),
         subnet,
         gateway,
+        subnet6,
+        gateway6,
         bridge: def.bridge.clone(),
         internal: def.internal,
         mtu: def.mtu,
@@ -60,10 +74,23 @@ pub fn network_request(lab: &Lab, name: &str, def: &NetworkDef) -> Result<Create
 /// asks it: networks as `name=NET,ip=ADDR` (or `NET` for any address),
 /// rootfs relative to the file, the idle command by default.
 pub fn sandbox_request(lab: &Lab, name: &str, def: &SandboxDef) -> SandboxRequest {
+    // The file was checked whole (`file::check`): a malformed address
+    // cannot reach here, and would be refused by `sbx run`'s parser anyway.
     let networks = (def.networks.iter())
-        .map(|(net, ip)| match ip.as_str() {
-            "" => net.clone(),
-            ip => format!("name={net},ip={ip}"),
+        .map(|(net, address)| {
+            let (v4, v6) = super::file::split_address(name, net, address).unwrap_or_default();
+            let mut text = String::new();
+            if let Some(ip) = v4 {
+                text.push_str(&format!(",ip={ip}"));
+            }
+            if let Some(ip6) = v6 {
+                text.push_str(&format!(",ip6={ip6}"));
+            }
+            if text.is_empty() {
+                net.clone()
+            } else {
+                format!("name={net}{text}")
+            }
         })
         .collect();
     let rootfs = (def.rootfs.as_ref()).map(|r| lab.dir.join(r).to_string_lossy().into_owned());
@@ -129,6 +156,23 @@ pub fn network_differences(req: &CreateRequest, have: &NetworkRecord) -> Vec<Str
             have.gateway
         ));
     }
+    if req.subnet6 != have.subnet6 {
+        let text = |s: Option<crate::model::Subnet6>| s.map_or("none".into(), |s| s.to_string());
+        out.push(format!(
+            "subnet6 {} in the file, {} now",
+            text(req.subnet6),
+            text(have.subnet6)
+        ));
+    }
+    let gateway6 = req.gateway6.or_else(|| req.subnet6.map(|s| s.first_host()));
+    if let Some(gateway6) = gateway6
+        && Some(gateway6) != have.gateway6
+    {
+        out.push(format!(
+            "gateway6 {gateway6} in the file, {} now",
+            have.gateway6.map_or("none".into(), |g| g.to_string())
+        ));
+    }
     let bridge = req.bridge.as_deref().unwrap_or(&req.name);
     if bridge != have.bridge {
         out.push(format!("bridge {bridge} in the file, {} now", have.bridge));
@@ -159,11 +203,17 @@ pub fn spec_differences(want: &SandboxSpec, have: &SandboxRecord) -> Vec<String>
         if request.ip.is_none() {
             request.ip = have.link_on(&request.name).map(|l| l.ip);
         }
+        if request.ip6.is_none() {
+            request.ip6 = have.link_on(&request.name).and_then(|l| l.ip6);
+        }
     }
     let mut have_spec = have.spec.clone();
     for request in &mut have_spec.networks {
         if request.ip.is_none() {
             request.ip = have.link_on(&request.name).map(|l| l.ip);
+        }
+        if request.ip6.is_none() {
+            request.ip6 = have.link_on(&request.name).and_then(|l| l.ip6);
         }
     }
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (
@@ -217,6 +267,32 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_stack_table_becomes_subnet6_and_ip6() {
+        let lab = lab(r#"
+            [networks.n1]
+            subnet = "10.250.0.0/24"
+            subnet6 = "fd42:250::/64"
+            gateway6 = "fd42:250::fe"
+            [sandboxes.a]
+            networks = { n1 = "10.250.0.5,fd42:250::5" }
+            [sandboxes.b]
+            networks = { n1 = "fd42:250::6" }
+            "#);
+        let a = sandbox_request(&lab, "a", &lab.sandboxes["a"]);
+        assert_eq!(a.networks, ["name=n1,ip=10.250.0.5,ip6=fd42:250::5"]);
+        let b = sandbox_request(&lab, "b", &lab.sandboxes["b"]);
+        assert_eq!(b.networks, ["name=n1,ip6=fd42:250::6"]);
+        let spec = sandbox_spec(&lab, "b", &lab.sandboxes["b"], None).unwrap();
+        assert_eq!(spec.networks[0].ip6, Some("fd42:250::6".parse().unwrap()));
+        let net = network_request(&lab, "n1", &lab.networks["n1"]).unwrap();
+        assert_eq!(
+            net.subnet6.map(|s| s.to_string()).as_deref(),
+            Some("fd42:250::/64")
+        );
+        assert_eq!(net.gateway6, Some("fd42:250::fe".parse().unwrap()));
+    }
+
+    #[test]
     fn a_running_sandbox_matches_its_table_with_the_address_ipam_gave_it() {
         let text =
             "[networks.n1]\nsubnet = \"10.250.0.0/24\"\n[sandboxes.a]\nnetworks = { n1 = \"\" }\n";
@@ -228,6 +304,7 @@ mod tests {
             links: vec![crate::state::Link {
                 network: "n1".into(),
                 ip: "10.250.0.7".parse().unwrap(),
+                ip6: None,
                 veth: "sbxv".into(),
                 ifname: "eth0".into(),
             }],
@@ -273,10 +350,23 @@ mod tests {
             created: 0,
             bridge_created: true,
             gateway_added: true,
+            subnet6: None,
+            gateway6: None,
+            gateway6_added: false,
             labels: BTreeMap::new(),
             vxlan: None,
         };
         assert!(network_differences(&req, &have).is_empty());
+        let dual = NetworkRecord {
+            subnet6: Some("fd42::/64".parse().unwrap()),
+            gateway6: Some("fd42::1".parse().unwrap()),
+            ..have.clone()
+        };
+        let diff = network_differences(&req, &dual).join("; ");
+        assert!(
+            diff.contains("subnet6 none in the file, fd42::/64 now"),
+            "{diff}"
+        );
         let other = NetworkRecord {
             subnet: "10.251.0.0/24".parse().unwrap(),
             gateway: "10.251.0.1".parse().unwrap(),

@@ -9,11 +9,13 @@ pub mod ports;
 pub mod process;
 mod sandbox_spec;
 mod subnet;
+mod subnet6;
 
 pub use fs_plan::FsPlan;
 pub use limits::{Limits, Tuning};
 pub use sandbox_spec::{NetworkRequest, SandboxSpec};
 pub use subnet::Subnet;
+pub use subnet6::Subnet6;
 
 /// The network `sbx run` joins when none is named (SPEC "Networks").
 pub const DEFAULT_NETWORK: &str = "sbx0";

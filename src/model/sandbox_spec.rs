@@ -7,7 +7,7 @@ use super::{FsPlan, Limits};
 use caps::Capability;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One network a sandbox joins: `--network NAME` (with `--ip` for the
 /// first) or `--network name=NET,ip=ADDR`.
@@ -18,6 +18,11 @@ pub struct NetworkRequest {
     /// The address asked for; `None` lets IPAM choose (the address it got
     /// is the record's, see `state::Link`).
     pub ip: Option<Ipv4Addr>,
+    /// The IPv6 address asked for (`--ip6`, `ip6=`), on a dual-stack
+    /// network only (SPEC "IPv6"); `None` lets IPAM choose. Absent from
+    /// records written before IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// Everything needed to launch one sandbox, already checked (see

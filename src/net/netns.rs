@@ -149,6 +149,31 @@ fn is_shared_mount(path: &Path) -> bool {
     rc == 0 && mask & STATMOUNT_MNT_BASIC != 0 && propagation & libc::MS_SHARED != 0
 }
 
+/// Turns IPv6 on for `ifname` inside the network namespace `netns` when it
+/// is off (`disable_ipv6`, Documentation/networking/ip-sysctl.rst): a new
+/// namespace takes its defaults from the kernel's, which a host booted
+/// with `ipv6.disable_ipv6=1` sets to off, and a dual-stack sandbox's
+/// `eth0` must take its IPv6 address. The thread enters the namespace only
+/// for the read (and the write, if needed): `/proc/sys/net` shows the
+/// namespace of the thread that opens it. A kernel without IPv6 has no
+/// knob: nothing to do here (the address request then says why it fails).
+pub fn ensure_ipv6_on(netns: &std::fs::File, ifname: &str) -> Result<()> {
+    use nix::sched::{CloneFlags, setns};
+    let home = std::fs::File::open("/proc/thread-self/ns/net").context("open own netns")?;
+    setns(netns, CloneFlags::CLONE_NEWNET).context("enter the sandbox's netns")?;
+    let knob = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
+    let result = match std::fs::read_to_string(&knob) {
+        Ok(v) if v.trim() == "1" => {
+            std::fs::write(&knob, "0").with_context(|| format!("turn on IPv6 on {ifname}"))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("read {knob}")),
+    };
+    setns(&home, CloneFlags::CLONE_NEWNET).context("return to the host netns")?;
+    result
+}
+
 #[cfg(test)]
 mod tests {
     /// The kernel's word (statmount) agrees with /proc/self/mountinfo's

@@ -39,7 +39,8 @@ pub fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
     }
     let mut lines = vec![
         [
-            "NAME", "DRIVER", "BRIDGE", "SUBNET", "GATEWAY", "NAT", "OVERLAY",
+            "NAME", "DRIVER", "BRIDGE", "SUBNET", "GATEWAY", "SUBNET6", "GATEWAY6", "NAT",
+            "OVERLAY",
         ]
         .map(String::from)
         .to_vec(),
@@ -52,13 +53,15 @@ pub fn ls(root: &StateRoot, as_json: bool) -> Result<()> {
             n.bridge.clone(),
             n.subnet.to_string(),
             n.gateway.to_string(),
+            n.subnet6.map_or_else(|| "-".into(), |s| s.to_string()),
+            n.gateway6.map_or_else(|| "-".into(), |g| g.to_string()),
             nat.into(),
             overlay(n),
         ]);
     }
     for d in &damaged {
         let mut row = vec![d.name.clone()];
-        row.extend(["?", "?", "?", "?"].map(String::from));
+        row.extend(["?", "?", "?", "?", "?", "?"].map(String::from));
         row.push(format!(
             "? (damaged: {}; 'sbx network rm {}' removes it)",
             d.reason, d.name
@@ -79,7 +82,7 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
     let sandboxes: Vec<_> = records
         .iter()
         .filter_map(|r| r.link_on(name).map(|link| (r, link)))
-        .map(|(r, link)| json!({"name": r.spec.name, "ip": link.ip.to_string(), "status": r.status().as_str()}))
+        .map(|(r, link)| json!({"name": r.spec.name, "ip": link.ip.to_string(), "ip6": link.ip6.map(|ip| ip.to_string()), "status": r.status().as_str()}))
         .collect();
     println!(
         "{}",
@@ -100,6 +103,10 @@ fn to_json(n: &NetworkRecord, sandboxes: Option<Vec<serde_json::Value>>) -> serd
         "created": timefmt::rfc3339(n.created),
         "bridge_created": n.bridge_created,
         "gateway_added": n.gateway_added,
+        // SPEC "IPv6": null on an IPv4-only network.
+        "subnet6": n.subnet6.map(|s| s.to_string()),
+        "gateway6": n.gateway6.map(|g| g.to_string()),
+        "gateway6_added": n.gateway6_added,
         "labels": n.labels,
     });
     value["driver"] = driver(n).into();

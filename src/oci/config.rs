@@ -147,7 +147,10 @@ fn network_request(text: &str) -> Result<NetworkRequest> {
     if name.is_empty() {
         bail!("annotation {NETWORK_ANNOTATION}={text:?}: write NET or NET,ip=ADDR");
     }
-    let mut request = NetworkRequest { name, ip: None };
+    let mut request = NetworkRequest {
+        name,
+        ..NetworkRequest::default()
+    };
     for part in parts {
         match part.split_once('=') {
             Some(("ip", addr)) => {

@@ -38,6 +38,7 @@ impl Scratch {
                 networks: vec![crate::model::NetworkRequest {
                     name: NET.into(),
                     ip: None,
+                    ip6: None,
                 }],
                 detach,
                 command: vec!["true".into()],
@@ -46,6 +47,7 @@ impl Scratch {
             links: vec![crate::state::Link {
                 network: NET.into(),
                 ip: IP,
+                ip6: None,
                 veth: "vsbxunit".into(),
                 ifname: "eth0".into(),
             }],
@@ -293,4 +295,26 @@ fn rules_that_cannot_be_removed_keep_the_record_and_what_was_asked() {
     assert_eq!(s.lease_holder().as_deref(), Some("j1"));
     // Nothing recorded: nothing asked of the kernel.
     assert!(!k.calls().iter().any(|c| c.starts_with("unpartition")));
+}
+
+#[test]
+fn a_dual_stack_sandbox_gives_both_leases_and_both_hosts_lines_back() {
+    let s = Scratch::new("dual");
+    let k = Recording::default();
+    let ip6: std::net::Ipv6Addr = "fd42:99::7".parse().unwrap();
+    let mut record = s.reserved("v6a", true);
+    record.links[0].ip6 = Some(ip6);
+    s.root.write_sandbox(&record).expect("its record");
+    let leases = s.root.leases(NET);
+    assert_eq!(leases.take(ip6, "v6a").expect("v6 lease"), Take::Taken);
+    let hosts = NetworkHosts::at(s.root.network_hosts(NET));
+    hosts
+        .join(&record.links[0].addrs(), &["v6a"], Vec::new)
+        .expect("hosts lines");
+    finish(&k, &s.root, record, Some(0)).expect("finished");
+    assert_eq!(s.lease_holder(), None);
+    assert_eq!(leases.holder(ip6), None, "the IPv6 address is free again");
+    assert!(leases.list6().unwrap().is_empty());
+    let text = std::fs::read_to_string(hosts.path()).unwrap();
+    assert!(!text.contains("v6a"), "{text}");
 }

@@ -165,12 +165,15 @@ pub fn probe_all(unreadable: Vec<Unreadable>) -> Vec<Damaged> {
 }
 
 /// What a damaged sandbox holds in its namespace, read over netlink from
-/// inside it: its IPv4 addresses (loopback excluded) and the host-side
+/// inside it: its IPv4 addresses (loopback excluded), its global IPv6 ones
+/// (on a dual-stack network; loopback and link-local excluded), and the host-side
 /// interface indexes of its veths' peers (the bridge ports it occupies).
 #[derive(Default)]
 pub struct Footprint {
     /// Addresses on its interfaces.
     pub addrs: Vec<Ipv4Addr>,
+    /// Its global IPv6 addresses.
+    pub addrs6: Vec<std::net::Ipv6Addr>,
     /// `IFLA_LINK` of each veth in it: the peer's index on the host.
     pub peers: Vec<u32>,
 }
@@ -203,6 +206,13 @@ pub fn footprint(nl: &Netlink, damaged: &Damaged) -> Result<Footprint> {
                 && !print.addrs.contains(ip)
             {
                 print.addrs.push(*ip);
+            }
+            if let AddressAttribute::Address(IpAddr::V6(ip)) = attr
+                && !ip.is_loopback()
+                && !ip.is_unicast_link_local()
+                && !print.addrs6.contains(ip)
+            {
+                print.addrs6.push(*ip);
             }
         }
     }

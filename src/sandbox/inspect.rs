@@ -18,6 +18,10 @@ pub fn inspect(root: &StateRoot, name: &str) -> Result<()> {
             "ip": link.ip.to_string(),
             "prefix": net.as_ref().map(|n| n.subnet.prefix()),
             "gateway": net.as_ref().map(|n| n.gateway.to_string()),
+            // SPEC "IPv6": null on an IPv4-only network.
+            "ip6": link.ip6.map(|ip| ip.to_string()),
+            "prefix6": net.as_ref().and_then(|n| n.subnet6).map(|s| s.prefix()),
+            "gateway6": net.as_ref().and_then(|n| n.gateway6).map(|g| g.to_string()),
             "bridge": net.as_ref().map(|n| n.bridge.clone()),
             "mac": crate::net::veth::sandbox_mac_text(link.ip),
             "veth_host": link.veth,

@@ -144,6 +144,7 @@ pub fn start_held(
         .zip(reservation.neighbours)
         .map(|(link, neighbours)| etc_files::Joined {
             ip: link.ip,
+            ip6: link.ip6,
             hosts: NetworkHosts::at(root.network_hosts(&link.network)),
             seed: neighbours,
         })
@@ -286,6 +287,9 @@ fn wire_network(
         if i == 0 && !record.spec.ports.is_empty() {
             veth::set_hairpin(host_ifname)?;
         }
+        if link.ip6.is_some() {
+            netns::ensure_ipv6_on(&netns_file, &link.ifname)?;
+        }
         let prefix = net.subnet.prefix();
         let default_via = (i == 0).then_some(net.gateway);
         nl.block_on(veth::configure_inside(
@@ -294,6 +298,7 @@ fn wire_network(
             link.ip,
             prefix,
             default_via,
+            inside6(net, link, i == 0),
         ))?;
         // Reachable before the record says running (see net::ready).
         let bridge = net.bridge.as_str();
@@ -304,6 +309,22 @@ fn wire_network(
         }
     }
     Ok(())
+}
+
+/// The IPv6 side of a link on a dual-stack network (`None` on an IPv4-only
+/// one): its address with the subnet's prefix and, on the first network,
+/// the IPv6 default route via the network's gateway6.
+pub(super) fn inside6(
+    net: &crate::state::NetworkRecord,
+    link: &crate::state::Link,
+    first: bool,
+) -> Option<veth::Inside6> {
+    let (ip, subnet6) = (link.ip6?, net.subnet6?);
+    Some(veth::Inside6 {
+        ip,
+        prefix: subnet6.prefix(),
+        default_via: net.gateway6.filter(|_| first),
+    })
 }
 
 /// A per-launch random-enough number: names and veth names derive from it.

@@ -119,7 +119,14 @@ pub fn ps(root: &StateRoot, args: &PsQuery) -> Result<()> {
         print!("{out}");
     } else {
         let mut lines = table(&shown, timefmt::now_unix(), args.no_trunc);
-        lines.extend(unknown.iter().map(|d| unknown_row(d, args.no_trunc)));
+        let ip6_column = lines.first().is_some_and(|h| h.iter().any(|c| c == "IP6"));
+        lines.extend(unknown.iter().map(|d| {
+            let mut row = unknown_row(d, args.no_trunc);
+            if ip6_column {
+                row.insert(4, "?".into());
+            }
+            row
+        }));
         print!("{}", format_columns(&lines));
     }
     Ok(())
@@ -169,7 +176,9 @@ fn to_json(line: &Line) -> serde_json::Value {
         "pid": line.pid,
         "network": first.map(|l| &l.network),
         "ip": first.map(|l| l.ip.to_string()),
-        "networks": r.links.iter().map(|l| json!({"name": l.network, "ip": l.ip.to_string()})).collect::<Vec<_>>(),
+        // SPEC "IPv6": null unless its first network is dual-stack.
+        "ip6": first.and_then(|l| l.ip6).map(|ip| ip.to_string()),
+        "networks": r.links.iter().map(|l| json!({"name": l.network, "ip": l.ip.to_string(), "ip6": l.ip6.map(|ip| ip.to_string())})).collect::<Vec<_>>(),
         "status": line.status.as_str(),
         "exit_code": r.exit_code,
         "created": timefmt::rfc3339(r.created),
@@ -189,6 +198,7 @@ fn row(line: &Line) -> ps_format::Row<'_> {
         network: first.map(|l| l.network.as_str()),
         networks: r.links.iter().map(|l| l.network.as_str()).collect(),
         ip: first.map(|l| l.ip),
+        ip6: first.and_then(|l| l.ip6),
         status: line.status.as_str(),
         exit_code: r.exit_code,
         created: Some(r.created),
@@ -211,6 +221,7 @@ fn unknown_template_row(damaged: &Damaged) -> ps_format::Row<'_> {
         network: None,
         networks: Vec::new(),
         ip: None,
+        ip6: None,
         status: "unknown",
         exit_code: None,
         created: None,
@@ -227,6 +238,7 @@ fn unknown_json(damaged: &Damaged) -> serde_json::Value {
         "pid": damaged.init(),
         "network": null,
         "ip": null,
+        "ip6": null,
         "status": "unknown",
         "reason": format!("{}; {}", damaged.reason, damaged.kernel_words()),
         "exit_code": null,
@@ -269,17 +281,30 @@ fn joined(
     (!links.is_empty()).then(|| links.iter().map(cell).collect::<Vec<_>>().join(","))
 }
 
+/// The table of `ps`. An IP6 column (after IP) only when a listed sandbox
+/// has IPv6 (SPEC "IPv6"), so the table of IPv4-only sandboxes stays as it
+/// was for scripts that read it.
 fn table(rows: &[Line], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
-    let header = [
+    let with_ip6 = rows
+        .iter()
+        .any(|l| l.shown.links.iter().any(|link| link.ip6.is_some()));
+    let mut header = [
         "NAME", "PID", "NETWORK", "IP", "STATUS", "CREATED", "PORTS", "COMMAND",
     ]
-    .map(String::from);
+    .map(String::from)
+    .to_vec();
+    if with_ip6 {
+        header.insert(4, "IP6".into());
+    }
     let mut lines = Vec::with_capacity(rows.len() + 1);
-    lines.push(header.to_vec());
+    lines.push(header);
     for line in rows {
         let r = &line.shown;
         let status_text = ps_format::status_text(line.status.as_str(), r.exit_code);
-        lines.push(vec![
+        let ip6 = joined(&r.links, |l| {
+            l.ip6.map_or_else(|| "-".into(), |ip| ip.to_string())
+        });
+        let mut cells = vec![
             r.name.clone(),
             line.pid.map_or_else(|| "-".into(), |pid| pid.to_string()),
             joined(&r.links, |l| l.network.clone()).unwrap_or_else(|| "none".into()),
@@ -293,7 +318,11 @@ fn table(rows: &[Line], now: u64, no_trunc: bool) -> Vec<Vec<String>> {
                 String::new()
             },
             ps_format::command_cell(&r.command, no_trunc),
-        ]);
+        ];
+        if with_ip6 {
+            cells.insert(4, ip6.unwrap_or_else(|| "-".into()));
+        }
+        lines.push(cells);
     }
     lines
 }

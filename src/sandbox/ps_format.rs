@@ -6,7 +6,7 @@
 //! COMMAND cell of the table: escaped and cut, so that one sandbox is one line.
 
 use anyhow::{Result, bail};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// How `sbx ps` prints, from `--format`.
 #[derive(Debug, PartialEq)]
@@ -41,6 +41,7 @@ enum Field {
     Network,
     Networks,
     Ip,
+    Ip6,
     Status,
     Created,
     RunningFor,
@@ -50,12 +51,13 @@ enum Field {
 }
 
 /// Every field with its template spelling and its header, in help order.
-const FIELDS: [(Field, &str, &str); 11] = [
+const FIELDS: [(Field, &str, &str); 12] = [
     (Field::Name, "Name", "NAME"),
     (Field::Pid, "PID", "PID"),
     (Field::Network, "Network", "NETWORK"),
     (Field::Networks, "Networks", "NETWORKS"),
     (Field::Ip, "IP", "IP"),
+    (Field::Ip6, "IP6", "IP6"),
     (Field::Status, "Status", "STATUS"),
     (Field::Created, "Created", "CREATED"),
     (Field::RunningFor, "RunningFor", "CREATED"),
@@ -76,6 +78,8 @@ pub struct Row<'a> {
     pub networks: Vec<&'a str>,
     /// Its address.
     pub ip: Option<Ipv4Addr>,
+    /// Its IPv6 address on its first network, if that one is dual-stack.
+    pub ip6: Option<Ipv6Addr>,
     /// `running`, `exited`, ... as `ps` shows it.
     pub status: &'a str,
     /// Its exit code, once known.
@@ -201,6 +205,7 @@ fn value(field: Field, row: &Row) -> String {
         Field::Networks if row.networks.is_empty() => "none".to_string(),
         Field::Networks => row.networks.join(","),
         Field::Ip => opt(row.ip.map(|ip| ip.to_string())),
+        Field::Ip6 => opt(row.ip6.map(|ip| ip.to_string())),
         Field::Status => status_text(row.status, row.exit_code),
         Field::Created => row.created.map(crate::timefmt::rfc3339).unwrap_or_default(),
         Field::RunningFor => row
@@ -287,6 +292,7 @@ mod tests {
             network: Some("lab"),
             networks: vec!["lab", "db"],
             ip: Some(Ipv4Addr::new(10, 1, 0, 2)),
+            ip6: None,
             status: "running",
             exit_code: None,
             created: Some(0),
@@ -318,6 +324,17 @@ mod tests {
             t.render(&[row("a", &cmd)]),
             "a\t10.1.0.2 42/lab running |sleep 9|1970-01-01T00:00:00Z|lab,db\n\n"
         );
+    }
+
+    #[test]
+    fn ip6_is_the_first_networks_ipv6_address_or_empty() {
+        let cmd = vec!["true".to_string()];
+        let t = template(r"{{.Name}} [{{.IP6}}]");
+        let dual = Row {
+            ip6: Some("fd42:1::2".parse().unwrap()),
+            ..row("d", &cmd)
+        };
+        assert_eq!(t.render(&[dual, row("v4", &cmd)]), "d [fd42:1::2]\nv4 []\n");
     }
 
     #[test]

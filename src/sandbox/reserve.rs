@@ -25,7 +25,7 @@ use crate::state::{
 };
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What the reservation produced: the record as written, and the networks
 /// to plug into (in the record's link order) with their neighbours for
@@ -36,7 +36,7 @@ pub struct Reservation {
     /// Each network, its bridge, and our prefix/gateway.
     pub networks: Vec<(NetworkRecord, Attachment)>,
     /// The other holders of each network's leases, for /etc/hosts.
-    pub neighbours: Vec<Vec<(String, Ipv4Addr)>>,
+    pub neighbours: Vec<Vec<(String, IpAddr)>>,
     /// `sbx restart` took over an exited sandbox's folder (and its log):
     /// a failed launch gives it back as it was, exited, not removed.
     pub again: bool,
@@ -128,23 +128,53 @@ fn attempt(
             }
             build_index(root, nl, &net)?;
         }
+        if request.ip6.is_some() && net.subnet6.is_none() {
+            bail!(
+                "network {} has no IPv6 (it was created without --subnet6): drop --ip6/ip6=, or use a dual-stack network",
+                net.name
+            );
+        }
+        if net.subnet6.is_some() {
+            // Both families' leases from one listing of the folder.
+            leases.prefetch()?;
+        }
         let wanted = request.ip;
         let Some((ip, held)) = take_address(root, &leases, &net, wanted, spec, exclusive, again)?
         else {
             return Ok(None);
         };
-        neighbours.push(
-            held.into_iter()
-                .filter(|(held_ip, holder)| *held_ip != ip && *holder != spec.name && holder != "?")
-                .map(|(held_ip, holder)| (holder, held_ip))
-                .collect(),
-        );
-        let lease = Lease {
+        let mut lease = Lease {
             leases,
             ip,
+            ip6: None,
             holder: &spec.name,
             armed: true,
         };
+        if net.subnet6.is_some() {
+            let taken6 = super::reserve6::take_address6(
+                root,
+                &lease.leases,
+                &net,
+                request.ip6,
+                spec,
+                exclusive,
+                again,
+            )?;
+            let Some((ip6, held6)) = taken6 else {
+                return Ok(None);
+            };
+            lease.ip6 = Some(ip6);
+            let mine = [IpAddr::V4(ip), IpAddr::V6(ip6)];
+            neighbours.push(super::reserve6::neighbours(&spec.name, &mine, held, held6));
+        } else {
+            let mine = [IpAddr::V4(ip)];
+            neighbours.push(super::reserve6::neighbours(
+                &spec.name,
+                &mine,
+                held,
+                Default::default(),
+            ));
+        }
         taken.push((net, lease));
     }
     let (record, networks) = finish_reservation(root, nl, spec, nonce, again, &taken)?;
@@ -164,6 +194,8 @@ fn attempt(
 struct Lease<'a> {
     leases: Leases,
     ip: Ipv4Addr,
+    /// The IPv6 address taken on a dual-stack network.
+    ip6: Option<Ipv6Addr>,
     holder: &'a str,
     /// Still to be given back on drop (cleared once the record names it).
     armed: bool,
@@ -173,6 +205,9 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if self.armed {
             let _ = self.leases.release(self.ip, self.holder);
+            if let Some(ip6) = self.ip6 {
+                let _ = self.leases.release(ip6, self.holder);
+            }
         }
     }
 }
@@ -195,6 +230,7 @@ fn finish_reservation(
         links.push(Link {
             network: net.name.clone(),
             ip: lease.ip,
+            ip6: lease.ip6,
             veth: veth::host_name(&spec.name, nonce.wrapping_add(i as u64)),
             ifname: veth::sandbox_ifname(i),
         });
@@ -334,7 +370,7 @@ fn sweep_one(root: &StateRoot, record: SandboxRecord) -> Result<()> {
 }
 
 /// Who holds a lease, as far as the state root can tell.
-enum Verdict {
+pub(super) enum Verdict {
     /// A live sandbox, one being launched, or one whose record cannot be
     /// read (never taken for dead).
     Held,
@@ -347,7 +383,14 @@ enum Verdict {
 /// Judges the lease of `ip` on `net` held by `holder`. Only meaningful
 /// with the exclusive lock for `Stale` (no launch is between its lease and
 /// its record then); `Held` is safe to act on under either lock.
-fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: &str) -> Verdict {
+pub(super) fn judge(
+    root: &StateRoot,
+    net: &NetworkRecord,
+    ip: impl Into<IpAddr>,
+    holder: &str,
+    me: &str,
+) -> Verdict {
+    let ip = ip.into();
     if holder == "?" {
         return Verdict::Held;
     }
@@ -361,7 +404,11 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
         Entry::Absent => Verdict::Stale,
         Entry::Unreadable(_) => Verdict::Held,
         Entry::Found(record) => {
-            if record.link_on(&net.name).map(|l| l.ip) != Some(ip) {
+            let holds = record.link_on(&net.name).is_some_and(|l| match ip {
+                IpAddr::V4(v4) => l.ip == v4,
+                IpAddr::V6(v6) => l.ip6 == Some(v6),
+            });
+            if !holds {
                 Verdict::Stale
             } else if record.status() == Status::Exited {
                 Verdict::Dead(Box::new(record))
@@ -374,7 +421,13 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
 
 /// Frees a lease that is not held (the exclusive lock held): a dead
 /// holder is swept (which gives its lease back), a stale lease removed.
-fn reclaim(root: &StateRoot, leases: &Leases, ip: Ipv4Addr, holder: &str, verdict: Verdict) {
+pub(super) fn reclaim<A: crate::state::leases::LeaseAddr>(
+    root: &StateRoot,
+    leases: &Leases,
+    ip: A,
+    holder: &str,
+    verdict: Verdict,
+) {
     let result = match verdict {
         Verdict::Held => Ok(()),
         Verdict::Stale => leases.release(ip, holder),
@@ -508,33 +561,44 @@ fn reclaim_lowest(
 pub(super) fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()> {
     let (records, unreadable) = root.sandboxes()?;
     let mut leases = BTreeMap::new();
+    let mut leases6 = BTreeMap::new();
     for record in records {
         let cleaned = record.state == SandboxState::Exited && record.netns.is_none();
         if let (Some(link), false) = (record.link_on(&net.name), cleaned) {
             leases.entry(link.ip).or_insert(record.spec.name.clone());
+            if let Some(ip6) = link.ip6 {
+                leases6.entry(ip6).or_insert(record.spec.name.clone());
+            }
         }
     }
     let damaged: Vec<Damaged> = damaged::probe_all(unreadable);
-    for (name, ip) in damaged_holders(nl, &damaged, &net.subnet)? {
+    let (held, held6) = damaged_holders(nl, &damaged, &net.subnet, net.subnet6.as_ref())?;
+    for (name, ip) in held {
         leases.entry(ip).or_insert(name);
+    }
+    for (name, ip6) in held6 {
+        leases6.entry(ip6).or_insert(name);
     }
     crate::log::info(&format!(
         "network {}: built its lease index from the records ({} leases)",
         net.name,
         leases.len()
     ));
-    root.leases(&net.name).build(&leases)
+    root.leases(&net.name).build(&leases, &leases6)
 }
 
-/// The addresses in `subnet` that sandboxes with unreadable records still
-/// hold, read from their namespaces: never handed out again. If one cannot
-/// be read, no address is safe to give: the launch fails naming the way out.
+/// The addresses in `subnet` (and `subnet6`) that sandboxes with
+/// unreadable records still hold, read from their namespaces: never handed
+/// out again. If one cannot be read, no address is safe to give: the launch
+/// fails naming the way out.
 fn damaged_holders(
     nl: &Netlink,
     damaged: &[Damaged],
     subnet: &crate::ipam::Subnet,
-) -> Result<Vec<(String, Ipv4Addr)>> {
+    subnet6: Option<&crate::model::Subnet6>,
+) -> Result<Holders> {
     let mut held = Vec::new();
+    let mut held6 = Vec::new();
     for d in damaged.iter().filter(|d| d.in_kernel()) {
         let print = damaged::footprint(nl, d).with_context(|| {
             format!(
@@ -549,9 +613,21 @@ fn damaged_holders(
                 .filter(|ip| subnet.contains(*ip))
                 .map(|ip| (d.name.clone(), ip)),
         );
+        if let Some(subnet6) = subnet6 {
+            held6.extend(
+                print
+                    .addrs6
+                    .into_iter()
+                    .filter(|ip| subnet6.contains(*ip))
+                    .map(|ip| (d.name.clone(), ip)),
+            );
+        }
     }
-    Ok(held)
+    Ok((held, held6))
 }
+
+/// What [`damaged_holders`] finds: (holder, address) of each family.
+type Holders = (Vec<(String, Ipv4Addr)>, Vec<(String, Ipv6Addr)>);
 
 /// Sorts a record into live (`Ok`) or ended (`Err`), safely against the
 /// launches that write records without the lock. A record that looks dead

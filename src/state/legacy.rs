@@ -71,6 +71,7 @@ impl FlatRecord {
             (Some(network), Some(ip), Some(veth)) => vec![Link {
                 network: network.clone(),
                 ip,
+                ip6: None,
                 veth,
                 ifname: "eth0".into(),
             }],
@@ -79,7 +80,11 @@ impl FlatRecord {
         // The oldest layout did not say whether the address was asked
         // for; keeping it is what `sbx restart` did then.
         let networks = (self.network.into_iter())
-            .map(|name| NetworkRequest { name, ip: self.ip })
+            .map(|name| NetworkRequest {
+                name,
+                ip: self.ip,
+                ip6: None,
+            })
             .collect();
         SandboxRecord {
             spec: SandboxSpec {
@@ -139,7 +144,8 @@ mod tests {
             record.spec.networks,
             [NetworkRequest {
                 name: "sbx0".into(),
-                ip: Some(ip)
+                ip: Some(ip),
+                ip6: None,
             }]
         );
         assert_eq!(
@@ -147,6 +153,7 @@ mod tests {
             [Link {
                 network: "sbx0".into(),
                 ip,
+                ip6: None,
                 veth: "vsbxab12".into(),
                 ifname: "eth0".into()
             }]

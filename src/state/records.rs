@@ -1,9 +1,9 @@
 //! What sbx writes down about sandboxes and networks, as JSON files.
 
 use super::liveness::ProcessId;
-use crate::model::{SandboxSpec, Subnet};
+use crate::model::{SandboxSpec, Subnet, Subnet6};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 /// The launch step a record was last written at; the kernel decides whether
@@ -26,11 +26,25 @@ pub struct Link {
     pub network: String,
     /// The address it got (its lease).
     pub ip: Ipv4Addr,
+    /// The IPv6 address it got on a dual-stack network (its v6 lease);
+    /// absent on v4-only networks and from older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// Host-side veth name, unique per launch so teardown never races a
     /// reuse.
     pub veth: String,
     /// The sandbox side's name: `eth0`, `eth1`, ...
     pub ifname: String,
+}
+
+impl Link {
+    /// Its addresses on the network, IPv4 first, then IPv6 on a
+    /// dual-stack one (for /etc/hosts lines and their removal).
+    pub fn addrs(&self) -> Vec<std::net::IpAddr> {
+        std::iter::once(std::net::IpAddr::V4(self.ip))
+            .chain(self.ip6.map(std::net::IpAddr::V6))
+            .collect()
+    }
 }
 
 /// One sandbox as recorded in `sandboxes/NAME/sandbox.json`: the spec it
@@ -156,6 +170,16 @@ pub struct NetworkRecord {
     pub subnet: Subnet,
     /// Gateway address, held by the bridge.
     pub gateway: Ipv4Addr,
+    /// IPv6 subnet of a dual-stack network (`--subnet6`, SPEC "IPv6");
+    /// absent for v4-only networks and from older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<Subnet6>,
+    /// Its IPv6 gateway, held by the bridge (with `subnet6` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+    /// sbx added `gateway6` to the bridge (so `network rm` removes it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gateway6_added: bool,
     /// No NAT and no way out.
     pub internal: bool,
     /// MTU requested at creation, if any.
