@@ -177,7 +177,7 @@ fn elements(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Vec<M
         let group: Vec<(Vec<u8>, Option<Vec<u8>>)> = (ports.iter())
             .filter_map(|p| {
                 let (m, key) = element(p)?;
-                std::ptr::eq(m, map).then(|| (key, Some(target(p, ip))))
+                (m.name == map.name).then(|| (key, Some(target(p, ip))))
             })
             .collect();
         if !group.is_empty() {
@@ -189,7 +189,7 @@ fn elements(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Vec<M
             let group: Vec<(Vec<u8>, Option<Vec<u8>>)> = (ports.iter())
                 .filter_map(|p| {
                     let (m, key) = super::ports6::element(p)?;
-                    std::ptr::eq(m, map).then(|| (key, Some(super::ports6::target(p, ip6))))
+                    (m.name == map.name).then(|| (key, Some(super::ports6::target(p, ip6))))
                 })
                 .collect();
             if !group.is_empty() {

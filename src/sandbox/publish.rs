@@ -81,7 +81,30 @@ pub fn publish(
         &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge),
         "1",
     )?;
+    if ip6.is_some() {
+        warn_if_localhost6_cannot_answer(ports);
+    }
     k.publish(ports, ip, ip6)
+}
+
+/// A port published on `[::1]` cannot answer while `br_netfilter` hands
+/// bridged IPv6 to the ip6 hooks (see `firewall::ports6`: the kernel drops
+/// the reply once translated back to `::1`); said once per launch that
+/// asks for `[::1]` by name, so the user need not guess.
+fn warn_if_localhost6_cannot_answer(ports: &[PortMapping]) {
+    const KNOB: &str = "/proc/sys/net/bridge/bridge-nf-call-ip6tables";
+    let Some(port) = ports
+        .iter()
+        .find(|p| p.host_ip == std::net::Ipv6Addr::LOCALHOST)
+    else {
+        return;
+    };
+    if std::fs::read_to_string(KNOB).is_ok_and(|v| v.trim() == "1") {
+        crate::log::warn(&format!(
+            "-p {}: [::1] cannot answer while net.bridge.bridge-nf-call-ip6tables is 1 (the kernel drops replies translated back to ::1); publish on another address, or set it to 0 if nothing needs it",
+            describe(port)
+        ));
+    }
 }
 
 /// What a dead holder of a clashing port left: its elements of that port
