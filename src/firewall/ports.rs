@@ -278,6 +278,9 @@ pub fn unpublish(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> 
     }
     // Connections still tracked to it would keep their translation.
     super::conntrack::forget(ip)?;
+    if let Some(ip6) = ip6 {
+        super::conntrack::forget(ip6)?;
+    }
     Ok(())
 }
 
