@@ -46,6 +46,18 @@ echo "elements=$(nft list table ip6 sbx | grep -c 'fdb2:8::80')"
 "$SBX" rm -f tst-web >/dev/null
 echo "elements_after=$(nft list table ip6 sbx | grep -c 'fdb2:8::80')"
 echo "gone=$(ip netns exec cl socat -T2 - 'TCP6:[2001:db8:2::1]:8080' </dev/null 2>/dev/null)"
+# A crash (supervisor and init killed): the elements stay until swept,
+# the port goes to the next sandbox at once, and the sweep leaves its.
+"$SBX" run -d --allow-spoofing --name tst-k1 --network tst-p6 --ip6 fdb2:8::91 -p 8090:80 -- sleep 60 >/dev/null || exit 93
+pid=$("$SBX" inspect tst-k1 | grep -o '"pid": *[0-9]*' | head -1 | grep -o '[0-9]*$')
+kill -9 "$(awk '{print $4}' /proc/$pid/stat)" "$pid"; sleep 0.5
+echo "crashed=$(nft list map ip6 sbx ports-any | grep -c 'fdb2:8::91')"
+"$SBX" run -d --allow-spoofing --name tst-k2 --network tst-p6 --ip6 fdb2:8::92 -p 8090:80 -- sleep 60 >/dev/null || exit 94
+"$SBX" prune >/dev/null 2>&1
+echo "taken_over=$(nft list map ip6 sbx ports-any | grep -c 'tcp . 8090 : fdb2:8::92 . 80')"
+echo "stale=$(nft list map ip6 sbx ports-any | grep -c 'fdb2:8::91')"
+"$SBX" rm -f tst-k2 >/dev/null
+echo "swept=$(nft list map ip6 sbx ports-any | grep -c 8090)"
 "$SBX" network rm tst-p6 tst-p4 >/dev/null
 echo "table=$(nft list table ip6 sbx >/dev/null 2>&1 && echo yes || echo no)"
 "#;
@@ -137,5 +149,9 @@ fn published_ports_answer_on_ipv6_host_addresses_localhost_and_by_hairpin() {
     assert_eq!(line("elements"), "2", "one element per port: {all}");
     assert_eq!(line("elements_after"), "0", "gone with the sandbox");
     assert_eq!(line("gone"), "");
+    assert_eq!(line("crashed"), "1", "left until swept: {all}");
+    assert_eq!(line("taken_over"), "1", "{all}");
+    assert_eq!(line("stale"), "0", "{all}");
+    assert_eq!(line("swept"), "0", "{all}");
     assert_eq!(line("table"), "no");
 }
