@@ -459,7 +459,10 @@ fn release_objects(nl: &Netlink, record: &NetworkRecord, rules: bool) -> Result<
     if rules && let Err(e) = firewall::remove_network(&record.bridge) {
         errors.push(format!("{e:#}"));
     }
-    if rules && let Err(e) = v6::release_forwarding() {
+    if rules
+        && record.subnet6.is_some()
+        && let Err(e) = v6::release_forwarding()
+    {
         errors.push(format!("{e:#}"));
     }
     if let Some(v) = &record.vxlan
