@@ -5,9 +5,10 @@
 //! The same table isolates networks from each other (`isolation`), and a
 //! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`); both
 //! also hold `sbx impair`'s loss chains (`loss`) and `sbx partition`'s
-//! sets (`partition`). Nobody
+//! sets (`partition`). A dual-stack network has the same in a table `ip6
+//! sbx` (`ip6`, `ports6`), made only for such networks. Nobody
 //! else's tables are touched; removing a network is one chain deletion and
-//! two set elements, and the last one takes both tables.
+//! two set elements, and the last one takes the tables.
 
 pub mod conntrack;
 pub mod ip6;
@@ -18,10 +19,13 @@ pub mod observe;
 pub mod partition;
 pub mod ports;
 pub mod ports6;
+mod removal;
 pub mod spoofing;
 
 use anyhow::{Result, bail};
 use nft::{Attrs, Batch, Expr, Socket, attr};
+pub(crate) use removal::delete_elements;
+use removal::{Removal, check_removal, remove_chains, remove_table_if_unused};
 use std::net::Ipv4Addr;
 
 /// sbx's table name (family ip).
@@ -290,151 +294,6 @@ pub fn remove_network(bridge: &str) -> Result<()> {
         ],
     )?;
     ip6::remove_network(&socket, bridge)
-}
-
-/// Deletes the network's chain(s) of the `family` table (gone is fine).
-fn remove_chains(socket: &Socket, family: u8, bridge: &str) -> Result<()> {
-    for masquerade in [true, false] {
-        let chain = chain_name(bridge, masquerade);
-        let mut attrs = Attrs::default();
-        attrs
-            .string(attr::CHAIN_TABLE, TABLE)
-            .string(attr::CHAIN_NAME, &chain);
-        let mut batch = Batch::new_in(socket, family);
-        batch.add(
-            nft::NFT_MSG_DELCHAIN,
-            0,
-            &attrs,
-            format!("delete chain {chain}"),
-        );
-        check_removal(batch.commit(socket)?)?;
-    }
-    Ok(())
-}
-
-/// The last network's removal takes the table of `family` with `parts`
-/// (its shared chains and sets; for `ip`, the bridge table too) if
-/// nothing else is in it. A part already missing (tables an older sbx made
-/// have no isolation chain) is left out and the rest tried again.
-fn remove_table_if_unused(socket: &Socket, family: u8, mut parts: Vec<Removal>) -> Result<()> {
-    loop {
-        let mut batch = Batch::new_in(socket, family);
-        for part in &parts {
-            part.add_to(&mut batch);
-        }
-        let results = batch.commit(socket)?;
-        let missing = results.iter().position(|(_, errno)| *errno == libc::ENOENT);
-        match missing {
-            Some(i) if parts[i] != Removal::Table => {
-                parts.remove(i);
-            }
-            _ => return check_removal(results),
-        }
-    }
-}
-
-/// One part of the final removal.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Removal {
-    Chain(&'static str),
-    Set(&'static str),
-    SpoofingTable,
-    Table,
-}
-
-impl Removal {
-    fn add_to(self, batch: &mut Batch) {
-        let mut attrs = Attrs::default();
-        match self {
-            Removal::Chain(chain) => {
-                attrs
-                    .string(attr::CHAIN_TABLE, TABLE)
-                    .string(attr::CHAIN_NAME, chain);
-                batch.add(
-                    nft::NFT_MSG_DELCHAIN,
-                    0,
-                    &attrs,
-                    format!("delete chain {chain}"),
-                );
-            }
-            Removal::Set(set) => {
-                attrs
-                    .string(attr::SET_TABLE, TABLE)
-                    .string(attr::SET_NAME, set);
-                batch.add(nft::NFT_MSG_DELSET, 0, &attrs, format!("delete set {set}"));
-            }
-            Removal::SpoofingTable => {
-                attrs.string(attr::TABLE_NAME, spoofing::TABLE);
-                batch.add_in(
-                    nft::NFPROTO_BRIDGE,
-                    nft::NFT_MSG_DELTABLE,
-                    0,
-                    &attrs,
-                    format!("delete table bridge {}", spoofing::TABLE),
-                );
-            }
-            Removal::Table => {
-                attrs.string(attr::TABLE_NAME, TABLE);
-                batch.add(
-                    nft::NFT_MSG_DELTABLE,
-                    nft::NLM_F_NONREC,
-                    &attrs,
-                    format!("delete table {TABLE}"),
-                );
-            }
-        }
-    }
-}
-
-/// A removal's answers: gone already (ENOENT) or still used by another
-/// network (EBUSY, which rolled the transaction back) are fine.
-fn check_removal(results: Vec<(String, i32)>) -> Result<()> {
-    for (what, errno) in results {
-        if errno != 0 && errno != libc::ENOENT && errno != libc::EBUSY {
-            bail!("{what}: {}", std::io::Error::from_raw_os_error(errno));
-        }
-    }
-    Ok(())
-}
-
-/// Deletes set elements (set name, key) of `table`; ones already gone are
-/// fine. One transaction, unless one is missing (which aborts it): then
-/// each alone, so a missing one never keeps the others.
-pub(crate) fn delete_elements(family: u8, table: &str, elements: &[(&str, Vec<u8>)]) -> Result<()> {
-    if elements.is_empty() {
-        return Ok(());
-    }
-    let socket = Socket::open()?;
-    let send = |part: &[(&str, Vec<u8>)]| -> Result<Vec<(String, i32)>> {
-        let mut batch = Batch::new(&socket);
-        // Consecutive elements of one set share a message (a few hundred
-        // at most: one answer each, and a message a socket takes).
-        for group in part.chunk_by(|a, b| a.0 == b.0) {
-            for chunk in group.chunks(256) {
-                let set = chunk[0].0;
-                let keys: Vec<Vec<u8>> = chunk.iter().map(|(_, k)| k.clone()).collect();
-                batch.add_in(
-                    family,
-                    nft::NFT_MSG_DELSETELEM,
-                    0,
-                    &nft::element_list(table, set, &keys),
-                    format!(
-                        "remove {} elements of set {set} in table {table}",
-                        keys.len()
-                    ),
-                );
-            }
-        }
-        batch.commit(&socket)
-    };
-    let results = send(elements)?;
-    if !results.iter().any(|(_, e)| *e == libc::ENOENT) {
-        return check_removal(results);
-    }
-    for element in elements {
-        check_removal(send(std::slice::from_ref(element))?)?;
-    }
-    Ok(())
 }
 
 /// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.
