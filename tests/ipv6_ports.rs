@@ -42,6 +42,11 @@ echo "ps=$("$SBX" ps --format '{{.Ports}}' 2>/dev/null || "$SBX" ps | grep tst-w
 "$SBX" run --rm --network tst-p6 -p '[::]:8080:80' -- true 2>&1 >/dev/null; echo "clash=$?"
 "$SBX" run --rm --network tst-p4 -p '[::1]:9090:80' -- true 2>&1 >/dev/null; echo "v4only=$?"
 "$SBX" run --rm --network tst-p6 -p '[2001:db8:99::1]:9090:80' -- true 2>&1 >/dev/null; echo "foreign=$?"
+# Another state root's sandbox: only the kernel's map knows the port.
+R2="$SBX_ROOT-2"
+SBX_ROOT="$R2" "$SBX" network create tst-q6 --subnet 10.254.11.0/24 --subnet6 fdb2:11::/64 --bridge tstb-q6 >/dev/null || exit 95
+SBX_ROOT="$R2" "$SBX" run --rm --allow-spoofing --network tst-q6 -p '[::]:8080:80' -- true 2>&1 >/dev/null; echo "other_root=$?"
+SBX_ROOT="$R2" "$SBX" network rm tst-q6 >/dev/null; rm -rf "$R2"
 echo "elements=$(nft list table ip6 sbx | grep -c 'fdb2:8::80')"
 "$SBX" rm -f tst-web >/dev/null
 echo "elements_after=$(nft list table ip6 sbx | grep -c 'fdb2:8::80')"
@@ -134,6 +139,13 @@ fn published_ports_answer_on_ipv6_host_addresses_localhost_and_by_hairpin() {
     assert_eq!(line("clash"), "125", "[::] clashes with 0.0.0.0: {all}");
     assert!(
         all.contains("host port [::]:8080/tcp is already published by sandbox tst-web"),
+        "{all}"
+    );
+    assert_eq!(line("other_root"), "125");
+    assert!(
+        all.contains(
+            "host port [::]:8080/tcp is already published by a sandbox of another sbx state root"
+        ),
         "{all}"
     );
     assert_eq!(line("v4only"), "125");

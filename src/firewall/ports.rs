@@ -142,11 +142,14 @@ pub fn publish(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Re
         // A few hundred elements per message: one answer each, and a
         // message well under what a netlink socket takes.
         for chunk in group.chunks(ELEMENTS_PER_MESSAGE) {
+            let pairs: Vec<(Vec<u8>, Option<Vec<u8>>)> = (chunk.iter())
+                .map(|e| (e.key.clone(), Some(e.target.clone())))
+                .collect();
             batch.add_in(
                 *family,
                 nft::NFT_MSG_NEWSETELEM,
                 nft::NLM_F_CREATE | nft::NLM_F_EXCL,
-                &nft::map_element_list(TABLE, map, chunk),
+                &nft::map_element_list(TABLE, map, &pairs),
                 format!("publish {} ports in map {map}", chunk.len()),
             );
         }
@@ -155,7 +158,7 @@ pub fn publish(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Re
         match errno {
             0 => {}
             libc::EEXIST => {
-                let taken = taken_by_others(&socket, ports, &elements)?;
+                let taken = taken_by_others(&socket, &elements)?;
                 bail!(
                     "host port {taken} is already published by a sandbox of another sbx state root: pick another host port"
                 )
@@ -166,18 +169,29 @@ pub fn publish(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Re
     Ok(())
 }
 
-/// One map's elements: (family, map name, [(key, target)]).
-type MapElements = (u8, &'static str, Vec<(Vec<u8>, Option<Vec<u8>>)>);
+/// One port's element: its key and what it maps to.
+struct Element<'a> {
+    port: &'a PortMapping,
+    key: Vec<u8>,
+    target: Vec<u8>,
+}
+
+/// One map's elements: (family, map name, elements).
+type MapElements<'a> = (u8, &'static str, Vec<Element<'a>>);
 
 /// The elements of `ports` per map: the `ip` maps for ports on IPv4, the
 /// `ip6` maps (with `ip6`) for ports on IPv6.
-fn elements(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Vec<MapElements> {
+fn elements(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Vec<MapElements<'_>> {
     let mut out = Vec::new();
     for map in [&BY_ADDRESS, &ANY_ADDRESS] {
-        let group: Vec<(Vec<u8>, Option<Vec<u8>>)> = (ports.iter())
-            .filter_map(|p| {
-                let (m, key) = element(p)?;
-                (m.name == map.name).then(|| (key, Some(target(p, ip))))
+        let group: Vec<Element> = (ports.iter())
+            .filter_map(|port| {
+                let (m, key) = element(port)?;
+                (m.name == map.name).then(|| Element {
+                    port,
+                    key,
+                    target: target(port, ip),
+                })
             })
             .collect();
         if !group.is_empty() {
@@ -186,10 +200,14 @@ fn elements(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Vec<M
     }
     if let Some(ip6) = ip6 {
         for map in [&super::ports6::BY_ADDRESS, &super::ports6::ANY_ADDRESS] {
-            let group: Vec<(Vec<u8>, Option<Vec<u8>>)> = (ports.iter())
-                .filter_map(|p| {
-                    let (m, key) = super::ports6::element(p)?;
-                    (m.name == map.name).then(|| (key, Some(super::ports6::target(p, ip6))))
+            let group: Vec<Element> = (ports.iter())
+                .filter_map(|port| {
+                    let (m, key) = super::ports6::element(port)?;
+                    (m.name == map.name).then(|| Element {
+                        port,
+                        key,
+                        target: super::ports6::target(port, ip6),
+                    })
                 })
                 .collect();
             if !group.is_empty() {
@@ -208,39 +226,21 @@ fn target(port: &PortMapping, ip: Ipv4Addr) -> Vec<u8> {
     ANY_ADDRESS.value(&[&ip.octets(), &port.port.to_be_bytes()])
 }
 
-/// The first of `ports` whose element exists and leads elsewhere, for the
-/// refusal.
-fn taken_by_others(
-    socket: &Socket,
-    ports: &[PortMapping],
-    wanted: &[MapElements],
-) -> Result<String> {
+/// The first wanted port whose element exists and leads elsewhere, for
+/// the refusal (`[::1]:8080/tcp`).
+fn taken_by_others(socket: &Socket, wanted: &[MapElements]) -> Result<String> {
     for (family, map, group) in wanted {
         let present = socket.dump_set_elements(*family, TABLE, map)?;
-        for (key, value) in group {
-            let elsewhere = present
-                .iter()
-                .any(|(k, v)| k == key && Some(v) != value.as_ref());
-            if !elsewhere {
-                continue;
+        for e in group {
+            if present.iter().any(|(k, v)| *k == e.key && *v != e.target) {
+                let p = e.port;
+                return Ok(format!(
+                    "{}:{}/{}",
+                    crate::model::ports::HostIp(p.host_ip),
+                    p.host_port,
+                    p.proto.as_str()
+                ));
             }
-            // Name the port by its host port and protocol (the key's tail).
-            let port = ports.iter().find(|p| {
-                let tail = [
-                    &[p.proto.number(), 0, 0, 0][..],
-                    &p.host_port.to_be_bytes(),
-                    &[0, 0],
-                ]
-                .concat();
-                key.ends_with(&tail)
-            });
-            return Ok(match port {
-                Some(p) => {
-                    crate::model::ports::HostIp(p.host_ip).to_string()
-                        + &format!(":{}/{}", p.host_port, p.proto.as_str())
-                }
-                None => "(one of them)".into(),
-            });
         }
     }
     Ok("(one of them)".into())
@@ -259,12 +259,9 @@ pub fn unpublish(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> 
     let mut mine: Vec<(u8, &str, Vec<u8>)> = Vec::new();
     for (family, map, group) in &wanted {
         let present = socket.dump_set_elements(*family, TABLE, map)?;
-        for (key, value) in group {
-            if present
-                .iter()
-                .any(|(k, v)| k == key && Some(v) == value.as_ref())
-            {
-                mine.push((*family, map, key.clone()));
+        for e in group {
+            if present.iter().any(|(k, v)| *k == e.key && *v == e.target) {
+                mine.push((*family, map, e.key.clone()));
             }
         }
     }
