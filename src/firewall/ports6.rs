@@ -24,7 +24,7 @@
 //! reply, translated back to `::1` in prerouting, is dropped (a) by the
 //! input route lookup, which for a loopback destination is strict about
 //! the interface (`rt6_need_strict`): sbx adds a route `local ::1 dev
-//! BRIDGE metric 1024` to the bridge (see `net::routes`), and (b) by
+//! BRIDGE metric 1024` to the bridge (see `net::loopback6`), and (b) by
 //! `ip6_rcv_core`'s loopback check when `br_netfilter` passes the
 //! bridge's IPv6 traffic to the ip6 hooks (`bridge-nf-call-ip6tables=1`):
 //! it translates the reply before the IPv6 input sees it. There is no
