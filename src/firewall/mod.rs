@@ -5,21 +5,27 @@
 //! The same table isolates networks from each other (`isolation`), and a
 //! `bridge sbx` table keeps sandboxes from spoofing (`spoofing`); both
 //! also hold `sbx impair`'s loss chains (`loss`) and `sbx partition`'s
-//! sets (`partition`). Nobody
+//! sets (`partition`). A dual-stack network has the same in a table `ip6
+//! sbx` (`ip6`, `ports6`), made only for such networks. Nobody
 //! else's tables are touched; removing a network is one chain deletion and
-//! two set elements, and the last one takes both tables.
+//! two set elements, and the last one takes the tables.
 
 pub mod conntrack;
+pub mod ip6;
 pub mod isolation;
 pub mod loss;
 mod nft;
 pub mod observe;
 pub mod partition;
 pub mod ports;
+pub mod ports6;
+mod removal;
 pub mod spoofing;
 
 use anyhow::{Result, bail};
 use nft::{Attrs, Batch, Expr, Socket, attr};
+pub(crate) use removal::delete_elements;
+use removal::{Removal, check_removal, remove_chains, remove_table_if_unused};
 use std::net::Ipv4Addr;
 
 /// sbx's table name (family ip).
@@ -59,19 +65,29 @@ fn chain_name(bridge: &str, masquerade: bool) -> String {
 /// one transaction: the chain is flushed and refilled, so running this
 /// twice leaves exactly one copy of the rules.
 pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
-    let chain = chain_name(rules.bridge, rules.masquerade);
     let socket = Socket::open()?;
     let mut batch = Batch::new(&socket);
+    add_network(&mut batch, rules.bridge, rules.masquerade, rule_set(rules));
+    isolation::ensure(&mut batch, rules.bridge);
+    ports::ensure(&mut batch);
+    spoofing::ensure(&mut batch);
+    commit(batch, &socket, "ip")
+}
+
+/// Adds to `batch` (for its family's `sbx` table) the table, the
+/// network's chain (`post-BRIDGE`, nat postrouting, or `fwd-BRIDGE`,
+/// filter forward), its flush and `rules`.
+fn add_network(batch: &mut Batch, bridge: &str, masquerade: bool, rules: Vec<Vec<Expr>>) {
+    let chain = chain_name(bridge, masquerade);
     let mut table = Attrs::default();
     table.string(attr::TABLE_NAME, TABLE);
     batch.add(
         nft::NFT_MSG_NEWTABLE,
         nft::NLM_F_CREATE,
         &table,
-        format!("create table ip {TABLE}"),
+        format!("create table {TABLE}"),
     );
-
-    let (hook, priority, kind) = if rules.masquerade {
+    let (hook, priority, kind) = if masquerade {
         (NF_INET_POST_ROUTING, 100u32, "nat")
     } else {
         (NF_INET_FORWARD, 0, "filter")
@@ -93,7 +109,6 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
         &chain_attrs,
         format!("create {kind} chain {chain}"),
     );
-
     let mut flush = Attrs::default();
     flush
         .string(attr::RULE_TABLE, TABLE)
@@ -104,11 +119,7 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
         &flush,
         format!("flush chain {chain}"),
     );
-
-    isolation::ensure(&mut batch, rules.bridge);
-    ports::ensure(&mut batch);
-    spoofing::ensure(&mut batch);
-    for exprs in rule_set(rules) {
+    for exprs in rules {
         let mut rule = Attrs::default();
         rule.string(attr::RULE_TABLE, TABLE)
             .string(attr::RULE_CHAIN, &chain);
@@ -120,10 +131,15 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
             format!("add rule to chain {chain}"),
         );
     }
-    for (what, errno) in batch.commit(&socket)? {
+}
+
+/// Sends `batch`; the first refusal is the error, naming the table
+/// (`family` as nft writes it: `ip`, `ip6`).
+fn commit(batch: Batch, socket: &Socket, family: &str) -> Result<()> {
+    for (what, errno) in batch.commit(socket)? {
         if errno != 0 {
             bail!(
-                "{what} in table ip {TABLE}: {}",
+                "{what} in table {family} {TABLE}: {}",
                 std::io::Error::from_raw_os_error(errno)
             );
         }
@@ -133,7 +149,6 @@ pub fn ensure_network(rules: &NetworkRules) -> Result<()> {
 
 /// The rules of a network's chain, as expression lists.
 fn rule_set(rules: &NetworkRules) -> Vec<Vec<Expr>> {
-    let bridge = ifname(rules.bridge);
     if rules.masquerade {
         let mask = if rules.prefix == 0 {
             0
@@ -141,40 +156,58 @@ fn rule_set(rules: &NetworkRules) -> Vec<Vec<Expr>> {
             u32::MAX << (32 - rules.prefix)
         };
         let network = u32::from(rules.subnet) & mask;
-        let from_subnet = || {
-            [
-                Expr::payload_network(IPV4_SADDR_OFFSET, 4),
-                Expr::bitwise_mask(&mask.to_be_bytes()),
-                Expr::cmp(true, &network.to_be_bytes()),
-                Expr::meta(NFT_META_OIFNAME),
-            ]
-        };
-        // ip saddr SUBNET oifname != BRIDGE masquerade
-        let mut outward = Vec::from(from_subnet());
-        outward.extend([Expr::cmp(false, &bridge), Expr::masquerade()]);
-        // ct status dnat ip saddr SUBNET oifname BRIDGE masquerade: the
-        // hairpin to a published port (see `ports`), whose reply must come
-        // back through the host.
-        let mut hairpin = Vec::from(ports::dnat_status());
-        hairpin.extend(from_subnet());
-        hairpin.extend([Expr::cmp(true, &bridge), Expr::masquerade()]);
-        vec![outward, hairpin]
+        masquerade_set(
+            IPV4_SADDR_OFFSET,
+            &network.to_be_bytes(),
+            &mask.to_be_bytes(),
+            rules.bridge,
+        )
     } else {
-        // iifname BRIDGE oifname != BRIDGE drop; and the way back in.
-        let crossing = |from: u32, to: u32| {
-            vec![
-                Expr::meta(from),
-                Expr::cmp(true, &bridge),
-                Expr::meta(to),
-                Expr::cmp(false, &bridge),
-                Expr::drop(),
-            ]
-        };
-        vec![
-            crossing(NFT_META_IIFNAME, NFT_META_OIFNAME),
-            crossing(NFT_META_OIFNAME, NFT_META_IIFNAME),
-        ]
+        internal_set(rules.bridge)
     }
+}
+
+/// A NAT network's two rules, for a source address of `network.len()`
+/// bytes at `saddr_offset` of the network header (IPv4 or IPv6).
+fn masquerade_set(saddr_offset: u32, network: &[u8], mask: &[u8], bridge: &str) -> Vec<Vec<Expr>> {
+    let bridge = ifname(bridge);
+    let from_subnet = || {
+        [
+            Expr::payload_network(saddr_offset, network.len() as u32),
+            Expr::bitwise_mask(mask),
+            Expr::cmp(true, network),
+            Expr::meta(NFT_META_OIFNAME),
+        ]
+    };
+    // ip saddr SUBNET oifname != BRIDGE masquerade
+    let mut outward = Vec::from(from_subnet());
+    outward.extend([Expr::cmp(false, &bridge), Expr::masquerade()]);
+    // ct status dnat ip saddr SUBNET oifname BRIDGE masquerade: the
+    // hairpin to a published port (see `ports`), whose reply must come
+    // back through the host.
+    let mut hairpin = Vec::from(ports::dnat_status());
+    hairpin.extend(from_subnet());
+    hairpin.extend([Expr::cmp(true, &bridge), Expr::masquerade()]);
+    vec![outward, hairpin]
+}
+
+/// An internal network's two drops: `iifname BRIDGE oifname != BRIDGE
+/// drop`, and the way back in (family-independent).
+fn internal_set(bridge: &str) -> Vec<Vec<Expr>> {
+    let bridge = ifname(bridge);
+    let crossing = |from: u32, to: u32| {
+        vec![
+            Expr::meta(from),
+            Expr::cmp(true, &bridge),
+            Expr::meta(to),
+            Expr::cmp(false, &bridge),
+            Expr::drop(),
+        ]
+    };
+    vec![
+        crossing(NFT_META_IIFNAME, NFT_META_OIFNAME),
+        crossing(NFT_META_OIFNAME, NFT_META_IIFNAME),
+    ]
 }
 
 /// Base chains of other tables that drop forwarded IPv4 traffic by default
@@ -210,10 +243,15 @@ pub fn foreign_forward_drops() -> Result<Vec<String>> {
 /// some of its own, e.g. the bitwise operation).
 pub fn network_intact(rules: &NetworkRules) -> Result<bool> {
     let chain = chain_name(rules.bridge, rules.masquerade);
-    let found = Socket::open()?.dump_rules(TABLE, &chain)?;
-    let wanted = rule_set(rules);
+    chain_intact(nft::NFPROTO_IPV4, &chain, &rule_set(rules))
+}
+
+/// Whether `chain` of the `family` table holds exactly `wanted` (see
+/// [`network_intact`]).
+fn chain_intact(family: u8, chain: &str, wanted: &[Vec<Expr>]) -> Result<bool> {
+    let found = Socket::open()?.dump_rules_in(family, TABLE, chain)?;
     Ok(found.len() == wanted.len()
-        && found.iter().zip(&wanted).all(|(rule, exprs)| {
+        && found.iter().zip(wanted).all(|(rule, exprs)| {
             let mut expected = Attrs::default();
             nft::expressions(exprs)(&mut expected);
             nft::rule_expressions(rule)
@@ -235,162 +273,27 @@ pub fn chain_of(bridge: &str, masquerade: bool) -> String {
 /// all.
 pub fn remove_network(bridge: &str) -> Result<()> {
     let socket = Socket::open()?;
-    for masquerade in [true, false] {
-        let chain = chain_name(bridge, masquerade);
-        let mut attrs = Attrs::default();
-        attrs
-            .string(attr::CHAIN_TABLE, TABLE)
-            .string(attr::CHAIN_NAME, &chain);
-        let mut batch = Batch::new(&socket);
-        batch.add(
-            nft::NFT_MSG_DELCHAIN,
-            0,
-            &attrs,
-            format!("delete chain {chain}"),
-        );
-        check_removal(batch.commit(&socket)?)?;
-    }
+    remove_chains(&socket, nft::NFPROTO_IPV4, bridge)?;
     delete_elements(nft::NFPROTO_IPV4, TABLE, &isolation::elements(bridge))?;
-    remove_tables_if_unused(&socket)
-}
-
-/// The last network's removal takes the tables: the ip table (with its
-/// isolation chain and sets) if nothing else is in it, and with it the
-/// bridge table. A part already missing (tables an older sbx made have no
-/// isolation chain) is left out and the rest tried again.
-fn remove_tables_if_unused(socket: &Socket) -> Result<()> {
-    let mut parts = vec![
-        Removal::Chain(isolation::CHAIN),
-        Removal::Chain(ports::CHAINS[0]),
-        Removal::Chain(ports::CHAINS[1]),
-        Removal::Chain(ports::CHAINS[2]),
-        Removal::Set(ports::BY_ADDRESS.name),
-        Removal::Set(ports::ANY_ADDRESS.name),
-        Removal::Set(isolation::BRIDGES.name),
-        Removal::Set(isolation::SAME.name),
-        Removal::Chain(partition::CHAIN),
-        Removal::Set(partition::SET),
-        Removal::SpoofingTable,
-        Removal::Table,
-    ];
-    loop {
-        let mut batch = Batch::new(socket);
-        for part in &parts {
-            part.add_to(&mut batch);
-        }
-        let results = batch.commit(socket)?;
-        let missing = results.iter().position(|(_, errno)| *errno == libc::ENOENT);
-        match missing {
-            Some(i) if parts[i] != Removal::Table => {
-                parts.remove(i);
-            }
-            _ => return check_removal(results),
-        }
-    }
-}
-
-/// One part of the final removal.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Removal {
-    Chain(&'static str),
-    Set(&'static str),
-    SpoofingTable,
-    Table,
-}
-
-impl Removal {
-    fn add_to(self, batch: &mut Batch) {
-        let mut attrs = Attrs::default();
-        match self {
-            Removal::Chain(chain) => {
-                attrs
-                    .string(attr::CHAIN_TABLE, TABLE)
-                    .string(attr::CHAIN_NAME, chain);
-                batch.add(
-                    nft::NFT_MSG_DELCHAIN,
-                    0,
-                    &attrs,
-                    format!("delete chain {chain}"),
-                );
-            }
-            Removal::Set(set) => {
-                attrs
-                    .string(attr::SET_TABLE, TABLE)
-                    .string(attr::SET_NAME, set);
-                batch.add(nft::NFT_MSG_DELSET, 0, &attrs, format!("delete set {set}"));
-            }
-            Removal::SpoofingTable => {
-                attrs.string(attr::TABLE_NAME, spoofing::TABLE);
-                batch.add_in(
-                    nft::NFPROTO_BRIDGE,
-                    nft::NFT_MSG_DELTABLE,
-                    0,
-                    &attrs,
-                    format!("delete table bridge {}", spoofing::TABLE),
-                );
-            }
-            Removal::Table => {
-                attrs.string(attr::TABLE_NAME, TABLE);
-                batch.add(
-                    nft::NFT_MSG_DELTABLE,
-                    nft::NLM_F_NONREC,
-                    &attrs,
-                    format!("delete table ip {TABLE}"),
-                );
-            }
-        }
-    }
-}
-
-/// A removal's answers: gone already (ENOENT) or still used by another
-/// network (EBUSY, which rolled the transaction back) are fine.
-fn check_removal(results: Vec<(String, i32)>) -> Result<()> {
-    for (what, errno) in results {
-        if errno != 0 && errno != libc::ENOENT && errno != libc::EBUSY {
-            bail!("{what}: {}", std::io::Error::from_raw_os_error(errno));
-        }
-    }
-    Ok(())
-}
-
-/// Deletes set elements (set name, key) of `table`; ones already gone are
-/// fine. One transaction, unless one is missing (which aborts it): then
-/// each alone, so a missing one never keeps the others.
-pub(crate) fn delete_elements(family: u8, table: &str, elements: &[(&str, Vec<u8>)]) -> Result<()> {
-    if elements.is_empty() {
-        return Ok(());
-    }
-    let socket = Socket::open()?;
-    let send = |part: &[(&str, Vec<u8>)]| -> Result<Vec<(String, i32)>> {
-        let mut batch = Batch::new(&socket);
-        // Consecutive elements of one set share a message (a few hundred
-        // at most: one answer each, and a message a socket takes).
-        for group in part.chunk_by(|a, b| a.0 == b.0) {
-            for chunk in group.chunks(256) {
-                let set = chunk[0].0;
-                let keys: Vec<Vec<u8>> = chunk.iter().map(|(_, k)| k.clone()).collect();
-                batch.add_in(
-                    family,
-                    nft::NFT_MSG_DELSETELEM,
-                    0,
-                    &nft::element_list(table, set, &keys),
-                    format!(
-                        "remove {} elements of set {set} in table {table}",
-                        keys.len()
-                    ),
-                );
-            }
-        }
-        batch.commit(&socket)
-    };
-    let results = send(elements)?;
-    if !results.iter().any(|(_, e)| *e == libc::ENOENT) {
-        return check_removal(results);
-    }
-    for element in elements {
-        check_removal(send(std::slice::from_ref(element))?)?;
-    }
-    Ok(())
+    remove_table_if_unused(
+        &socket,
+        nft::NFPROTO_IPV4,
+        vec![
+            Removal::Chain(isolation::CHAIN),
+            Removal::Chain(ports::CHAINS[0]),
+            Removal::Chain(ports::CHAINS[1]),
+            Removal::Chain(ports::CHAINS[2]),
+            Removal::Set(ports::BY_ADDRESS.name),
+            Removal::Set(ports::ANY_ADDRESS.name),
+            Removal::Set(isolation::BRIDGES.name),
+            Removal::Set(isolation::SAME.name),
+            Removal::Chain(partition::CHAIN),
+            Removal::Set(partition::SET),
+            Removal::SpoofingTable,
+            Removal::Table,
+        ],
+    )?;
+    ip6::remove_network(&socket, bridge)
 }
 
 /// An interface name as `meta iifname/oifname` loads it: 16 bytes, NUL-padded.

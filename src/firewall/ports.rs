@@ -26,7 +26,7 @@ use super::TABLE;
 use super::nft::{self, Attrs, Batch, Expr, Reg, SetSpec, Socket, attr, base};
 use crate::model::ports::PortMapping;
 use anyhow::{Result, bail};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The chains, for the last network's removal.
 pub const CHAINS: [&str; 3] = ["ports-pre", "ports-out", "ports-post"];
@@ -126,28 +126,31 @@ pub fn ensure(batch: &mut Batch) {
     }
 }
 
-/// Publishes `ports` to the sandbox at `ip`: one element each, added in
-/// one transaction (all or none). A port already in a map (published by
-/// a sandbox of another state root) is refused, naming where it leads.
-pub fn publish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
-    if ports.is_empty() {
+/// Publishes `ports` to the sandbox at `ip` (and, for a sandbox with an
+/// IPv6 address, those that answer on IPv6 to `ip6`, in sbx's `ip6` table:
+/// see `ports6`): one element each, added in one transaction (all or
+/// none). A port already in a map (published by a sandbox of another
+/// state root) is refused, naming where it leads.
+pub fn publish(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Result<()> {
+    let elements = elements(ports, ip, ip6);
+    if elements.is_empty() {
         return Ok(());
     }
     let socket = Socket::open()?;
     let mut batch = Batch::new(&socket);
-    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
-        let elements: Vec<(Vec<u8>, Option<Vec<u8>>)> = (ports.iter())
-            .filter(|p| std::ptr::eq(element(p).0, map))
-            .map(|p| (element(p).1, Some(target(p, ip))))
-            .collect();
+    for (family, map, group) in &elements {
         // A few hundred elements per message: one answer each, and a
         // message well under what a netlink socket takes.
-        for chunk in elements.chunks(ELEMENTS_PER_MESSAGE) {
-            batch.add(
+        for chunk in group.chunks(ELEMENTS_PER_MESSAGE) {
+            let pairs: Vec<(Vec<u8>, Option<Vec<u8>>)> = (chunk.iter())
+                .map(|e| (e.key.clone(), Some(e.target.clone())))
+                .collect();
+            batch.add_in(
+                *family,
                 nft::NFT_MSG_NEWSETELEM,
                 nft::NLM_F_CREATE | nft::NLM_F_EXCL,
-                &nft::map_element_list(TABLE, map.name, chunk),
-                format!("publish {} ports in map {}", chunk.len(), map.name),
+                &nft::map_element_list(TABLE, map, &pairs),
+                format!("publish {} ports in map {map}", chunk.len()),
             );
         }
     }
@@ -155,7 +158,7 @@ pub fn publish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
         match errno {
             0 => {}
             libc::EEXIST => {
-                let taken = taken_by_others(&socket, ports, ip)?;
+                let taken = taken_by_others(&socket, &elements)?;
                 bail!(
                     "host port {taken} is already published by a sandbox of another sbx state root: pick another host port"
                 )
@@ -166,6 +169,55 @@ pub fn publish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
     Ok(())
 }
 
+/// One port's element: its key and what it maps to.
+struct Element<'a> {
+    port: &'a PortMapping,
+    key: Vec<u8>,
+    target: Vec<u8>,
+}
+
+/// One map's elements: (family, map name, elements).
+type MapElements<'a> = (u8, &'static str, Vec<Element<'a>>);
+
+/// The elements of `ports` per map: the `ip` maps for ports on IPv4, the
+/// `ip6` maps (with `ip6`) for ports on IPv6.
+fn elements(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Vec<MapElements<'_>> {
+    let mut out = Vec::new();
+    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
+        let group: Vec<Element> = (ports.iter())
+            .filter_map(|port| {
+                let (m, key) = element(port)?;
+                (m.name == map.name).then(|| Element {
+                    port,
+                    key,
+                    target: target(port, ip),
+                })
+            })
+            .collect();
+        if !group.is_empty() {
+            out.push((nft::NFPROTO_IPV4, map.name, group));
+        }
+    }
+    if let Some(ip6) = ip6 {
+        for map in [&super::ports6::BY_ADDRESS, &super::ports6::ANY_ADDRESS] {
+            let group: Vec<Element> = (ports.iter())
+                .filter_map(|port| {
+                    let (m, key) = super::ports6::element(port)?;
+                    (m.name == map.name).then(|| Element {
+                        port,
+                        key,
+                        target: super::ports6::target(port, ip6),
+                    })
+                })
+                .collect();
+            if !group.is_empty() {
+                out.push((nft::NFPROTO_IPV6, map.name, group));
+            }
+        }
+    }
+    out
+}
+
 /// How many elements one message carries.
 const ELEMENTS_PER_MESSAGE: usize = 256;
 
@@ -174,22 +226,19 @@ fn target(port: &PortMapping, ip: Ipv4Addr) -> Vec<u8> {
     ANY_ADDRESS.value(&[&ip.octets(), &port.port.to_be_bytes()])
 }
 
-/// The first of `ports` whose element exists and leads elsewhere, for the
-/// refusal.
-fn taken_by_others(socket: &Socket, ports: &[PortMapping], ip: Ipv4Addr) -> Result<String> {
-    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
-        let present = socket.dump_set_elements(nft::NFPROTO_IPV4, TABLE, map.name)?;
-        for port in ports.iter().filter(|p| std::ptr::eq(element(p).0, map)) {
-            let key = element(port).1;
-            if present
-                .iter()
-                .any(|(k, v)| *k == key && *v != target(port, ip))
-            {
+/// The first wanted port whose element exists and leads elsewhere, for
+/// the refusal (`[::1]:8080/tcp`).
+fn taken_by_others(socket: &Socket, wanted: &[MapElements]) -> Result<String> {
+    for (family, map, group) in wanted {
+        let present = socket.dump_set_elements(*family, TABLE, map)?;
+        for e in group {
+            if present.iter().any(|(k, v)| *k == e.key && *v != e.target) {
+                let p = e.port;
                 return Ok(format!(
                     "{}:{}/{}",
-                    port.host_ip,
-                    port.host_port,
-                    port.proto.as_str()
+                    crate::model::ports::HostIp(p.host_ip),
+                    p.host_port,
+                    p.proto.as_str()
                 ));
             }
         }
@@ -197,48 +246,54 @@ fn taken_by_others(socket: &Socket, ports: &[PortMapping], ip: Ipv4Addr) -> Resu
     Ok("(one of them)".into())
 }
 
-/// Forgets those of `ports`' elements that lead to the sandbox at `ip`:
-/// an element of that key leading elsewhere is another sandbox's (one
-/// that took the port over, or of another state root) and stays. Ones
-/// already gone are fine.
-pub fn unpublish(ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+/// Forgets those of `ports`' elements that lead to the sandbox at `ip`
+/// (and `ip6`): an element of that key leading elsewhere is another
+/// sandbox's (one that took the port over, or of another state root) and
+/// stays. Ones already gone are fine.
+pub fn unpublish(ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Result<()> {
     if ports.is_empty() {
         return Ok(());
     }
+    let wanted = elements(ports, ip, ip6);
     let socket = Socket::open()?;
-    let mut mine: Vec<(&str, Vec<u8>)> = Vec::new();
-    for map in [&BY_ADDRESS, &ANY_ADDRESS] {
-        let wanted: Vec<&PortMapping> = (ports.iter())
-            .filter(|p| std::ptr::eq(element(p).0, map))
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        let present = socket.dump_set_elements(nft::NFPROTO_IPV4, TABLE, map.name)?;
-        for port in wanted {
-            let key = element(port).1;
-            let value = target(port, ip);
-            if present.iter().any(|(k, v)| *k == key && *v == value) {
-                mine.push((map.name, key));
+    let mut mine: Vec<(u8, &str, Vec<u8>)> = Vec::new();
+    for (family, map, group) in &wanted {
+        let present = socket.dump_set_elements(*family, TABLE, map)?;
+        for e in group {
+            if present.iter().any(|(k, v)| *k == e.key && *v == e.target) {
+                mine.push((*family, map, e.key.clone()));
             }
         }
     }
     drop(socket);
-    super::delete_elements(nft::NFPROTO_IPV4, TABLE, &mine)?;
+    for family in [nft::NFPROTO_IPV4, nft::NFPROTO_IPV6] {
+        let of_family: Vec<(&str, Vec<u8>)> = (mine.iter())
+            .filter(|(f, _, _)| *f == family)
+            .map(|(_, map, key)| (*map, key.clone()))
+            .collect();
+        super::delete_elements(family, TABLE, &of_family)?;
+    }
     // Connections still tracked to it would keep their translation.
     super::conntrack::forget(ip)?;
+    if let Some(ip6) = ip6 {
+        super::conntrack::forget(ip6)?;
+    }
     Ok(())
 }
 
-/// The map and key of one port.
-fn element(port: &PortMapping) -> (&'static SetSpec<'static>, Vec<u8>) {
+/// The map and key of one port in the `ip` table, if it answers on IPv4.
+fn element(port: &PortMapping) -> Option<(&'static SetSpec<'static>, Vec<u8>)> {
     let proto = [port.proto.number()];
     let host_port = port.host_port.to_be_bytes();
-    if port.host_ip.is_unspecified() {
-        (&ANY_ADDRESS, ANY_ADDRESS.key(&[&proto, &host_port]))
-    } else {
-        let ip = port.host_ip.octets();
-        (&BY_ADDRESS, BY_ADDRESS.key(&[&ip, &proto, &host_port]))
+    match port.host_ip {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            Some((&ANY_ADDRESS, ANY_ADDRESS.key(&[&proto, &host_port])))
+        }
+        IpAddr::V4(ip) => Some((
+            &BY_ADDRESS,
+            BY_ADDRESS.key(&[&ip.octets(), &proto, &host_port]),
+        )),
+        IpAddr::V6(_) => None,
     }
 }
 
@@ -302,20 +357,20 @@ mod tests {
     #[test]
     fn a_port_on_every_address_and_one_on_a_single_address_use_their_maps() {
         let any = PortMapping {
-            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_ip: Ipv4Addr::UNSPECIFIED.into(),
             host_port: 8080,
             port: 80,
             proto: Proto::Tcp,
         };
-        let (map, key) = element(&any);
+        let (map, key) = element(&any).unwrap();
         assert_eq!(map.name, "ports-any");
         assert_eq!(key, [6, 0, 0, 0, 0x1f, 0x90, 0, 0]);
         let one = PortMapping {
-            host_ip: Ipv4Addr::LOCALHOST,
+            host_ip: Ipv4Addr::LOCALHOST.into(),
             proto: Proto::Udp,
             ..any
         };
-        let (map, key) = element(&one);
+        let (map, key) = element(&one).unwrap();
         assert_eq!(map.name, "ports-ip");
         assert_eq!(key, [127, 0, 0, 1, 17, 0, 0, 0, 0x1f, 0x90, 0, 0]);
         let value = target(&one, Ipv4Addr::new(10, 0, 0, 2));

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// The transport protocol of a published port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -33,12 +33,16 @@ impl Proto {
     }
 }
 
-/// One published port: the host's `host_ip:host_port` (`0.0.0.0`: every
-/// host address) answers for the sandbox's `port`.
+/// One published port: the host's `host_ip:host_port` answers for the
+/// sandbox's `port`. `0.0.0.0` (what `-p` without HOST_IP gives) is every
+/// host address, IPv4 and, for a sandbox with an IPv6 address, IPv6 too
+/// (as Docker publishes on `0.0.0.0` and `[::]` by default); `::` is every
+/// IPv6 host address only; any other address is that one alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PortMapping {
-    /// The host address it is published on; `0.0.0.0` for all.
-    pub host_ip: Ipv4Addr,
+    /// The host address it is published on; `0.0.0.0` for all (both
+    /// families), `::` for all IPv6 ones.
+    pub host_ip: IpAddr,
     /// The port on the host.
     pub host_port: u16,
     /// The port inside the sandbox.
@@ -49,14 +53,40 @@ pub struct PortMapping {
 
 impl PortMapping {
     /// Whether both would answer the same packets: same protocol and host
-    /// port, and the same host address or one of them on every address
-    /// (SPEC: "a port published on 0.0.0.0 conflicts with every HOST_IP").
+    /// port, and addresses that overlap (SPEC: "a port published on
+    /// 0.0.0.0 conflicts with every HOST_IP"; `::` conflicts with every
+    /// IPv6 HOST_IP and with `0.0.0.0`, not with a single IPv4 address).
     pub fn clashes_with(&self, other: &PortMapping) -> bool {
         self.proto == other.proto
             && self.host_port == other.host_port
-            && (self.host_ip == other.host_ip
-                || self.host_ip.is_unspecified()
-                || other.host_ip.is_unspecified())
+            && (covers(self.host_ip, other.host_ip) || covers(other.host_ip, self.host_ip))
+    }
+
+    /// Whether the port answers on IPv6 host addresses (of a sandbox that
+    /// has an IPv6 address): `0.0.0.0`, `::` or one IPv6 address.
+    pub fn on_ipv6(&self) -> bool {
+        self.host_ip.is_ipv6() || self.host_ip == IpAddr::from([0, 0, 0, 0])
+    }
+}
+
+/// Whether host address `wide` includes `narrow`: the same, `0.0.0.0`
+/// (every address), or `::` and an IPv6 one.
+fn covers(wide: IpAddr, narrow: IpAddr) -> bool {
+    wide == narrow
+        || wide == IpAddr::from([0, 0, 0, 0])
+        || (wide.is_unspecified() && wide.is_ipv6() && narrow.is_ipv6())
+}
+
+/// A host address as `ps` and messages write it before `:PORT`: IPv6 in
+/// brackets (`[::1]`), as `-p` takes it.
+pub struct HostIp(pub IpAddr);
+
+impl fmt::Display for HostIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(ip) => write!(f, "{ip}"),
+            IpAddr::V6(ip) => write!(f, "[{ip}]"),
+        }
     }
 }
 
@@ -96,7 +126,7 @@ impl fmt::Display for PortsCell<'_> {
             write!(
                 f,
                 "{}:{}->{}/{}",
-                first.host_ip,
+                HostIp(first.host_ip),
                 range(first.host_port, last.host_port),
                 range(first.port, last.port),
                 first.proto.as_str()
@@ -113,7 +143,7 @@ mod tests {
 
     fn map(host_ip: [u8; 4], host_port: u16, port: u16, proto: Proto) -> PortMapping {
         PortMapping {
-            host_ip: host_ip.into(),
+            host_ip: IpAddr::from(host_ip),
             host_port,
             port,
             proto,
@@ -129,6 +159,27 @@ mod tests {
         assert!(!one.clashes_with(&other));
         assert!(!any.clashes_with(&map([0, 0, 0, 0], 8080, 80, Proto::Udp)));
         assert!(!any.clashes_with(&map([0, 0, 0, 0], 8081, 80, Proto::Tcp)));
+    }
+
+    #[test]
+    fn the_ipv6_any_address_clashes_with_ipv6_addresses_and_every_address() {
+        let v6 = |ip: &str| PortMapping {
+            host_ip: ip.parse().unwrap(),
+            ..map([0, 0, 0, 0], 8080, 80, Proto::Tcp)
+        };
+        let any6 = v6("::");
+        assert!(any6.clashes_with(&v6("::1")) && v6("::1").clashes_with(&any6));
+        assert!(any6.clashes_with(&v6("0.0.0.0")) && v6("0.0.0.0").clashes_with(&any6));
+        assert!(!any6.clashes_with(&v6("127.0.0.1")));
+        assert!(!v6("::1").clashes_with(&v6("127.0.0.1")));
+        assert!(v6("0.0.0.0").clashes_with(&v6("2001:db8::1")));
+        assert!(v6("0.0.0.0").on_ipv6());
+        assert!(any6.on_ipv6());
+        assert!(!v6("10.0.0.1").on_ipv6());
+        assert_eq!(
+            PortsCell(&[any6, v6("::1")]).to_string(),
+            "[::]:8080->80/tcp, [::1]:8080->80/tcp"
+        );
     }
 
     #[test]

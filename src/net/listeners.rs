@@ -5,7 +5,7 @@
 //! `/proc/PID/fd`.
 
 use crate::model::ports::{PortMapping, Proto};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A host socket bound to a published port.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,9 +60,12 @@ fn find(table: &str, port: &PortMapping, state: &str) -> Option<u64> {
             continue;
         }
         let clashes = match address(addr) {
-            // Every address (0.0.0.0 or ::), or we publish on every one.
+            // Every address (:: takes IPv4 too unless IPV6_V6ONLY).
             None => true,
-            Some(ip) => port.host_ip.is_unspecified() || ip == port.host_ip || ip.is_unspecified(),
+            Some(ip) => port.clashes_with(&PortMapping {
+                host_ip: ip,
+                ..*port
+            }),
         };
         if clashes {
             return inode.parse().ok();
@@ -71,23 +74,26 @@ fn find(table: &str, port: &PortMapping, state: &str) -> Option<u64> {
     None
 }
 
-/// The IPv4 address of a /proc/net address column: 8 hex digits (the
-/// `__be32` printed as a host-order number), or 32 for IPv6, whose
-/// v4-mapped form gives its IPv4 address. `None`: the IPv6 any address
-/// (or any IPv6 address, which clashes with every address of the port
-/// only when it is `::`; others are treated as every address too, to be
-/// safe).
-fn address(hex: &str) -> Option<Ipv4Addr> {
+/// The address of a /proc/net address column: 8 hex digits (the
+/// `__be32` printed as a host-order number), or 32 for IPv6 (four such
+/// words), whose v4-mapped form gives its IPv4 address. `None`: the IPv6
+/// any address `::`, which takes every address.
+fn address(hex: &str) -> Option<IpAddr> {
     let word = |h: &str| u32::from_str_radix(h, 16).ok();
     match hex.len() {
-        8 => word(hex).map(|w| Ipv4Addr::from(w.to_ne_bytes())),
+        8 => word(hex).map(|w| IpAddr::V4(Ipv4Addr::from(w.to_ne_bytes()))),
         32 => {
-            let prefix = (word(&hex[0..8])?, word(&hex[8..16])?, word(&hex[16..24])?);
-            // ::ffff:a.b.c.d: the third word is 0xffff0000 read in host order.
-            if prefix == (0, 0, u32::from_ne_bytes([0, 0, 0xff, 0xff])) {
-                word(&hex[24..32]).map(|w| Ipv4Addr::from(w.to_ne_bytes()))
-            } else {
+            let mut bytes = [0u8; 16];
+            for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(&hex[i * 8..i * 8 + 8])?.to_ne_bytes());
+            }
+            let ip = Ipv6Addr::from(bytes);
+            if ip.is_unspecified() {
                 None
+            } else if let Some(v4) = ip.to_ipv4_mapped() {
+                Some(IpAddr::V4(v4))
+            } else {
+                Some(IpAddr::V6(ip))
             }
         }
         _ => None,
@@ -153,8 +159,13 @@ mod tests {
     fn v4_mapped_ipv6_addresses_read_as_ipv4() {
         assert_eq!(
             address("0000000000000000FFFF00000100007F"),
-            Some(Ipv4Addr::LOCALHOST)
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
         );
         assert_eq!(address("00000000000000000000000000000000"), None);
+        // ::1 as /proc/net/tcp6 prints it: four host-order words.
+        assert_eq!(
+            address("00000000000000000000000001000000"),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! addresses, routes, netns files and sysctls. No `ip` is ever spawned.
 
 pub mod bridge;
+pub mod forwarding6;
 pub mod listeners;
+pub mod loopback6;
 pub mod netns;
 pub mod probe;
 pub mod ready;

@@ -108,6 +108,11 @@ pub fn remove(
             "its bridge cannot be told from the record: a bridge and firewall chains it had may remain".into(),
         ),
     }
+    // IPv6 forwarding sbx turned on for it goes off with the last network
+    // that needed it (see `v6`).
+    if let Err(e) = super::v6::release_forwarding() {
+        errors.push(format!("{e:#}"));
+    }
     if !errors.is_empty() {
         bail!(
             "removing network {name} (its record cannot be read): {}; its record is kept, so 'sbx network rm {name}' tries again",

@@ -5,6 +5,7 @@
 pub mod attach;
 pub mod commands;
 pub mod damaged;
+pub mod v6;
 pub mod vxlan;
 
 use crate::firewall;
@@ -314,7 +315,7 @@ fn ensure_firewall(record: &NetworkRecord) -> Result<()> {
     if !record.internal {
         sysctl::ensure(sysctl::IP_FORWARD, "1")?;
     }
-    Ok(())
+    v6::ensure(record)
 }
 
 /// What `sbx run` checks of a network's firewall on every launch (SPEC
@@ -411,6 +412,7 @@ pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> 
     };
     vxlan::ensure(nl, record, link.index, record.mtu.unwrap_or(link.mtu))?;
     repair_firewall(record)?;
+    v6::repair(nl, record, link.index)?;
     Ok(Attachment {
         bridge_index: link.index,
         mtu: link.mtu,
@@ -455,6 +457,12 @@ pub fn remove(root: &StateRoot, nl: &Netlink, record: &NetworkRecord) -> Result<
 fn release_objects(nl: &Netlink, record: &NetworkRecord, rules: bool) -> Result<()> {
     let mut errors = Vec::new();
     if rules && let Err(e) = firewall::remove_network(&record.bridge) {
+        errors.push(format!("{e:#}"));
+    }
+    if rules
+        && record.subnet6.is_some()
+        && let Err(e) = v6::release_forwarding()
+    {
         errors.push(format!("{e:#}"));
     }
     if let Some(v) = &record.vxlan

@@ -170,7 +170,7 @@ fn release_kernel(k: &dyn Kernel, record: &mut SandboxRecord, patient: bool) -> 
         }
         if let Some(link) = record.primary()
             && !record.spec.ports.is_empty()
-            && let Err(e) = k.unpublish(&record.spec.ports, link.ip)
+            && let Err(e) = k.unpublish(&record.spec.ports, link.ip, link.ip6)
         {
             errors.push(format!("{e:#}"));
         }

@@ -15,7 +15,7 @@ use crate::model::Limits;
 use crate::model::ports::PortMapping;
 use anyhow::Result;
 use nix::unistd::Pid;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// The kernel as the lifecycle uses it. Teardowns are idempotent: an object
@@ -51,12 +51,12 @@ pub trait Kernel {
     /// Forgets the partition elements naming the port or its address
     /// (`sbx partition`).
     fn unpartition_port(&self, port: &Port) -> Result<()>;
-    /// Makes the host ports `ports` lead to the sandbox at `ip` (one DNAT
-    /// map element each; all or none).
-    fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()>;
-    /// Forgets the ports' elements that lead to `ip` (another sandbox's,
-    /// of the same key, stay; ones already gone are fine).
-    fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()>;
+    /// Makes the host ports `ports` lead to the sandbox at `ip` (and, over
+    /// IPv6, at `ip6`; one DNAT map element each; all or none).
+    fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Result<()>;
+    /// Forgets the ports' elements that lead to `ip` / `ip6` (another
+    /// sandbox's, of the same key, stay; ones already gone are fine).
+    fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Result<()>;
     /// Ends an init whose launch failed (SIGKILL, then reaped).
     fn stop_init(&self, pid: Pid);
     /// Lets the state root's template mount namespace go if no sandbox is
@@ -116,12 +116,12 @@ impl Kernel for Host {
         crate::firewall::partition::forget(port.ifname, port.ip)
     }
 
-    fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
-        crate::firewall::ports::publish(ports, ip)
+    fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Result<()> {
+        crate::firewall::ports::publish(ports, ip, ip6)
     }
 
-    fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
-        crate::firewall::ports::unpublish(ports, ip)
+    fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> Result<()> {
+        crate::firewall::ports::unpublish(ports, ip, ip6)
     }
 
     fn stop_init(&self, pid: Pid) {
@@ -213,11 +213,21 @@ pub mod tests {
             self.call(format!("unpartition {} {}", port.ifname, port.ip))
         }
 
-        fn publish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+        fn publish(
+            &self,
+            ports: &[PortMapping],
+            ip: Ipv4Addr,
+            _ip6: Option<Ipv6Addr>,
+        ) -> Result<()> {
             self.call(format!("publish {} -> {ip}", ports.len()))
         }
 
-        fn unpublish(&self, ports: &[PortMapping], ip: Ipv4Addr) -> Result<()> {
+        fn unpublish(
+            &self,
+            ports: &[PortMapping],
+            ip: Ipv4Addr,
+            _ip6: Option<Ipv6Addr>,
+        ) -> Result<()> {
             self.call(format!("unpublish {} -> {ip}", ports.len()))
         }
 

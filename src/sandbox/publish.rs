@@ -3,7 +3,7 @@
 //! kernel's DNAT maps. The teardown (see `cleanup`) takes them back.
 
 use super::kernel::Kernel;
-use crate::model::ports::PortMapping;
+use crate::model::ports::{HostIp, PortMapping};
 use crate::state::records::Status;
 use crate::state::{Entry, NetworkRecord, SandboxRecord, StateRoot};
 use anyhow::{Context, Result, bail};
@@ -27,16 +27,24 @@ pub fn publish(
             network.name
         );
     }
-    let ip = record
+    let link = record
         .primary()
-        .map(|l| l.ip)
         .context("a sandbox with published ports has no address")?;
+    let (ip, ip6) = (link.ip, link.ip6);
     for port in ports {
-        let ip = port.host_ip;
-        if !ip.is_unspecified() && !is_host_address(ip) {
+        let host = HostIp(port.host_ip);
+        if port.host_ip.is_ipv6() && ip6.is_none() {
             bail!(
-                "-p {ip}:{}: {ip} is not an address of this host: publish on one of its addresses, or on all (leave HOST_IP out)",
-                port.host_port
+                "-p {host}:{}: network {} has no IPv6 subnet, so the sandbox has no IPv6 address to publish on {host}: publish on an IPv4 address, or use a network made with --subnet6",
+                port.host_port,
+                network.name
+            );
+        }
+        if !port.host_ip.is_unspecified() && !is_host_address(port.host_ip) {
+            bail!(
+                "-p {host}:{}: {} is not an address of this host: publish on one of its addresses, or on all (leave HOST_IP out)",
+                port.host_port,
+                port.host_ip
             );
         }
         if let Some(listener) = crate::net::listeners::in_the_way(port) {
@@ -73,7 +81,30 @@ pub fn publish(
         &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge),
         "1",
     )?;
-    k.publish(ports, ip)
+    if ip6.is_some() {
+        warn_if_localhost6_cannot_answer(ports);
+    }
+    k.publish(ports, ip, ip6)
+}
+
+/// A port published on `[::1]` cannot answer while `br_netfilter` hands
+/// bridged IPv6 to the ip6 hooks (see `firewall::ports6`: the kernel drops
+/// the reply once translated back to `::1`); said once per launch that
+/// asks for `[::1]` by name, so the user need not guess.
+fn warn_if_localhost6_cannot_answer(ports: &[PortMapping]) {
+    const KNOB: &str = "/proc/sys/net/bridge/bridge-nf-call-ip6tables";
+    let Some(port) = ports
+        .iter()
+        .find(|p| p.host_ip == std::net::Ipv6Addr::LOCALHOST)
+    else {
+        return;
+    };
+    if std::fs::read_to_string(KNOB).is_ok_and(|v| v.trim() == "1") {
+        crate::log::warn(&format!(
+            "-p {}: [::1] cannot answer while net.bridge.bridge-nf-call-ip6tables is 1 (the kernel drops replies translated back to ::1); publish on another address, or set it to 0 if nothing needs it",
+            describe(port)
+        ));
+    }
 }
 
 /// What a dead holder of a clashing port left: its elements of that port
@@ -90,14 +121,15 @@ fn forget_stale(k: &dyn Kernel, root: &StateRoot, stale: &PortMapping, holder: &
         .filter(|p| p.clashes_with(stale))
         .copied()
         .collect();
-    k.unpublish(&ports, link.ip)
+    k.unpublish(&ports, link.ip, link.ip6)
 }
 
 /// Whether `ip` is an address of this host: binding a socket to it is
 /// what the kernel allows only for its own addresses (and all of 127/8),
 /// besides multicast and broadcast ones, which no connection goes to.
-fn is_host_address(ip: std::net::Ipv4Addr) -> bool {
-    !ip.is_multicast() && !ip.is_broadcast() && std::net::UdpSocket::bind((ip, 0)).is_ok()
+fn is_host_address(ip: std::net::IpAddr) -> bool {
+    let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+    !ip.is_multicast() && !broadcast && std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
 /// Whether `holder` may still hold its ports: it runs, is being launched,
@@ -110,11 +142,11 @@ fn holds_ports(root: &StateRoot, holder: &str) -> bool {
     }
 }
 
-/// `0.0.0.0:8080/tcp`, for messages.
+/// `0.0.0.0:8080/tcp` (`[::1]:8080/tcp`), for messages.
 pub fn describe(port: &PortMapping) -> String {
     format!(
         "{}:{}/{}",
-        port.host_ip,
+        HostIp(port.host_ip),
         port.host_port,
         port.proto.as_str()
     )

@@ -3,7 +3,7 @@
 
 use crate::model::ports::{PortMapping, Proto};
 use anyhow::{Result, bail};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The most ports one sandbox may publish: each is an element of a DNAT
 /// map and an entry of its record, and a launch publishes them in one
@@ -27,7 +27,7 @@ pub fn parse_all(values: &[String]) -> Result<Vec<PortMapping>> {
                     "-p {value}: host port {}/{} is already published by another -p of this sandbox ({}:{}): publish each host port once",
                     mapping.host_port,
                     mapping.proto.as_str(),
-                    twice.host_ip,
+                    crate::model::ports::HostIp(twice.host_ip),
                     twice.host_port
                 );
             }
@@ -39,7 +39,7 @@ pub fn parse_all(values: &[String]) -> Result<Vec<PortMapping>> {
 
 /// One `-p` value, expanded.
 pub fn parse(value: &str) -> Result<Vec<PortMapping>> {
-    let form = "write it as [HOST_IP:]HOST_PORT[-END]:PORT[-END][/tcp|/udp], e.g. 8080:80";
+    let form = "write it as [HOST_IP:]HOST_PORT[-END]:PORT[-END][/tcp|/udp], e.g. 8080:80 or [::1]:8080:80";
     let (rest, proto) = match value.rsplit_once('/') {
         None => (value, Proto::Tcp),
         Some((rest, "tcp")) => (rest, Proto::Tcp),
@@ -48,14 +48,32 @@ pub fn parse(value: &str) -> Result<Vec<PortMapping>> {
             bail!("-p {value}: unknown protocol {other:?}: use tcp or udp")
         }
     };
+    // An IPv6 HOST_IP is bracketed (`[::1]:8080:80`), as Docker takes it.
+    let (bracketed, rest) = match rest.strip_prefix('[') {
+        Some(inner) => match inner.split_once("]:") {
+            Some((ip, rest)) => {
+                let ip: Ipv6Addr = ip.parse().map_err(|_| {
+                    anyhow::anyhow!("-p {value}: [{ip}] is not an IPv6 address of the host: {form}")
+                })?;
+                (Some(IpAddr::V6(ip)), rest)
+            }
+            None => {
+                bail!("-p {value}: an IPv6 HOST_IP is written [ADDRESS]:HOST_PORT:PORT: {form}")
+            }
+        },
+        None => (None, rest),
+    };
     let parts: Vec<&str> = rest.split(':').collect();
-    let (host_ip, host, inside) = match parts.as_slice() {
-        [host, inside] => (Ipv4Addr::UNSPECIFIED, *host, *inside),
-        [ip, host, inside] => {
+    let (host_ip, host, inside) = match (bracketed, parts.as_slice()) {
+        (Some(ip), [host, inside]) => (ip, *host, *inside),
+        (None, [host, inside]) => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), *host, *inside),
+        (None, [ip, host, inside]) => {
             let ip: Ipv4Addr = ip.parse().map_err(|_| {
-                anyhow::anyhow!("-p {value}: {ip:?} is not an IPv4 address of the host: {form}")
+                anyhow::anyhow!(
+                    "-p {value}: {ip:?} is not an IPv4 address of the host (an IPv6 one goes in brackets, [::1]): {form}"
+                )
             })?;
-            (ip, *host, *inside)
+            (IpAddr::V4(ip), *host, *inside)
         }
         _ => bail!("-p {value}: {form}"),
     };
@@ -110,10 +128,17 @@ mod tests {
         assert_eq!(one.len(), 1);
         assert_eq!(
             (one[0].host_ip, one[0].host_port, one[0].port, one[0].proto),
-            (Ipv4Addr::UNSPECIFIED, 8080, 80, Proto::Tcp)
+            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080, 80, Proto::Tcp)
         );
         let udp = parse("127.0.0.1:5353:53/udp").unwrap();
         assert_eq!(udp[0].host_ip, Ipv4Addr::LOCALHOST);
+        let v6 = parse("[::1]:8080-8081:80-81").unwrap();
+        assert_eq!(v6[1].host_ip, Ipv6Addr::LOCALHOST);
+        assert_eq!((v6[1].host_port, v6[1].port), (8081, 81));
+        let all6 = parse("[::]:53:53/udp").unwrap();
+        assert_eq!(all6[0].host_ip, Ipv6Addr::UNSPECIFIED);
+        let doc = parse("[2001:db8::1]:8080:80").unwrap();
+        assert_eq!(doc[0].host_ip, "2001:db8::1".parse::<IpAddr>().unwrap());
         assert_eq!(udp[0].proto, Proto::Udp);
         let many = parse("8000-8009:80-89").unwrap();
         assert_eq!(many.len(), 10);
@@ -133,6 +158,10 @@ mod tests {
             "1.2.3:80:80",
             "::80",
             "+8080:80",
+            "::1:8080:80",
+            "[::1]8080:80",
+            "[10.0.0.1]:8080:80",
+            "[::1]:1:8080:80",
         ] {
             let err = parse(bad).expect_err(bad).to_string();
             assert!(err.starts_with(&format!("-p {bad}: ")), "{err}");
@@ -141,6 +170,20 @@ mod tests {
             .expect_err("same host port twice")
             .to_string();
         assert!(err.contains("publish each host port once"), "{err}");
+        // `::` and the default (every address, both families) overlap.
+        let err = parse_all(&["8080:80".into(), "[::]:8080:81".into()])
+            .expect_err("every address twice")
+            .to_string();
+        assert!(
+            err.contains("([::]:8080)") || err.contains("(0.0.0.0:8080)"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_all(&["127.0.0.1:8080:80".into(), "[::1]:8080:81".into()])
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(
             parse_all(&["8080:80".into(), "8080:80/udp".into()])
                 .unwrap()

@@ -9,7 +9,7 @@ use crate::model::ports::{PortMapping, Proto};
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::OpenOptions;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ pub struct Taken {
     /// Who holds it (or an overlapping one), and on which host address.
     pub holder: String,
     /// The host address the holder published it on.
-    pub holder_ip: Ipv4Addr,
+    pub holder_ip: IpAddr,
 }
 
 impl PortRegistry {
@@ -194,7 +194,7 @@ mod tests {
             .expect_err("refused");
         assert_eq!(
             (taken.holder.as_str(), taken.holder_ip),
-            ("a", Ipv4Addr::UNSPECIFIED)
+            ("a", IpAddr::from([0, 0, 0, 0]))
         );
         // Another port is free; all or none: a clash keeps the free one too.
         let both = [port([0, 0, 0, 0], 9090), port([0, 0, 0, 0], 8080)];

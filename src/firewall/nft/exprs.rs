@@ -193,11 +193,20 @@ impl Expr {
 
     /// `dnat ip to addr : port`, both read from registers.
     pub fn dnat(addr: Reg, port: Reg) -> Self {
+        Self::dnat_in(u32::from(super::NFPROTO_IPV4), addr, port)
+    }
+
+    /// `dnat ip6 to addr : port` (the address is 16 bytes from `addr`).
+    pub fn dnat6(addr: Reg, port: Reg) -> Self {
+        Self::dnat_in(u32::from(super::NFPROTO_IPV6), addr, port)
+    }
+
+    /// `dnat FAMILY to addr : port` (`NFTA_NAT_*`).
+    fn dnat_in(family: u32, addr: Reg, port: Reg) -> Self {
         const NFT_NAT_DNAT: u32 = 1;
-        const NFPROTO_IPV4: u32 = 2;
         let mut data = Attrs::default();
         data.u32(1, NFT_NAT_DNAT)
-            .u32(2, NFPROTO_IPV4)
+            .u32(2, family)
             .u32(3, addr.number())
             .u32(5, port.number());
         Expr { name: "nat", data }

@@ -65,6 +65,8 @@ const NLMSG_DONE: u16 = 3;
 
 /// The `ip` family: sbx's NAT and isolation rules are IPv4 only.
 pub const NFPROTO_IPV4: u8 = 2;
+/// The `ip6` family: sbx's NAT66, isolation and published ports over IPv6.
+pub const NFPROTO_IPV6: u8 = 10;
 /// The `bridge` family: frames as bridges switch them (anti-spoofing).
 pub const NFPROTO_BRIDGE: u8 = 7;
 

@@ -12,6 +12,8 @@ use super::encode::Attrs;
 pub mod datatype {
     /// `ipv4_addr`.
     pub const IPV4_ADDR: u32 = 7;
+    /// `ipv6_addr`.
+    pub const IPV6_ADDR: u32 = 8;
     /// `ether_addr`.
     pub const ETHER_ADDR: u32 = 9;
     /// `ifname`.

@@ -22,11 +22,20 @@ pub struct Batch {
     first: u32,
     seq: u32,
     acks: Vec<(u32, String)>,
+    /// The family [`Batch::add`] writes for (`NFPROTO_*`).
+    family: u8,
 }
 
 impl Batch {
-    /// An empty transaction, numbered after the socket's last request.
+    /// An empty transaction, numbered after the socket's last request,
+    /// whose [`Batch::add`] writes for the `ip` family.
     pub fn new(socket: &Socket) -> Self {
+        Self::new_in(socket, NFPROTO_IPV4)
+    }
+
+    /// An empty transaction whose [`Batch::add`] writes for `family`
+    /// (`NFPROTO_*`): the same objects in sbx's `ip6` table.
+    pub fn new_in(socket: &Socket, family: u8) -> Self {
         let first = socket.next_seq();
         let buf = message(
             NFNL_MSG_BATCH_BEGIN,
@@ -41,13 +50,14 @@ impl Batch {
             first,
             seq: first,
             acks: Vec::new(),
+            family,
         }
     }
 
-    /// Adds one nf_tables message for the `ip` family; `what` names it in
-    /// errors.
+    /// Adds one nf_tables message for the batch's family (`ip` unless
+    /// made with [`Batch::new_in`]); `what` names it in errors.
     pub fn add(&mut self, kind: u16, flags: u16, attrs: &Attrs, what: impl Into<String>) {
-        self.add_in(NFPROTO_IPV4, kind, flags, attrs, what);
+        self.add_in(self.family, kind, flags, attrs, what);
     }
 
     /// [`Batch::add`] for a table of another family (`NFPROTO_*`).
@@ -276,13 +286,9 @@ impl Socket {
             .collect())
     }
 
-    /// The rules of one chain of an `ip` table, each as its attributes. A
-    /// table or chain that does not exist has no rules.
-    pub fn dump_rules(&self, table: &str, chain: &str) -> Result<Vec<Vec<u8>>> {
-        self.dump_rules_in(NFPROTO_IPV4, table, chain)
-    }
-
-    /// [`Socket::dump_rules`] for a table of any family (`NFPROTO_*`).
+    /// The rules of one chain of a table of `family` (`NFPROTO_*`), each
+    /// as its attributes. A table or chain that does not exist has no
+    /// rules.
     pub fn dump_rules_in(&self, family: u8, table: &str, chain: &str) -> Result<Vec<Vec<u8>>> {
         let mut filter = Attrs::default();
         filter
