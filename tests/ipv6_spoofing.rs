@@ -59,7 +59,7 @@ run v6so 10.193.1.30 fdb3:1::30
 run v6sm 10.193.1.20 fdb3:1::20 --cap-add NET_ADMIN
 run v6sr 10.193.1.40 fdb3:1::40 --cap-add NET_ADMIN --allow-spoofing
 inns() { ns=$1; shift; ip netns exec sbx-$ns "$@"; }
-pings() { inns "$@" ping -c1 -W2 >/dev/null 2>&1; echo $?; }
+pings() { ns=$1; shift; inns $ns ping -c1 -W2 "$@" >/dev/null 2>&1; echo $?; }
 mac() { ip -n sbx-$1 -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
 cached() { ip -n sbx-$1 -6 neigh show $2 | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
 gwcached() { ip -6 neigh show $1 dev $BR | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
