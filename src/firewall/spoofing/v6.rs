@@ -341,13 +341,53 @@ mod tests {
         assert!(SCRATCH.0 >= 10 && SCRATCH.after(16).0 <= 16);
     }
 
+    /// A rule as the kernel receives it (its expression list's bytes).
+    fn encoded(rule: &[Expr]) -> Vec<u8> {
+        let mut attrs = nft::Attrs::default();
+        nft::expressions(rule)(&mut attrs);
+        attrs.as_bytes().to_vec()
+    }
+
+    fn has(bytes: &[u8], needle: &[u8]) -> bool {
+        bytes.windows(needle.len()).any(|w| w == needle)
+    }
+
     #[test]
-    fn the_chain_accepts_what_it_checked_and_ends_in_a_drop() {
-        let rules = rules();
-        let last = rules.last().expect("rules");
-        assert_eq!(last.len(), 1, "a bare drop");
-        // Every rule but the ND catch-all and the final drop accepts.
+    fn every_nd_rule_that_carries_an_address_checks_it_against_allow6() {
+        let rules: Vec<Vec<u8>> = rules().iter().map(|r| encoded(r)).collect();
         assert_eq!(rules.len(), 14);
-        assert_eq!(rules[10].len(), 3, "icmpv6 type < 138 drop");
+        let checked: Vec<usize> = (0..rules.len())
+            .filter(|&i| has(&rules[i], b"allow6\0"))
+            .collect();
+        // DAD NS, NS with SLLA, DAD NS with nonce, NA, NA with TLLA, RS
+        // with SLLA; the NS without option from an address and the RS
+        // without option carry nothing a cache would take.
+        assert_eq!(checked, [2, 4, 5, 6, 7, 9]);
+        // An ND rule loads the next header and the payload length
+        // (network header offsets 6 and 4), so no extension header or
+        // extra option slips by.
+        for (i, rule) in rules.iter().enumerate().take(10).skip(2) {
+            assert!(has(rule, b"payload\0"), "rule {i}");
+            assert_eq!(
+                (
+                    has(rule, &NEXT_HEADER.to_be_bytes()),
+                    has(rule, &PAYLOAD_LENGTH.to_be_bytes())
+                ),
+                (true, true),
+                "rule {i}"
+            );
+        }
+        assert!(has(&encoded(&entry_rule()), b"allow6\0"));
+    }
+
+    #[test]
+    fn the_chain_ends_in_a_drop_after_dropping_the_rest_of_nd() {
+        let rules = rules();
+        assert_eq!(rules.last().map(Vec::len), Some(1), "a bare drop");
+        let drop = encoded(&rules[13]);
+        let nd_catch_all = encoded(&rules[10]);
+        assert!(has(&nd_catch_all, &[AFTER_ND]));
+        assert!(nd_catch_all.ends_with(&drop), "type < 138: drop");
+        assert!(!encoded(&rules[11]).ends_with(&drop), "others: accept");
     }
 }
