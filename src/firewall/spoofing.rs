@@ -15,23 +15,28 @@
 //!       ether type ip iifname . ether saddr . ip saddr @allow accept
 //!       ether type arp iifname . ether saddr . arp saddr ip @allow
 //!           iifname . arp saddr ether . arp saddr ip @allow accept
+//!       ether type ip6 iifname . ether saddr . ip6 saddr @allow6
+//!           jump sandbox6                              # see `v6`
 //!       drop }
+//!   chain sandbox6 { ... }           # Neighbour Discovery checks (`v6`)
 //! }
 //! ```
 //!
 //! A launch puts its port in `guarded` (with its `allow` elements, in one
 //! transaction) before the port exists, so it never sends unchecked; then
-//! every frame from it but IPv4 and ARP from its own addresses (IPv6,
-//! VLAN-tagged, other ethertypes) is dropped. Each sandbox also gets
+//! every frame from it but IPv4, ARP and (on a dual-stack network) IPv6
+//! from its own addresses (VLAN-tagged, other ethertypes) is dropped. Each sandbox also gets
 //! `PORT . MAC . 0.0.0.0`, the source of DHCP and of ARP probes (RFC 5227).
 //! A sandbox run with `--allow-spoofing` gets no element at all. Ports sbx
 //! did not guard (a sandbox an older sbx launched, an interface of the
 //! admin's) are left alone, so an upgrade never cuts a running sandbox
 //! off: DESIGN.md's layout checked every `sbx*` port instead.
 
+mod v6;
+
 use super::nft::{self, Attrs, Batch, Expr, Reg, SetSpec, Socket, Verdict, attr, base};
 use anyhow::{Result, bail};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The table's name (family bridge).
 pub const TABLE: &str = "sbx";
@@ -69,6 +74,9 @@ pub struct Port<'a> {
     pub mac: [u8; 6],
     /// Its address.
     pub ip: Ipv4Addr,
+    /// Its IPv6 address on a dual-stack network (`state::Link.ip6`); None:
+    /// every IPv6 frame from it is dropped.
+    pub ip6: Option<Ipv6Addr>,
     /// `--allow-spoofing`: nothing is checked.
     pub trusted: bool,
 }
@@ -88,7 +96,7 @@ pub fn ensure(batch: &mut Batch) {
         &table,
         format!("create table bridge {TABLE}"),
     );
-    for set in [&ALLOW, &GUARDED] {
+    for set in [&ALLOW, &v6::ALLOW6, &GUARDED] {
         let attrs = nft::set_attrs(TABLE, set);
         add(
             batch,
@@ -114,18 +122,26 @@ pub fn ensure(batch: &mut Batch) {
         &hook,
         format!("create chain {HOOK_CHAIN}"),
     );
-    let mut chain = Attrs::default();
-    chain
-        .string(attr::CHAIN_TABLE, TABLE)
-        .string(attr::CHAIN_NAME, CHAIN);
-    add(
-        batch,
-        nft::NFT_MSG_NEWCHAIN,
-        nft::NLM_F_CREATE,
-        &chain,
-        format!("create chain {CHAIN}"),
-    );
-    for (name, rules) in [(HOOK_CHAIN, vec![jump_rule()]), (CHAIN, sandbox_rules())] {
+    // `sandbox6` first: a rule of `sandbox` jumps to it.
+    for name in [v6::CHAIN, CHAIN] {
+        let mut chain = Attrs::default();
+        chain
+            .string(attr::CHAIN_TABLE, TABLE)
+            .string(attr::CHAIN_NAME, name);
+        add(
+            batch,
+            nft::NFT_MSG_NEWCHAIN,
+            nft::NLM_F_CREATE,
+            &chain,
+            format!("create chain {name}"),
+        );
+    }
+    let chains = [
+        (HOOK_CHAIN, vec![jump_rule()]),
+        (v6::CHAIN, v6::rules()),
+        (CHAIN, sandbox_rules()),
+    ];
+    for (name, rules) in chains {
         let mut flush = Attrs::default();
         flush
             .string(attr::RULE_TABLE, TABLE)
@@ -249,7 +265,9 @@ fn check(results: Vec<(String, i32)>) -> Result<()> {
 }
 
 /// The sets and keys standing for `port`: its `allow` elements (its
-/// address and `0.0.0.0`), then its name in `guarded`; none if trusted.
+/// address and `0.0.0.0`), its `allow6` ones if it has IPv6 (its address,
+/// its link-local address and `::`), then its name in `guarded`; none if
+/// trusted.
 fn elements(port: &Port) -> Vec<(&'static str, Vec<Vec<u8>>)> {
     if port.trusted {
         return Vec::new();
@@ -259,10 +277,12 @@ fn elements(port: &Port) -> Vec<(&'static str, Vec<Vec<u8>>)> {
         .iter()
         .map(|ip| ALLOW.key(&[&name, &port.mac, &ip.octets()]))
         .collect();
-    vec![
-        (ALLOW.name, keys),
-        (GUARDED.name, vec![GUARDED.key(&[&name])]),
-    ]
+    let mut sets = vec![(ALLOW.name, keys)];
+    if let Some(ip6) = port.ip6 {
+        sets.push((v6::ALLOW6.name, v6::keys(&name, port.mac, ip6)));
+    }
+    sets.push((GUARDED.name, vec![GUARDED.key(&[&name])]));
+    sets
 }
 
 /// `iifname @guarded jump sandbox`.
@@ -275,8 +295,8 @@ fn jump_rule() -> Vec<Expr> {
     ]
 }
 
-/// The `sandbox` chain: IPv4 and ARP from the port's own addresses, then
-/// drop.
+/// The `sandbox` chain: IPv4 and ARP from the port's own addresses, IPv6
+/// from them on to `sandbox6`, then drop.
 fn sandbox_rules() -> Vec<Vec<Expr>> {
     let (iif, mac, ip) = (Reg(0), Reg(0).after(16), Reg(0).after(16).after(6));
     let ethertype = Reg(8);
@@ -305,22 +325,32 @@ fn sandbox_rules() -> Vec<Vec<Expr>> {
         Expr::lookup(ALLOW.name, iif, false),
         Expr::verdict(Verdict::Accept),
     ]);
-    vec![ipv4, arp, vec![Expr::verdict(Verdict::Drop)]]
+    vec![
+        ipv4,
+        arp,
+        v6::entry_rule(),
+        vec![Expr::verdict(Verdict::Drop)],
+    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_sandbox_may_send_from_its_address_and_from_nothing_yet() {
-        let port = Port {
+    fn port(ip6: Option<Ipv6Addr>) -> Port<'static> {
+        Port {
             ifname: "sbx0123abcd",
             mac: [0x0a, 0x53, 10, 11, 0, 2],
             ip: Ipv4Addr::new(10, 11, 0, 2),
+            ip6,
             trusted: false,
-        };
-        let sets = elements(&port);
+        }
+    }
+
+    #[test]
+    fn a_sandbox_may_send_from_its_address_and_from_nothing_yet() {
+        let sets = elements(&port(None));
+        assert_eq!(sets.len(), 2, "no allow6 element on a v4-only network");
         let (set, keys) = &sets[0];
         assert_eq!(*set, "allow");
         assert_eq!(keys.len(), 2);
@@ -329,7 +359,7 @@ mod tests {
         assert_eq!(sets[1].0, "guarded");
         let trusted = Port {
             trusted: true,
-            ..port
+            ..port(None)
         };
         assert!(
             elements(&trusted).is_empty(),
@@ -338,9 +368,29 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_stack_port_also_gets_its_three_ipv6_sources() {
+        let ip6: Ipv6Addr = "fdb3:1::2".parse().unwrap();
+        let sets = elements(&port(Some(ip6)));
+        let names: Vec<&str> = sets.iter().map(|(s, _)| *s).collect();
+        assert_eq!(names, ["allow", "allow6", "guarded"]);
+        let keys = &sets[1].1;
+        let addresses: Vec<&[u8]> = keys.iter().map(|k| &k[24..]).collect();
+        let expected = v6::sources([0x0a, 0x53, 10, 11, 0, 2], ip6).map(|a| a.octets());
+        assert_eq!(
+            addresses,
+            expected.iter().map(|a| &a[..]).collect::<Vec<_>>()
+        );
+        let trusted = Port {
+            trusted: true,
+            ..port(Some(ip6))
+        };
+        assert!(elements(&trusted).is_empty());
+    }
+
+    #[test]
     fn the_filter_ends_in_a_drop() {
         let rules = sandbox_rules();
-        assert_eq!(rules.len(), 3);
-        assert_eq!(rules[2].len(), 1);
+        assert_eq!(rules.len(), 4, "IPv4, ARP, IPv6, drop");
+        assert_eq!(rules[3].len(), 1);
     }
 }

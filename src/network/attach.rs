@@ -137,6 +137,7 @@ pub fn plug(nl: &Netlink, p: &Plug) -> Result<Plugged> {
         ifname: p.veth,
         mac: veth::sandbox_mac(p.ip),
         ip: p.ip,
+        ip6: None,
         trusted: !p.anti_spoofing,
     };
     let mut undo = Undo::new();
@@ -181,6 +182,7 @@ pub fn unplug(nl: &Netlink, veth_name: &str, ip: Ipv4Addr, guarded: bool) -> Res
         ifname: veth_name,
         mac: veth::sandbox_mac(ip),
         ip,
+        ip6: None,
         trusted: !guarded,
     };
     let (firewall, link) = std::thread::scope(|s| {

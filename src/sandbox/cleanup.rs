@@ -244,6 +244,7 @@ pub fn port_of_link(link: &crate::state::Link, trusted: bool) -> super::kernel::
         ifname: &link.veth,
         mac: crate::net::veth::sandbox_mac(link.ip),
         ip: link.ip,
+        ip6: link.ip6,
         trusted,
     }
 }
