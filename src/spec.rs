@@ -33,6 +33,8 @@ pub struct SandboxRequest {
     pub networks: Vec<String>,
     /// `--ip`, as typed.
     pub ip: Option<String>,
+    /// `--ip6`, as typed: the first network's IPv6 address (SPEC "IPv6").
+    pub ip6: Option<String>,
     /// `--hostname`; `None`: the sandbox name.
     pub hostname: Option<String>,
     /// `-e KEY=VALUE` or `-e KEY` (copied from sbx's environment).
@@ -98,7 +100,7 @@ impl SandboxSpec {
             }
             None => generated_name(),
         };
-        let networks = networks::parse(&args.networks, args.ip.as_deref())?;
+        let networks = networks::parse(&args.networks, args.ip.as_deref(), args.ip6.as_deref())?;
         let hostname = args.hostname.clone().unwrap_or_else(|| name.clone());
         check_hostname(&hostname, args.hostname.is_some())?;
         let from_image = image::resolve(args)?;

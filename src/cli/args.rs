@@ -287,6 +287,9 @@ pub struct RunArgs {
     /// IPv4 address on the first network; default: the lowest free one.
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address on the first network (a dual-stack one); default: the lowest free one.
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// UTS hostname; default: the sandbox name.
     #[arg(long)]
     pub hostname: Option<String>,
@@ -450,6 +453,9 @@ pub enum NetworkCommand {
         /// Its address on the network; default: the lowest free one.
         #[arg(long)]
         ip: Option<String>,
+        /// Its IPv6 address on a dual-stack network; default: the lowest free one.
+        #[arg(long)]
+        ip6: Option<String>,
         /// Network name.
         network: String,
         /// Sandbox name.
@@ -499,6 +505,12 @@ pub struct NetworkCreateArgs {
     /// Gateway address, assigned to the bridge; default: the subnet's first host.
     #[arg(long)]
     pub gateway: Option<String>,
+    /// IPv6 subnet in CIDR form: makes the network dual-stack.
+    #[arg(long, value_name = "CIDR")]
+    pub subnet6: Option<String>,
+    /// IPv6 gateway, assigned to the bridge; default: the IPv6 subnet's first host.
+    #[arg(long, value_name = "IP")]
+    pub gateway6: Option<String>,
     /// Bridge interface name; default: the network name. An existing bridge is adopted.
     #[arg(long)]
     pub bridge: Option<String>,

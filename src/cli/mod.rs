@@ -180,9 +180,10 @@ fn network_command(root: &state::StateRoot, command: &NetworkCommand) -> anyhow:
         NetworkCommand::Rm { names } => sandbox::network_rm::rm(root, names),
         NetworkCommand::Connect {
             ip,
+            ip6,
             network,
             sandbox,
-        } => sandbox::connect::connect(root, network, sandbox, ip.as_deref()),
+        } => sandbox::connect::connect(root, network, sandbox, ip.as_deref(), ip6.as_deref()),
         NetworkCommand::Disconnect { network, sandbox } => {
             sandbox::connect::disconnect(root, network, sandbox)
         }

@@ -17,6 +17,7 @@ pub fn sandbox(args: &RunArgs) -> SandboxRequest {
         name: args.name.clone(),
         networks: args.networks.clone(),
         ip: args.ip.clone(),
+        ip6: args.ip6.clone(),
         hostname: args.hostname.clone(),
         env: args.env.clone(),
         workdir: args.workdir.clone(),
@@ -88,10 +89,25 @@ pub fn network(args: &NetworkCreateArgs) -> Result<CreateRequest> {
                 .with_context(|| format!("--gateway {g:?} is not an IPv4 address"))
         })
         .transpose()?;
+    let subnet6 = args
+        .subnet6
+        .as_deref()
+        .map(|s| s.parse().with_context(|| format!("--subnet6 {s:?}")))
+        .transpose()?;
+    let gateway6 = args
+        .gateway6
+        .as_deref()
+        .map(|g| {
+            g.parse()
+                .with_context(|| format!("--gateway6 {g:?} is not an IPv6 address"))
+        })
+        .transpose()?;
     Ok(CreateRequest {
         name: args.name.clone(),
         subnet,
         gateway,
+        subnet6,
+        gateway6,
         bridge: args.bridge.clone(),
         internal: args.internal,
         mtu: args.mtu,

@@ -48,6 +48,8 @@ pub fn network_request(lab: &Lab, name: &str, def: &NetworkDef) -> Result<Create
         name: name.to_string(),
         subnet,
         gateway,
+        subnet6: None,
+        gateway6: None,
         bridge: def.bridge.clone(),
         internal: def.internal,
         mtu: def.mtu,

@@ -15,7 +15,7 @@ pub use fs_plan::FsPlan;
 pub use limits::Limits;
 pub use sandbox_spec::{NetworkRequest, SandboxSpec};
 pub use subnet::Subnet;
-pub use subnet6::{MAX_PREFIX6, Subnet6};
+pub use subnet6::Subnet6;
 
 /// The network `sbx run` joins when none is named (SPEC "Networks").
 pub const DEFAULT_NETWORK: &str = "sbx0";

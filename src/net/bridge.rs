@@ -4,11 +4,12 @@
 use super::{describe, errno};
 use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{
     BridgeStpState, InfoKind, LinkAttribute, LinkInfo, LinkMessage,
 };
 use rtnetlink::{Handle, LinkBridge, LinkUnspec};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What sbx needs to know about an existing link.
 pub struct LinkFacts {
@@ -129,13 +130,57 @@ pub async fn add_address(handle: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) 
     }
 }
 
+/// Adds an IPv6 address (a dual-stack network's gateway6) without
+/// duplicate address detection (`IFA_F_NODAD`, include/uapi/linux/if_addr.h):
+/// sbx's own IPAM already made it unique, and a tentative address would
+/// not answer for the second or so DAD takes. Returns false when the link
+/// already had it (adoption).
+pub async fn add_address6(handle: &Handle, index: u32, ip: Ipv6Addr, prefix: u8) -> Result<bool> {
+    let mut request = handle.address().add(index, IpAddr::V6(ip), prefix);
+    nodad(request.message_mut());
+    match request.execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+        Err(e) => Err(describe(e)).with_context(|| format!("add address {ip}/{prefix}")),
+    }
+}
+
+/// Marks an address request `IFA_F_NODAD`, in the header's 8-bit flags and
+/// in `IFA_FLAGS` (the kernel reads the latter when present).
+pub fn nodad(message: &mut rtnetlink::packet_route::address::AddressMessage) {
+    message.header.flags |= AddressHeaderFlags::Nodad;
+    message
+        .attributes
+        .push(AddressAttribute::Flags(AddressFlags::Nodad));
+}
+
+/// Turns IPv6 on for a link (`disable_ipv6` = 0, Documentation/networking/
+/// ip-sysctl.rst): a dual-stack network's bridge holds its gateway6, which
+/// a link with IPv6 disabled refuses. A kernel without IPv6 has no knob:
+/// the address request then fails and says so.
+pub fn enable_ipv6(ifname: &str) -> Result<()> {
+    let knob = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
+    match std::fs::read_to_string(&knob) {
+        Ok(v) if v.trim() == "0" => Ok(()),
+        Ok(_) => std::fs::write(&knob, "0").with_context(|| format!("turn on IPv6 on {ifname}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("read {knob}")),
+    }
+}
+
 /// Removes an address sbx added to an adopted bridge; already gone is fine.
-pub async fn remove_address(handle: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+pub async fn remove_address(
+    handle: &Handle,
+    index: u32,
+    ip: impl Into<IpAddr>,
+    prefix: u8,
+) -> Result<()> {
+    let ip = ip.into();
     let mut addrs = handle
         .address()
         .get()
         .set_link_index_filter(index)
-        .set_address_filter(IpAddr::V4(ip))
+        .set_address_filter(ip)
         .set_prefix_length_filter(prefix)
         .execute();
     while let Some(msg) = addrs.try_next().await.map_err(describe)? {

@@ -8,7 +8,7 @@ use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoVeth, LinkAttribute,
 };
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 /// The loopback interface's index, the same in every network namespace.
@@ -138,15 +138,30 @@ fn no_link_local() -> LinkAttribute {
     )])])
 }
 
+/// A sandbox interface's IPv6 side on a dual-stack network (SPEC "IPv6").
+#[derive(Clone, Copy, Debug)]
+pub struct Inside6 {
+    /// Its address.
+    pub ip: Ipv6Addr,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The IPv6 default route's gateway, on the first network only.
+    pub default_via: Option<Ipv6Addr>,
+}
+
 /// Inside the sandbox: address on `ifname`, it and `lo` up, and with
 /// `default_via` the default route via that gateway (the first network's
-/// only: SPEC "Sandboxes").
+/// only: SPEC "Sandboxes"). With `v6` (a dual-stack network) also its IPv6
+/// address, without duplicate address detection (`IFA_F_NODAD`: sbx's
+/// leases made it unique, and it answers at once instead of after DAD's
+/// second), and the IPv6 default route.
 pub async fn configure_inside(
     sandbox: &Handle,
     ifname: &str,
     ip: Ipv4Addr,
     prefix: u8,
     default_via: Option<Ipv4Addr>,
+    v6: Option<Inside6>,
 ) -> Result<()> {
     let eth0 = find(sandbox, ifname).await?;
     sandbox
@@ -156,8 +171,19 @@ pub async fn configure_inside(
         .await
         .map_err(describe)
         .with_context(|| format!("add address {ip}/{prefix} to {ifname}"))?;
+    if let Some(v6) = &v6 {
+        let mut request = sandbox.address().add(eth0, IpAddr::V6(v6.ip), v6.prefix);
+        super::bridge::nodad(request.message_mut());
+        request
+            .execute()
+            .await
+            .map_err(describe)
+            .with_context(|| format!("add address {}/{} to {ifname}", v6.ip, v6.prefix))?;
+    }
     // No link-local address, in the same request that brings it up (the
-    // kernel applies the mode first: no address is ever made).
+    // kernel applies the mode first: no address is ever made). A
+    // dual-stack interface needs none either: its neighbour discovery
+    // runs from its global address, which DAD never holds back.
     let up = LinkUnspec::new_with_index(eth0)
         .up()
         .append_extra_attribute(no_link_local())
@@ -170,10 +196,33 @@ pub async fn configure_inside(
         .map_err(describe)
         .with_context(|| format!("bring up {ifname}"))?;
     loopback_up(sandbox).await?;
-    match default_via {
-        Some(gateway) => add_default_route(sandbox, eth0, gateway).await,
+    if let Some(gateway) = default_via {
+        add_default_route(sandbox, eth0, gateway).await?;
+    }
+    match v6.and_then(|v6| v6.default_via) {
+        Some(gateway6) => add_default_route6(sandbox, eth0, gateway6).await,
         None => Ok(()),
     }
+}
+
+/// Inside the sandbox: the IPv6 default route via `gateway` on `ifname`.
+pub async fn default_route6(sandbox: &Handle, ifname: &str, gateway: Ipv6Addr) -> Result<()> {
+    let index = find(sandbox, ifname).await?;
+    add_default_route6(sandbox, index, gateway).await
+}
+
+async fn add_default_route6(sandbox: &Handle, index: u32, gateway: Ipv6Addr) -> Result<()> {
+    let route = RouteMessageBuilder::<Ipv6Addr>::new()
+        .gateway(gateway)
+        .output_interface(index)
+        .build();
+    sandbox
+        .route()
+        .add(route)
+        .execute()
+        .await
+        .map_err(describe)
+        .with_context(|| format!("add IPv6 default route via {gateway}"))
 }
 
 /// Inside the sandbox: the default route via `gateway` on `ifname` (for a

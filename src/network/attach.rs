@@ -157,7 +157,7 @@ pub fn plug(nl: &Netlink, p: &Plug) -> Result<Plugged> {
         nl.block_on(veth::delete(nl.host(), p.veth))
     });
     nl.block_on(veth::configure_inside(
-        &inside, p.ifname, p.ip, p.prefix, p.gateway,
+        &inside, p.ifname, p.ip, p.prefix, p.gateway, None,
     ))?;
     let host = nl
         .block_on(probe::link(nl.host(), p.veth))?

@@ -14,7 +14,7 @@ use crate::state::{NetworkRecord, StateRoot};
 use crate::undo::Undo;
 use anyhow::{Result, bail};
 use std::cell::RefCell;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The network `sbx run` joins when none is named.
 pub const DEFAULT_NETWORK: &str = crate::model::DEFAULT_NETWORK;
@@ -29,6 +29,11 @@ pub struct CreateRequest {
     pub subnet: Option<Subnet>,
     /// Gateway; default: the subnet's first host.
     pub gateway: Option<Ipv4Addr>,
+    /// `--subnet6`: makes the network dual-stack (SPEC "IPv6").
+    pub subnet6: Option<crate::model::Subnet6>,
+    /// `--gateway6`; default: the IPv6 subnet's first host. Only with
+    /// `subnet6`.
+    pub gateway6: Option<Ipv6Addr>,
     /// Bridge name; default: the network name.
     pub bridge: Option<String>,
     /// No NAT, no way out.
@@ -109,6 +114,7 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     if !subnet.contains(gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
         bail!("gateway {gateway} is not a host address of subnet {subnet}: pick one inside it");
     }
+    let v6 = check_v6(nl, &req, &others, adopted_index, &subnet.to_string())?;
     let underlay = match &req.vxlan {
         Some(v) => Some((
             v,
@@ -130,8 +136,8 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         created: crate::timefmt::now_unix(),
         bridge_created: false,
         gateway_added: false,
-        subnet6: None,
-        gateway6: None,
+        subnet6: v6.map(|(s, _)| s),
+        gateway6: v6.map(|(_, g)| g),
         gateway6_added: false,
         labels: req.labels,
         vxlan: None,
@@ -162,6 +168,17 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         subnet.prefix(),
     ))?;
     made.borrow_mut().gateway_added = gateway_added;
+    if let Some((subnet6, gateway6)) = v6 {
+        let bridge_name = made.borrow().bridge.clone();
+        bridge::enable_ipv6(&bridge_name)?;
+        let added = nl.block_on(bridge::add_address6(
+            nl.host(),
+            link.index,
+            gateway6,
+            subnet6.prefix(),
+        ))?;
+        made.borrow_mut().gateway6_added = added;
+    }
     if let Some((v, under)) = &underlay {
         let bridge_name = made.borrow().bridge.clone();
         vxlan::setup(nl, link.index, &bridge_name, v, under, |record| {
@@ -185,6 +202,60 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
         record.name, record.bridge, record.subnet
     ));
     Ok(record)
+}
+
+/// The IPv6 side of `network create` checked before anything is made
+/// (SPEC "IPv6", "Networks"): `--gateway6` only with `--subnet6`; the
+/// subnet overlaps no other network's IPv6 subnet and no host IPv6 route
+/// (link-local and multicast ones aside, see `routes::host_routes6`; a
+/// route through the adopted bridge itself is its own); the gateway is a
+/// host address inside it. `None` for an IPv4-only network.
+fn check_v6(
+    nl: &Netlink,
+    req: &CreateRequest,
+    others: &[NetworkRecord],
+    adopted_index: Option<u32>,
+    subnet: &str,
+) -> Result<Option<(crate::model::Subnet6, Ipv6Addr)>> {
+    let Some(subnet6) = req.subnet6 else {
+        if let Some(g) = req.gateway6 {
+            bail!("--gateway6 {g} needs --subnet6 CIDR: add the IPv6 subnet, or drop --gateway6");
+        }
+        return Ok(None);
+    };
+    if req.vxlan.is_some() {
+        bail!(
+            "--subnet6 is not supported on VXLAN networks yet: drop --subnet6, or use --driver bridge"
+        );
+    }
+    if let Some(other) = others
+        .iter()
+        .find(|n| n.subnet6.is_some_and(|s| s.overlaps(&subnet6)))
+    {
+        bail!(
+            "IPv6 subnet {subnet6} overlaps network {} ({}): pick another --subnet6",
+            other.name,
+            other.subnet6.map(|s| s.to_string()).unwrap_or_default()
+        );
+    }
+    let host_routes = nl.block_on(routes::host_routes6(nl.host()))?;
+    if let Some(route) = host_routes
+        .iter()
+        .find(|r| r.subnet.overlaps(&subnet6) && (r.oif.is_none() || r.oif != adopted_index))
+    {
+        bail!(
+            "IPv6 subnet {subnet6} overlaps the host's route to {}: pick another --subnet6",
+            route.subnet
+        );
+    }
+    let gateway6 = req.gateway6.unwrap_or_else(|| subnet6.first_host());
+    if !subnet6.contains(gateway6) || gateway6 == subnet6.network() {
+        bail!(
+            "IPv6 gateway {gateway6} is not a host address of {subnet6}: pick one inside it (network {} has IPv4 subnet {subnet})",
+            req.name
+        );
+    }
+    Ok(Some((subnet6, gateway6)))
 }
 
 /// Tells the user, once per network, about another firewall that will drop
@@ -283,6 +354,8 @@ pub fn default_request() -> Result<CreateRequest> {
         name: DEFAULT_NETWORK.into(),
         subnet: Some(DEFAULT_SUBNET.parse()?),
         gateway: None,
+        subnet6: None,
+        gateway6: None,
         bridge: None,
         internal: false,
         mtu: None,
@@ -319,6 +392,15 @@ pub fn ensure_ready(nl: &Netlink, record: &NetworkRecord) -> Result<Attachment> 
                 record.gateway,
                 record.subnet.prefix(),
             ))?;
+            if let (Some(subnet6), Some(gateway6)) = (record.subnet6, record.gateway6) {
+                bridge::enable_ipv6(&record.bridge)?;
+                nl.block_on(bridge::add_address6(
+                    nl.host(),
+                    link.index,
+                    gateway6,
+                    subnet6.prefix(),
+                ))?;
+            }
             link
         }
         None => bail!(
@@ -390,15 +472,28 @@ fn release_objects(nl: &Netlink, record: &NetworkRecord, rules: bool) -> Result<
         Ok(Some(link)) => {
             let result = if record.bridge_created {
                 nl.block_on(bridge::delete(nl.host(), &record.bridge, link.index))
-            } else if record.gateway_added {
-                nl.block_on(bridge::remove_address(
-                    nl.host(),
-                    link.index,
-                    record.gateway,
-                    record.subnet.prefix(),
-                ))
             } else {
-                Ok(())
+                let mut result = Ok(());
+                if record.gateway_added {
+                    result = nl.block_on(bridge::remove_address(
+                        nl.host(),
+                        link.index,
+                        record.gateway,
+                        record.subnet.prefix(),
+                    ));
+                }
+                if let (true, Some(subnet6), Some(gateway6)) =
+                    (record.gateway6_added, record.subnet6, record.gateway6)
+                {
+                    let removed = nl.block_on(bridge::remove_address(
+                        nl.host(),
+                        link.index,
+                        gateway6,
+                        subnet6.prefix(),
+                    ));
+                    result = result.and(removed);
+                }
+                result
             };
             if let Err(e) = result {
                 errors.push(format!("{e:#}"));

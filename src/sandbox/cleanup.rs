@@ -268,7 +268,11 @@ fn release_lease(root: &StateRoot, record: &SandboxRecord, errors: &mut Vec<Stri
     for link in &record.links {
         let hosts = NetworkHosts::at(root.network_hosts(&link.network));
         let released = (hosts.leave(link.ip, name))
-            .and_then(|()| root.release_lease(&link.network, link.ip, name));
+            .and_then(|()| root.release_lease(&link.network, link.ip, name))
+            .and_then(|()| match link.ip6 {
+                Some(ip6) => root.leases(&link.network).release(ip6, name),
+                None => Ok(()),
+            });
         if let Err(e) = released {
             errors.push(format!("{e:#}"));
         }

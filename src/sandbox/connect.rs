@@ -6,7 +6,7 @@
 //! the sandbox's own (its cleanup reads its links under it).
 
 use super::kernel::{Host, Kernel};
-use super::{cleanup, find, launch, reserve};
+use super::{cleanup, find, launch, reserve, reserve6};
 use crate::fs::hosts::{self, NetworkHosts};
 use crate::model::NetworkRequest;
 use crate::net::{Netlink, veth};
@@ -19,12 +19,28 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
 
 /// Gives the running sandbox `name` an interface on `network`, at `ip` or
-/// the lowest free address.
-pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) -> Result<()> {
+/// the lowest free address (and on a dual-stack network at `ip6` or the
+/// lowest free IPv6 address).
+pub fn connect(
+    root: &StateRoot,
+    network: &str,
+    name: &str,
+    ip: Option<&str>,
+    ip6: Option<&str>,
+) -> Result<()> {
     let wanted = ip
         .map(|text| {
             text.parse::<Ipv4Addr>().map_err(|_| {
                 anyhow::anyhow!("--ip {text:?} is not an IPv4 address: write it like 10.11.0.10")
+            })
+        })
+        .transpose()?;
+    let wanted6 = ip6
+        .map(|text| {
+            text.parse::<std::net::Ipv6Addr>().map_err(|_| {
+                anyhow::anyhow!(
+                    "--ip6 {text:?} is not an IPv6 address: write it like fd42:1::10 (no brackets, no /prefix)"
+                )
             })
         })
         .transpose()?;
@@ -43,14 +59,36 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
     if !leases.exists() {
         reserve::build_index(root, &nl, &net)?;
     }
+    if wanted6.is_some() && net.subnet6.is_none() {
+        bail!(
+            "network {network} has no IPv6 (it was created without --subnet6): drop --ip6, or use a dual-stack network"
+        );
+    }
     let taken = reserve::take_address(root, &leases, &net, wanted, &record.spec, true, false)?;
     let Some((ip, neighbours)) = taken else {
         bail!("no address could be taken on network {network}");
     };
+    let ip6 = if net.subnet6.is_some() {
+        let taken6 =
+            reserve6::take_address6(root, &leases, &net, wanted6, &record.spec, true, false);
+        match taken6 {
+            Ok(Some((ip6, _))) => Some(ip6),
+            Ok(None) => {
+                let _ = leases.release(ip, name);
+                bail!("no IPv6 address could be taken on network {network}");
+            }
+            Err(e) => {
+                let _ = leases.release(ip, name);
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
     let link = Link {
         network: net.name.clone(),
         ip,
-        ip6: None,
+        ip6,
         veth: veth::host_name(name, launch::nonce()),
         ifname: free_ifname(&record, init.pid),
     };
@@ -62,6 +100,9 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
         let _ = nl_delete(&undo_link.veth);
         let _ = Host.unguard_port(&port);
         NetworkHosts::at(root.network_hosts(&undo_link.network)).leave(undo_link.ip, &undo_name)?;
+        if let Some(ip6) = undo_link.ip6 {
+            root.leases(&undo_link.network).release(ip6, &undo_name)?;
+        }
         root.release_lease(&undo_link.network, undo_link.ip, &undo_name)
     });
 
@@ -89,6 +130,7 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
         ip,
         net.subnet.prefix(),
         default_via,
+        launch::inside6(&net, &link, record.links.is_empty()),
     ))?;
     let ready =
         crate::net::ready::await_link(nl.host(), &link.veth, &net.bridge, &inside, &link.ifname);
@@ -102,7 +144,7 @@ pub fn connect(root: &StateRoot, network: &str, name: &str, ip: Option<&str>) ->
     record.spec.networks.push(NetworkRequest {
         name: net.name.clone(),
         ip: wanted,
-        ip6: None,
+        ip6: wanted6,
     });
     let seed: Vec<(String, Ipv4Addr)> = neighbours
         .into_iter()
@@ -146,6 +188,9 @@ pub fn disconnect(root: &StateRoot, network: &str, name: &str) -> Result<()> {
             File::open(format!("/proc/{}/ns/net", init.pid)).context("open the sandbox's netns")?;
         let inside = nl.handle_in(&netns)?;
         nl.block_on(veth::default_route(&inside, &next.ifname, net.gateway))?;
+        if let (Some(_), Some(gateway6)) = (next.ip6, net.gateway6) {
+            nl.block_on(veth::default_route6(&inside, &next.ifname, gateway6))?;
+        }
     }
     drop(nl);
     let port = cleanup::port_of_link(&link, record.spec.allow_spoofing);
@@ -161,6 +206,9 @@ pub fn disconnect(root: &StateRoot, network: &str, name: &str) -> Result<()> {
     NetworkHosts::at(root.network_hosts(network)).leave(link.ip, name)?;
     own_hosts_file(root, &record, init.pid)?;
     root.release_lease(network, link.ip, name)?;
+    if let Some(ip6) = link.ip6 {
+        root.leases(network).release(ip6, name)?;
+    }
     root.write_sandbox(&record)
 }
 

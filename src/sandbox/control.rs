@@ -220,6 +220,18 @@ pub fn prune(root: &StateRoot) -> Result<()> {
             }
             Err(e) => errors.push(format!("{e:#}")),
         }
+        match leases.list6() {
+            Ok(held) => {
+                for (ip, holder) in held {
+                    if !root.sandbox_dir(&holder).exists()
+                        && let Err(e) = leases.release(ip, &holder)
+                    {
+                        errors.push(format!("{e:#}"));
+                    }
+                }
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
     }
     for record in records {
         let Some(Err(dead)) = reserve::confirm_exited(root, record) else {

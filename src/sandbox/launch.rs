@@ -293,6 +293,7 @@ fn wire_network(
             link.ip,
             prefix,
             default_via,
+            inside6(net, link, i == 0),
         ))?;
         // Reachable before the record says running (see net::ready).
         let bridge = net.bridge.as_str();
@@ -303,6 +304,22 @@ fn wire_network(
         }
     }
     Ok(())
+}
+
+/// The IPv6 side of a link on a dual-stack network (`None` on an IPv4-only
+/// one): its address with the subnet's prefix and, on the first network,
+/// the IPv6 default route via the network's gateway6.
+pub(super) fn inside6(
+    net: &crate::state::NetworkRecord,
+    link: &crate::state::Link,
+    first: bool,
+) -> Option<veth::Inside6> {
+    let (ip, subnet6) = (link.ip6?, net.subnet6?);
+    Some(veth::Inside6 {
+        ip,
+        prefix: subnet6.prefix(),
+        default_via: net.gateway6.filter(|_| first),
+    })
 }
 
 /// A per-launch random-enough number: names and veth names derive from it.

@@ -22,6 +22,7 @@ pub mod ps;
 mod ps_format;
 mod publish;
 mod reserve;
+mod reserve6;
 pub mod restart;
 mod supervisor;
 

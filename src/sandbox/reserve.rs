@@ -25,7 +25,7 @@ use crate::state::{
 };
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What the reservation produced: the record as written, and the networks
 /// to plug into (in the record's link order) with their neighbours for
@@ -128,23 +128,45 @@ fn attempt(
             }
             build_index(root, nl, &net)?;
         }
+        if request.ip6.is_some() && net.subnet6.is_none() {
+            bail!(
+                "network {} has no IPv6 (it was created without --subnet6): drop --ip6/ip6=, or use a dual-stack network",
+                net.name
+            );
+        }
         let wanted = request.ip;
         let Some((ip, held)) = take_address(root, &leases, &net, wanted, spec, exclusive, again)?
         else {
             return Ok(None);
         };
+        let mut lease = Lease {
+            leases,
+            ip,
+            ip6: None,
+            holder: &spec.name,
+            armed: true,
+        };
+        if net.subnet6.is_some() {
+            let taken6 = super::reserve6::take_address6(
+                root,
+                &lease.leases,
+                &net,
+                request.ip6,
+                spec,
+                exclusive,
+                again,
+            )?;
+            let Some((ip6, _held6)) = taken6 else {
+                return Ok(None);
+            };
+            lease.ip6 = Some(ip6);
+        }
         neighbours.push(
             held.into_iter()
                 .filter(|(held_ip, holder)| *held_ip != ip && *holder != spec.name && holder != "?")
                 .map(|(held_ip, holder)| (holder, held_ip))
                 .collect(),
         );
-        let lease = Lease {
-            leases,
-            ip,
-            holder: &spec.name,
-            armed: true,
-        };
         taken.push((net, lease));
     }
     let (record, networks) = finish_reservation(root, nl, spec, nonce, again, &taken)?;
@@ -164,6 +186,8 @@ fn attempt(
 struct Lease<'a> {
     leases: Leases,
     ip: Ipv4Addr,
+    /// The IPv6 address taken on a dual-stack network.
+    ip6: Option<Ipv6Addr>,
     holder: &'a str,
     /// Still to be given back on drop (cleared once the record names it).
     armed: bool,
@@ -173,6 +197,9 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if self.armed {
             let _ = self.leases.release(self.ip, self.holder);
+            if let Some(ip6) = self.ip6 {
+                let _ = self.leases.release(ip6, self.holder);
+            }
         }
     }
 }
@@ -195,7 +222,7 @@ fn finish_reservation(
         links.push(Link {
             network: net.name.clone(),
             ip: lease.ip,
-            ip6: None,
+            ip6: lease.ip6,
             veth: veth::host_name(&spec.name, nonce.wrapping_add(i as u64)),
             ifname: veth::sandbox_ifname(i),
         });
@@ -335,7 +362,7 @@ fn sweep_one(root: &StateRoot, record: SandboxRecord) -> Result<()> {
 }
 
 /// Who holds a lease, as far as the state root can tell.
-enum Verdict {
+pub(super) enum Verdict {
     /// A live sandbox, one being launched, or one whose record cannot be
     /// read (never taken for dead).
     Held,
@@ -348,7 +375,14 @@ enum Verdict {
 /// Judges the lease of `ip` on `net` held by `holder`. Only meaningful
 /// with the exclusive lock for `Stale` (no launch is between its lease and
 /// its record then); `Held` is safe to act on under either lock.
-fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: &str) -> Verdict {
+pub(super) fn judge(
+    root: &StateRoot,
+    net: &NetworkRecord,
+    ip: impl Into<IpAddr>,
+    holder: &str,
+    me: &str,
+) -> Verdict {
+    let ip = ip.into();
     if holder == "?" {
         return Verdict::Held;
     }
@@ -362,7 +396,11 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
         Entry::Absent => Verdict::Stale,
         Entry::Unreadable(_) => Verdict::Held,
         Entry::Found(record) => {
-            if record.link_on(&net.name).map(|l| l.ip) != Some(ip) {
+            let holds = record.link_on(&net.name).is_some_and(|l| match ip {
+                IpAddr::V4(v4) => l.ip == v4,
+                IpAddr::V6(v6) => l.ip6 == Some(v6),
+            });
+            if !holds {
                 Verdict::Stale
             } else if record.status() == Status::Exited {
                 Verdict::Dead(Box::new(record))
@@ -375,7 +413,13 @@ fn judge(root: &StateRoot, net: &NetworkRecord, ip: Ipv4Addr, holder: &str, me: 
 
 /// Frees a lease that is not held (the exclusive lock held): a dead
 /// holder is swept (which gives its lease back), a stale lease removed.
-fn reclaim(root: &StateRoot, leases: &Leases, ip: Ipv4Addr, holder: &str, verdict: Verdict) {
+pub(super) fn reclaim<A: crate::state::leases::LeaseAddr>(
+    root: &StateRoot,
+    leases: &Leases,
+    ip: A,
+    holder: &str,
+    verdict: Verdict,
+) {
     let result = match verdict {
         Verdict::Held => Ok(()),
         Verdict::Stale => leases.release(ip, holder),
@@ -509,10 +553,14 @@ fn reclaim_lowest(
 pub(super) fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -> Result<()> {
     let (records, unreadable) = root.sandboxes()?;
     let mut leases = BTreeMap::new();
+    let mut leases6 = BTreeMap::new();
     for record in records {
         let cleaned = record.state == SandboxState::Exited && record.netns.is_none();
         if let (Some(link), false) = (record.link_on(&net.name), cleaned) {
             leases.entry(link.ip).or_insert(record.spec.name.clone());
+            if let Some(ip6) = link.ip6 {
+                leases6.entry(ip6).or_insert(record.spec.name.clone());
+            }
         }
     }
     let damaged: Vec<Damaged> = damaged::probe_all(unreadable);
@@ -524,7 +572,7 @@ pub(super) fn build_index(root: &StateRoot, nl: &Netlink, net: &NetworkRecord) -
         net.name,
         leases.len()
     ));
-    root.leases(&net.name).build(&leases)
+    root.leases(&net.name).build(&leases, &leases6)
 }
 
 /// The addresses in `subnet` that sandboxes with unreadable records still

@@ -71,6 +71,9 @@ pub fn spec_of(record: &SandboxRecord) -> Result<SandboxSpec> {
     for request in &mut spec.networks {
         if let Some(link) = record.link_on(&request.name) {
             request.ip = Some(link.ip);
+            if link.ip6.is_some() {
+                request.ip6 = link.ip6;
+            }
         }
     }
     Ok(spec)

@@ -13,10 +13,21 @@
 
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Display;
 use std::fs;
+use std::hash::Hash;
 use std::io::ErrorKind;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::str::FromStr;
+
+/// An address a lease can hold: IPv4 or IPv6 (a dual-stack network's
+/// sandboxes hold one of each, SPEC "IPv6"). Both kinds live in the same
+/// folder: their spellings never parse as each other (`10.1.0.2` is no
+/// IPv6 address, `fd42::2` no IPv4 one), so each listing sees only its own.
+pub trait LeaseAddr: Copy + Ord + Hash + Display + FromStr {}
+impl LeaseAddr for Ipv4Addr {}
+impl LeaseAddr for Ipv6Addr {}
 
 /// The lease folder of one network.
 pub struct Leases {
@@ -54,10 +65,20 @@ impl Leases {
     ///
     /// [`take`]: Leases::take
     pub fn list(&self) -> Result<BTreeMap<Ipv4Addr, String>> {
+        self.list_of()
+    }
+
+    /// The IPv6 leases, as [`list`](Leases::list) gives the IPv4 ones.
+    pub fn list6(&self) -> Result<BTreeMap<Ipv6Addr, String>> {
+        self.list_of()
+    }
+
+    /// The leases of one address family (see [`LeaseAddr`]).
+    pub fn list_of<A: LeaseAddr>(&self) -> Result<BTreeMap<A, String>> {
         // Run at every launch on its network: with 1000 sandboxes, 2000
         // entries, so nothing is allocated per entry but the holder names.
         let mut leased = Vec::new();
-        let mut twins: HashMap<Ipv4Addr, Option<String>> = HashMap::new();
+        let mut twins: HashMap<A, Option<String>> = HashMap::new();
         let entries =
             fs::read_dir(&self.dir).with_context(|| format!("read {}", self.dir.display()))?;
         for entry in entries {
@@ -65,13 +86,13 @@ impl Leases {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some((ip, holder)) = name.strip_prefix('=').and_then(|n| n.split_once('=')) {
-                if let Ok(ip) = ip.parse::<Ipv4Addr>() {
+                if let Ok(ip) = ip.parse::<A>() {
                     twins
                         .entry(ip)
                         .and_modify(|seen| *seen = None)
                         .or_insert_with(|| Some(holder.to_string()));
                 }
-            } else if let Ok(ip) = name.parse::<Ipv4Addr>() {
+            } else if let Ok(ip) = name.parse::<A>() {
                 leased.push(ip);
             }
         }
@@ -87,7 +108,7 @@ impl Leases {
     }
 
     /// The holder named by the lease of `ip`, if there is one.
-    pub fn holder(&self, ip: Ipv4Addr) -> Option<String> {
+    pub fn holder<A: LeaseAddr>(&self, ip: A) -> Option<String> {
         let target = fs::read_link(self.path(ip)).ok()?;
         target.into_os_string().into_string().ok()
     }
@@ -99,7 +120,7 @@ impl Leases {
     /// `EEXIST`: the lease decides, and a launch makes one inode, not two
     /// (on ext4 each new inode was a measurable part of a launch:
     /// BENCHMARKS.md, issue 9). Readers see two symbolic links, as before.
-    pub fn take(&self, ip: Ipv4Addr, holder: &str) -> Result<Take> {
+    pub fn take<A: LeaseAddr>(&self, ip: A, holder: &str) -> Result<Take> {
         let twin = self.twin(ip, holder);
         let made_twin = match std::os::unix::fs::symlink(holder, &twin) {
             Ok(()) => true,
@@ -125,7 +146,7 @@ impl Leases {
     /// Gives `ip` back if `holder` holds it; a lease already gone, or held
     /// by another, is left as it is (so running it twice is harmless). The
     /// twin goes first, then the lease.
-    pub fn release(&self, ip: Ipv4Addr, holder: &str) -> Result<()> {
+    pub fn release<A: LeaseAddr>(&self, ip: A, holder: &str) -> Result<()> {
         let _ = fs::remove_file(self.twin(ip, holder));
         if self.holder(ip).as_deref() != Some(holder) {
             return Ok(());
@@ -142,16 +163,28 @@ impl Leases {
     /// built in a temporary folder, then renamed into place, so a reader
     /// sees no index or the complete one. The caller holds the exclusive
     /// lock.
-    pub fn build(&self, leases: &BTreeMap<Ipv4Addr, String>) -> Result<()> {
+    pub fn build(
+        &self,
+        leases: &BTreeMap<Ipv4Addr, String>,
+        leases6: &BTreeMap<Ipv6Addr, String>,
+    ) -> Result<()> {
         let name = self.dir.file_name().unwrap_or_default().to_string_lossy();
         let tmp = self
             .dir
             .with_file_name(format!(".{name}.new{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        for (ip, holder) in leases {
-            std::os::unix::fs::symlink(holder, tmp.join(ip.to_string()))
-                .and_then(|()| std::os::unix::fs::symlink(holder, tmp.join(twin_name(*ip, holder))))
+        let entries = (leases
+            .iter()
+            .map(|(ip, h)| (ip.to_string(), twin_name(*ip, h), h)))
+        .chain(
+            leases6
+                .iter()
+                .map(|(ip, h)| (ip.to_string(), twin_name(*ip, h), h)),
+        );
+        for (ip, twin, holder) in entries {
+            std::os::unix::fs::symlink(holder, tmp.join(&ip))
+                .and_then(|()| std::os::unix::fs::symlink(holder, tmp.join(twin)))
                 .with_context(|| format!("write lease {ip} into {}", tmp.display()))?;
         }
         fs::rename(&tmp, &self.dir).with_context(|| format!("rename {} into place", tmp.display()))
@@ -173,17 +206,17 @@ impl Leases {
         }
     }
 
-    fn path(&self, ip: Ipv4Addr) -> PathBuf {
+    fn path<A: LeaseAddr>(&self, ip: A) -> PathBuf {
         self.dir.join(ip.to_string())
     }
 
-    fn twin(&self, ip: Ipv4Addr, holder: &str) -> PathBuf {
+    fn twin<A: LeaseAddr>(&self, ip: A, holder: &str) -> PathBuf {
         self.dir.join(twin_name(ip, holder))
     }
 }
 
 /// The twin of a lease: `=ADDR=NAME` (a sandbox name has no `=` nor `/`).
-fn twin_name(ip: Ipv4Addr, holder: &str) -> String {
+fn twin_name<A: LeaseAddr>(ip: A, holder: &str) -> String {
     format!("={ip}={holder}")
 }
 
@@ -285,14 +318,41 @@ mod tests {
     }
 
     #[test]
+    fn v4_and_v6_leases_share_a_folder_without_seeing_each_other() {
+        let leases = index("lease6");
+        let v4: Ipv4Addr = "10.9.0.2".parse().unwrap();
+        let v6: Ipv6Addr = "fd42:1::2".parse().unwrap();
+        assert_eq!(leases.take(v4, "a").unwrap(), Take::Taken);
+        assert_eq!(leases.take(v6, "a").unwrap(), Take::Taken);
+        assert_eq!(leases.take(v6, "b").unwrap(), Take::Held(Some("a".into())));
+        assert_eq!(
+            leases.list().unwrap().into_iter().collect::<Vec<_>>(),
+            [(v4, "a".to_string())]
+        );
+        assert_eq!(
+            leases.list6().unwrap().into_iter().collect::<Vec<_>>(),
+            [(v6, "a".to_string())]
+        );
+        leases.release(v6, "b").unwrap();
+        assert_eq!(leases.holder(v6).as_deref(), Some("a"));
+        leases.release(v6, "a").unwrap();
+        assert!(leases.list6().unwrap().is_empty());
+        assert_eq!(leases.list().unwrap().len(), 1);
+        leases.remove().unwrap();
+    }
+
+    #[test]
     fn a_built_index_appears_whole() {
         let leases = index("lease3");
         leases.remove().unwrap();
         let mut all = BTreeMap::new();
         all.insert("10.9.0.5".parse().unwrap(), "x".to_string());
         all.insert("10.9.0.2".parse().unwrap(), "y".to_string());
-        leases.build(&all).unwrap();
+        let mut all6 = BTreeMap::new();
+        all6.insert("fd42::5".parse().unwrap(), "x".to_string());
+        leases.build(&all, &all6).unwrap();
         assert_eq!(leases.list().unwrap(), all);
+        assert_eq!(leases.list6().unwrap(), all6);
         leases.remove().unwrap();
     }
 }

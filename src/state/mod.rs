@@ -288,6 +288,11 @@ impl StateRoot {
                     leases.release(ip, holder)?;
                 }
             }
+            for (ip, name) in leases.list6()? {
+                if name == holder {
+                    leases.release(ip, holder)?;
+                }
+            }
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 
 pub use crate::model::Subnet;
 
+pub mod v6;
+
 use anyhow::{Result, bail};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
