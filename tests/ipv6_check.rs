@@ -306,3 +306,48 @@ fn fifty_dual_stack_sandboxes_check_in_under_five_seconds() {
         assert_eq!(neighbours6(name, "fdb4:7:"), Vec::<String>::new(), "{name}");
     }
 }
+
+#[test]
+fn a_partition_holds_ipv6_too_and_is_named() {
+    let mut env = TestEnv::new("h3part");
+    let (net, names) = lab(&mut env, 8, 3);
+    let (a, b, c) = (&names[0], &names[1], &names[2]);
+    env.ok(&["partition", "add", a, b]);
+    let out = check(&env, &net);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let expected = format!("partition set by sbx between {a} and {b} (sbx partition rm {a} {b})");
+    for line in [format!("{a} -> {b}"), format!("{a} -> {b} over IPv6")] {
+        assert_eq!(
+            why(&out, &line).as_deref(),
+            Some(expected.as_str()),
+            "{line}"
+        );
+    }
+    assert!(passed(&out, &format!("{a} -> {c} over IPv6")));
+    // a <-> b both ways, over both families.
+    assert!(text(&out.stdout).ends_with("26 passed, 4 failed\n"));
+    env.ok(&["partition", "clear"]);
+}
+
+#[test]
+fn a_stopped_peer_is_named_over_ipv6_too() {
+    let mut env = TestEnv::new("h3stop");
+    let (net, names) = lab(&mut env, 9, 2);
+    let (a, b) = (&names[0], &names[1]);
+    env.ok(&["stop", "-t", "1", b]);
+    let out = check(&env, &net);
+    assert_eq!(out.status.code(), Some(1));
+    let expected = format!("{b} is not running (exited): start it again with 'sbx restart {b}'");
+    for line in [
+        format!("{a} -> {b} over IPv6"),
+        format!("host -> {b} over IPv6"),
+    ] {
+        assert_eq!(
+            why(&out, &line).as_deref(),
+            Some(expected.as_str()),
+            "{line}"
+        );
+    }
+    assert!(passed(&out, &format!("{a} -> gateway:{net} over IPv6")));
+    assert!(text(&out.stdout).ends_with("6 passed, 4 failed\n"));
+}
