@@ -351,3 +351,54 @@ fn a_stopped_peer_is_named_over_ipv6_too() {
     assert!(passed(&out, &format!("{a} -> gateway:{net} over IPv6")));
     assert!(text(&out.stdout).ends_with("6 passed, 4 failed\n"));
 }
+
+/// Guarded sandboxes (no `--allow-spoofing`): the anti-spoofing filter
+/// passes their own IPv6 addresses, and one that is not theirs is named.
+#[test]
+fn an_ipv6_address_not_its_own_is_the_anti_spoofing_filter() {
+    let mut env = TestEnv::new("h3spf");
+    let net = env.network(
+        "h3-h3spf",
+        &["--subnet", "10.194.10.0/24", "--subnet6", "fdb4:10::/64"],
+    );
+    let (a, b) = ("h3spfa", "h3spfb");
+    for name in [a, b] {
+        env.detach(name, &["--network", &net, "--", "sleep", "300"]);
+    }
+    if !host("nft", &["list", "set", "bridge", "sbx", "allow6"])
+        .status
+        .success()
+    {
+        eprintln!("skipped: this sbx's anti-spoofing filter has no IPv6 set (branch v6-spoof)");
+        return;
+    }
+    let out = check(&env, &net);
+    assert_eq!(out.status.code(), Some(0), "guarded: {}", text(&out.stdout));
+    ip_in(a, &["-6", "addr", "del", "fdb4:10::2/64", "dev", "eth0"]);
+    ip_in(
+        a,
+        &[
+            "-6",
+            "addr",
+            "add",
+            "fdb4:10::77/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    );
+    let out = check(&env, &net);
+    assert_eq!(out.status.code(), Some(1));
+    let text_ab = why(&out, &format!("{a} -> {b} over IPv6")).expect("a -> b over IPv6 fails");
+    assert!(
+        text_ab.starts_with(&format!(
+            "address fdb4:10::77 of {a} is not its own (anti-spoofing): its port lets only fdb4:10::2 through"
+        )),
+        "{text_ab}"
+    );
+    assert!(
+        why(&out, &format!("host -> {a} over IPv6")).is_some_and(|w| w.contains("anti-spoofing"))
+    );
+    assert!(passed(&out, &format!("host -> {b} over IPv6")));
+    assert!(passed(&out, &format!("{a} -> {b}")), "IPv4 is its own");
+}
