@@ -137,10 +137,11 @@ fn a_healthy_network_passes_every_check_in_the_spec_format() {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(keys.len(), 6, "{check}");
-        for key in ["from", "to", "kind", "ok", "rtt_ms", "why"] {
+        assert_eq!(keys.len(), 7, "{check}");
+        for key in ["from", "to", "kind", "family", "ok", "rtt_ms", "why"] {
             assert!(check.get(key).is_some(), "{key} in {check}");
         }
+        assert_eq!(check["family"], "ipv4", "a v4-only network: {check}");
         assert_eq!(check["ok"], true);
         assert!(check["rtt_ms"].as_f64().is_some_and(|ms| ms > 0.0));
         assert!(check["why"].is_null());

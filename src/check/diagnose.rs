@@ -7,10 +7,14 @@
 //! mismatch on an MTU probe) are certain to stop
 //! the probe, and when one is found only those are told; otherwise the
 //! likely ones (another table's drop, sysctls, impairments) are.
+//!
+//! The rules are the same over IPv6 (issue 15), with IPv6's own places:
+//! `ip6` tables beside `inet` and `bridge` ones, `bridge-nf-call-ip6tables`,
+//! `net.ipv6.conf.all.forwarding`; IPv6 has no `rp_filter` sysctl.
 
-use super::Kind;
+use super::{Family, Kind};
 use crate::firewall::observe::ForwardDrop;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// An interface as read from the kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,8 +27,9 @@ pub struct Iface {
     pub mtu: u32,
     /// Its MAC.
     pub mac: Vec<u8>,
-    /// Its IPv4 addresses.
-    pub addrs: Vec<Ipv4Addr>,
+    /// Its addresses of the path's family (IPv6: not the link-local
+    /// ones, which every interface has and no probe uses).
+    pub addrs: Vec<IpAddr>,
     /// The name of the bridge it is a port of.
     pub master: Option<String>,
     /// Its root qdisc, when not the default one.
@@ -41,7 +46,7 @@ pub enum Route {
         /// Output interface name.
         ifname: String,
         /// Next hop, when routed.
-        gateway: Option<Ipv4Addr>,
+        gateway: Option<IpAddr>,
     },
     /// A local address.
     Local,
@@ -64,14 +69,16 @@ pub struct Side {
     pub veth: Option<Iface>,
     /// The name that veth should have.
     pub veth_name: String,
-    /// Its address on the path, as recorded.
-    pub ip: Ipv4Addr,
+    /// Its address on the path, as recorded (of the path's family).
+    pub ip: IpAddr,
+    /// A sandbox's gateway on that network: its default route's next hop.
+    pub gateway: Option<IpAddr>,
     /// The MAC sbx gave it.
     pub mac: Vec<u8>,
     /// `--allow-spoofing`, or a port the filter does not guard.
     pub unguarded: bool,
     /// What the anti-spoofing filter lets its port send from.
-    pub allowed: Vec<([u8; 6], Ipv4Addr)>,
+    pub allowed: Vec<([u8; 6], IpAddr)>,
     /// Its route towards the other side's address.
     pub route: Option<Route>,
     /// Impairments sbx keeps in the kernel for its interface besides
@@ -90,7 +97,8 @@ impl Default for Side {
             ifname: String::new(),
             veth: None,
             veth_name: String::new(),
-            ip: Ipv4Addr::UNSPECIFIED,
+            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            gateway: None,
             mac: Vec::new(),
             unguarded: false,
             allowed: Vec::new(),
@@ -106,6 +114,8 @@ impl Default for Side {
 pub struct PathFacts {
     /// The check's kind.
     pub kind: Kind,
+    /// Over IPv4 or IPv6.
+    pub family: Family,
     /// Sender.
     pub from: Side,
     /// Receiver.
@@ -120,12 +130,13 @@ pub struct PathFacts {
     pub routed: bool,
     /// sbx's partition sets hold this pair.
     pub partitioned: bool,
-    /// Other tables' forward chains that drop.
+    /// Other tables' forward chains that drop (any family: the rules
+    /// keep those the path's packets meet).
     pub forward_drops: Vec<ForwardDrop>,
-    /// `net.bridge.bridge-nf-call-iptables`.
-    pub br_nf_call_iptables: bool,
-    /// `net.ipv4.ip_forward`.
-    pub ip_forward: bool,
+    /// `net.bridge.bridge-nf-call-iptables`, or `-ip6tables` over IPv6.
+    pub br_nf_call: bool,
+    /// `net.ipv4.ip_forward`, or `net.ipv6.conf.all.forwarding` over IPv6.
+    pub forwarding: bool,
     /// Size of an MTU probe's IP packet.
     pub size: Option<usize>,
     /// The errno sending failed with.
@@ -185,7 +196,7 @@ fn spoofing(f: &PathFacts, out: &mut Vec<String>) {
         let (true, false, Some(iface)) = (side.sandbox, side.unguarded, &side.iface) else {
             continue;
         };
-        let own: Vec<Ipv4Addr> = side.allowed.iter().map(|(_, ip)| *ip).collect();
+        let own: Vec<IpAddr> = side.allowed.iter().map(|(_, ip)| *ip).collect();
         for addr in iface.addrs.iter().filter(|a| !own.contains(a)) {
             out.push(format!(
                 "address {addr} of {} is not its own (anti-spoofing): its port lets only {} through",
@@ -227,10 +238,13 @@ fn addressing(f: &PathFacts, out: &mut Vec<String>) {
         }
         let expected = side.iface.as_ref().map(|i| i.name.as_str());
         match &side.route {
-            Some(Route::Missing(why)) => out.push(format!(
-                "{} has no route to {} ({why})",
-                side.label, other.ip
-            )),
+            Some(Route::Missing(why)) => out.push(match side.gateway {
+                Some(gateway) if f.routed && side.sandbox => format!(
+                    "{} has no route to {} ({why}): its default route via {gateway} is missing",
+                    side.label, other.ip
+                ),
+                _ => format!("{} has no route to {} ({why})", side.label, other.ip),
+            }),
             // With strict rp_filter that is what drops it: said there.
             Some(Route::Via { ifname, .. })
                 if !f.routed
@@ -310,12 +324,24 @@ fn hard(f: &PathFacts) -> Vec<String> {
 /// The causes that likely stop it.
 fn soft(f: &PathFacts) -> Vec<String> {
     let mut out = Vec::new();
+    let (ip_table, br_sysctl, forwarding) = match f.family {
+        Family::Ipv4 => ("ip", "bridge-nf-call-iptables", "net.ipv4.ip_forward"),
+        Family::Ipv6 => (
+            "ip6",
+            "bridge-nf-call-ip6tables",
+            "net.ipv6.conf.all.forwarding",
+        ),
+    };
     for drop in &f.forward_drops {
+        // An `ip` table never sees IPv6, an `ip6` table never IPv4.
+        if ![ip_table, "inet", "bridge"].contains(&drop.family) {
+            continue;
+        }
         let ip_family = drop.family != "bridge";
         let applies = if f.routed {
             ip_family
         } else {
-            f.bridged && (!ip_family || f.br_nf_call_iptables)
+            f.bridged && (!ip_family || f.br_nf_call)
         };
         if !applies {
             continue;
@@ -326,19 +352,21 @@ fn soft(f: &PathFacts) -> Vec<String> {
             format!("has {} drop rule(s)", drop.drop_rules)
         };
         let via = if f.bridged && ip_family {
-            "net.bridge.bridge-nf-call-iptables=1 sends bridged traffic through another table's forward hook: "
+            format!(
+                "net.bridge.{br_sysctl}=1 sends bridged traffic through another table's forward hook: "
+            )
         } else {
-            "another table's forward hook drops: "
+            "another table's forward hook drops: ".to_string()
         };
         out.push(format!(
             "{via}table {} {} chain {} {what}",
             drop.family, drop.table, drop.chain
         ));
     }
-    if f.routed && !f.ip_forward {
-        out.push(
-            "net.ipv4.ip_forward=0 on the host: traffic routed between networks is dropped".into(),
-        );
+    if f.routed && !f.forwarding {
+        out.push(format!(
+            "{forwarding}=0 on the host: traffic routed between networks is dropped"
+        ));
     }
     for side in [&f.from, &f.to].into_iter().filter(|s| s.sandbox) {
         let mut seen: Vec<String> = [&side.iface, &side.veth]

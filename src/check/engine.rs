@@ -1,4 +1,5 @@
-//! Sending the probes: one raw ICMP socket and one rtnetlink socket per
+//! Sending the probes: one raw ICMP socket (and, when a dual-stack network
+//! is checked, one raw ICMPv6 socket) and one rtnetlink socket per
 //! namespace, opened by a thread that enters each namespace in turn
 //! (`setns`; a socket stays in the namespace it was made in), then driven
 //! from this thread with poll(2), many probes in flight at once.
@@ -7,16 +8,20 @@
 //! default, counts every namespace's entries), and every pair probed makes
 //! an entry on each side. So at most `IN_FLIGHT` tasks run at once, and
 //! when a task is done its entries are deleted (RTM_DELNEIGH in their own
-//! namespace), unless they existed before the check began.
+//! namespace), unless they existed before the check began. IPv6's
+//! neighbour cache has the same shared limits (`net.ipv6.neigh.default.
+//! gc_thresh3`) and is cleaned the same way.
 
+use super::Family;
 use super::icmp::{self, IcmpSocket, Received};
+use super::icmp6;
 use super::plan::{Place, Plan};
 use super::rtnl::{Link, Rtnl};
 use anyhow::{Context, Result};
 use nix::sched::{CloneFlags, setns};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -31,12 +36,16 @@ pub const GIVE_UP: Duration = Duration::from_secs(2);
 pub struct Namespace {
     /// Its raw ICMP socket.
     pub icmp: IcmpSocket,
+    /// Its raw ICMPv6 socket, when IPv6 is checked: else, or when the
+    /// namespace has no IPv6, why not.
+    pub icmp6: Result<IcmpSocket, String>,
     /// Its rtnetlink socket.
     pub rtnl: Rtnl,
     /// Its links when the check began.
     pub links: Vec<Link>,
-    /// Its neighbour entries when the check began.
-    pub before: HashSet<(u32, Ipv4Addr)>,
+    /// Its neighbour entries (ARP and, when IPv6 is checked, IPv6's) when
+    /// the check began.
+    pub before: HashSet<(u32, IpAddr)>,
     /// Effective `rp_filter` per interface (max of `all` and its own).
     pub rp_filter: HashMap<String, u8>,
 }
@@ -46,15 +55,25 @@ impl Namespace {
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.links.iter().find(|l| l.name == name)
     }
+
+    /// The socket of `family`, or why there is none.
+    fn socket(&self, family: Family) -> Result<&IcmpSocket, String> {
+        match family {
+            Family::Ipv4 => Ok(&self.icmp),
+            Family::Ipv6 => self.icmp6.as_ref().map_err(Clone::clone),
+        }
+    }
 }
 
 /// Opens the sockets of every place, each in its namespace: `None` for the
 /// host (the namespace sbx runs in), else the netns file. A thread of its
 /// own enters the namespaces, so this thread never leaves its own. A
 /// sandbox whose namespace cannot be entered (it ended meanwhile) is
-/// returned apart; the host's failing is an error.
+/// returned apart; the host's failing is an error. With `v6`, each also
+/// gets an ICMPv6 socket and its IPv6 neighbours are noted.
 pub fn open(
     places: Vec<(Place, Option<PathBuf>)>,
+    v6: bool,
 ) -> Result<(HashMap<Place, Namespace>, Vec<Place>)> {
     std::thread::scope(|scope| {
         scope
@@ -72,7 +91,7 @@ pub fn open(
                             }),
                         None => setns(&home, CloneFlags::CLONE_NEWNET).context("enter own netns"),
                     };
-                    match entered.and_then(|()| open_here()) {
+                    match entered.and_then(|()| open_here(v6)) {
                         Ok(space) => {
                             opened.insert(place, space);
                         }
@@ -91,10 +110,16 @@ pub fn open(
 }
 
 /// Sockets and first looks in the calling thread's namespace.
-fn open_here() -> Result<Namespace> {
+fn open_here(v6: bool) -> Result<Namespace> {
     let mut rtnl = Rtnl::open()?;
     let links = rtnl.links()?;
-    let before = rtnl.neighbours()?;
+    let mut before = rtnl.neighbours(Family::Ipv4)?;
+    let icmp6 = if v6 {
+        before.extend(rtnl.neighbours(Family::Ipv6)?);
+        IcmpSocket::open6().map_err(|e| format!("{e:#}"))
+    } else {
+        Err("IPv6 is not checked".to_string())
+    };
     let read = |name: &str| -> u8 {
         std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{name}/rp_filter"))
             .ok()
@@ -108,6 +133,7 @@ fn open_here() -> Result<Namespace> {
         .collect();
     Ok(Namespace {
         icmp: IcmpSocket::open()?,
+        icmp6,
         rtnl,
         links,
         before,
@@ -154,7 +180,7 @@ struct Loop<'a> {
     id: u16,
     seq: u16,
     flights: Vec<Flight>,
-    by_seq: HashMap<(Place, u16), usize>,
+    by_seq: HashMap<(Place, Family, u16), usize>,
     outcomes: Vec<Outcome>,
 }
 
@@ -171,14 +197,20 @@ impl Loop<'_> {
                 Some("its namespace could not be entered".into());
             return;
         };
+        let family = probe.family();
+        let socket = match space.socket(family) {
+            Ok(socket) => socket,
+            Err(why) => {
+                flight.done = true;
+                self.outcomes[flight.probe].send_error = Some(why);
+                return;
+            }
+        };
         self.seq = self.seq.wrapping_add(1);
-        match space
-            .icmp
-            .send(probe.dst, self.id, self.seq, self.sizes[flight.probe])
-        {
+        match socket.send(probe.dst, self.id, self.seq, self.sizes[flight.probe]) {
             Ok(()) => {
                 flight.sent.push((self.seq, now));
-                self.by_seq.insert((probe.from, self.seq), index);
+                self.by_seq.insert((probe.from, family, self.seq), index);
             }
             Err(errno) => {
                 flight.done = true;
@@ -197,17 +229,18 @@ impl Loop<'_> {
                 code,
                 id,
                 seq,
-            } => (
-                from,
-                id,
-                seq,
-                Some(format!("{} from {from}", icmp::describe_error(kind, code))),
-            ),
+            } => {
+                let text = match from {
+                    IpAddr::V4(_) => icmp::describe_error(kind, code),
+                    IpAddr::V6(_) => icmp6::describe_error(kind, code),
+                };
+                (from, id, seq, Some(format!("{text} from {from}")))
+            }
         };
         if id != self.id {
             return;
         }
-        let Some(&index) = self.by_seq.get(&(place, seq)) else {
+        let Some(&index) = self.by_seq.get(&(place, Family::of(from), seq)) else {
             return;
         };
         let flight = &mut self.flights[index];
@@ -243,11 +276,19 @@ pub fn run(plan: &Plan, spaces: &mut HashMap<Place, Namespace>, sizes: &[usize])
     let mut left: Vec<usize> = plan.tasks.iter().map(|t| t.probes.len()).collect();
     let mut running = 0;
     let mut active: Vec<usize> = Vec::new();
-    let places: Vec<Place> = spaces.keys().copied().collect();
+    // Every socket to wait on: (place, family) and its pollfd.
+    let mut places: Vec<(Place, Family)> = Vec::new();
+    for (place, space) in spaces.iter() {
+        places.push((*place, Family::Ipv4));
+        if space.icmp6.is_ok() {
+            places.push((*place, Family::Ipv6));
+        }
+    }
     let mut fds: Vec<libc::pollfd> = places
         .iter()
-        .map(|p| libc::pollfd {
-            fd: spaces[p].icmp.raw(),
+        .filter_map(|(p, family)| spaces[p].socket(*family).ok())
+        .map(|socket| libc::pollfd {
+            fd: socket.raw(),
             events: libc::POLLIN,
             revents: 0,
         })
@@ -324,8 +365,11 @@ pub fn run(plan: &Plan, spaces: &mut HashMap<Place, Namespace>, sizes: &[usize])
                 continue;
             }
             pfd.revents = 0;
-            let place = places[slot];
-            for received in spaces[&place].icmp.drain() {
+            let (place, family) = places[slot];
+            let Ok(socket) = spaces[&place].socket(family) else {
+                continue;
+            };
+            for received in socket.drain() {
                 state.receive(place, received, now);
             }
         }

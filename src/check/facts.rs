@@ -2,21 +2,24 @@
 //! healthy check reads nothing more than its probes need): links,
 //! addresses, root qdiscs and route lookups in each namespace of the path
 //! over its rtnetlink socket, sysctls, and the nf_tables ruleset (other
-//! tables' forward hooks, sbx's anti-spoofing and partition sets).
+//! tables' forward hooks, sbx's anti-spoofing and partition sets), for
+//! the family of the failed probe.
 
+use super::Family;
 use super::diagnose::{Iface, PathFacts, Route, Side};
 use super::engine::{self, Namespace};
-use super::plan::{Member, Place, Probe, Target};
+use super::plan::{Member, Place, Probe, Target, gateway_ip};
 use super::rtnl::RouteLookup;
 use crate::firewall::observe::{self, ForwardDrop, Partitions, Spoofing};
-use crate::state::{NetworkRecord, StateRoot};
+use crate::state::{Link, NetworkRecord, StateRoot};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-/// What a namespace holds besides its links, read on first need.
+/// What a namespace holds besides its links, read on first need (IPv6
+/// addresses only when an IPv6 probe failed).
 #[derive(Default)]
 struct Extra {
-    addrs: HashMap<u32, Vec<Ipv4Addr>>,
+    addrs: HashMap<Family, HashMap<u32, Vec<IpAddr>>>,
     qdiscs: HashMap<u32, String>,
 }
 
@@ -26,7 +29,9 @@ struct HostWide {
     spoofing: Spoofing,
     partitions: Partitions,
     br_nf_call_iptables: bool,
+    br_nf_call_ip6tables: bool,
     ip_forward: bool,
+    ipv6_forwarding: bool,
     default_qdisc: String,
     bridge_chains: std::collections::HashSet<String>,
 }
@@ -79,35 +84,51 @@ impl<'a> Gatherer<'a> {
             partitions: report("the partition sets", observe::partitions()),
             br_nf_call_iptables: sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables")
                 .is_some_and(|v| v == "1"),
+            br_nf_call_ip6tables: sysctl("/proc/sys/net/bridge/bridge-nf-call-ip6tables")
+                .is_some_and(|v| v == "1"),
             ip_forward: sysctl("/proc/sys/net/ipv4/ip_forward").is_some_and(|v| v == "1"),
+            ipv6_forwarding: sysctl("/proc/sys/net/ipv6/conf/all/forwarding")
+                .is_some_and(|v| v == "1"),
             default_qdisc: sysctl("/proc/sys/net/core/default_qdisc").unwrap_or_default(),
             bridge_chains: report("sbx's bridge table", observe::bridge_chains()),
         })
     }
 
-    fn extra(&mut self, place: Place) -> &Extra {
+    fn extra(&mut self, place: Place, family: Family) -> &Extra {
         let spaces = &mut *self.spaces;
-        self.extra.entry(place).or_insert_with(|| {
-            let Some(space) = spaces.get_mut(&place) else {
-                return Extra::default();
-            };
+        let extra = self.extra.entry(place).or_insert_with(|| {
             let mut extra = Extra::default();
-            for (index, ip, _) in report("addresses", space.rtnl.addresses()) {
-                extra.addrs.entry(index).or_default().push(ip);
+            if let Some(space) = spaces.get_mut(&place) {
+                extra.qdiscs = report("qdiscs", space.rtnl.root_qdiscs())
+                    .into_iter()
+                    .collect();
             }
-            extra.qdiscs = report("qdiscs", space.rtnl.root_qdiscs())
-                .into_iter()
-                .collect();
             extra
-        })
+        });
+        if let std::collections::hash_map::Entry::Vacant(slot) = extra.addrs.entry(family) {
+            let mut addrs: HashMap<u32, Vec<IpAddr>> = HashMap::new();
+            if let Some(space) = spaces.get_mut(&place) {
+                for (index, ip, _) in report("addresses", space.rtnl.addresses(family)) {
+                    if !is_link_local(ip) {
+                        addrs.entry(index).or_default().push(ip);
+                    }
+                }
+            }
+            slot.insert(addrs);
+        }
+        extra
     }
 
-    /// An interface of `place` by name, with addresses, qdisc, rp_filter.
-    fn iface(&mut self, place: Place, name: &str) -> Option<Iface> {
+    /// An interface of `place` by name, with its addresses of `family`,
+    /// qdisc, rp_filter (IPv4's: IPv6 has none).
+    fn iface(&mut self, place: Place, name: &str, family: Family) -> Option<Iface> {
         let default_qdisc = self.host_wide().default_qdisc.clone();
         let space = self.spaces.get(&place)?;
         let link = space.link(name)?.clone();
-        let rp_filter = space.rp_filter.get(name).copied().unwrap_or(0);
+        let rp_filter = match family {
+            Family::Ipv4 => space.rp_filter.get(name).copied().unwrap_or(0),
+            Family::Ipv6 => 0,
+        };
         let master = link.master.and_then(|m| {
             space
                 .links
@@ -115,8 +136,11 @@ impl<'a> Gatherer<'a> {
                 .find(|l| l.index == m)
                 .map(|l| l.name.clone())
         });
-        let extra = self.extra(place);
-        let addrs = extra.addrs.get(&link.index).cloned().unwrap_or_default();
+        let extra = self.extra(place, family);
+        let addrs = (extra.addrs.get(&family))
+            .and_then(|a| a.get(&link.index))
+            .cloned()
+            .unwrap_or_default();
         let qdisc = extra.qdiscs.get(&link.index).cloned().filter(|kind| {
             !["noqueue", "pfifo_fast", "none", default_qdisc.as_str()].contains(&kind.as_str())
         });
@@ -132,7 +156,7 @@ impl<'a> Gatherer<'a> {
         })
     }
 
-    fn route(&mut self, place: Place, dst: Ipv4Addr) -> Option<Route> {
+    fn route(&mut self, place: Place, dst: IpAddr) -> Option<Route> {
         let space = self.spaces.get_mut(&place)?;
         let lookup = match space.rtnl.route_to(dst) {
             Ok(l) => l,
@@ -153,9 +177,10 @@ impl<'a> Gatherer<'a> {
         })
     }
 
-    /// One side of a path: a sandbox (on network `net`, or its first), or
-    /// the host / a gateway on network `net`.
-    fn side(&mut self, place: Place, label: &str, net: Option<usize>) -> Side {
+    /// One side of a path over `family`: a sandbox (on network `net`, or
+    /// its first with an address of the family), or the host / a gateway
+    /// on network `net`.
+    fn side(&mut self, place: Place, label: &str, net: Option<usize>, family: Family) -> Side {
         let mut side = Side {
             label: label.to_string(),
             ..Side::default()
@@ -168,26 +193,38 @@ impl<'a> Gatherer<'a> {
                         .links
                         .iter()
                         .find(|l| l.network == self.networks[n].name),
-                    None => member.links.first(),
+                    None => member.links.iter().find(|l| ip_of(l, family).is_some()),
                 };
                 let Some(link) = link.cloned() else {
                     return side;
                 };
+                let Some(ip) = ip_of(&link, family) else {
+                    return side;
+                };
                 side.sandbox = true;
-                side.ip = link.ip;
-                side.mac = crate::net::veth::sandbox_mac(link.ip).to_vec();
-                side.iface = self.iface(place, &link.ifname);
+                side.ip = ip;
+                side.gateway = (self.networks.iter())
+                    .find(|n| n.name == link.network)
+                    .and_then(|n| gateway_ip(n, family));
+                let mac = crate::net::veth::sandbox_mac(link.ip);
+                side.mac = mac.to_vec();
+                side.iface = self.iface(place, &link.ifname, family);
                 side.ifname = link.ifname.clone();
-                side.veth = self.iface(Place::Host, &link.veth);
+                side.veth = self.iface(Place::Host, &link.veth, family);
                 side.veth_name = link.veth.clone();
                 let trusted = member.trusted;
                 let spoofing = &self.host_wide().spoofing;
                 side.unguarded = trusted || !spoofing.guarded.contains(&link.veth);
-                side.allowed = spoofing
-                    .allowed
-                    .get(&link.veth)
-                    .cloned()
-                    .unwrap_or_default();
+                side.allowed = match family {
+                    Family::Ipv4 => (spoofing.allowed.get(&link.veth))
+                        .map(|pairs| pairs.iter().map(|(m, ip)| (*m, (*ip).into())).collect())
+                        .unwrap_or_default(),
+                    // What a guarded port may send from over IPv6 is the
+                    // address sbx gave it (issue 15; SPEC "Trust"), with
+                    // its MAC: taken from the record, as the filter is
+                    // built from it.
+                    Family::Ipv6 => vec![(mac, ip)],
+                };
                 let chains = &self.host_wide().bridge_chains;
                 let loss: Vec<String> = ["in", "out"]
                     .iter()
@@ -202,10 +239,12 @@ impl<'a> Gatherer<'a> {
                 side.impair_asked = asked(self.root, &name, &link.ifname);
             }
             Place::Host => {
-                if let Some(n) = net {
+                if let Some(n) = net
+                    && let Some(ip) = gateway_ip(&self.networks[n], family)
+                {
                     let bridge = self.networks[n].bridge.clone();
-                    side.ip = self.networks[n].gateway;
-                    side.iface = self.iface(Place::Host, &bridge);
+                    side.ip = ip;
+                    side.iface = self.iface(Place::Host, &bridge, family);
                     side.ifname = bridge;
                 }
             }
@@ -220,15 +259,17 @@ impl<'a> Gatherer<'a> {
         outcome: &engine::Outcome,
         size: Option<usize>,
     ) -> PathFacts {
-        let from = self.side(probe.from, &probe.from_label, probe.network);
+        let family = probe.family();
+        let from = self.side(probe.from, &probe.from_label, probe.network, family);
         let to_place = match probe.to {
             Target::Sandbox(m) => Place::Sandbox(m),
             Target::Host | Target::Gateway(_) => Place::Host,
         };
-        let mut to = self.side(to_place, &probe.to_label, probe.network);
+        let mut to = self.side(to_place, &probe.to_label, probe.network, family);
         if let Target::Gateway(n) = probe.to {
             // A gateway of another network than the path's (an expectation).
-            to.ip = self.networks[n].gateway;
+            to.ip = probe.dst;
+            debug_assert_eq!(Some(probe.dst), gateway_ip(&self.networks[n], family));
         }
         let mut from = from;
         from.route = self.route(probe.from, probe.dst);
@@ -238,7 +279,7 @@ impl<'a> Gatherer<'a> {
         let (bridge, bridge_name) = match probe.network {
             Some(n) => {
                 let name = self.networks[n].bridge.clone();
-                (self.iface(Place::Host, &name), name)
+                (self.iface(Place::Host, &name, family), name)
             }
             None => (None, String::new()),
         };
@@ -254,21 +295,32 @@ impl<'a> Gatherer<'a> {
         let host = self.host_wide();
         let ports = &host.partitions.ports;
         let addresses = &host.partitions.addresses;
+        // The port pairs hold every frame, IPv6 too; the address pairs
+        // are IPv4's only (table `ip sbx`).
+        let pair = match (from.ip, to.ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => Some((a, b)),
+            _ => None,
+        };
         let partitioned = ports.contains(&(from.veth_name.clone(), to.veth_name.clone()))
             || ports.contains(&(to.veth_name.clone(), from.veth_name.clone()))
-            || addresses.contains(&(from.ip, to.ip))
-            || addresses.contains(&(to.ip, from.ip));
+            || pair
+                .is_some_and(|(a, b)| addresses.contains(&(a, b)) || addresses.contains(&(b, a)));
+        let (br_nf_call, forwarding) = match family {
+            Family::Ipv4 => (host.br_nf_call_iptables, host.ip_forward),
+            Family::Ipv6 => (host.br_nf_call_ip6tables, host.ipv6_forwarding),
+        };
         PathFacts {
             kind: probe.kind,
+            family,
             bridge,
             bridge_name,
             bridged,
             routed,
             partitioned,
             forward_drops: host.drops.clone(),
-            br_nf_call_iptables: host.br_nf_call_iptables,
-            ip_forward: host.ip_forward,
-            size: size.map(|s| s + super::icmp::HEADERS),
+            br_nf_call,
+            forwarding,
+            size: size.map(|s| s + super::headers(family)),
             send_error: outcome.send_error.clone(),
             icmp_error: outcome.icmp_error.clone(),
             waited: format!("{} s", engine::GIVE_UP.as_secs()),
@@ -276,6 +328,20 @@ impl<'a> Gatherer<'a> {
             to,
         }
     }
+}
+
+/// The address of `link` in `family`.
+fn ip_of(link: &Link, family: Family) -> Option<IpAddr> {
+    match family {
+        Family::Ipv4 => Some(IpAddr::V4(link.ip)),
+        Family::Ipv6 => link.ip6.map(IpAddr::V6),
+    }
+}
+
+/// IPv6 link-local (fe80::/10): every IPv6 interface has one, the kernel
+/// makes it, and no probe is sent from or to it.
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// What `sbx impair set` recorded for `ifname` of sandbox `name`

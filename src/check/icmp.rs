@@ -12,9 +12,14 @@
 //! socket needs only CAP_NET_RAW. The raw socket sees every ICMP message of
 //! its namespace, so `ICMP_FILTER` (linux/icmp.h) keeps only echo replies
 //! and errors, and replies are matched by identifier and sequence.
+//!
+//! The same holds for IPv6 (`IPPROTO_ICMPV6`, `ICMP6_FILTER`; the packet
+//! format is in `icmp6`), whose `net.ipv4.ping_group_range` is shared with
+//! IPv4's.
 
+use super::icmp6;
 use anyhow::{Context, Result};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const ICMP_ECHOREPLY: u8 = 0;
@@ -29,19 +34,21 @@ pub const HEADERS: usize = 28;
 /// Payload of an ordinary probe: ping's default 56 bytes.
 pub const PAYLOAD: usize = 56;
 
-/// A raw ICMP socket in one network namespace, non-blocking.
+/// A raw ICMP (IPv4) or ICMPv6 socket in one network namespace,
+/// non-blocking.
 pub struct IcmpSocket {
     fd: OwnedFd,
+    v6: bool,
 }
 
 /// What came back on a socket.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     /// An echo reply from `from`.
-    Reply { from: Ipv4Addr, id: u16, seq: u16 },
+    Reply { from: IpAddr, id: u16, seq: u16 },
     /// An ICMP error from `from` about one of our echo requests.
     Error {
-        from: Ipv4Addr,
+        from: IpAddr,
         kind: u8,
         code: u8,
         id: u16,
@@ -54,21 +61,7 @@ impl IcmpSocket {
     /// every packet (`IP_PMTUDISC_DO`: an oversized probe fails with
     /// EMSGSIZE instead of being fragmented).
     pub fn open() -> Result<Self> {
-        // SAFETY: plain socket(2); the result is checked.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_ICMP,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("open a raw ICMP socket");
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let socket = IcmpSocket {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        };
+        let socket = Self::raw_socket(libc::AF_INET, libc::IPPROTO_ICMP, "ICMP")?;
         let pass = (1u32 << ICMP_ECHOREPLY) | (1 << ICMP_DEST_UNREACH) | (1 << ICMP_TIME_EXCEEDED);
         socket.set(libc::SOL_RAW, ICMP_FILTER, !pass)?;
         socket.set(
@@ -77,6 +70,55 @@ impl IcmpSocket {
             libc::IP_PMTUDISC_DO as u32,
         )?;
         Ok(socket)
+    }
+
+    /// Opens a raw ICMPv6 socket in the calling thread's network
+    /// namespace. IPv6 routers never fragment, so every probe is a DF
+    /// probe; `IPV6_DONTFRAG` (RFC 3542 section 11.2) keeps the sender from
+    /// fragmenting it too: an oversized probe fails with EMSGSIZE.
+    pub fn open6() -> Result<Self> {
+        let socket = Self::raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6, "ICMPv6")?;
+        let filter = icmp6::filter();
+        // SAFETY: filter is a valid 32-byte struct icmp6_filter.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.fd.as_raw_fd(),
+                libc::IPPROTO_ICMPV6,
+                icmp6::ICMP6_FILTER,
+                filter.as_ptr().cast(),
+                std::mem::size_of_val(&filter) as u32,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error()).context("set ICMP6_FILTER");
+        }
+        socket.set(libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 1)?;
+        socket.set(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DO as u32,
+        )?;
+        Ok(socket)
+    }
+
+    fn raw_socket(domain: libc::c_int, protocol: libc::c_int, what: &str) -> Result<Self> {
+        // SAFETY: plain socket(2); the result is checked.
+        let fd = unsafe {
+            libc::socket(
+                domain,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                protocol,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("open a raw {what} socket"));
+        }
+        Ok(IcmpSocket {
+            // SAFETY: fd is a fresh descriptor we own.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            v6: domain == libc::AF_INET6,
+        })
     }
 
     fn set(&self, level: libc::c_int, name: libc::c_int, value: u32) -> Result<()> {
@@ -102,24 +144,32 @@ impl IcmpSocket {
         self.fd.as_raw_fd()
     }
 
-    /// Sends one echo request; the errno of a refusal (EMSGSIZE for a
-    /// packet above the path's MTU, ENETUNREACH without a route, ...).
-    pub fn send(&self, dst: Ipv4Addr, id: u16, seq: u16, payload: usize) -> Result<(), i32> {
-        let packet = echo_request(id, seq, payload);
-        // SAFETY: zeroed sockaddr_in filled below.
-        let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-        addr.sin_family = libc::AF_INET as u16;
-        addr.sin_addr.s_addr = u32::from_ne_bytes(dst.octets());
-        // SAFETY: packet and addr are valid for the lengths given.
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                0,
-                (&addr as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as u32,
-            )
+    /// Sends one echo request to `dst` (of the socket's family); the
+    /// errno of a refusal (EMSGSIZE for a packet above the path's MTU,
+    /// ENETUNREACH without a route, ...).
+    pub fn send(&self, dst: IpAddr, id: u16, seq: u16, payload: usize) -> Result<(), i32> {
+        let sent = match (dst, self.v6) {
+            (IpAddr::V4(dst), false) => {
+                let packet = echo_request(id, seq, payload);
+                // SAFETY: zeroed sockaddr_in filled below.
+                let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+                addr.sin_family = libc::AF_INET as u16;
+                addr.sin_addr.s_addr = u32::from_ne_bytes(dst.octets());
+                self.send_to(&packet, (&addr as *const libc::sockaddr_in).cast(), {
+                    std::mem::size_of::<libc::sockaddr_in>()
+                })
+            }
+            (IpAddr::V6(dst), true) => {
+                let packet = icmp6::echo_request(id, seq, payload);
+                // SAFETY: zeroed sockaddr_in6 filled below.
+                let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+                addr.sin6_family = libc::AF_INET6 as u16;
+                addr.sin6_addr.s6_addr = dst.octets();
+                self.send_to(&packet, (&addr as *const libc::sockaddr_in6).cast(), {
+                    std::mem::size_of::<libc::sockaddr_in6>()
+                })
+            }
+            _ => return Err(libc::EAFNOSUPPORT),
         };
         if sent < 0 {
             return Err(std::io::Error::last_os_error()
@@ -129,25 +179,50 @@ impl IcmpSocket {
         Ok(())
     }
 
+    fn send_to(&self, packet: &[u8], addr: *const libc::sockaddr, len: usize) -> isize {
+        // SAFETY: packet is valid for its length, addr for `len` bytes.
+        unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                addr,
+                len as u32,
+            )
+        }
+    }
+
     /// Everything queued on the socket now, parsed (what is not ours is
     /// left out by the caller).
     pub fn drain(&self) -> Vec<Received> {
         let mut found = Vec::new();
         let mut buf = [0u8; 2048];
         loop {
-            // SAFETY: buf is valid for its length.
+            // SAFETY: zeroed storage is a valid sockaddr_in6 to fill.
+            let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            // SAFETY: buf and addr are valid for the lengths given.
             let n = unsafe {
-                libc::recv(
+                libc::recvfrom(
                     self.fd.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
                     libc::MSG_DONTWAIT,
+                    (&mut addr as *mut libc::sockaddr_in6).cast(),
+                    &mut len,
                 )
             };
             if n <= 0 {
                 return found;
             }
-            if let Some(received) = parse(&buf[..n as usize]) {
+            let packet = &buf[..n as usize];
+            let parsed = if self.v6 {
+                icmp6::parse(packet, Ipv6Addr::from(addr.sin6_addr.s6_addr))
+            } else {
+                parse(packet)
+            };
+            if let Some(received) = parsed {
                 found.push(received);
             }
         }
@@ -199,7 +274,7 @@ pub fn parse(packet: &[u8]) -> Option<Received> {
     let word = |at: usize| Some(u16::from_be_bytes([*icmp.get(at)?, *icmp.get(at + 1)?]));
     match *icmp.first()? {
         ICMP_ECHOREPLY => Some(Received::Reply {
-            from,
+            from: from.into(),
             id: word(4)?,
             seq: word(6)?,
         }),
@@ -211,7 +286,7 @@ pub fn parse(packet: &[u8]) -> Option<Received> {
                 return None;
             }
             Some(Received::Error {
-                from,
+                from: from.into(),
                 kind,
                 code: *icmp.get(1)?,
                 id: u16::from_be_bytes([quoted[4], quoted[5]]),
@@ -265,7 +340,7 @@ mod tests {
         assert_eq!(
             parse(&ipv4([10, 0, 0, 2], &reply)),
             Some(Received::Reply {
-                from: Ipv4Addr::new(10, 0, 0, 2),
+                from: Ipv4Addr::new(10, 0, 0, 2).into(),
                 id: 9,
                 seq: 3
             })
@@ -275,7 +350,7 @@ mod tests {
         assert_eq!(
             parse(&ipv4([10, 0, 0, 1], &error)),
             Some(Received::Error {
-                from: Ipv4Addr::new(10, 0, 0, 1),
+                from: Ipv4Addr::new(10, 0, 0, 1).into(),
                 kind: 3,
                 code: 1,
                 id: 9,

@@ -12,6 +12,7 @@ mod diagnose;
 mod engine;
 mod facts;
 mod icmp;
+mod icmp6;
 mod plan;
 mod report;
 mod rtnl;
@@ -51,6 +52,37 @@ pub enum Kind {
     Expect,
 }
 
+/// The IP version a check was sent over (issue 15: a dual-stack network
+/// is checked over both; `--json` says which as `family`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// ICMP echo over IPv4.
+    #[default]
+    Ipv4,
+    /// ICMPv6 echo over IPv6.
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(ip: std::net::IpAddr) -> Self {
+        match ip {
+            std::net::IpAddr::V4(_) => Family::Ipv4,
+            std::net::IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        })
+    }
+}
+
 /// One check's result, as the report and `--json` show it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
@@ -60,6 +92,8 @@ pub struct Outcome {
     pub to: String,
     /// What was tested.
     pub kind: Kind,
+    /// Over IPv4 or IPv6.
+    pub family: Family,
     /// Whether it passed.
     pub ok: bool,
     /// Round trip in milliseconds, when answered.
@@ -132,7 +166,10 @@ pub fn check_networks(
             places.push((Place::Sandbox(m), netns[m].clone()));
         }
     }
-    let (mut spaces, gone) = engine::open(places)?;
+    // IPv6 sockets only when a dual-stack network is checked: a v4-only
+    // check never depends on the kernel's IPv6.
+    let v6 = nets.iter().any(|n| n.gateway6.is_some());
+    let (mut spaces, gone) = engine::open(places, v6)?;
     for place in gone {
         if let Place::Sandbox(m) = place {
             members[m].running = false;
@@ -159,6 +196,7 @@ pub fn check_networks(
             from: probe.from_label.clone(),
             to: probe.to_label.clone(),
             kind: probe.kind,
+            family: probe.family(),
             ok,
             rtt_ms: results[i].rtt.map(|d| d.as_secs_f64() * 1000.0),
             why,
@@ -208,10 +246,19 @@ fn strerror(errno: i32) -> String {
     }
 }
 
+/// The IP and echo headers of a probe of `family`: what an MTU-sized
+/// probe leaves for its payload.
+fn headers(family: Family) -> usize {
+    match family {
+        Family::Ipv4 => icmp::HEADERS,
+        Family::Ipv6 => icmp6::HEADERS,
+    }
+}
+
 /// The payload of each probe: ping's 56 bytes, or for an MTU probe the
 /// largest MTU on the sandbox's side of the path (its interface, its host
-/// end, the bridge) less the IPv4 and ICMP headers: the packet fills the
-/// path, so a smaller MTU anywhere on it stops it.
+/// end, the bridge) less the IP and ICMP headers of its family: the packet
+/// fills the path, so a smaller MTU anywhere on it stops it.
 fn payload_sizes(
     plan: &plan::Plan,
     nets: &[crate::state::NetworkRecord],
@@ -239,7 +286,7 @@ fn payload_sizes(
                 .max(mtu(Place::Host, &link.veth))
                 .max(mtu(Place::Host, &net.bridge));
             (largest as usize)
-                .saturating_sub(icmp::HEADERS)
+                .saturating_sub(headers(probe.family()))
                 .max(icmp::PAYLOAD)
         })
         .collect()
@@ -254,7 +301,7 @@ mod tests {
             from: Place::Host,
             to: plan::Target::Host,
             network: None,
-            dst: std::net::Ipv4Addr::UNSPECIFIED,
+            dst: std::net::Ipv4Addr::UNSPECIFIED.into(),
             kind: Kind::Expect,
             reach,
             from_label: "a".into(),
@@ -283,3 +330,6 @@ mod tests {
         assert_eq!(strerror(libc::ENETUNREACH), "Network is unreachable");
     }
 }
+
+#[cfg(test)]
+mod kernel_tests;

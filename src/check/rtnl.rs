@@ -3,9 +3,11 @@
 //! used from any thread without a runtime, for neighbour dumps and
 //! deletions between probes, link/address/qdisc dumps and route lookups
 //! (`RTM_GETROUTE` without `NLM_F_DUMP`: the kernel's own answer to "which
-//! route would this packet take", as `ip route get` asks). Message types are
+//! route would this packet take", as `ip route get` asks), for IPv4 and
+//! IPv6 alike. Message types are
 //! netlink-packet-route's, as the rest of sbx uses through rtnetlink.
 
+use super::Family;
 use anyhow::{Context, Result, bail};
 use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
@@ -18,7 +20,7 @@ use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use rtnetlink::packet_route::{AddressFamily, address::AddressAttribute, address::AddressMessage};
 use rtnetlink::sys::{Socket, protocols::NETLINK_ROUTE};
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// One rtnetlink socket, in the netns it was opened in.
 pub struct Rtnl {
@@ -53,7 +55,7 @@ pub enum RouteLookup {
         /// Output interface index.
         oif: u32,
         /// The gateway, for a routed destination.
-        gateway: Option<Ipv4Addr>,
+        gateway: Option<IpAddr>,
     },
     /// A local address of this namespace.
     Local,
@@ -154,29 +156,36 @@ impl Rtnl {
             .collect())
     }
 
-    /// Every IPv4 address, as (interface index, address, prefix length).
-    pub fn addresses(&mut self) -> Result<Vec<(u32, Ipv4Addr, u8)>> {
+    /// Every address of `family` (IPv4's `IFA_LOCAL`, IPv6's
+    /// `IFA_ADDRESS`), as (interface index, address, prefix length).
+    pub fn addresses(&mut self, family: Family) -> Result<Vec<(u32, IpAddr, u8)>> {
         let mut query = AddressMessage::default();
-        query.header.family = AddressFamily::Inet;
+        query.header.family = address_family(family);
         let answers = self.dump(RouteNetlinkMessage::GetAddress(query), "addresses")?;
         let mut found = Vec::new();
         for m in answers {
             let RouteNetlinkMessage::NewAddress(a) = m else {
                 continue;
             };
-            for attr in &a.attributes {
-                if let AddressAttribute::Local(IpAddr::V4(ip)) = attr {
-                    found.push((a.header.index, *ip, a.header.prefix_len));
-                }
+            // An IPv6 address has no IFA_LOCAL unless point-to-point; an
+            // IPv4 one's IFA_ADDRESS is the peer's on such a link.
+            let ip = a.attributes.iter().find_map(|attr| match attr {
+                AddressAttribute::Local(ip @ IpAddr::V4(_)) => Some(*ip),
+                AddressAttribute::Address(ip @ IpAddr::V6(_)) => Some(*ip),
+                _ => None,
+            });
+            if let Some(ip) = ip {
+                found.push((a.header.index, ip, a.header.prefix_len));
             }
         }
         Ok(found)
     }
 
-    /// The IPv4 neighbour entries, as (interface index, address).
-    pub fn neighbours(&mut self) -> Result<HashSet<(u32, Ipv4Addr)>> {
+    /// The neighbour entries of `family` (ARP's or the IPv6 neighbour
+    /// cache), as (interface index, address).
+    pub fn neighbours(&mut self, family: Family) -> Result<HashSet<(u32, IpAddr)>> {
         let mut query = NeighbourMessage::default();
-        query.header.family = AddressFamily::Inet;
+        query.header.family = address_family(family);
         let answers = self.dump(RouteNetlinkMessage::GetNeighbour(query), "neighbours")?;
         let mut found = HashSet::new();
         for m in answers {
@@ -184,8 +193,14 @@ impl Rtnl {
                 continue;
             };
             for attr in &n.attributes {
-                if let NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) = attr {
-                    found.insert((n.header.ifindex, *ip));
+                match attr {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
+                        found.insert((n.header.ifindex, IpAddr::V4(*ip)));
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => {
+                        found.insert((n.header.ifindex, IpAddr::V6(*ip)));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -194,13 +209,17 @@ impl Rtnl {
 
     /// Deletes the neighbour entry for `ip` on `ifindex` (RTM_DELNEIGH) and
     /// waits for the kernel's answer; one already gone is fine.
-    pub fn delete_neighbour(&mut self, ifindex: u32, ip: Ipv4Addr) -> Result<()> {
+    pub fn delete_neighbour(&mut self, ifindex: u32, ip: IpAddr) -> Result<()> {
         let mut message = NeighbourMessage::default();
-        message.header.family = AddressFamily::Inet;
         message.header.ifindex = ifindex;
+        let (family, address) = match ip {
+            IpAddr::V4(v4) => (AddressFamily::Inet, NeighbourAddress::Inet(v4)),
+            IpAddr::V6(v6) => (AddressFamily::Inet6, NeighbourAddress::Inet6(v6)),
+        };
+        message.header.family = family;
         message
             .attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+            .push(NeighbourAttribute::Destination(address));
         let seq = self.send(
             RouteNetlinkMessage::DelNeighbour(message),
             NLM_F_REQUEST | NLM_F_ACK,
@@ -238,13 +257,15 @@ impl Rtnl {
     }
 
     /// Which route a packet to `dst` would take (`ip route get DST`).
-    pub fn route_to(&mut self, dst: Ipv4Addr) -> Result<RouteLookup> {
+    pub fn route_to(&mut self, dst: IpAddr) -> Result<RouteLookup> {
         let mut query = RouteMessage::default();
-        query.header.address_family = AddressFamily::Inet;
-        query.header.destination_prefix_length = 32;
-        query
-            .attributes
-            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        let (family, length, address) = match dst {
+            IpAddr::V4(v4) => (AddressFamily::Inet, 32, RouteAddress::Inet(v4)),
+            IpAddr::V6(v6) => (AddressFamily::Inet6, 128, RouteAddress::Inet6(v6)),
+        };
+        query.header.address_family = family;
+        query.header.destination_prefix_length = length;
+        query.attributes.push(RouteAttribute::Destination(address));
         let seq = self.send(RouteNetlinkMessage::GetRoute(query), NLM_F_REQUEST)?;
         let answer = match self.collect(seq, false)? {
             Ok(answer) => answer,
@@ -254,6 +275,13 @@ impl Rtnl {
             bail!("rtnetlink gave no route for {dst}");
         };
         Ok(lookup_of(&route))
+    }
+}
+
+fn address_family(family: Family) -> AddressFamily {
+    match family {
+        Family::Ipv4 => AddressFamily::Inet,
+        Family::Ipv6 => AddressFamily::Inet6,
     }
 }
 
@@ -269,7 +297,8 @@ fn lookup_of(route: &RouteMessage) -> RouteLookup {
     for attr in &route.attributes {
         match attr {
             RouteAttribute::Oif(i) => oif = *i,
-            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(IpAddr::V4(*g)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(g)) => gateway = Some(IpAddr::V6(*g)),
             _ => {}
         }
     }

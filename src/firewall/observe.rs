@@ -12,6 +12,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// `NFPROTO_INET`: the inet family (linux/netfilter.h).
 const NFPROTO_INET: u8 = 1;
+/// `NFPROTO_IPV6`: the ip6 family (linux/netfilter.h).
+const NFPROTO_IPV6: u8 = 10;
 /// The forward hook: `NF_INET_FORWARD` and `NF_BR_FORWARD` are both 2.
 const HOOK_FORWARD: u32 = 2;
 /// `NF_DROP` (linux/netfilter.h), as a policy or a verdict code.
@@ -22,7 +24,7 @@ const IMMEDIATE_DATA: u16 = 2;
 /// A forward-hook chain of a table that is not sbx's, which drops.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardDrop {
-    /// `ip`, `inet` or `bridge`.
+    /// `ip`, `ip6`, `inet` or `bridge`.
     pub family: &'static str,
     /// Its table.
     pub table: String,
@@ -38,13 +40,14 @@ fn family_name(family: u8) -> Option<&'static str> {
     match family {
         nft::NFPROTO_IPV4 => Some("ip"),
         NFPROTO_INET => Some("inet"),
+        NFPROTO_IPV6 => Some("ip6"),
         nft::NFPROTO_BRIDGE => Some("bridge"),
         _ => None,
     }
 }
 
-/// Every forward-hook chain of the ip, inet and bridge families, except in
-/// sbx's own tables (`ip sbx`, `bridge sbx`), whose policy is drop or that
+/// Every forward-hook chain of the ip, ip6, inet and bridge families,
+/// except in sbx's own tables (`ip sbx`, `ip6 sbx`, `bridge sbx`), whose policy is drop or that
 /// holds a rule ending in drop or reject.
 pub fn forward_drops() -> Result<Vec<ForwardDrop>> {
     let socket = Socket::open()?;
