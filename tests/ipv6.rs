@@ -65,7 +65,13 @@ fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
     let mut env = TestEnv::new("v6pair");
     let net = env.network(
         "h1-v6a",
-        &["--subnet", "10.200.1.0/24", "--subnet6", "fdb1:1::/64"],
+        &[
+            "--subnet",
+            "10.200.1.0/24",
+            "--subnet6",
+            "fdb1:1::/64",
+            "--internal",
+        ],
     );
     let bridge = addrs6(None, &net);
     assert!(
@@ -221,6 +227,7 @@ fn dual_stack_sandboxes_reach_each_other_the_gateway_and_the_host_over_ipv6() {
             "fdb1:2::/64",
             "--gateway6",
             "fdb1:2::fe",
+            "--internal",
         ],
     );
     env.ok(&["network", "connect", "--ip6", "fdb1:2::7", &net2, "h1a"]);
@@ -296,6 +303,7 @@ fn an_adopted_bridge_loses_only_the_gateway6_sbx_added() {
             "10.200.3.0/24",
             "--subnet6",
             "fdb1:3::/64",
+            "--internal",
         ],
     );
     assert!(addrs6(None, bridge).contains("fdb1:3::1/64"));
@@ -310,7 +318,13 @@ fn every_ipv6_mistake_exits_125_and_leaves_nothing() {
     let mut env = TestEnv::new("v6err");
     let dual = env.network(
         "h1-v6e",
-        &["--subnet", "10.200.4.0/24", "--subnet6", "fdb1:4::/64"],
+        &[
+            "--subnet",
+            "10.200.4.0/24",
+            "--subnet6",
+            "fdb1:4::/64",
+            "--internal",
+        ],
     );
     let v4only = env.network("h1-v4e", &["--subnet", "10.200.5.0/24"]);
     env.ok(&[
@@ -452,7 +466,13 @@ fn an_ipv4_only_network_beside_a_dual_stack_one_is_unchanged() {
     let v4only = env.network("h1-v4o", &["--subnet", "10.200.7.0/24"]);
     env.network(
         "h1-v6o",
-        &["--subnet", "10.200.8.0/24", "--subnet6", "fdb1:8::/64"],
+        &[
+            "--subnet",
+            "10.200.8.0/24",
+            "--subnet6",
+            "fdb1:8::/64",
+            "--internal",
+        ],
     );
     env.ok(&[
         "run",
@@ -507,7 +527,13 @@ fn twenty_parallel_runs_on_a_dual_stack_network_get_distinct_ipv6_addresses() {
     let mut env = TestEnv::new("v6par");
     let net = env.network(
         "h1-v6par",
-        &["--subnet", "10.200.10.0/24", "--subnet6", "fdb1:10::/64"],
+        &[
+            "--subnet",
+            "10.200.10.0/24",
+            "--subnet6",
+            "fdb1:10::/64",
+            "--internal",
+        ],
     );
     let children: Vec<_> = (0..20)
         .map(|i| {
@@ -571,7 +597,13 @@ fn a_dead_holders_ipv6_lease_is_swept_when_wanted_and_by_prune() {
     let mut env = TestEnv::new("v6dead");
     let net = env.network(
         "h1-v6dd",
-        &["--subnet", "10.200.11.0/24", "--subnet6", "fdb1:11::/64"],
+        &[
+            "--subnet",
+            "10.200.11.0/24",
+            "--subnet6",
+            "fdb1:11::/64",
+            "--internal",
+        ],
     );
     // Two dead holders (their sbx crashed once they ran): fdb1:11::5, ::6.
     for (name, ip6) in [("h1da", "fdb1:11::5"), ("h1db", "fdb1:11::6")] {
@@ -647,6 +679,7 @@ fn a_lab_file_makes_a_dual_stack_network_and_its_sandboxes_addresses() {
 subnet = "10.200.12.0/24"
 subnet6 = "fdb1:12::/64"
 gateway6 = "fdb1:12::fe"
+internal = true
 
 [sandboxes.h1la]
 networks = { h1-v6lab = "10.200.12.5,fdb1:12::5" }
@@ -693,7 +726,13 @@ fn ipv6_is_turned_on_for_a_dual_stack_interface_where_new_ones_start_without() {
     let mut env = TestEnv::new("v6off");
     let net = env.network(
         "h1-v6off",
-        &["--subnet", "10.200.13.0/24", "--subnet6", "fdb1:13::/64"],
+        &[
+            "--subnet",
+            "10.200.13.0/24",
+            "--subnet6",
+            "fdb1:13::/64",
+            "--internal",
+        ],
     );
     env.ok(&[
         "run",

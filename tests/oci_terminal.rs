@@ -65,6 +65,14 @@ fn a_terminal_goes_to_the_console_socket_and_is_the_commands() {
     });
     let socket = env.root.with_extension("console.sock");
     let _ = std::fs::remove_file(&socket);
+    // The socket file goes with the test, whatever its outcome.
+    struct Gone(std::path::PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _gone = Gone(socket.clone());
     let listener = UnixListener::bind(&socket).unwrap();
     let receiver = std::thread::spawn(move || receive_fd(&listener));
     let out = env
