@@ -448,6 +448,14 @@ fn every_ipv6_mistake_exits_125_and_leaves_nothing() {
         ),
         (vec!["--subnet6", "fdb1:6::1/64"], "host bits set"),
         (vec!["--subnet6", "fdb1:6::/127"], "too small"),
+        (vec!["--subnet6", "fe80::/64"], "is link-local"),
+        (vec!["--subnet6", "ff00::/64"], "is multicast"),
+        (vec!["--subnet6", "::/64"], "unspecified/loopback"),
+        (vec!["--subnet6", "::ffff:10.0.0.0/120"], "IPv4-mapped"),
+        (
+            vec!["--subnet6", "fdb1:6::/64", "--mtu", "1279"],
+            "below IPv6's minimum of 1280",
+        ),
     ] {
         let mut full = vec!["network", "create", "h1-v6x", "--subnet", "10.200.6.0/24"];
         full.extend(args);
@@ -458,6 +466,21 @@ fn every_ipv6_mistake_exits_125_and_leaves_nothing() {
             "no record"
         );
     }
+}
+
+/// Below IPv6's minimum MTU the kernel gives an interface no IPv6 at all:
+/// an IPv4-only network of such an MTU still runs sandboxes (a fresh-user
+/// review found `--mtu 1279` refused at `bring up eth0`).
+#[test]
+fn an_ipv4_only_network_below_ipv6s_minimum_mtu_runs_sandboxes() {
+    let mut env = TestEnv::new("v6mtu");
+    let net = env.network(
+        "h1-v4mtu",
+        &["--subnet", "10.200.14.0/24", "--mtu", "1279", "--internal"],
+    );
+    env.detach("h1mtu", &["--network", &net, "--", "sleep", "120"]);
+    let ping = env.sbx(&["exec", "h1mtu", "--", "ping", "-c1", "-W2", "10.200.14.1"]);
+    assert!(ping.status.success(), "{}", text(&ping.stdout));
 }
 
 #[test]

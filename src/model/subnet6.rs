@@ -79,6 +79,43 @@ impl Subnet6 {
         Ipv6Addr::from(u128::from(self.network) + 1)
     }
 
+    /// Why no host may be numbered from this subnet, if it overlaps a
+    /// special-purpose block (RFC 4291 §2.4: unspecified and loopback,
+    /// IPv4-mapped, link-local, multicast): the kernel would refuse or
+    /// misroute such addresses on a bridge.
+    pub fn unusable_scope(&self) -> Option<&'static str> {
+        let special: [(&str, Ipv6Addr, u8, &str); 4] = [
+            (
+                "::/127",
+                Ipv6Addr::UNSPECIFIED,
+                127,
+                "the unspecified/loopback block",
+            ),
+            (
+                "::ffff:0:0/96",
+                Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0),
+                96,
+                "IPv4-mapped",
+            ),
+            (
+                "fe80::/10",
+                Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
+                10,
+                "link-local",
+            ),
+            (
+                "ff00::/8",
+                Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0),
+                8,
+                "multicast",
+            ),
+        ];
+        special
+            .iter()
+            .find(|(_, net, prefix, _)| self.overlaps(&Subnet6::containing(*net, *prefix)))
+            .map(|(_, _, _, what)| *what)
+    }
+
     /// Whether `addr` lies inside this subnet.
     pub fn contains(&self, addr: Ipv6Addr) -> bool {
         u128::from(addr) & mask(self.prefix) == u128::from(self.network)
@@ -169,6 +206,20 @@ mod tests {
         }
         let err = "fd42:1::1/64".parse::<Subnet6>().unwrap_err().to_string();
         assert!(err.contains("did you mean fd42:1::/64"), "{err}");
+    }
+
+    #[test]
+    fn special_blocks_are_no_host_subnets() {
+        for (bad, what) in [
+            ("fe80::/64", "link-local"),
+            ("ff00::/64", "multicast"),
+            ("::/64", "the unspecified/loopback block"),
+            ("::ffff:10.0.0.0/120", "IPv4-mapped"),
+        ] {
+            assert_eq!(net(bad).unusable_scope(), Some(what), "{bad}");
+        }
+        assert_eq!(net("fd42:1::/64").unusable_scope(), None);
+        assert_eq!(net("2001:db8::/64").unusable_scope(), None);
     }
 
     #[test]

@@ -188,13 +188,23 @@ pub async fn configure_inside(
         .up()
         .append_extra_attribute(no_link_local())
         .build();
-    sandbox
-        .link()
-        .set(up)
-        .execute()
-        .await
-        .map_err(describe)
-        .with_context(|| format!("bring up {ifname}"))?;
+    match sandbox.link().set(up).execute().await {
+        Ok(()) => {}
+        // Below IPv6's minimum MTU (1280, RFC 8200) the kernel gives the
+        // interface no IPv6 at all, and refuses IPv6 attributes for it:
+        // there is no link-local address to prevent then.
+        Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) && v6.is_none() => {
+            let up = LinkUnspec::new_with_index(eth0).up().build();
+            sandbox
+                .link()
+                .set(up)
+                .execute()
+                .await
+                .map_err(describe)
+                .with_context(|| format!("bring up {ifname}"))?;
+        }
+        Err(e) => return Err(describe(e)).with_context(|| format!("bring up {ifname}")),
+    }
     loopback_up(sandbox).await?;
     if let Some(gateway) = default_via {
         add_default_route(sandbox, eth0, gateway).await?;

@@ -205,6 +205,10 @@ pub fn create(root: &StateRoot, nl: &Netlink, req: CreateRequest) -> Result<Netw
     Ok(record)
 }
 
+/// The smallest MTU IPv6 runs on (RFC 8200 §5); the kernel turns IPv6 off
+/// on an interface below it.
+const MIN_MTU6: u32 = 1280;
+
 /// The IPv6 side of `network create` checked before anything is made
 /// (SPEC "IPv6", "Networks"): `--gateway6` only with `--subnet6`; the
 /// subnet overlaps no other network's IPv6 subnet and no host IPv6 route
@@ -227,6 +231,16 @@ fn check_v6(
     if req.vxlan.is_some() {
         bail!(
             "--subnet6 is not supported on VXLAN networks yet: drop --subnet6, or use --driver bridge"
+        );
+    }
+    if let Some(unusable) = subnet6.unusable_scope() {
+        bail!(
+            "--subnet6 {subnet6} is {unusable}, not a subnet for hosts: use a unique local (fd00::/8) or global one, e.g. fd42:1::/64"
+        );
+    }
+    if let Some(mtu) = req.mtu.filter(|m| *m < MIN_MTU6) {
+        bail!(
+            "--mtu {mtu} is below IPv6's minimum of {MIN_MTU6} (RFC 8200 §5), so a dual-stack network cannot have it: raise --mtu or drop --subnet6"
         );
     }
     if let Some(other) = others
